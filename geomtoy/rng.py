@@ -1,0 +1,44 @@
+"""Random keys: every key is a fold_in of its parent, never a chained split.
+
+An instance's key is derived from (root seed, instance id, seed) and a step's key from
+(instance key, step). Instance i therefore draws the same initial weights and the same
+training batches whether it trains alone, in a batch of 100,000, split into other
+chunks, on another device or host, or after a resume (DESIGN.md, invariants).
+
+Evaluation batches come from the root seed alone, so every instance of a run is scored
+on the same samples (common random numbers): comparing the seeds of one grid point is
+then not noise.
+"""
+
+import jax
+
+_TRAIN, _EVAL = 0, 1
+_INIT, _DATA = 0, 1
+
+
+def root_key(root_seed) -> jax.Array:
+    """The run's root key; root_seed may be a traced integer."""
+    return jax.random.key(root_seed)
+
+
+def instance_key(root_seed, instance_id, seed) -> jax.Array:
+    """Key of one model instance: depends on nothing but its three arguments."""
+    key = jax.random.fold_in(root_key(root_seed), _TRAIN)
+    key = jax.random.fold_in(key, instance_id)
+    return jax.random.fold_in(key, seed)
+
+
+def init_key(key: jax.Array) -> jax.Array:
+    """Key for an instance's initial weights."""
+    return jax.random.fold_in(key, _INIT)
+
+
+def step_key(key: jax.Array, step) -> jax.Array:
+    """Key for an instance's training batch at a given step."""
+    return jax.random.fold_in(jax.random.fold_in(key, _DATA), step)
+
+
+def eval_key(root_seed, batch) -> jax.Array:
+    """Key for evaluation batch number `batch`, shared by all instances of a run."""
+    key = jax.random.fold_in(root_key(root_seed), _EVAL)
+    return jax.random.fold_in(key, batch)

@@ -1,0 +1,318 @@
+"""Training engine: thousands of toy models at once, as jit(vmap(scan)).
+
+The math is written for one instance (`_init_one`, `_step_one`); `jax.vmap` adds the
+instance axis and `lax.scan` runs a chunk of steps inside one compiled program, so the
+host syncs once per chunk. Everything that fixes a shape is static (`Shape`: one
+compilation per distinct value); everything that is swept is an array leaf with a
+leading instance axis (`HParams`): one program trains instances that differ in
+sparsity, importance, learning rate, weight decay and seed.
+
+Recipe (PAPER.md §1.4, the paper's notebook): AdamW lr 1e-3, betas 0.9/0.999, eps 1e-8,
+weight decay 0.01 on W and b, constant schedule, batch 1024 of fresh samples per step,
+10,000 steps, Xavier-normal init, zero bias.
+
+Public API:
+    init_state(shape, hp, root_seed) -> TrainState
+    train_chunk(state, hp, shape, n_steps, root_seed) -> (TrainState, chunk_loss (I,))
+    evaluate(params, hp, shape, root_seed) -> loss (I,)
+    train_instances(shape, hp, root_seed, chunk_steps, on_chunk) -> TrainResult
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from geomtoy import data, models, rng
+from geomtoy.models import Params
+
+OPTIMIZERS = ("adamw", "adam", "sgd")
+SCHEDULES = ("constant", "linear", "cosine")
+
+
+@dataclasses.dataclass(frozen=True)
+class Shape:
+    """Static configuration: everything that fixes an array shape or the program.
+
+    Two instances can share one compiled program only if their Shapes are equal.
+    """
+
+    n_features: int
+    n_hidden: int
+    kind: str = "relu_output"
+    batch_size: int = 1024
+    steps: int = 10_000
+    optimizer: str = "adamw"
+    schedule: str = "constant"
+    eval_samples: int = 2**17
+
+    def __post_init__(self):
+        if self.kind not in models.KINDS:
+            raise ValueError(f"model kind {self.kind!r} is not one of {models.KINDS}")
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"optimizer {self.optimizer!r} is not one of {OPTIMIZERS}")
+        if self.schedule not in SCHEDULES:
+            raise ValueError(f"schedule {self.schedule!r} is not one of {SCHEDULES}")
+        for name in ("n_features", "n_hidden", "batch_size", "steps", "eval_samples"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+
+    @property
+    def eval_batch(self) -> int:
+        """Samples per evaluation batch: bounded so evaluation memory stays small."""
+        return min(self.eval_samples, 8192)
+
+    @property
+    def eval_batches(self) -> int:
+        return math.ceil(self.eval_samples / self.eval_batch)
+
+
+@jax.tree_util.register_dataclass
+@dataclasses.dataclass(frozen=True)
+class HParams:
+    """Per-instance hyperparameters; every leaf has a leading instance axis (I, ...)."""
+
+    instance_id: jax.Array  # (I,) int32, global id: feeds the instance's key
+    seed: jax.Array  # (I,) int32
+    feature_probability: jax.Array  # (I, n) probability that each feature is non-zero
+    importance: jax.Array  # (I, n)
+    lr: jax.Array  # (I,)
+    weight_decay: jax.Array  # (I,)
+
+    @classmethod
+    def create(
+        cls,
+        n_instances: int,
+        n_features: int,
+        *,
+        feature_probability=1.0,
+        importance=1.0,
+        lr=1e-3,
+        weight_decay=0.01,
+        seed=0,
+        instance_id=None,
+    ) -> HParams:
+        """Broadcast hyperparameters to the instance axis.
+
+        Per-feature values (feature_probability, importance) take a scalar, a 1-D array
+        of n values (the same for every instance) or a 2-D array (I, n) or (I, 1).
+        Per-instance values (lr, weight_decay, seed, instance_id) take a scalar or (I,).
+        instance_id defaults to 0..I-1.
+        """
+        I, n = n_instances, n_features
+
+        def per_feature(name, value):
+            a = np.asarray(value, np.float32)
+            if a.ndim == 1 and a.shape[0] != n:
+                raise ValueError(f"{name}: a 1-D value needs {n} entries, got {a.shape[0]}")
+            if a.ndim > 2 or (a.ndim == 2 and a.shape[0] != I):
+                raise ValueError(f"{name}: shape {a.shape} does not broadcast to ({I}, {n})")
+            return jnp.asarray(np.broadcast_to(a, (I, n)))
+
+        def per_instance(name, value, dtype):
+            a = np.asarray(value, dtype)
+            if a.ndim > 1 or (a.ndim == 1 and a.shape[0] != I):
+                raise ValueError(f"{name}: shape {a.shape} does not broadcast to ({I},)")
+            return jnp.asarray(np.broadcast_to(a, (I,)))
+
+        if instance_id is None:
+            instance_id = np.arange(I)
+        return cls(
+            instance_id=per_instance("instance_id", instance_id, np.int32),
+            seed=per_instance("seed", seed, np.int32),
+            feature_probability=per_feature("feature_probability", feature_probability),
+            importance=per_feature("importance", importance),
+            lr=per_instance("lr", lr, np.float32),
+            weight_decay=per_instance("weight_decay", weight_decay, np.float32),
+        )
+
+    def select(self, index) -> HParams:
+        """The instances at `index` (an int array or slice), as a smaller HParams."""
+        return jax.tree.map(lambda a: a[index], self)
+
+
+@jax.tree_util.register_dataclass
+@dataclasses.dataclass(frozen=True)
+class TrainState:
+    """Weights, optimizer state and step count (leading instance axis when stacked)."""
+
+    params: Params
+    opt_state: optax.OptState
+    step: jax.Array  # int32: steps taken so far
+
+    def replace(self, **changes) -> TrainState:
+        return dataclasses.replace(self, **changes)
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainResult:
+    """What `train_instances` returns; arrays are NumPy, leading axis = instance."""
+
+    params: Params
+    loss: np.ndarray  # (I,) final loss on shape.eval_samples fresh samples
+    diverged: np.ndarray  # (I,) bool: a NaN or inf in the loss or the weights
+    curves: dict[str, np.ndarray]  # "step" (C,), "loss" (C, I): mean train loss per chunk
+
+
+def lr_schedule(shape: Shape, lr: jax.Array) -> Callable[[jax.Array], jax.Array]:
+    """Learning rate at optimizer step `count` (0-based), as in the notebook's helpers."""
+    if shape.schedule == "constant":
+        return lambda count: lr
+    if shape.schedule == "linear":
+        return lambda count: lr * (1.0 - count / shape.steps)
+    denom = max(shape.steps - 1, 1)
+    return lambda count: lr * jnp.cos(0.5 * jnp.pi * count / denom)
+
+
+def make_optimizer(shape: Shape, lr, weight_decay) -> optax.GradientTransformation:
+    """The instance's optimizer, built from its own (traced) lr and weight decay.
+
+    adamw: decoupled weight decay as torch.optim.AdamW (p <- p - lr * (adam + wd * p)).
+    adam and sgd: weight decay as an L2 term added to the gradient, as torch.optim.Adam and
+    SGD do; set weight_decay = 0 for the plain optimizers.
+    """
+    schedule = lr_schedule(shape, lr)
+    if shape.optimizer == "adamw":
+        return optax.adamw(schedule, b1=0.9, b2=0.999, eps=1e-8, weight_decay=weight_decay)
+    if shape.optimizer == "adam":
+        inner = optax.adam(schedule, b1=0.9, b2=0.999, eps=1e-8)
+    else:
+        inner = optax.sgd(schedule)
+    return optax.chain(optax.add_decayed_weights(weight_decay), inner)
+
+
+def _init_one(shape: Shape, root_seed, hp: HParams) -> TrainState:
+    key = rng.instance_key(root_seed, hp.instance_id, hp.seed)
+    params = models.init_params(rng.init_key(key), shape.kind, shape.n_features, shape.n_hidden)
+    opt_state = make_optimizer(shape, hp.lr, hp.weight_decay).init(params)
+    return TrainState(params=params, opt_state=opt_state, step=jnp.zeros((), jnp.int32))
+
+
+def _step_one(shape: Shape, key, hp: HParams, state: TrainState):
+    """One optimizer step of one instance on a fresh batch; returns (state, loss)."""
+    x = data.sample_sparse(
+        rng.step_key(key, state.step),
+        hp.feature_probability,
+        shape.batch_size,
+        signed=shape.kind == "abs",
+    )
+    loss, grads = jax.value_and_grad(models.loss, argnums=1)(
+        shape.kind, state.params, x, hp.importance
+    )
+    optimizer = make_optimizer(shape, hp.lr, hp.weight_decay)
+    updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
+    params = optax.apply_updates(state.params, updates)
+    return state.replace(params=params, opt_state=opt_state, step=state.step + 1), loss
+
+
+def _chunk_one(shape: Shape, n_steps: int, root_seed, hp: HParams, state: TrainState):
+    key = rng.instance_key(root_seed, hp.instance_id, hp.seed)
+    state, losses = jax.lax.scan(
+        lambda s, _: _step_one(shape, key, hp, s), state, None, length=n_steps
+    )
+    return state, jnp.mean(losses)
+
+
+@jax.jit(static_argnums=(0,))
+def _init_instances(shape: Shape, root_seed, hp: HParams) -> TrainState:
+    return jax.vmap(_init_one, in_axes=(None, None, 0))(shape, root_seed, hp)
+
+
+@jax.jit(static_argnums=(2, 3), donate_argnums=(0,))
+def _train_chunk(state: TrainState, hp: HParams, shape: Shape, n_steps: int, root_seed):
+    return jax.vmap(_chunk_one, in_axes=(None, None, None, 0, 0))(
+        shape, n_steps, root_seed, hp, state
+    )
+
+
+@jax.jit(static_argnums=(2,))
+def _evaluate(params: Params, hp: HParams, shape: Shape, root_seed):
+    def batch_loss(total, j):
+        u = jax.random.uniform(
+            rng.eval_key(root_seed, j), (shape.n_features, shape.eval_batch), jnp.float32
+        )
+
+        def one(params_i, hp_i):
+            x = data.sparse_from_uniform(u, hp_i.feature_probability, shape.kind == "abs")
+            return models.loss(shape.kind, params_i, x, hp_i.importance)
+
+        return total + jax.vmap(one)(params, hp), None
+
+    I = hp.lr.shape[0]
+    total, _ = jax.lax.scan(batch_loss, jnp.zeros((I,), jnp.float32), jnp.arange(shape.eval_batches))
+    return total / shape.eval_batches
+
+
+def _seed_array(root_seed) -> jax.Array:
+    return jnp.asarray(root_seed, jnp.uint32)
+
+
+def init_state(shape: Shape, hp: HParams, root_seed: int = 0) -> TrainState:
+    """Initial weights and optimizer state of every instance in hp."""
+    return _init_instances(shape, _seed_array(root_seed), hp)
+
+
+def train_chunk(
+    state: TrainState, hp: HParams, shape: Shape, n_steps: int, root_seed: int = 0
+) -> tuple[TrainState, jax.Array]:
+    """Advance every instance by n_steps; returns the new state and each instance's mean
+    training loss over those steps. `state` is donated: do not reuse it afterwards."""
+    return _train_chunk(state, hp, shape, n_steps, _seed_array(root_seed))
+
+
+def evaluate(params: Params, hp: HParams, shape: Shape, root_seed: int = 0) -> jax.Array:
+    """Each instance's loss on shape.eval_samples fresh samples (the same for all)."""
+    return _evaluate(params, hp, shape, _seed_array(root_seed))
+
+
+def is_diverged(loss, params: Params) -> np.ndarray:
+    """Instances whose loss or weights hold a NaN or inf."""
+    bad = ~np.isfinite(np.asarray(loss))
+    for leaf in jax.tree.leaves(params):
+        a = np.asarray(leaf)
+        bad |= ~np.isfinite(a.reshape(a.shape[0], -1)).all(axis=1)
+    return bad
+
+
+def chunk_schedule(steps: int, chunk_steps: int) -> list[int]:
+    """Steps per chunk: full chunks, then the remainder (at most two compilations)."""
+    full, rest = divmod(steps, chunk_steps)
+    return [chunk_steps] * full + ([rest] if rest else [])
+
+
+def train_instances(
+    shape: Shape,
+    hp: HParams,
+    root_seed: int = 0,
+    chunk_steps: int = 500,
+    on_chunk: Callable[[int, np.ndarray], None] | None = None,
+) -> TrainResult:
+    """Train every instance of hp for shape.steps steps and evaluate it.
+
+    on_chunk(step, chunk_loss) is called on the host after each chunk, with the mean
+    training loss of each instance over that chunk (one host sync per chunk).
+    """
+    state = init_state(shape, hp, root_seed)
+    steps, losses = [], []
+    for n_steps in chunk_schedule(shape.steps, min(chunk_steps, shape.steps)):
+        state, chunk_loss = train_chunk(state, hp, shape, n_steps, root_seed)
+        chunk_loss = np.asarray(chunk_loss)
+        steps.append(int(state.step[0]))
+        losses.append(chunk_loss)
+        if on_chunk is not None:
+            on_chunk(steps[-1], chunk_loss)
+    loss = np.asarray(evaluate(state.params, hp, shape, root_seed))
+    params = jax.tree.map(np.asarray, state.params)
+    return TrainResult(
+        params=params,
+        loss=loss,
+        diverged=is_diverged(loss, params),
+        curves={"step": np.asarray(steps), "loss": np.stack(losses)},
+    )

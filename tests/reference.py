@@ -1,0 +1,65 @@
+"""Slow, obviously correct NumPy (float64) references for the engine's math."""
+
+import numpy as np
+
+
+def forward(kind, W, b, x, W2=None):
+    """Model output for a feature-major batch x (n, B)."""
+    h = W @ x
+    if kind == "relu_output":
+        return np.maximum(W.T @ h + b[:, None], 0.0)
+    if kind == "linear":
+        return W.T @ h + b[:, None]
+    if kind == "relu_hidden":
+        return np.maximum(W.T @ np.maximum(h, 0.0) + b[:, None], 0.0)
+    if kind == "abs":
+        return np.maximum(W2 @ np.maximum(h, 0.0) + b[:, None], 0.0)
+    raise ValueError(kind)
+
+
+def loss_and_grad(kind, W, b, x, importance):
+    """Importance-weighted MSE (mean over features and batch) and its gradient in W, b.
+
+    Hand-derived for the tied models: with z = W^T h + b, h = W x (relu_hidden: a = ReLU(h)),
+    G = dL/dz, dL/dW = a G^T + (mask_h * (W G)) x^T and dL/db = sum_batch G.
+    """
+    n, B = x.shape
+    h = W @ x
+    a = np.maximum(h, 0.0) if kind == "relu_hidden" else h
+    z = W.T @ a + b[:, None]
+    out = z if kind == "linear" else np.maximum(z, 0.0)
+    r = out - x
+    loss = np.mean(importance[:, None] * r**2)
+    G = 2.0 * importance[:, None] * r / (n * B)
+    if kind != "linear":
+        G = G * (z > 0)
+    dA = W @ G
+    if kind == "relu_hidden":
+        dA = dA * (h > 0)
+    dW = a @ G.T + dA @ x.T
+    db = G.sum(axis=1)
+    return loss, dW, db
+
+
+class AdamW:
+    """torch.optim.AdamW, written out: decoupled decay, then the bias-corrected Adam step."""
+
+    def __init__(self, lr, weight_decay, b1=0.9, b2=0.999, eps=1e-8):
+        self.lr, self.wd, self.b1, self.b2, self.eps = lr, weight_decay, b1, b2, eps
+        self.t = 0
+        self.m = self.v = None
+
+    def step(self, params, grads):
+        if self.m is None:
+            self.m = [np.zeros_like(p) for p in params]
+            self.v = [np.zeros_like(p) for p in params]
+        self.t += 1
+        out = []
+        for k, (p, g) in enumerate(zip(params, grads)):
+            p = p * (1.0 - self.lr * self.wd)
+            self.m[k] = self.b1 * self.m[k] + (1 - self.b1) * g
+            self.v[k] = self.b2 * self.v[k] + (1 - self.b2) * g * g
+            m_hat = self.m[k] / (1 - self.b1**self.t)
+            v_hat = self.v[k] / (1 - self.b2**self.t)
+            out.append(p - self.lr * m_hat / (np.sqrt(v_hat) + self.eps))
+        return out
