@@ -51,12 +51,15 @@ class Shape:
     optimizer: str = "adamw"
     schedule: str = "constant"
     eval_samples: int = 2**17
+    sampler: str = "hash"
 
     def __post_init__(self):
         if self.kind not in models.KINDS:
             raise ValueError(f"model kind {self.kind!r} is not one of {models.KINDS}")
         if self.optimizer not in OPTIMIZERS:
             raise ValueError(f"optimizer {self.optimizer!r} is not one of {OPTIMIZERS}")
+        if self.sampler not in data.SAMPLERS:
+            raise ValueError(f"sampler {self.sampler!r} is not one of {data.SAMPLERS}")
         if self.schedule not in SCHEDULES:
             raise ValueError(f"schedule {self.schedule!r} is not one of {SCHEDULES}")
         for name in ("n_features", "n_hidden", "batch_size", "steps", "eval_samples"):
@@ -202,6 +205,7 @@ def _step_one(shape: Shape, key, hp: HParams, state: TrainState):
         hp.feature_probability,
         shape.batch_size,
         signed=shape.kind == "abs",
+        sampler=shape.sampler,
     )
     loss, grads = jax.value_and_grad(models.loss, argnums=1)(
         shape.kind, state.params, x, hp.importance
@@ -235,8 +239,8 @@ def _train_chunk(state: TrainState, hp: HParams, shape: Shape, n_steps: int, roo
 @jax.jit(static_argnums=(2,))
 def _evaluate(params: Params, hp: HParams, shape: Shape, root_seed):
     def batch_loss(total, j):
-        u = jax.random.uniform(
-            rng.eval_key(root_seed, j), (shape.n_features, shape.eval_batch), jnp.float32
+        u = data.uniform(
+            rng.eval_key(root_seed, j), (shape.n_features, shape.eval_batch), shape.sampler
         )
 
         def one(params_i, hp_i):

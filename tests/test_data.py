@@ -3,6 +3,7 @@
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 from geomtoy import data, rng
 
@@ -10,9 +11,10 @@ N = 100_000
 TOL = 1e-2  # on 10^5 samples: standard errors are <= 1.6e-3 for every statistic below
 
 
-def test_marginals_per_feature():
+@pytest.mark.parametrize("sampler", data.SAMPLERS)
+def test_marginals_per_feature(sampler):
     p = jnp.array([1.0, 0.5, 0.1, 0.03], jnp.float32)
-    x = np.asarray(data.sample_sparse(jax.random.key(3), p, N))
+    x = np.asarray(data.sample_sparse(jax.random.key(3), p, N, sampler=sampler))
     assert x.shape == (4, N)
     present = x != 0
     np.testing.assert_allclose(present.mean(axis=1), p, atol=TOL)
@@ -26,9 +28,10 @@ def test_marginals_per_feature():
     np.testing.assert_allclose(hist / N, 0.1, atol=TOL)
 
 
-def test_signed_values_for_abs_task():
+@pytest.mark.parametrize("sampler", data.SAMPLERS)
+def test_signed_values_for_abs_task(sampler):
     p = jnp.array([0.5], jnp.float32)
-    x = np.asarray(data.sample_sparse(jax.random.key(4), p, N, signed=True))[0]
+    x = np.asarray(data.sample_sparse(jax.random.key(4), p, N, signed=True, sampler=sampler))[0]
     v = x[x != 0]
     np.testing.assert_allclose(len(v) / N, 0.5, atol=TOL)
     assert v.min() >= -1.0 and v.max() < 1.0
@@ -36,10 +39,11 @@ def test_signed_values_for_abs_task():
     np.testing.assert_allclose(v.var(), 1 / 3, atol=2 * TOL)
 
 
-def test_independent_across_features_and_instances():
+@pytest.mark.parametrize("sampler", data.SAMPLERS)
+def test_independent_across_features_and_instances(sampler):
     p = jnp.full((3,), 0.3, jnp.float32)
     keys = [rng.step_key(rng.instance_key(0, i, 0), 0) for i in (0, 1)]
-    x0, x1 = (np.asarray(data.sample_sparse(k, p, N)) for k in keys)
+    x0, x1 = (np.asarray(data.sample_sparse(k, p, N, sampler=sampler)) for k in keys)
     on0, on1 = x0 != 0, x1 != 0
     # presence events: joint frequency = product of marginals, within features and across instances
     np.testing.assert_allclose((on0[0] & on0[1]).mean(), 0.09, atol=TOL)
@@ -48,3 +52,36 @@ def test_independent_across_features_and_instances():
     assert abs(np.corrcoef(x0[1], x1[1])[0, 1]) < TOL * 2
     # the value given presence is independent of the other features' presence
     np.testing.assert_allclose(x0[0][on0[0] & on0[1]].mean(), 0.5, atol=2 * TOL)
+
+
+def _lowbias32_np(x):
+    x = x ^ (x >> 16)
+    x = (x * 0x7FEB352D) & 0xFFFFFFFF
+    x = x ^ (x >> 15)
+    x = (x * 0x846CA68B) & 0xFFFFFFFF
+    return x ^ (x >> 16)
+
+
+def test_hash_uniform_matches_numpy_reference():
+    key = rng.step_key(rng.instance_key(0, 7, 1), 42)
+    k = np.asarray(jax.random.bits(key, (2,), jnp.uint32)).astype(np.uint64)
+    c = np.arange(3 * 50, dtype=np.uint64)
+    x = _lowbias32_np((c * 0x9E3779B9 + k[0]) & 0xFFFFFFFF)
+    x = _lowbias32_np(x ^ k[1])
+    want = (x >> 9).astype(np.float64) * 2.0**-23
+    np.testing.assert_array_equal(np.asarray(data.hash_uniform(key, (3, 50))), want.reshape(3, 50))
+
+
+def test_hash_streams_of_consecutive_steps_and_instances_are_uncorrelated():
+    """Neighbouring keys (steps t, t+1; instances i, i+1) give uncorrelated uniforms, and
+    consecutive counters within one stream are uncorrelated (lag-1 and lag-n)."""
+    base = rng.instance_key(0, 3, 0)
+    streams = [data.hash_uniform(k, (N,)) for k in
+               (rng.step_key(base, 5), rng.step_key(base, 6),
+                rng.step_key(rng.instance_key(0, 4, 0), 5))]
+    a, b, c = (np.asarray(s, np.float64) for s in streams)
+    for other in (b, c):
+        assert abs(np.corrcoef(a, other)[0, 1]) < TOL
+    assert abs(np.corrcoef(a[:-1], a[1:])[0, 1]) < TOL
+    assert abs(np.corrcoef(a[:-5], a[5:])[0, 1]) < TOL
+    np.testing.assert_allclose(np.histogram(a, bins=16, range=(0, 1))[0] / N, 1 / 16, atol=TOL / 4)

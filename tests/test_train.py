@@ -16,7 +16,8 @@ RTOL = 1e-5  # float32 engine vs float64 reference
 def _batch(shape, hp, i, step, root_seed=0):
     key = rng.instance_key(root_seed, hp.instance_id[i], hp.seed[i])
     return np.asarray(
-        data.sample_sparse(rng.step_key(key, step), hp.feature_probability[i], shape.batch_size),
+        data.sample_sparse(rng.step_key(key, step), hp.feature_probability[i], shape.batch_size,
+                           sampler=shape.sampler),
         np.float64,
     )
 
@@ -124,7 +125,7 @@ def test_evaluate_matches_numpy_on_shared_samples():
     for i in range(3):
         total = 0.0
         for j in range(shape.eval_batches):
-            u = np.asarray(jax.random.uniform(rng.eval_key(jnp.uint32(0), j),
+            u = np.asarray(data.uniform(rng.eval_key(jnp.uint32(0), j),
                                               (6, shape.eval_batch)), np.float64)
             p = np.asarray(hp.feature_probability[i], np.float64)[:, None]
             x = np.where(u < p, u / p, 0.0)
@@ -188,5 +189,10 @@ def test_dense_relu_output_keeps_two_most_important_features():
         assert np.all(norms[2:] < 0.05), norms
         cos = W[:, 0] @ W[:, 1] / (norms[0] * norms[1])
         assert abs(cos) < 0.05
-        np.testing.assert_allclose(b[2:], 0.5, atol=0.01)
         assert np.all(np.abs(b[:2]) < 0.03)
+    # A constant-lr Adam iterate jitters around the optimum: over 48 dropped biases (16
+    # seeds) the measured spread is std 0.0044, range 0.485..0.507, mean 0.498 for both
+    # samplers. Each bias is checked at ~4.5 std, their mean (9 values) at ~4 std.
+    dropped = res.params.b[:, 2:]
+    np.testing.assert_allclose(dropped, 0.5, atol=0.02)
+    assert abs(dropped.mean() - 0.5) < 0.006, dropped
