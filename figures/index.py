@@ -1,0 +1,104 @@
+"""Figure 8 and the gallery: a phase table per sweep, and figures/out/index.html.
+
+For every complete results directory under --results, the phase table counts, per grid
+point, the features carrying each polytope label (all seeds together) and names the best
+seed's geometry; it is written as phase_table_<sweep>.csv and shown in the gallery. The
+gallery links every figure of --out that has a caption (stem.json written by
+geomtoy.plot.save), with the paper section and the figure's line of measured numbers.
+"""
+
+import argparse
+import csv
+import html
+import json
+from pathlib import Path
+
+import numpy as np
+
+from geomtoy import plot, store
+
+LABELS = list(plot.POLYTOPE_COLORS)
+
+
+def phase_table(res: store.Results) -> tuple[list[str], list[list]]:
+    """(header, rows): grid axes, seeds, label counts, best seed's geometry and loss."""
+    axes = list(res.meta.get("axes", []))
+    point = res.column("point")
+    labels = plot.per_feature(res, "polytope")
+    best = res.column("best").astype(bool)
+    geometry = res.column("geometry")
+    loss = res.column("loss")
+    header = axes + ["seeds"] + LABELS + ["best seed geometry", "best loss"]
+    rows = []
+    for p in np.unique(point):
+        idx = np.flatnonzero(point == p)
+        b = idx[best[idx]][0]
+        values = [res.column(a)[b] for a in axes]
+        values = [f"{v:.4g}" if isinstance(v, float | np.floating) else str(v) for v in values]
+        counts = [int((labels[idx] == name).sum()) for name in LABELS]
+        rows.append(values + [len(idx)] + counts + [str(geometry[b]), f"{loss[b]:.4g}"])
+    return header, rows
+
+
+def table_html(header, rows) -> str:
+    head = "".join(f"<th>{html.escape(h.replace('_', ' '))}</th>" for h in header)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(str(c)) if c != 0 else ''}</td>" for c in r) + "</tr>"
+        for r in rows
+    )
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+STYLE = """body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;color:#222}
+figure{margin:2em 0;border-bottom:1px solid #ddd;padding-bottom:1em}
+img{max-width:100%}figcaption{font-size:0.95em}.numbers{font-family:monospace;font-size:0.85em;color:#444}
+table{border-collapse:collapse;font-size:0.8em;margin:0.5em 0 2em}td,th{border:1px solid #ccc;padding:2px 6px;text-align:right}
+th{background:#f4f4f4}details{margin:0.5em 0}"""
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--results", default="results/default")
+    parser.add_argument("--out", default="figures/out")
+    args = parser.parse_args()
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+
+    parts = ["<!doctype html><meta charset='utf-8'><title>geomtoy figures</title>",
+             f"<style>{STYLE}</style><h1>geomtoy: Toy Models of Superposition, reproduced</h1>",
+             f"<p>Results: <code>{html.escape(args.results)}</code>. Sections refer to "
+             "Elhage et al. 2022 as summarised in PAPER.md.</p>"]
+    for meta_path in sorted(out.glob("fig_*.json")):
+        meta = json.loads(meta_path.read_text())
+        stem = meta["stem"]
+        parts.append(
+            f"<figure id='{stem}'><h2>{html.escape(meta['title'])} "
+            f"<small>(paper {html.escape(meta['section'])})</small></h2>"
+            f"<a href='{stem}.pdf'><img src='{stem}.png' alt='{html.escape(meta['title'])}'></a>"
+            f"<figcaption>{html.escape(meta['caption'])}<br><span class='numbers'>"
+            f"{html.escape(meta['numbers'])}</span><br><small>sweeps: "
+            f"{html.escape(', '.join(meta['sweeps']))}</small></figcaption></figure>"
+        )
+    explorer = out / "explorer.html"
+    if explorer.exists():
+        parts.append("<p><a href='explorer.html'>Interactive explorer</a></p>")
+
+    parts.append("<h2>Phase tables (figure 8)</h2><p>Per grid point: features carrying each "
+                 "polytope label over all seeds, and the best seed's geometry.</p>")
+    root = Path(args.results)
+    for sweep_dir in sorted(p for p in root.iterdir() if (p / "meta.json").exists()) if root.exists() else []:
+        try:
+            res = store.open_results(sweep_dir)
+        except store.SweepError:
+            continue
+        header, rows = phase_table(res)
+        with open(out / f"phase_table_{sweep_dir.name}.csv", "w", newline="") as f:
+            csv.writer(f).writerows([header] + rows)
+        parts.append(f"<details><summary><b>{html.escape(sweep_dir.name)}</b> "
+                     f"({len(rows)} grid points, <a href='phase_table_{sweep_dir.name}.csv'>csv</a>)"
+                     f"</summary>{table_html(header, rows)}</details>")
+    (out / "index.html").write_text("\n".join(parts) + "\n")
+
+
+if __name__ == "__main__":
+    main()
