@@ -9,9 +9,15 @@ SCALE ?= default
 STAMP := $(VENV)/.installed-stamp
 RESULTS := results/$(SCALE)
 FIGOUT := $(if $(filter default,$(SCALE)),figures/out,figures/out/$(SCALE))
-LIB := $(wildcard geomtoy/*.py geomtoy/geometry/*.py)
+LIB := $(filter-out geomtoy/plot.py geomtoy/theory.py,$(wildcard geomtoy/*.py geomtoy/geometry/*.py))
 
 export JAX_PLATFORMS ?= cpu
+
+GEOMTOY := $(PY) -m geomtoy
+SWEEPS := $(basename $(notdir $(wildcard sweeps/*.toml)))
+SWEEP_RESULTS := $(foreach s,$(SWEEPS),$(RESULTS)/$(s)/instances.parquet)
+FIGURES := fig_intro fig_basic_20x5 fig_pentagon fig_phase fig_dims_per_feature fig_nonuniform
+FIGURE_PNGS := $(foreach f,$(FIGURES),$(FIGOUT)/$(f).png)
 
 .PHONY: all setup test test-all figures sweeps clean help
 all: figures
@@ -34,6 +40,36 @@ test: $(STAMP)
 
 test-all: $(STAMP)
 	$(PY) -m pytest -q -m ""
+
+# A sweep reruns when its TOML or the library changed: an interrupted run of the same
+# sweep resumes from its checkpoint, anything else is replaced (--overwrite).
+$(RESULTS)/%/instances.parquet: sweeps/%.toml $(LIB) | $(STAMP)
+	@if grep -qs '"status": "running"' $(RESULTS)/$*/meta.json && \
+	    $(GEOMTOY) run $< --out $(RESULTS)/$* --scale $(SCALE); then :; \
+	else $(GEOMTOY) run $< --out $(RESULTS)/$* --scale $(SCALE) --overwrite; fi
+	@touch $@
+
+sweeps: $(SWEEP_RESULTS)
+
+FIGDEPS = geomtoy/plot.py | $(STAMP)
+FIGRUN = $(PY) $< --results $(RESULTS) --out $(FIGOUT)
+$(FIGOUT)/fig_intro.png: figures/fig_intro.py $(RESULTS)/intro_5x2/instances.parquet $(FIGDEPS)
+	$(FIGRUN)
+$(FIGOUT)/fig_basic_20x5.png: figures/fig_basic.py $(RESULTS)/basic_20x5/instances.parquet $(RESULTS)/basic_80x20/instances.parquet $(FIGDEPS)
+	$(FIGRUN)
+$(FIGOUT)/fig_pentagon.png: figures/fig_pentagon.py $(RESULTS)/pentagon/instances.parquet $(FIGDEPS)
+	$(FIGRUN)
+$(FIGOUT)/fig_phase.png: figures/fig_phase.py $(RESULTS)/phase_2x1/instances.parquet $(RESULTS)/phase_3x2/instances.parquet geomtoy/theory.py $(FIGDEPS)
+	$(FIGRUN)
+$(FIGOUT)/fig_dims_per_feature.png: figures/fig_uniform.py $(RESULTS)/uniform_superposition/instances.parquet $(FIGDEPS)
+	$(FIGRUN)
+$(FIGOUT)/fig_nonuniform.png: figures/fig_nonuniform.py $(RESULTS)/nonuniform_pentagon/instances.parquet $(FIGDEPS)
+	$(FIGRUN)
+$(FIGOUT)/index.html: figures/index.py $(FIGURE_PNGS) $(SWEEP_RESULTS) | $(STAMP)
+	$(PY) $< --results $(RESULTS) --out $(FIGOUT)
+	@echo "figures: open $(FIGOUT)/index.html"
+
+figures: $(FIGOUT)/index.html
 
 clean:
 	rm -rf results figures/out
