@@ -132,3 +132,33 @@ def norm_bars(ax, W: np.ndarray, interference: np.ndarray) -> None:
     ax.set_xlim(0, max(1.2, float(norms.max()) * 1.05))
     ax.set_yticks([])
     ax.tick_params(labelsize=7)
+
+
+def stack_plot(ax, W: np.ndarray, colors, order=None) -> None:
+    """The paper's neuron stack plot (E12): one column per neuron (row of W, (m, n)); each
+    weight a rectangle coloured by its feature, positive weights stacked up from 0 and
+    negative ones down, largest first."""
+    m = W.shape[0]
+    order = np.arange(m) if order is None else order
+    for x, h in enumerate(order):
+        row = W[h]
+        up = down = 0.0
+        for i in np.argsort(-np.abs(row), kind="stable"):
+            w = row[i]
+            if abs(w) < 1e-3:
+                continue
+            if w > 0:
+                ax.bar(x, w, bottom=up, color=colors[i], width=0.85, edgecolor="white", lw=0.3)
+                up += w
+            else:
+                ax.bar(x, w, bottom=down, color=colors[i], width=0.85, edgecolor="white", lw=0.3)
+                down += w
+    ax.axhline(0, color="k", lw=0.5)
+    ax.set_xticks([])
+    ax.set_xlim(-0.6, m - 0.4)
+
+
+def neuron_order(W: np.ndarray, importance: np.ndarray) -> np.ndarray:
+    """Neurons sorted by the importance of their largest feature (the paper's ordering)."""
+    top = np.argmax(np.abs(W), axis=1)
+    return np.argsort(-importance[top], kind="stable")

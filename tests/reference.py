@@ -63,3 +63,17 @@ class AdamW:
             v_hat = self.v[k] / (1 - self.b2**self.t)
             out.append(p - self.lr * m_hat / (np.sqrt(v_hat) + self.eps))
         return out
+
+
+def abs_loss_and_grad(W1, W2, b, x, importance):
+    """The abs model's loss against |x| and its gradient in W1, W2, b (hand-derived)."""
+    n, B = x.shape
+    pre = W1 @ x
+    a = np.maximum(pre, 0.0)
+    z = W2 @ a + b[:, None]
+    r = np.maximum(z, 0.0) - np.abs(x)
+    loss = np.mean(importance[:, None] * r**2)
+    G = 2.0 * importance[:, None] * r / (n * B) * (z > 0)
+    dW2 = G @ a.T
+    dW1 = ((W2.T @ G) * (pre > 0)) @ x.T
+    return loss, dW1, dW2, G.sum(axis=1)

@@ -1,0 +1,69 @@
+"""Figures 9 and 10 (PAPER.md E12, E13): superposition in a privileged basis.
+
+Sweeps privileged_basis (ReLU hidden layer, n=10, m=5, importance 0.75**i; best of many
+seeds per sparsity), abs_3x6 and abs_100x40 (abs model, target |x|). Each column of a
+stack plot is a neuron; its input weights are rectangles coloured by feature (yellow =
+most important), positive up, negative down; abs models are rescaled per neuron so the
+largest input weight is 1 (footnote 15). Titles give the measured neuron counts:
+monosemantic neurons read one feature, polysemantic ones two or more
+(geomtoy.geometry.neurons: |W_hi| > 0.1 max_j |W_hj|).
+"""
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+from geomtoy import plot
+from geomtoy.geometry import neurons
+
+P = "data.feature_probability"
+
+
+def stacks(res, title, max_cols=10):
+    rows = plot.best_rows(res, [P])
+    ps = sorted(rows, reverse=True)[:max_cols]
+    W = res.params["W"]
+    W2 = res.params.get("W2")
+    importance = plot.per_feature(res, "importance")
+    n = W.shape[2]
+    colors = plt.cm.viridis(np.linspace(1.0, 0.05, n))
+    fig, axes = plt.subplots(1, len(ps), figsize=(max(2.0 * len(ps), 6), 3.2), layout="constrained",
+                             squeeze=False)
+    lines = []
+    for ax, p in zip(axes[0], ps):
+        i = rows[p]
+        Wi = W[i] if W2 is None else neurons.rescale_abs(W[i], W2[i])[0]
+        stats = neurons.neuron_stats(Wi[None])
+        plot.stack_plot(ax, Wi, colors, plot.neuron_order(Wi, importance[i]))
+        mono, poly = int(stats.n_monosemantic[0]), int(stats.n_polysemantic[0])
+        ax.set_title(f"1-S = {p[0]:.3g}\n{mono} mono, {poly} poly", fontsize=7)
+        lines.append(f"1-S={p[0]:.3g}: {mono} mono/{poly} poly")
+        if W2 is not None and n <= 10:
+            pairs = neurons.sign_pairs(W[i], W2[i])
+            ax.set_xlabel(f"+/- pairs: {int(pairs.sum())}/{n}", fontsize=7)
+            lines[-1] += f", {int(pairs.sum())}/{n} features with +/- pair"
+    fig.suptitle(title, fontsize=9)
+    return fig, "; ".join(lines)
+
+
+def main():
+    args = plot.figure_args(__doc__)
+    res = plot.load(args.results, "privileged_basis")
+    seeds = int(np.max(res.column("seed"))) + 1
+    fig, numbers = stacks(res, f"ReLU hidden layer, n=10, m=5, importance 0.75^i (best of {seeds} seeds)")
+    plot.save(fig, args.out, "fig_privileged_basis", title="Superposition in a privileged basis",
+              section="E12", caption="Neuron stack plots of the best seed per sparsity: monosemantic "
+              "neurons when dense, polysemantic codes as sparsity grows.", numbers=numbers,
+              sweeps=["privileged_basis"])
+    for sweep, stem, title in (
+        ("abs_3x6", "fig_abs_3x6", "abs model, n=3, m=6 (rescaled W1)"),
+        ("abs_100x40", "fig_abs_100x40", "abs model, n=100, m=40, importance 0.8^i (rescaled W1)"),
+    ):
+        fig, numbers = stacks(plot.load(args.results, sweep), title)
+        plot.save(fig, args.out, stem, title=f"Computation in superposition: {title}",
+                  section="E13", caption="Neuron stack plots of W1 (best seed per sparsity): each "
+                  "feature computed by a ReLU(x) and a ReLU(-x) neuron, polysemantic when sparse.",
+                  numbers=numbers, sweeps=[sweep])
+
+
+if __name__ == "__main__":
+    main()
