@@ -16,7 +16,8 @@ export JAX_PLATFORMS ?= cpu
 GEOMTOY := $(PY) -m geomtoy
 SWEEPS := $(basename $(notdir $(wildcard sweeps/*.toml)))
 SWEEP_RESULTS := $(foreach s,$(SWEEPS),$(RESULTS)/$(s)/instances.parquet)
-FIGURES := fig_intro fig_basic_20x5 fig_pentagon fig_phase fig_dims_per_feature fig_nonuniform
+FIGURES := fig_intro fig_basic_20x5 fig_pentagon fig_phase fig_dims_per_feature fig_nonuniform \
+	fig_privileged_basis fig_adversarial
 FIGURE_PNGS := $(foreach f,$(FIGURES),$(FIGOUT)/$(f).png)
 
 .PHONY: all setup test test-all figures sweeps clean help
@@ -64,6 +65,10 @@ $(FIGOUT)/fig_phase.png: figures/fig_phase.py $(RESULTS)/phase_2x1/instances.par
 $(FIGOUT)/fig_dims_per_feature.png: figures/fig_uniform.py $(RESULTS)/uniform_superposition/instances.parquet $(FIGDEPS)
 	$(FIGRUN)
 $(FIGOUT)/fig_nonuniform.png: figures/fig_nonuniform.py $(RESULTS)/nonuniform_pentagon/instances.parquet $(FIGDEPS)
+	$(FIGRUN)
+$(FIGOUT)/fig_privileged_basis.png: figures/fig_neurons.py $(RESULTS)/privileged_basis/instances.parquet $(RESULTS)/abs_3x6/instances.parquet $(RESULTS)/abs_100x40/instances.parquet geomtoy/geometry/neurons.py $(FIGDEPS)
+	$(FIGRUN)
+$(FIGOUT)/fig_adversarial.png: figures/fig_adversarial.py $(RESULTS)/uniform_superposition/instances.parquet geomtoy/geometry/adversarial.py $(FIGDEPS)
 	$(FIGRUN)
 $(FIGOUT)/index.html: figures/index.py $(FIGURE_PNGS) $(SWEEP_RESULTS) | $(STAMP)
 	$(PY) $< --results $(RESULTS) --out $(FIGOUT)

@@ -47,13 +47,15 @@ def _loss(W, b, x, importance):
 def attack_loss_increase(W, b, x, x_clean, importance, radius) -> np.ndarray:
     """(n,) loss increase when every input is shifted by radius * delta_i, per feature i.
 
-    The target stays the clean input: the attack perturbs what the model reads."""
+    The target stays the clean input: the attack perturbs what the model reads. The
+    pre-activation x G + b is formed once; attack i adds radius * (delta_i G) to it."""
+    G = W.T @ W
     base = _loss(W, b, x_clean, importance)
-    dirs = attack_directions(W)
+    pre = x @ G + b
+    shift = radius * attack_directions(W) @ G  # row i: what attack i adds to the outputs
     out = np.empty(W.shape[1])
-    for i, d in enumerate(dirs):
-        xa = x + radius * d
-        yhat = np.maximum(xa @ W.T @ W + b, 0.0)
+    for i in range(W.shape[1]):
+        yhat = np.maximum(pre + shift[i], 0.0)
         out[i] = np.mean(np.sum(importance * (x_clean - yhat) ** 2, axis=1)) - base
     return out
 
