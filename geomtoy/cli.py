@@ -1,0 +1,124 @@
+"""The `geomtoy` command: thin argument parsing over `config` and `store`.
+
+    geomtoy run SWEEP.toml [--out DIR] [--scale smoke|default|paper] [--resume]
+                           [--set key=value ...] [--overwrite] [--quiet]
+    geomtoy analyze DIR
+
+Exit status 0 on success, 2 with one line on stderr for bad input (file, key, reason):
+an invalid sweep file or override, or an output directory that holds something else;
+130 on Ctrl-C (the run resumes from its last checkpoint when started again).
+Each subcommand is a pair (add_<name>_parser, handler) in `COMMANDS`, so new ones
+(explore, bench, merge) plug in without touching the others.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from geomtoy import config, store
+from geomtoy.config import SweepError
+from geomtoy.progress import Progress
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but usage errors are one line (the project's bad-input contract)."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _add_run(sub) -> argparse.ArgumentParser:
+    p = sub.add_parser(
+        "run",
+        help="train a sweep into a results directory (resumes an interrupted one)",
+        description="Train every instance of a sweep file and write the results directory. "
+        "Rerunning the same command resumes an interrupted run and does nothing on a complete one.",
+    )
+    p.add_argument("sweep", metavar="SWEEP.toml", help="sweep file (see geomtoy/config.py)")
+    p.add_argument("--out", metavar="DIR", help="results directory (default: results/<name>)")
+    p.add_argument(
+        "--scale", choices=config.SCALES, default="default", help="run size (default: %(default)s)"
+    )
+    p.add_argument("--resume", action="store_true", help="require a run to resume in DIR")
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a key, e.g. train.steps=2000, model.kind=linear, grid.train.lr=[1e-3,1e-2]",
+    )
+    p.add_argument(
+        "--overwrite", action="store_true", help="replace a results directory holding another run"
+    )
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress lines")
+    return p
+
+
+def _run(args: argparse.Namespace) -> int:
+    sweep = config.load(args.sweep, scale=args.scale, sets=args.set)
+    out = Path(args.out) if args.out else Path("results") / sweep.name
+    progress = Progress(None if args.quiet else sys.stderr)
+    argv = sys.argv[1:] if args.argv is None else args.argv
+    report = store.run_sweep(
+        sweep,
+        out,
+        command=store.command_line(["geomtoy", *argv]),
+        resume=args.resume,
+        overwrite=args.overwrite,
+        progress=progress,
+    )
+    if report.action == "complete":
+        print(f"{out}: already complete, nothing to train")
+    elif report.complete:
+        print(store.describe(out))
+    else:
+        print(f"{out}: trained {report.trained_blocks} blocks; blocks of other processes missing")
+    return 0
+
+
+def _add_analyze(sub) -> argparse.ArgumentParser:
+    p = sub.add_parser(
+        "analyze",
+        help="recompute the geometry tables of a results directory from params.npz",
+        description="Recompute features.parquet and the geometry columns of instances.parquet "
+        "(dims_per_feature, n_represented, geometry) from the saved weights.",
+    )
+    p.add_argument("dir", metavar="DIR", help="a complete results directory")
+    return p
+
+
+def _analyze(args: argparse.Namespace) -> int:
+    store.analyze_dir(args.dir)
+    print(store.describe(Path(args.dir)))
+    return 0
+
+
+COMMANDS: dict[str, tuple[Callable, Callable[[argparse.Namespace], int]]] = {
+    "run": (_add_run, _run),
+    "analyze": (_add_analyze, _analyze),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="geomtoy", description="Train thousands of toy models of superposition.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, (add, handler) in COMMANDS.items():
+        add(sub).set_defaults(handler=handler)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `geomtoy` console script and `python -m geomtoy`."""
+    args = build_parser().parse_args(argv)
+    args.argv = None if argv is None else list(argv)
+    try:
+        return args.handler(args)
+    except SweepError as e:
+        print(f"geomtoy: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("\ngeomtoy: interrupted; run the same command again to resume", file=sys.stderr)
+        return 130

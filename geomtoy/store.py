@@ -1,0 +1,770 @@
+"""Results directories: run a sweep into one, resume it, and read it back.
+
+Layout (DESIGN.md, "Results directory")::
+
+    results/<name>/
+      meta.json           spec, versions, devices, wall time, status running|complete, command
+      instances.parquet   one row per instance
+      features.parquet    one row per (instance, feature)
+      params.npz          W (I, m, n), b (I, n), [W2 (I, n, m)], and the per-instance
+                          hyperparameters: feature_probability, importance (I, n), lr,
+                          weight_decay, n_features, n_hidden (I,)
+      curves.npz          loss (I, C): mean training loss of each chunk; step (I, C): the
+                          step at its end (NaN and -1 pad groups with fewer chunks)
+      blocks/             work area while running (removed once complete):
+        block-00003.npz       a finished block of instances (weights, losses, curves)
+        block-00004.ckpt.npz  checkpoint of the block in training
+
+instances.parquet columns: `instance` (0..I-1, the id that feeds its random keys),
+`seed` (0..seeds-1 within its grid point), `point` (grid point index), `group` (static
+shape group), one column per grid axis named by its dotted key (numbers, strings, or
+JSON text for list/table values), `loss` (final loss on train.eval_samples fresh
+samples, the same samples for every instance), `train_loss` (mean training loss of the
+last chunk), `best` (lowest finite loss among the seeds of its grid point), `diverged`
+(NaN or inf in the loss or the weights), `dims_per_feature` (D* = m / ||W||_F^2),
+`n_represented` (features with ||W_i|| > 0.5) and `geometry`: the summary string of its
+tegum factors from geomtoy.geometry ("pentagon", "2 digon + 1 dedicated", "none"), or
+"diverged".
+
+features.parquet columns: `instance`, `feature`, `norm`, `dimensionality` (D_i),
+`interference`, `bias`, `factor` (tegum factor id, -1 if not represented), `polytope`
+(the label of its factor), and the instance's `importance` and `feature_probability`
+of that feature. Sweeps whose groups differ in n or m pad params.npz with NaN;
+`n_features` and `n_hidden` tell each instance's true size.
+
+meta.json: name, status (running | complete), fingerprint (hash of the resolved spec),
+file, scale, sets (--set overrides), command, spec (the resolved sweep document),
+axes (expanded values), n_instances, n_points, seeds, groups (static shape, instances,
+block size), n_blocks, blocks_done, created, updated, wall_time_s (all runs), runs (one
+record per invocation), versions, backend, devices, host, source (the sweep file's text).
+
+A sweep is trained as a sequence of blocks (`config.Sweep.blocks`): rows of one static
+shape group, at most `train.block_size` instances, so memory stays bounded for any grid.
+Each block is written when it ends and is skipped by a resumed run; the block in
+training is checkpointed every `train.checkpoint_every` chunks and a resumed run
+continues from the checkpoint. Since an instance's random stream depends only on
+(root seed, instance id, seed, step) (geomtoy.rng), a resumed run ends with the same
+tables as one never interrupted. Block files are also the per-process part files of a
+multi-host run: process p trains blocks b with b % process_count == p, and the tables
+are assembled from all block files once every block is there (`assemble`).
+
+Every file is written atomically (a temporary file in the same directory, then
+`os.replace`), tables before meta.json says `complete`, so a killed run never leaves a
+table that looks complete but is not. Every check of the output directory happens
+before anything is written, so a refused run leaves it byte-identical.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import datetime
+import io
+import json
+import os
+import platform
+import shlex
+import shutil
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from geomtoy import config
+from geomtoy.config import Block, Group, Sweep, SweepError
+from geomtoy.progress import Progress
+
+FORMAT = 1
+TABLES = ("instances.parquet", "features.parquet", "params.npz", "curves.npz")
+GEOMETRY_COLUMNS = ("dims_per_feature", "n_represented", "geometry")
+"""Columns of instances.parquet that `geomtoy analyze` recomputes from params.npz."""
+
+
+# ---------------------------------------------------------------- atomic writes
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write `data` to `path` so a reader sees the old file or the new one, never half."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+
+
+def atomic_write_json(path: Path, obj: Any) -> None:
+    atomic_write_bytes(path, (json.dumps(obj, indent=1, sort_keys=False) + "\n").encode())
+
+
+def atomic_save_npz(path: Path, arrays: Mapping[str, np.ndarray]) -> None:
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def atomic_write_parquet(path: Path, columns: Mapping[str, Any]) -> None:
+    buf = io.BytesIO()
+    pq.write_table(pa.table(dict(columns)), buf)
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def load_npz(path: Path) -> dict[str, np.ndarray]:
+    with np.load(path, allow_pickle=False) as z:
+        return {k: z[k] for k in z.files}
+
+
+# ---------------------------------------------------------------- the directory
+
+
+@dataclasses.dataclass(frozen=True)
+class ResultsDir:
+    """Paths inside one results directory."""
+
+    path: Path
+
+    @property
+    def meta(self) -> Path:
+        return self.path / "meta.json"
+
+    @property
+    def blocks(self) -> Path:
+        return self.path / "blocks"
+
+    def block(self, index: int) -> Path:
+        return self.blocks / f"block-{index:05d}.npz"
+
+    def checkpoint(self, index: int) -> Path:
+        return self.blocks / f"block-{index:05d}.ckpt.npz"
+
+    def table(self, name: str) -> Path:
+        return self.path / name
+
+    def read_meta(self) -> dict | None:
+        """meta.json, or None if there is none; SweepError if it is unreadable."""
+        try:
+            text = self.meta.read_text()
+        except FileNotFoundError:
+            return None
+        except OSError as e:
+            raise SweepError(self.meta, None, f"cannot read: {e.strerror or e}") from None
+        try:
+            meta = json.loads(text)
+        except json.JSONDecodeError as e:
+            reason = f"not valid JSON ({e.msg}, line {e.lineno})"
+            raise SweepError(self.meta, None, reason) from None
+        if not isinstance(meta, dict) or "fingerprint" not in meta or "status" not in meta:
+            raise SweepError(self.meta, None, "not a geomtoy meta.json (no fingerprint/status)")
+        return meta
+
+    def remove_stale_temporaries(self) -> None:
+        for d in (self.path, self.blocks):
+            if d.is_dir():
+                for p in d.glob(".*.tmp-*"):
+                    with contextlib.suppress(FileNotFoundError):
+                        p.unlink()
+
+
+# ---------------------------------------------------------------- deciding what to do
+
+
+@dataclasses.dataclass(frozen=True)
+class Plan:
+    """What a run will do with its output directory, decided before writing anything."""
+
+    action: str  # "fresh" | "resume" | "complete" (nothing to train)
+    meta: dict | None  # the existing meta.json, if any
+    overwrite: bool
+
+
+def _flat(spec: Mapping) -> dict[str, Any]:
+    """A spec document as {dotted key: value}; grid axes as "grid.<key>"."""
+    out = {}
+    for k, v in spec.items():
+        if k in (*config.SECTIONS, "grid") and isinstance(v, dict):
+            out |= {f"{k}.{kk}": vv for kk, vv in v.items()}
+        else:
+            out[k] = v
+    return out
+
+
+def _first_difference(old: dict, new: dict) -> str:
+    """The first key whose value differs between two spec documents, for messages."""
+    a, b = _flat(old), _flat(new)
+    for key in list(b) + [k for k in a if k not in b]:
+        there, here = (json.dumps(d.get(key, "<absent>")) for d in (a, b))
+        if there != here:
+            return f"{key}: {there} there, {here} here"
+    return "same spec, different fingerprint (another geomtoy version?)"
+
+
+def plan_run(sweep: Sweep, out: Path, *, resume: bool = False, overwrite: bool = False) -> Plan:
+    """Check the output directory against the sweep; SweepError (exit 2) if refused.
+
+    Fresh directory (absent, empty, or only blocks/ written by other processes of a
+    multi-host run, whose block files carry the fingerprint): train. Same sweep, status
+    running: resume. Same sweep, complete, all tables present: nothing to do. A
+    different sweep, or a non-empty directory that is not a results directory: refused,
+    unless `overwrite` (only for results directories). `resume` requires a run to resume.
+    """
+    out = Path(out)
+    rd = ResultsDir(out)
+    if out.exists() and not out.is_dir():
+        raise SweepError(out, None, "exists and is not a directory")
+    meta = rd.read_meta() if out.is_dir() else None
+    if meta is None:
+        if out.is_dir() and any(p.name != "blocks" for p in out.iterdir()):
+            reason = "not a geomtoy results directory (non-empty, no meta.json); use another --out"
+            raise SweepError(out, "meta.json", reason)
+        if resume:
+            raise SweepError(out, None, "--resume: no run to resume here")
+        return Plan("fresh", None, overwrite)
+    if overwrite:
+        return Plan("fresh", meta, True)
+    if meta["fingerprint"] != sweep.fingerprint():
+        why = _first_difference(meta.get("spec", {}), sweep.spec)
+        if meta.get("scale") != sweep.scale:
+            why = f"scale {meta.get('scale')} there, {sweep.scale} here; {why}"
+        reason = f"holds a different sweep ({why}); use another --out, or --overwrite to replace it"
+        raise SweepError(out, "meta.json", reason)
+    if meta["status"] == "complete":
+        missing = [t for t in TABLES if not rd.table(t).exists()]
+        if missing:
+            raise SweepError(out, missing[0], "missing from a complete run; rerun with --overwrite")
+        return Plan("complete", meta, False)
+    return Plan("resume", meta, False)
+
+
+# ---------------------------------------------------------------- running
+
+
+@dataclasses.dataclass(frozen=True)
+class RunReport:
+    """What `run_sweep` did."""
+
+    path: Path
+    action: str  # fresh | resume | complete
+    trained_blocks: int
+    complete: bool
+    wall_time_s: float
+
+
+def _now() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+
+
+def _environment() -> dict:
+    import jax
+    import jaxlib
+    import optax
+
+    import geomtoy
+
+    return {
+        "versions": {
+            "python": platform.python_version(),
+            "jax": jax.__version__,
+            "jaxlib": jaxlib.__version__,
+            "geomtoy": geomtoy.__version__,
+            "numpy": np.__version__,
+            "optax": optax.__version__,
+            "pyarrow": pa.__version__,
+        },
+        "backend": jax.default_backend(),
+        "devices": [str(d) for d in jax.devices()],
+        "host": platform.node(),
+    }
+
+
+def _new_meta(sweep: Sweep, command: str) -> dict:
+    return {
+        "format": FORMAT,
+        "name": sweep.name,
+        "status": "running",
+        "fingerprint": sweep.fingerprint(),
+        "file": sweep.file,
+        "scale": sweep.scale,
+        "sets": list(sweep.sets),
+        "command": command,
+        "spec": sweep.spec,
+        "axes": {a.key: list(a.values) for a in sweep.axes},
+        "n_instances": sweep.n_instances,
+        "n_points": sweep.n_points,
+        "seeds": sweep.seeds,
+        "groups": [
+            {"shape": dataclasses.asdict(g.shape), "instances": len(g), "block_size": g.block_size}
+            for g in sweep.groups
+        ],
+        "n_blocks": len(sweep.blocks()),
+        "blocks_done": 0,
+        "created": _now(),
+        "updated": _now(),
+        "wall_time_s": 0.0,
+        "runs": [],
+        "source": sweep.source,
+    }
+
+
+def run_sweep(
+    sweep: Sweep,
+    out: str | Path,
+    *,
+    command: str = "",
+    resume: bool = False,
+    overwrite: bool = False,
+    progress: Progress | None = None,
+    process_index: int = 0,
+    process_count: int = 1,
+) -> RunReport:
+    """Train every unfinished block of `sweep` into `out` and assemble the tables.
+
+    Refusals raise SweepError before anything is written. `process_index/process_count`
+    select this process's blocks (block b goes to process b % process_count); only
+    process 0 writes meta.json and assembles the tables, and only once all blocks are
+    there (else `finish` does it later).
+    """
+    out = Path(out)
+    plan = plan_run(sweep, out, resume=resume, overwrite=overwrite)
+    rd = ResultsDir(out)
+    if plan.action == "complete":
+        return RunReport(out, "complete", 0, True, 0.0)
+
+    started, t0 = _now(), time.perf_counter()
+    env = _environment()
+    leader = process_index == 0
+    meta = _new_meta(sweep, command) if plan.action == "fresh" else plan.meta
+    meta |= env
+    this_run = {"command": command, "started": started, "wall_time_s": 0.0}
+    this_run["devices"] = env["devices"]
+    meta["runs"] = [*meta["runs"], this_run]
+    blocks = sweep.blocks()
+
+    def save_meta(status: str, wall: float) -> None:
+        if not leader:
+            return
+        this_run["wall_time_s"] = round(wall, 3)
+        meta["status"] = status
+        meta["updated"] = _now()
+        meta["blocks_done"] = sum(rd.block(b.index).exists() for b in blocks)
+        meta["wall_time_s"] = round(sum(r["wall_time_s"] for r in meta["runs"]), 3)
+        atomic_write_json(rd.meta, meta)
+
+    out.mkdir(parents=True, exist_ok=True)
+    save_meta("running", 0.0)
+    if plan.overwrite and leader:  # after the new meta: stale files can no longer pass as results
+        for name in TABLES:
+            with contextlib.suppress(FileNotFoundError):
+                rd.table(name).unlink()
+        shutil.rmtree(rd.blocks, ignore_errors=True)
+    rd.blocks.mkdir(parents=True, exist_ok=True)
+    rd.remove_stale_temporaries()
+
+    mine = [b for b in blocks if b.index % process_count == process_index]
+    todo = [b for b in mine if not _block_done(rd, b, sweep)]
+    progress = progress or Progress(stream=None)
+    progress.start(
+        sweep.name,
+        total=sum(len(b.rows) * sweep.groups[b.group].shape.steps for b in todo),
+        n_blocks=len(blocks),
+        done_blocks=len(blocks) - len(todo) if process_count == 1 else None,
+    )
+
+    for block in todo:
+        _train_block(sweep, block, rd, progress)
+        save_meta("running", time.perf_counter() - t0)
+
+    complete = False
+    if leader and all(rd.block(b.index).exists() for b in blocks):
+        progress.note("assembling tables")
+        assemble(sweep, rd)
+        save_meta("complete", time.perf_counter() - t0)
+        shutil.rmtree(rd.blocks, ignore_errors=True)
+        complete = True
+    progress.close()
+    return RunReport(out, plan.action, len(todo), complete, time.perf_counter() - t0)
+
+
+def _block_done(rd: ResultsDir, block: Block, sweep: Sweep) -> bool:
+    path = rd.block(block.index)
+    if not path.exists():
+        return False
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            ok = str(z["fingerprint"]) == sweep.fingerprint()
+    except Exception:  # a damaged block file is retrained, never trusted
+        ok = False
+    if not ok:
+        path.unlink()
+    return ok
+
+
+def finish(path: str | Path) -> Results:
+    """Assemble the tables of a run whose blocks are all on disk, e.g. written by the
+    processes of a multi-host run; a complete directory is returned as it is.
+
+    The sweep is rebuilt from meta.json (source text, scale, overrides) and must still
+    have the recorded fingerprint. SweepError if blocks are missing.
+    """
+    rd = ResultsDir(Path(path))
+    meta = rd.read_meta()
+    if meta is None:
+        raise SweepError(rd.path, "meta.json", "not a geomtoy results directory")
+    if meta["status"] != "complete":
+        sweep = config.loads(
+            meta["source"], file=meta["file"], scale=meta["scale"], sets=meta["sets"]
+        )
+        if sweep.fingerprint() != meta["fingerprint"]:
+            reason = "the recorded sweep no longer gives its fingerprint (another geomtoy version?)"
+            raise SweepError(rd.meta, "fingerprint", reason)
+        blocks = sweep.blocks()
+        missing = [b for b in blocks if not _block_done(rd, b, sweep)]
+        if missing:
+            example = rd.block(missing[0].index).name
+            reason = f"{len(missing)} of {len(blocks)} blocks missing, e.g. {example}"
+            raise SweepError(rd.path, "blocks", reason)
+        assemble(sweep, rd)
+        meta |= {"status": "complete", "updated": _now(), "blocks_done": len(blocks)}
+        atomic_write_json(rd.meta, meta)
+        shutil.rmtree(rd.blocks, ignore_errors=True)
+    return open_results(rd.path)
+
+
+def _train_block(sweep: Sweep, block: Block, rd: ResultsDir, progress: Progress) -> None:
+    """Train one block to the end, checkpointing, and write its block file."""
+    import jax
+
+    from geomtoy import train
+
+    group: Group = sweep.groups[block.group]
+    shape = group.shape.engine()
+    rows = block.padded_rows
+    ids = group.instance[rows]
+    hp = group.hparams(rows)
+    chunks = sweep.chunks(group)
+    root = sweep.root_seed
+    fingerprint = sweep.fingerprint()
+
+    structure = jax.eval_shape(lambda hp: train.init_state(shape, hp, root), hp)
+    ckpt = _load_checkpoint(rd.checkpoint(block.index), ids, fingerprint, structure)
+    if ckpt is None:
+        state, done, curves = train.init_state(shape, hp, root), 0, []
+    else:
+        state, done, curves = ckpt
+    progress.block(block.index, len(block.rows), steps=shape.steps, step=sum(chunks[:done]))
+
+    pending = None  # loss of the previous chunk, fetched after the next one is dispatched
+    for k in range(done, len(chunks)):
+        state, chunk_loss = train.train_chunk(state, hp, shape, chunks[k], root)
+        if pending is not None:
+            curves.append(_report(progress, pending, chunks, len(block.rows)))
+        pending = (k, chunk_loss)
+        if (k + 1) % sweep.checkpoint_every == 0 and k + 1 < len(chunks):
+            curves.append(_report(progress, pending, chunks, len(block.rows)))
+            pending = None
+            _save_checkpoint(rd.checkpoint(block.index), ids, fingerprint, state, k + 1, curves)
+    if pending is not None:
+        curves.append(_report(progress, pending, chunks, len(block.rows)))
+
+    loss = np.asarray(train.evaluate(state.params, hp, shape, root))
+    params = jax.device_get(state.params)
+    diverged = train.is_diverged(loss, params)
+    n = len(block.rows)
+    arrays = {
+        "fingerprint": np.asarray(fingerprint),
+        "instance": ids[:n],
+        "loss": loss[:n],
+        "diverged": diverged[:n],
+        "train_loss": curves[-1][:n],
+        "curve_loss": np.stack(curves, axis=1)[:n],
+        "curve_step": np.cumsum(chunks),
+        "W": np.asarray(params.W)[:n],
+        "b": np.asarray(params.b)[:n],
+    }
+    if params.W2 is not None:
+        arrays["W2"] = np.asarray(params.W2)[:n]
+    atomic_save_npz(rd.block(block.index), arrays)
+    with contextlib.suppress(FileNotFoundError):
+        rd.checkpoint(block.index).unlink()
+    progress.block_end(int(np.sum(diverged[:n])))
+
+
+def _report(progress: Progress, pending, chunks: list[int], n_real: int) -> np.ndarray:
+    """Fetch one chunk's losses (the one host sync of a chunk) and report them."""
+    k, chunk_loss = pending
+    losses = np.asarray(chunk_loss)
+    step, model_steps = sum(chunks[: k + 1]), chunks[k] * n_real
+    progress.chunk(step=step, model_steps=model_steps, losses=losses[:n_real])
+    return losses
+
+
+def _save_checkpoint(path: Path, ids, fingerprint: str, state, chunks_done: int, curves) -> None:
+    import jax
+
+    leaves = jax.device_get(jax.tree_util.tree_leaves(state))
+    arrays = {f"leaf_{i:03d}": np.asarray(a) for i, a in enumerate(leaves)}
+    arrays |= {
+        "fingerprint": np.asarray(fingerprint),
+        "instance": np.asarray(ids),
+        "chunks_done": np.asarray(chunks_done),
+        "curve_loss": np.stack(curves, axis=1),
+    }
+    atomic_save_npz(path, arrays)
+
+
+def _load_checkpoint(path: Path, ids, fingerprint: str, structure):
+    """(state, chunks_done, curves) from a checkpoint matching this block, else None.
+
+    `structure` is the state's pytree of ShapeDtypeStructs (jax.eval_shape of
+    init_state): a checkpoint whose leaves do not match it is discarded.
+    """
+    import jax
+    import jax.numpy as jnp
+
+    if not path.exists():
+        return None
+    try:
+        z = load_npz(path)
+        leaves, treedef = jax.tree_util.tree_flatten(structure)
+        saved = [z[f"leaf_{i:03d}"] for i in range(len(leaves))]
+        ok = (
+            str(z["fingerprint"]) == fingerprint
+            and np.array_equal(z["instance"], ids)
+            and all(s.shape == a.shape and s.dtype == a.dtype for s, a in zip(saved, leaves))
+            and f"leaf_{len(leaves):03d}" not in z
+        )
+    except Exception:  # unreadable: train the block from the start
+        ok = False
+    if not ok:
+        path.unlink()
+        return None
+    state = jax.tree_util.tree_unflatten(treedef, [jnp.asarray(a) for a in saved])
+    curves = list(z["curve_loss"].T)
+    return state, int(z["chunks_done"]), curves
+
+
+# ---------------------------------------------------------------- assembling tables
+
+
+def assemble(sweep: Sweep, rd: ResultsDir) -> None:
+    """Join all block files into the four tables (each written atomically)."""
+    I = sweep.n_instances
+    n_max = max(g.shape.n_features for g in sweep.groups)
+    m_max = max(g.shape.n_hidden for g in sweep.groups)
+    c_max = max(len(sweep.chunks(g)) for g in sweep.groups)
+    has_w2 = any(g.shape.kind == "abs" for g in sweep.groups)
+    W = np.full((I, m_max, n_max), np.nan, np.float32)
+    b = np.full((I, n_max), np.nan, np.float32)
+    W2 = np.full((I, n_max, m_max), np.nan, np.float32) if has_w2 else None
+    fp = np.full((I, n_max), np.nan)
+    imp = np.full((I, n_max), np.nan)
+    loss = np.full(I, np.nan)
+    train_loss = np.full(I, np.nan)
+    diverged = np.zeros(I, bool)
+    curve_loss = np.full((I, c_max), np.nan, np.float32)
+    curve_step = np.full((I, c_max), -1, np.int64)
+    for block in sweep.blocks():
+        g = sweep.groups[block.group]
+        n, m = g.shape.n_features, g.shape.n_hidden
+        z = load_npz(rd.block(block.index))
+        ids = z["instance"]
+        if not np.array_equal(ids, g.instance[block.rows]):
+            raise RuntimeError(f"{rd.block(block.index)} holds other instances than its block")
+        W[ids, :m, :n] = z["W"]
+        b[ids, :n] = z["b"]
+        if "W2" in z:
+            W2[ids, :n, :m] = z["W2"]
+        fp[ids, :n] = g.feature_probability[block.rows]
+        imp[ids, :n] = g.importance[block.rows]
+        loss[ids] = z["loss"]
+        train_loss[ids] = z["train_loss"]
+        diverged[ids] = z["diverged"]
+        c = z["curve_loss"].shape[1]
+        curve_loss[ids, :c] = z["curve_loss"]
+        curve_step[ids, :c] = z["curve_step"]
+
+    n_features = np.asarray([sweep.groups[g].shape.n_features for g in sweep.group_of], np.int64)
+    n_hidden = np.asarray([sweep.groups[g].shape.n_hidden for g in sweep.group_of], np.int64)
+    params = {
+        "W": W,
+        "b": b,
+        "feature_probability": fp,
+        "importance": imp,
+        "lr": np.asarray([sweep.groups[g].lr[r] for g, r in zip(sweep.group_of, sweep.row_of)]),
+        "weight_decay": np.asarray(
+            [sweep.groups[g].weight_decay[r] for g, r in zip(sweep.group_of, sweep.row_of)]
+        ),
+        "n_features": n_features,
+        "n_hidden": n_hidden,
+        "instance": np.arange(I, dtype=np.int64),
+    }
+    if W2 is not None:
+        params["W2"] = W2
+
+    columns = sweep.instance_columns()
+    columns |= {
+        "loss": loss,
+        "train_loss": train_loss,
+        "best": best_of_point(loss, sweep.point),
+        "diverged": diverged,
+    }
+    instances, features = geometry_tables(params, columns, diverged)
+    atomic_save_npz(rd.table("params.npz"), params)
+    atomic_save_npz(rd.table("curves.npz"), {"step": curve_step, "loss": curve_loss})
+    atomic_write_parquet(rd.table("features.parquet"), features)
+    atomic_write_parquet(rd.table("instances.parquet"), instances)
+
+
+def best_of_point(loss: np.ndarray, point: np.ndarray) -> np.ndarray:
+    """True for the lowest finite loss among the instances of each grid point."""
+    best = np.zeros(len(loss), bool)
+    key = np.where(np.isfinite(loss), loss, np.inf)
+    order = np.lexsort((np.arange(len(loss)), key, point))
+    first = np.ones(len(order), bool)
+    first[1:] = point[order][1:] != point[order][:-1]
+    winners = order[first]
+    best[winners[np.isfinite(key[winners])]] = True
+    return best
+
+
+def geometry_tables(params: Mapping[str, np.ndarray], columns: dict, diverged: np.ndarray):
+    """instances columns (with geometry added) and features columns, from the weights.
+
+    Uses `geomtoy.geometry.analyze` once per distinct (m, n). The instance's
+    `geometry` column is the summary string of its tegum factors (e.g. "pentagon",
+    "2 digon + 1 dedicated"), or "diverged".
+    """
+    from geomtoy.geometry import analyze
+
+    W, b = params["W"], params["b"]
+    n_features, n_hidden = params["n_features"], params["n_hidden"]
+    I = len(W)
+    offset = np.concatenate([[0], np.cumsum(n_features)])
+    F = int(offset[-1])
+    dpf = np.full(I, np.nan)
+    n_rep = np.zeros(I, np.int64)
+    summary = np.empty(I, object)
+    per_feature = {
+        "norm": np.full(F, np.nan),
+        "dimensionality": np.full(F, np.nan),
+        "interference": np.full(F, np.nan),
+        "factor": np.full(F, -1, np.int64),
+        "polytope": np.empty(F, object),
+    }
+    for n, m in sorted(set(zip(n_features.tolist(), n_hidden.tolist()))):
+        sel = np.flatnonzero((n_features == n) & (n_hidden == m))
+        g = analyze(W[sel, :m, :n])
+        dpf[sel] = g.dims_per_feature
+        n_rep[sel] = g.n_represented
+        summary[sel] = g.summary
+        rows = (offset[sel][:, None] + np.arange(n)[None, :]).reshape(-1)
+        for k, column in per_feature.items():
+            column[rows] = np.asarray(getattr(g, k)).reshape(-1)
+    summary[diverged] = "diverged"
+
+    instances = dict(columns)
+    instances["dims_per_feature"] = dpf
+    instances["n_represented"] = n_rep
+    instances["geometry"] = [str(s) for s in summary]
+    instance = np.repeat(np.arange(I, dtype=np.int64), n_features)
+    feature = np.arange(F, dtype=np.int64) - offset[:-1][instance]
+    mask = np.arange(W.shape[-1])[None, :] < n_features[:, None]  # real features of each row
+
+    features = {
+        "instance": instance,
+        "feature": feature,
+        "norm": per_feature["norm"],
+        "dimensionality": per_feature["dimensionality"],
+        "interference": per_feature["interference"],
+        "bias": np.asarray(b, np.float64)[mask],
+        "factor": per_feature["factor"],
+        "polytope": [str(s) for s in per_feature["polytope"]],
+        "importance": np.asarray(params["importance"], np.float64)[mask],
+        "feature_probability": np.asarray(params["feature_probability"], np.float64)[mask],
+    }
+    return instances, features
+
+
+# ---------------------------------------------------------------- reading back
+
+
+@dataclasses.dataclass(frozen=True)
+class Results:
+    """A complete results directory, loaded: tables as pyarrow Tables, arrays as NumPy."""
+
+    path: Path
+    meta: dict
+    instances: pa.Table
+    features: pa.Table
+    params: dict[str, np.ndarray]
+    curves: dict[str, np.ndarray]
+
+    def column(self, name: str, table: str = "instances") -> np.ndarray:
+        """One column as a NumPy array (strings as an object array)."""
+        return getattr(self, table).column(name).to_numpy(zero_copy_only=False)
+
+
+def open_results(path: str | Path) -> Results:
+    """Load a complete results directory (SweepError if it is not one)."""
+    rd = ResultsDir(Path(path))
+    meta = rd.read_meta()
+    if meta is None:
+        raise SweepError(rd.path, "meta.json", "not a geomtoy results directory")
+    if meta["status"] != "complete":
+        reason = f"run is {meta['status']}, not complete; rerun `geomtoy run` to finish it"
+        raise SweepError(rd.path, "meta.json", reason)
+    for t in TABLES:
+        if not rd.table(t).exists():
+            raise SweepError(rd.path, t, "missing")
+    return Results(
+        path=rd.path,
+        meta=meta,
+        instances=pq.read_table(rd.table("instances.parquet")),
+        features=pq.read_table(rd.table("features.parquet")),
+        params=load_npz(rd.table("params.npz")),
+        curves=load_npz(rd.table("curves.npz")),
+    )
+
+
+def analyze_dir(path: str | Path) -> Results:
+    """Recompute the geometry columns of instances.parquet and all of features.parquet
+    from params.npz (e.g. after the geometry module changed); other columns are kept."""
+    res = open_results(path)
+    rd = ResultsDir(res.path)
+    names = res.instances.column_names
+    kept = {c: res.instances.column(c) for c in names if c not in GEOMETRY_COLUMNS}
+    diverged = res.column("diverged").astype(bool)
+    instances, features = geometry_tables(res.params, kept, diverged)
+    order = [c for c in names if c in instances]
+    instances = {c: instances[c] for c in order} | instances
+    atomic_write_parquet(rd.table("features.parquet"), features)
+    atomic_write_parquet(rd.table("instances.parquet"), instances)
+    atomic_write_json(rd.meta, res.meta | {"analyzed": _now()})
+    return open_results(path)
+
+
+def describe(path: Path) -> str:
+    """One line about a complete results directory: instances, divergences, geometries."""
+    res = open_results(path)
+    geometry = res.column("geometry")
+    diverged = int(np.sum(res.column("diverged")))
+    values, counts = np.unique(geometry.astype(str), return_counts=True)
+    top = sorted(zip(counts, values), reverse=True)[:3]
+    common = ", ".join(f"{v} x{c}" for c, v in top)
+    return (
+        f"{path}: {len(geometry)} instances, {diverged} diverged, "
+        f"{res.meta['wall_time_s']:.1f} s; most common geometry: {common}"
+    )
+
+
+def command_line(argv: list[str]) -> str:
+    """argv as one shell-quoted line, for meta.json."""
+    return " ".join(shlex.quote(a) for a in argv)

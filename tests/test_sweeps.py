@@ -1,0 +1,47 @@
+"""Every sweep file in sweeps/ parses at every scale and runs end to end at smoke scale."""
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from geomtoy import cli, config, store
+
+SWEEPS = sorted((Path(__file__).resolve().parents[1] / "sweeps").glob("*.toml"))
+
+
+def test_there_are_sweeps():
+    names = {p.stem for p in SWEEPS}
+    assert {"intro_5x2", "basic_20x5", "basic_80x20", "pentagon", "phase_2x1", "phase_3x2",
+            "uniform_superposition", "nonuniform_pentagon"} <= names
+
+
+@pytest.mark.parametrize("path", SWEEPS, ids=lambda p: p.stem)
+def test_sweep_file_header_and_scales(path):
+    text = path.read_text()
+    header = text.split("\nname = ")[0]
+    assert re.search(r"^# Figure", header, re.M), "header names the figure it serves"
+    assert f"geomtoy run sweeps/{path.name}" in header
+    assert "smoke" in header and "paper" in header and " s" in header, "header states run times"
+    sweeps = {scale: config.load(path, scale=scale) for scale in config.SCALES}
+    assert all(s.name == path.stem for s in sweeps.values())
+    assert sweeps["smoke"].n_instances <= sweeps["default"].n_instances <= sweeps["paper"].n_instances
+    smoke_steps = max(g.shape.steps for g in sweeps["smoke"].groups)
+    assert smoke_steps <= 100 and sweeps["smoke"].n_instances <= 64
+
+
+@pytest.mark.parametrize("path", SWEEPS, ids=lambda p: p.stem)
+def test_sweep_runs_at_smoke_scale(path, tmp_path):
+    out = tmp_path / path.stem
+    assert cli.main(["run", str(path), "--scale", "smoke", "--out", str(out), "--quiet"]) == 0
+    sweep = config.load(path, scale="smoke")
+    res = store.open_results(out)
+    assert res.meta["status"] == "complete" and res.meta["scale"] == "smoke"
+    assert res.instances.num_rows == sweep.n_instances
+    n = res.params["n_features"]
+    assert res.features.num_rows == int(n.sum())
+    for axis in sweep.axes:
+        assert axis.key in res.instances.column_names
+    loss = res.column("loss")
+    assert np.all(np.isfinite(loss)) and not res.column("diverged").any()
