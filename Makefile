@@ -20,7 +20,7 @@ FIGURES := fig_intro fig_basic_20x5 fig_pentagon fig_phase fig_dims_per_feature 
 	fig_privileged_basis fig_adversarial
 FIGURE_PNGS := $(foreach f,$(FIGURES),$(FIGOUT)/$(f).png)
 
-.PHONY: all setup test test-all figures sweeps clean help
+.PHONY: all setup test test-all figures sweeps clean help browser
 all: figures
 
 help:
@@ -36,10 +36,16 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)
 
-test: $(STAMP)
+# tests/test_explore.py drives Debian's chromium headless; install it when missing (root).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } || \
+	  echo "chromium missing: the browser tests in tests/test_explore.py will be skipped"
+
+test: $(STAMP) browser
 	$(PY) -m pytest -q
 
-test-all: $(STAMP)
+test-all: $(STAMP) browser
 	$(PY) -m pytest -q -m ""
 
 # A sweep reruns when its TOML or the library changed: an interrupted run of the same
@@ -70,7 +76,11 @@ $(FIGOUT)/fig_privileged_basis.png: figures/fig_neurons.py $(RESULTS)/privileged
 	$(FIGRUN)
 $(FIGOUT)/fig_adversarial.png: figures/fig_adversarial.py $(RESULTS)/uniform_superposition/instances.parquet geomtoy/geometry/adversarial.py $(FIGDEPS)
 	$(FIGRUN)
-$(FIGOUT)/index.html: figures/index.py $(FIGURE_PNGS) $(SWEEP_RESULTS) | $(STAMP)
+EXPLORER := $(FIGOUT)/explorer.html
+$(EXPLORER): geomtoy/explore.py $(wildcard geomtoy/explore_assets/*) $(SWEEP_RESULTS) | $(STAMP)
+	$(GEOMTOY) explore $(foreach s,$(SWEEPS),$(RESULTS)/$(s)) --out $@
+
+$(FIGOUT)/index.html: figures/index.py $(FIGURE_PNGS) $(EXPLORER) $(SWEEP_RESULTS) | $(STAMP)
 	$(PY) $< --results $(RESULTS) --out $(FIGOUT)
 	@echo "figures: open $(FIGOUT)/index.html"
 

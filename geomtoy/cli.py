@@ -96,9 +96,31 @@ def _analyze(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_explore(sub) -> argparse.ArgumentParser:
+    from geomtoy import explore
+
+    p = sub.add_parser(
+        "explore",
+        help="write one self-contained HTML page to browse every model of results directories",
+        description="Write an interactive HTML page (no server, no network) to browse the "
+        "geometry of every trained model of one or more complete results directories.",
+    )
+    explore.add_arguments(p)
+    return p
+
+
+def _explore(args: argparse.Namespace) -> int:
+    from geomtoy import explore
+
+    out = explore.build_explorer(args.dirs, args.out)
+    print(explore.describe(out))
+    return 0
+
+
 COMMANDS: dict[str, tuple[Callable, Callable[[argparse.Namespace], int]]] = {
     "run": (_add_run, _run),
     "analyze": (_add_analyze, _analyze),
+    "explore": (_add_explore, _explore),
 }
 
 
