@@ -17,7 +17,7 @@ GEOMTOY := $(PY) -m geomtoy
 SWEEPS := $(basename $(notdir $(wildcard sweeps/*.toml)))
 SWEEP_RESULTS := $(foreach s,$(SWEEPS),$(RESULTS)/$(s)/instances.parquet)
 FIGURES := fig_intro fig_basic_20x5 fig_pentagon fig_phase fig_dims_per_feature fig_nonuniform \
-	fig_privileged_basis fig_adversarial
+	fig_privileged_basis fig_adversarial fig_correlated fig_dynamics
 FIGURE_PNGS := $(foreach f,$(FIGURES),$(FIGOUT)/$(f).png)
 
 .PHONY: all setup test test-all figures sweeps clean help browser
@@ -77,6 +77,12 @@ $(FIGOUT)/fig_privileged_basis.png: figures/fig_neurons.py $(RESULTS)/privileged
 $(FIGOUT)/fig_adversarial.png: figures/fig_adversarial.py $(RESULTS)/uniform_superposition/instances.parquet geomtoy/geometry/adversarial.py $(FIGDEPS)
 	$(FIGRUN)
 EXPLORER := $(FIGOUT)/explorer.html
+$(FIGOUT)/fig_correlated.png: figures/fig_correlated.py $(RESULTS)/correlated_pairs/instances.parquet $(RESULTS)/correlated_collapse/instances.parquet $(FIGDEPS)
+	$(FIGRUN)
+
+$(FIGOUT)/fig_dynamics.png: figures/fig_dynamics.py $(RESULTS)/dynamics_digons/instances.parquet $(RESULTS)/dynamics_correlated_6x3/instances.parquet geomtoy/geometry/dimensionality.py $(FIGDEPS)
+	$(FIGRUN)
+
 $(EXPLORER): geomtoy/explore.py $(wildcard geomtoy/explore_assets/*) $(SWEEP_RESULTS) | $(STAMP)
 	$(GEOMTOY) explore $(foreach s,$(SWEEPS),$(RESULTS)/$(s)) --out $@
 

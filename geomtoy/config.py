@@ -19,6 +19,8 @@ default (the paper notebook's recipe, PAPER.md §1.4) except `name`, `model.n_fe
     varied_feature = -1               # index of "the varied feature" (negative: from the end)
     varied_importance = 2.0           # optional: importance of the varied feature only (E4, E5)
     varied_feature_probability = 0.02 # optional: probability of the varied feature only (E8)
+    structure = "independent"         # independent | correlated | anticorrelated (E9)
+    set_size = 2                      # consecutive features per set (structure != independent)
 
     [train]
     steps = 10000
@@ -33,6 +35,8 @@ default (the paper notebook's recipe, PAPER.md §1.4) except `name`, `model.n_fe
     chunk_steps = 500                 # steps per compiled chunk = one progress line
     checkpoint_every = 4              # chunks between checkpoints of the block in training
     block_size = "auto"               # instances trained at once, or "auto" (about 1 GiB)
+    snapshots = false                 # true: W and b of every instance at the end of every
+                                      # chunk, in curves.npz (E10 learning dynamics)
 
     [grid]                            # axes; instances = product of the axes x seeds
     "data.feature_probability" = { logspace = [1.0, 0.01, 12] }  # 12 values from 1 to 0.01
@@ -45,7 +49,7 @@ default (the paper notebook's recipe, PAPER.md §1.4) except `name`, `model.n_fe
     grid."data.feature_probability" = { logspace = [1.0, 0.05, 3] }
 
 Grid axes: any key of [model], [data] and [train] except train.seeds, chunk_steps,
-checkpoint_every and block_size; the key quoted ("data.x") or not (data.x). An axis is
+checkpoint_every, block_size and snapshots; the key quoted ("data.x") or not (data.x). An axis is
 a list of values, or ``{logspace = [a, b, k]}`` (k values from a to b, evenly spaced in
 log; a, b > 0) or ``{linspace = [a, b, k]}``; integer keys round generated values.
 Axes vary in file order, the first slowest; the seeds of one grid point are consecutive
@@ -54,6 +58,17 @@ n_features, n_hidden; train.steps, batch_size, optimizer, schedule, eval_samples
 sampler) splits the sweep into groups, one compiled program each; every other axis is
 an array leaf of one program. An axis wins over the scalar of the same key; an override
 of a key (in a scale table or by --set) removes its axis.
+
+Snapshots (`train.snapshots = true`, PAPER.md E10): the weights of every instance are
+recorded at the end of every chunk, so `train.chunk_steps` is the snapshot spacing
+(chunk_steps = 50 over 10,000 steps gives 200 snapshots); curves.npz then holds
+`snapshot_step` (S,), `snapshot_W` (I, S, m, n), `snapshot_b` (I, S, n) (and
+`snapshot_W2` for abs models). All groups must share one chunk schedule (so S and the
+steps are the same for every instance), and the snapshots of a sweep may take at most
+`SNAPSHOT_BYTES` (2 GiB); otherwise the sweep is refused. The key is not a shape key: it
+changes what is recorded, not what is trained. Like every key added after results
+format 1 it enters the resolved spec (and the fingerprint) only when it differs from its
+default, so sweeps that leave it off keep their fingerprints.
 
 The varied feature (`data.varied_*`) is how the phase diagrams vary "the extra feature"
 (E4, E5: the last feature, the default index -1) and the non-uniform pentagon varies one
@@ -93,6 +108,7 @@ KINDS = ("relu_output", "linear", "relu_hidden", "abs")
 OPTIMIZERS = ("adamw", "adam", "sgd")
 SCHEDULES = ("constant", "linear", "cosine")
 SAMPLERS = ("hash", "threefry")
+STRUCTURES = ("independent", "correlated", "anticorrelated")
 SCALES = ("smoke", "default", "paper")
 SECTIONS = ("model", "data", "train")
 STATIC_KEYS = (
@@ -105,11 +121,16 @@ STATIC_KEYS = (
     "train.schedule",
     "train.eval_samples",
     "train.sampler",
+    "data.structure",
+    "data.set_size",
 )
 """Keys that fix a shape or the compiled program: one group per distinct combination."""
 
 AUTO_BLOCK_BYTES = 2**30
 """Memory budget of one block's per-step temporaries when train.block_size = "auto"."""
+
+SNAPSHOT_BYTES = 2**31
+"""Largest total size of the weight snapshots of one sweep (train.snapshots = true)."""
 
 SMOKE_LIMITS = {
     "train.steps": 100,
@@ -237,6 +258,12 @@ def _text(v):
     return v
 
 
+def _bool(v):
+    if not isinstance(v, bool):
+        raise _Bad(f"expected true or false, got {_show(v)}")
+    return v
+
+
 def _block_size(v):
     if v == "auto":
         return v
@@ -276,6 +303,12 @@ FIELDS: dict[str, Field] = {
         _per_feature(_probability, "probability in (0, 1]"), _REQUIRED, True, "1 - S"
     ),
     "data.importance": Field(_importance, 1.0, True, "per-feature loss weight"),
+    "data.structure": Field(
+        _choice(STRUCTURES), "independent", True, "feature sets: independent features, or "
+        "consecutive sets of data.set_size that switch on together (correlated) or one at a "
+        "time (anticorrelated)"
+    ),
+    "data.set_size": Field(_int(1), 1, True, "features per correlated/anticorrelated set"),
     "data.varied_feature": Field(_int(), -1, True, "index of the varied feature"),
     "data.varied_importance": Field(_float(0.0), None, True, "its importance"),
     "data.varied_feature_probability": Field(_probability, None, True, "its probability"),
@@ -291,9 +324,13 @@ FIELDS: dict[str, Field] = {
     "train.chunk_steps": Field(_int(1), 500, False, "steps per compiled chunk"),
     "train.checkpoint_every": Field(_int(1), 4, False, "chunks between checkpoints"),
     "train.block_size": Field(_block_size, "auto", False, "instances trained at once"),
+    "train.snapshots": Field(_bool, False, False, "record W, b at the end of every chunk"),
 }
 _TOP_LEVEL = ("name", "description", "root_seed")
 _HASH_EXCLUDED = ("description",)
+_OMITTED_AT_DEFAULT = ("train.snapshots", "data.structure", "data.set_size")
+"""Keys added after results format 1: in the resolved spec only when not at their
+default, so the fingerprints of sweeps that do not use them do not change."""
 
 
 def _unknown_key(key: str, known: Sequence[str]) -> str:
@@ -459,6 +496,8 @@ class StaticShape:
     schedule: str
     eval_samples: int
     sampler: str
+    structure: str = "independent"
+    set_size: int = 1
 
     def engine(self):
         """The engine's `Shape` (imports JAX)."""
@@ -544,6 +583,7 @@ class Sweep:
     group_of: np.ndarray  # (I,) group index of each instance
     row_of: np.ndarray  # (I,) row inside its group
     groups: tuple[Group, ...]
+    snapshots: bool = False  # train.snapshots: W, b at the end of every chunk
 
     @property
     def n_instances(self) -> int:
@@ -587,6 +627,21 @@ class Sweep:
         c = min(self.chunk_steps, group.shape.steps)
         full, rest = divmod(group.shape.steps, c)
         return [c] * full + ([rest] if rest else [])
+
+    def snapshot_steps(self) -> np.ndarray:
+        """(S,) the step at which each snapshot is taken: the end of every chunk.
+
+        Only for sweeps with snapshots, whose groups share one chunk schedule."""
+        return np.cumsum(self.chunks(self.groups[0]), dtype=np.int64)
+
+    def snapshot_bytes(self) -> int:
+        """Bytes of float32 weight snapshots (W, b, and W2 for abs) of the whole sweep."""
+        total = 0
+        for g in self.groups:
+            n, m = g.shape.n_features, g.shape.n_hidden
+            per_snapshot = m * n * (2 if g.shape.kind == "abs" else 1) + n
+            total += 4 * len(g) * len(self.chunks(g)) * per_snapshot
+        return total
 
     def blocks(self, multiple: int = 1) -> list[Block]:
         """The sweep's blocks, group by group, each of nearly equal size within a group.
@@ -720,7 +775,10 @@ def _spec_document(resolved: dict, grid: dict) -> dict:
         doc[section] = {
             k.split(".", 1)[1]: v
             for k, v in resolved.items()
-            if k.startswith(section + ".") and v is not None and k not in grid
+            if k.startswith(section + ".")
+            and v is not None
+            and k not in grid
+            and not (k in _OMITTED_AT_DEFAULT and v == FIELDS[k].default)
         }
     doc["grid"] = dict(grid)
     return doc
@@ -770,6 +828,9 @@ def _expand(file, source, scale, sets, spec, resolved, origins, axes: tuple[Axis
             point[axis.key] = value
             point_origins[axis.key] = f"{axis.origin}[{i}]"
         shape = StaticShape(**{k.split(".", 1)[1]: point[k] for k in STATIC_KEYS})
+        if shape.structure != "independent" and shape.n_features % shape.set_size:
+            reason = f"{shape.set_size} does not divide model.n_features = {shape.n_features}"
+            raise SweepError(file, "data.set_size", reason)
         leaves = _resolve_point(point, point_origins, file)
         g = group_keys.setdefault(shape, len(group_keys))
         if g == len(members):
@@ -806,7 +867,7 @@ def _expand(file, source, scale, sets, spec, resolved, origins, axes: tuple[Axis
                 block_size=min(block, len(instance)),
             )
         )
-    return Sweep(
+    sweep = Sweep(
         name=resolved["name"],
         file=file,
         source=source,
@@ -823,5 +884,25 @@ def _expand(file, source, scale, sets, spec, resolved, origins, axes: tuple[Axis
         group_of=group_of,
         row_of=row_of,
         groups=tuple(groups),
+        snapshots=resolved["train.snapshots"],
     )
+    if sweep.snapshots:
+        _check_snapshots(sweep, file, origins["train.snapshots"])
+    return sweep
+
+
+def _check_snapshots(sweep: Sweep, file: str, origin: str) -> None:
+    """Snapshots need one chunk schedule for all groups and must fit SNAPSHOT_BYTES."""
+    schedules = {tuple(sweep.chunks(g)) for g in sweep.groups}
+    if len(schedules) > 1:
+        steps = sorted({g.shape.steps for g in sweep.groups})
+        reason = (f"snapshots need the same train.steps for every instance (one chunk "
+                  f"schedule), got steps {steps}")
+        raise SweepError(file, origin, reason)
+    size = sweep.snapshot_bytes()
+    if size > SNAPSHOT_BYTES:
+        reason = (f"snapshots would take {size / 2**30:.1f} GiB (instances x snapshots x "
+                  f"(m n + n) floats), more than {SNAPSHOT_BYTES / 2**30:.0f} GiB; raise "
+                  f"train.chunk_steps or run fewer instances")
+        raise SweepError(file, origin, reason)
 

@@ -31,9 +31,13 @@ def _lowbias32(x: jax.Array) -> jax.Array:
     return x ^ (x >> 16)
 
 
-def hash_uniform(key: jax.Array, shape: tuple[int, ...]) -> jax.Array:
-    """Uniform[0, 1) float32 from a counter hash keyed by 64 threefry bits of `key`."""
-    k = jax.random.bits(key, (2,), jnp.uint32)
+def hash_key_bits(key: jax.Array) -> jax.Array:
+    """The 64 key bits (2 uint32 words) the hash sampler draws from a key with threefry."""
+    return jax.random.bits(key, (2,), jnp.uint32)
+
+
+def hash_uniform_from_bits(k: jax.Array, shape: tuple[int, ...]) -> jax.Array:
+    """Uniform[0, 1) float32 from a counter hash keyed by the two words k (hash_key_bits)."""
     size = 1
     for d in shape:
         size *= d
@@ -43,13 +47,34 @@ def hash_uniform(key: jax.Array, shape: tuple[int, ...]) -> jax.Array:
     return (x >> 9).astype(jnp.float32) * jnp.float32(2.0**-23)
 
 
+def hash_uniform(key: jax.Array, shape: tuple[int, ...]) -> jax.Array:
+    """Uniform[0, 1) float32 from a counter hash keyed by 64 threefry bits of `key`."""
+    return hash_uniform_from_bits(hash_key_bits(key), shape)
+
+
+def stream(key: jax.Array, sampler: str = "hash"):
+    """What `sampler` needs from a key to draw a batch: the key itself (threefry) or its
+    two hash words (hash). Training derives the streams of a whole chunk of steps at once,
+    outside the step loop, so the loop body holds no threefry call (bench/RESULTS.md)."""
+    if sampler == "hash":
+        return hash_key_bits(key)
+    if sampler == "threefry":
+        return key
+    raise ValueError(f"sampler {sampler!r} is not one of {SAMPLERS}")
+
+
+def uniform_from_stream(s, shape: tuple[int, ...], sampler: str = "hash") -> jax.Array:
+    """uniform(key, shape, sampler) given s = stream(key, sampler); the same values."""
+    if sampler == "hash":
+        return hash_uniform_from_bits(s, shape)
+    if sampler == "threefry":
+        return jax.random.uniform(s, shape, jnp.float32)
+    raise ValueError(f"sampler {sampler!r} is not one of {SAMPLERS}")
+
+
 def uniform(key: jax.Array, shape: tuple[int, ...], sampler: str = "hash") -> jax.Array:
     """Uniform[0, 1) float32 of the given shape from the named sampler."""
-    if sampler == "hash":
-        return hash_uniform(key, shape)
-    if sampler == "threefry":
-        return jax.random.uniform(key, shape, jnp.float32)
-    raise ValueError(f"sampler {sampler!r} is not one of {SAMPLERS}")
+    return uniform_from_stream(stream(key, sampler), shape, sampler)
 
 
 def sparse_from_uniform(u: jax.Array, feature_probability: jax.Array, signed: bool = False):
@@ -69,6 +94,72 @@ def sample_sparse(
     sampler: str = "hash",
 ) -> jax.Array:
     """A feature-major batch x (n, B) of independent sparse features."""
+    return sample_sparse_from_stream(
+        stream(key, sampler), feature_probability, batch_size, signed, sampler
+    )
+
+
+def sample_sparse_from_stream(
+    s,
+    feature_probability: jax.Array,
+    batch_size: int,
+    signed: bool = False,
+    sampler: str = "hash",
+    structure: str = "independent",
+    set_size: int = 1,
+) -> jax.Array:
+    """sample_sparse(key, ...) given s = stream(key, sampler); the same batch. Feature sets
+    (structure, set_size: see features_from_uniform) draw extra rows of uniforms."""
     n = feature_probability.shape[0]
-    u = uniform(key, (n, batch_size), sampler)
-    return sparse_from_uniform(u, feature_probability, signed)
+    u = uniform_from_stream(s, (uniform_rows(n, structure, set_size), batch_size), sampler)
+    return features_from_uniform(u, feature_probability, structure, set_size, signed)
+
+
+# --- feature sets (PAPER.md E9) ------------------------------------------------------
+
+STRUCTURES = ("independent", "correlated", "anticorrelated")
+
+
+def uniform_rows(n_features: int, structure: str = "independent", set_size: int = 1) -> int:
+    """Rows of uniforms one batch column needs: n for the values, plus, for feature sets,
+    one presence draw per set (and one member choice per set when anticorrelated)."""
+    if structure == "independent":
+        return n_features
+    n_sets = n_features // set_size
+    return n_features + n_sets * (2 if structure == "anticorrelated" else 1)
+
+
+def features_from_uniform(
+    U: jax.Array,
+    feature_probability: jax.Array,
+    structure: str = "independent",
+    set_size: int = 1,
+    signed: bool = False,
+) -> jax.Array:
+    """Sparse features x (n, B) from uniforms U (uniform_rows(n, ...), B).
+
+    independent     x_i present with probability p_i (one uniform per element, see above).
+    correlated      consecutive features form sets of `set_size`; one presence draw v per
+                    set: feature i is present iff v < p_i (all together when the p_i are
+                    equal), values independent Uniform[0, 1).
+    anticorrelated  the set is active iff v < p_i, then exactly one member, chosen
+                    uniformly, is non-zero ("entirely zero with probability S, then only one
+                    randomly selected feature ... uniformly sampled", PAPER.md E9): each
+                    feature's marginal probability is p / set_size.
+    """
+    n = feature_probability.shape[0]
+    if structure == "independent":
+        return sparse_from_uniform(U[:n], feature_probability, signed)
+    if structure not in STRUCTURES:
+        raise ValueError(f"structure {structure!r} is not one of {STRUCTURES}")
+    n_sets = n // set_size
+    value = U[:n]
+    if signed:
+        value = 2.0 * value - 1.0
+    presence = jnp.repeat(U[n:n + n_sets], set_size, axis=0)  # (n, B): the set's draw
+    present = presence < feature_probability[:, None]
+    if structure == "anticorrelated":
+        choice = jnp.floor(U[n + n_sets:n + 2 * n_sets] * set_size).astype(jnp.int32)
+        member = jnp.tile(jnp.arange(set_size, dtype=jnp.int32), n_sets)[:, None]
+        present = present & (jnp.repeat(choice, set_size, axis=0) == member)
+    return jnp.where(present, value, 0.0)

@@ -10,7 +10,10 @@ Layout (DESIGN.md, "Results directory")::
                           hyperparameters: feature_probability, importance (I, n), lr,
                           weight_decay, n_features, n_hidden (I,)
       curves.npz          loss (I, C): mean training loss of each chunk; step (I, C): the
-                          step at its end (NaN and -1 pad groups with fewer chunks)
+                          step at its end (NaN and -1 pad groups with fewer chunks); with
+                          train.snapshots: snapshot_step (S,), snapshot_W (I, S, m, n),
+                          snapshot_b (I, S, n) [, snapshot_W2 (I, S, n, m)]: the weights
+                          at the end of every chunk (S = C; NaN pads smaller n, m)
       blocks/             work area while running (removed once complete):
         block-00003.npz       a finished block of instances (weights, losses, curves)
         block-00004.ckpt.npz  checkpoint of the block in training
@@ -47,6 +50,11 @@ continues from the checkpoint. Since an instance's random stream depends only on
 tables as one never interrupted. Block files are also the per-process part files of a
 multi-host run: process p trains blocks b with b % process_count == p, and the tables
 are assembled from all block files once every block is there (`assemble`).
+
+Snapshots (train.snapshots, PAPER.md E10): the weights at the end of each chunk are
+copied on device (train_chunk donates the state) and fetched with that chunk's loss,
+after the next chunk is dispatched, so a chunk still costs one host sync. They are kept
+in the checkpoint and the block file, so a resumed run gives the same curves.npz.
 
 Every file is written atomically (a temporary file in the same directory, then
 `os.replace`), tables before meta.json says `complete`, so a killed run never leaves a
@@ -441,6 +449,7 @@ def finish(path: str | Path) -> Results:
 def _train_block(sweep: Sweep, block: Block, rd: ResultsDir, progress: Progress) -> None:
     """Train one block to the end, checkpointing, and write its block file."""
     import jax
+    import jax.numpy as jnp
 
     from geomtoy import train
 
@@ -454,25 +463,37 @@ def _train_block(sweep: Sweep, block: Block, rd: ResultsDir, progress: Progress)
     fingerprint = sweep.fingerprint()
 
     structure = jax.eval_shape(lambda hp: train.init_state(shape, hp, root), hp)
-    ckpt = _load_checkpoint(rd.checkpoint(block.index), ids, fingerprint, structure)
+    ckpt = _load_checkpoint(
+        rd.checkpoint(block.index), ids, fingerprint, structure, sweep.snapshots
+    )
     if ckpt is None:
-        state, done, curves = train.init_state(shape, hp, root), 0, []
+        state, done, curves, snaps = train.init_state(shape, hp, root), 0, [], []
     else:
-        state, done, curves = ckpt
+        state, done, curves, snaps = ckpt
     progress.block(block.index, len(block.rows), steps=shape.steps, step=sum(chunks[:done]))
 
-    pending = None  # loss of the previous chunk, fetched after the next one is dispatched
+    def fetch(pending) -> None:
+        loss, snap = _report(progress, pending, chunks, len(block.rows))
+        curves.append(loss)
+        if snap is not None:
+            snaps.append(snap)
+
+    pending = None  # the previous chunk's loss (and snapshot), fetched after the next dispatch
     for k in range(done, len(chunks)):
         state, chunk_loss = train.train_chunk(state, hp, shape, chunks[k], root)
+        # A device copy: the next train_chunk donates (invalidates) state.params.
+        snap = jax.tree.map(jnp.copy, state.params) if sweep.snapshots else None
         if pending is not None:
-            curves.append(_report(progress, pending, chunks, len(block.rows)))
-        pending = (k, chunk_loss)
+            fetch(pending)
+        pending = (k, chunk_loss, snap)
         if (k + 1) % sweep.checkpoint_every == 0 and k + 1 < len(chunks):
-            curves.append(_report(progress, pending, chunks, len(block.rows)))
+            fetch(pending)
             pending = None
-            _save_checkpoint(rd.checkpoint(block.index), ids, fingerprint, state, k + 1, curves)
+            _save_checkpoint(
+                rd.checkpoint(block.index), ids, fingerprint, state, k + 1, curves, snaps
+            )
     if pending is not None:
-        curves.append(_report(progress, pending, chunks, len(block.rows)))
+        fetch(pending)
 
     loss = np.asarray(train.evaluate(state.params, hp, shape, root))
     params = jax.device_get(state.params)
@@ -491,22 +512,44 @@ def _train_block(sweep: Sweep, block: Block, rd: ResultsDir, progress: Progress)
     }
     if params.W2 is not None:
         arrays["W2"] = np.asarray(params.W2)[:n]
+    if sweep.snapshots:
+        arrays |= {f"snapshot_{k}": v[:n] for k, v in _stack_snapshots(snaps).items()}
     atomic_save_npz(rd.block(block.index), arrays)
     with contextlib.suppress(FileNotFoundError):
         rd.checkpoint(block.index).unlink()
     progress.block_end(int(np.sum(diverged[:n])))
 
 
-def _report(progress: Progress, pending, chunks: list[int], n_real: int) -> np.ndarray:
-    """Fetch one chunk's losses (the one host sync of a chunk) and report them."""
-    k, chunk_loss = pending
-    losses = np.asarray(chunk_loss)
+SNAPSHOT_FIELDS = ("W", "b", "W2")
+"""Params fields recorded by train.snapshots, as snapshot_<field> in curves.npz."""
+
+
+def _report(progress: Progress, pending, chunks: list[int], n_real: int):
+    """Fetch one chunk's losses and snapshot (the one host sync of a chunk), report them.
+
+    Returns (losses (I,), snapshot {name: (I, ...)} or None)."""
+    import jax
+
+    k, chunk_loss, snap = pending
+    losses, snap = jax.device_get((chunk_loss, snap))
+    losses = np.asarray(losses)
+    if snap is not None:
+        snap = {f: np.asarray(getattr(snap, f)) for f in SNAPSHOT_FIELDS
+                if getattr(snap, f) is not None}
     step, model_steps = sum(chunks[: k + 1]), chunks[k] * n_real
     progress.chunk(step=step, model_steps=model_steps, losses=losses[:n_real])
-    return losses
+    return losses, snap
 
 
-def _save_checkpoint(path: Path, ids, fingerprint: str, state, chunks_done: int, curves) -> None:
+def _stack_snapshots(snaps: list[dict]) -> dict[str, np.ndarray]:
+    """Per-chunk snapshots [{field: (I, ...)}] as {field: (I, S, ...)}."""
+    if not snaps:
+        return {}
+    return {f: np.stack([s[f] for s in snaps], axis=1) for f in snaps[0]}
+
+
+def _save_checkpoint(path: Path, ids, fingerprint: str, state, chunks_done: int, curves,
+                     snaps=()) -> None:
     import jax
 
     leaves = jax.device_get(jax.tree_util.tree_leaves(state))
@@ -517,14 +560,17 @@ def _save_checkpoint(path: Path, ids, fingerprint: str, state, chunks_done: int,
         "chunks_done": np.asarray(chunks_done),
         "curve_loss": np.stack(curves, axis=1),
     }
+    arrays |= {f"snapshot_{k}": v for k, v in _stack_snapshots(list(snaps)).items()}
     atomic_save_npz(path, arrays)
 
 
-def _load_checkpoint(path: Path, ids, fingerprint: str, structure):
-    """(state, chunks_done, curves) from a checkpoint matching this block, else None.
+def _load_checkpoint(path: Path, ids, fingerprint: str, structure, snapshots: bool = False):
+    """(state, chunks_done, curves, snapshots) from a checkpoint matching this block, else
+    None.
 
     `structure` is the state's pytree of ShapeDtypeStructs (jax.eval_shape of
-    init_state): a checkpoint whose leaves do not match it is discarded.
+    init_state): a checkpoint whose leaves do not match it is discarded, and so is one
+    without a snapshot per chunk done when `snapshots` is on.
     """
     import jax
     import jax.numpy as jnp
@@ -541,6 +587,12 @@ def _load_checkpoint(path: Path, ids, fingerprint: str, structure):
             and all(s.shape == a.shape and s.dtype == a.dtype for s, a in zip(saved, leaves))
             and f"leaf_{len(leaves):03d}" not in z
         )
+        done = int(z["chunks_done"])
+        stacked = {k[len("snapshot_"):]: v for k, v in z.items() if k.startswith("snapshot_")}
+        if snapshots:
+            ok = ok and "W" in stacked and all(
+                v.shape[:2] == (len(ids), done) for v in stacked.values()
+            )
     except Exception:  # unreadable: train the block from the start
         ok = False
     if not ok:
@@ -548,7 +600,8 @@ def _load_checkpoint(path: Path, ids, fingerprint: str, structure):
         return None
     state = jax.tree_util.tree_unflatten(treedef, [jnp.asarray(a) for a in saved])
     curves = list(z["curve_loss"].T)
-    return state, int(z["chunks_done"]), curves
+    snaps = [{f: v[:, j] for f, v in stacked.items()} for j in range(done)] if snapshots else []
+    return state, done, curves, snaps
 
 
 # ---------------------------------------------------------------- assembling tables
@@ -571,6 +624,13 @@ def assemble(sweep: Sweep, rd: ResultsDir) -> None:
     diverged = np.zeros(I, bool)
     curve_loss = np.full((I, c_max), np.nan, np.float32)
     curve_step = np.full((I, c_max), -1, np.int64)
+    snap: dict[str, np.ndarray] = {}
+    if sweep.snapshots:
+        S = len(sweep.snapshot_steps())
+        snap["W"] = np.full((I, S, m_max, n_max), np.nan, np.float32)
+        snap["b"] = np.full((I, S, n_max), np.nan, np.float32)
+        if has_w2:
+            snap["W2"] = np.full((I, S, n_max, m_max), np.nan, np.float32)
     for block in sweep.blocks():
         g = sweep.groups[block.group]
         n, m = g.shape.n_features, g.shape.n_hidden
@@ -590,6 +650,11 @@ def assemble(sweep: Sweep, rd: ResultsDir) -> None:
         c = z["curve_loss"].shape[1]
         curve_loss[ids, :c] = z["curve_loss"]
         curve_step[ids, :c] = z["curve_step"]
+        if snap:
+            snap["W"][ids, :, :m, :n] = z["snapshot_W"]
+            snap["b"][ids, :, :n] = z["snapshot_b"]
+            if "snapshot_W2" in z:
+                snap["W2"][ids, :, :n, :m] = z["snapshot_W2"]
 
     n_features = np.asarray([sweep.groups[g].shape.n_features for g in sweep.group_of], np.int64)
     n_hidden = np.asarray([sweep.groups[g].shape.n_hidden for g in sweep.group_of], np.int64)
@@ -618,7 +683,11 @@ def assemble(sweep: Sweep, rd: ResultsDir) -> None:
     }
     instances, features = geometry_tables(params, columns, diverged)
     atomic_save_npz(rd.table("params.npz"), params)
-    atomic_save_npz(rd.table("curves.npz"), {"step": curve_step, "loss": curve_loss})
+    curves = {"step": curve_step, "loss": curve_loss}
+    if sweep.snapshots:
+        curves["snapshot_step"] = sweep.snapshot_steps()
+        curves |= {f"snapshot_{k}": v for k, v in snap.items()}
+    atomic_save_npz(rd.table("curves.npz"), curves)
     atomic_write_parquet(rd.table("features.parquet"), features)
     atomic_write_parquet(rd.table("instances.parquet"), instances)
 

@@ -7,6 +7,14 @@ compilation per distinct value); everything that is swept is an array leaf with 
 leading instance axis (`HParams`): one program trains instances that differ in
 sparsity, importance, learning rate, weight decay and seed.
 
+Placement (bench/RESULTS.md): each device trains its own instances (`geomtoy.parallel`,
+`shard_map` over the instance axis, no collectives). On GPU and TPU a device vmaps over
+all of its instances at once; on CPU it runs them in cache-sized blocks, one block after
+the other, each block running the whole chunk of steps (`instance_block`), and a run
+uses one CPU device per core. The random streams of a chunk's steps are derived before
+its step loop. None of this changes a result beyond float rounding: an instance's batches
+depend only on (root seed, instance id, seed, step).
+
 Recipe (PAPER.md §1.4, the paper's notebook): AdamW lr 1e-3, betas 0.9/0.999, eps 1e-8,
 weight decay 0.01 on W and b, constant schedule, batch 1024 of fresh samples per step,
 10,000 steps, Xavier-normal init, zero bias.
@@ -29,7 +37,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from geomtoy import data, models, rng
+from geomtoy import data, models, parallel, rng
 from geomtoy.models import Params
 
 OPTIMIZERS = ("adamw", "adam", "sgd")
@@ -52,17 +60,25 @@ class Shape:
     schedule: str = "constant"
     eval_samples: int = 2**17
     sampler: str = "hash"
+    structure: str = "independent"  # independent | correlated | anticorrelated (PAPER.md E9)
+    set_size: int = 1  # consecutive features per correlated / anticorrelated set
 
     def __post_init__(self):
         if self.kind not in models.KINDS:
             raise ValueError(f"model kind {self.kind!r} is not one of {models.KINDS}")
         if self.optimizer not in OPTIMIZERS:
             raise ValueError(f"optimizer {self.optimizer!r} is not one of {OPTIMIZERS}")
+        if self.structure not in data.STRUCTURES:
+            raise ValueError(f"structure {self.structure!r} is not one of {data.STRUCTURES}")
+        if self.structure != "independent" and self.n_features % self.set_size:
+            raise ValueError(
+                f"set_size {self.set_size} does not divide n_features {self.n_features}"
+            )
         if self.sampler not in data.SAMPLERS:
             raise ValueError(f"sampler {self.sampler!r} is not one of {data.SAMPLERS}")
         if self.schedule not in SCHEDULES:
             raise ValueError(f"schedule {self.schedule!r} is not one of {SCHEDULES}")
-        for name in ("n_features", "n_hidden", "batch_size", "steps", "eval_samples"):
+        for name in ("n_features", "n_hidden", "batch_size", "steps", "eval_samples", "set_size"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
@@ -191,6 +207,29 @@ def make_optimizer(shape: Shape, lr, weight_decay) -> optax.GradientTransformati
     return optax.chain(optax.add_decayed_weights(weight_decay), inner)
 
 
+CPU_BLOCK_BYTES = 1 << 20
+"""On CPU, instances train in sequential blocks whose step temporaries fit in about this
+many bytes (the per-core L2 cache): each block runs a whole chunk of steps while its
+arrays stay in cache, instead of every step streaming (I, n, B) arrays through memory.
+Measured on a 2-core Xeon: 2x fewer CPU seconds per model-step (bench/RESULTS.md)."""
+
+
+def step_bytes(shape: Shape) -> int:
+    """Bytes of float32 temporaries one instance's training step holds: about four
+    (n, B) arrays (x, the pre-activation, the residual, its gradient) and three (m, B)."""
+    m = shape.n_hidden * (2 if shape.kind == "abs" else 1)
+    return 4 * shape.batch_size * (4 * shape.n_features + 3 * m)
+
+
+def instance_block(shape: Shape, n_local: int, platform: str) -> int | None:
+    """Instances a device trains at once: all of them (None) on GPU and TPU, which want
+    the widest vmap; on CPU a cache-sized block of at least 2 (CPU_BLOCK_BYTES)."""
+    if platform != "cpu":
+        return None
+    block = max(2, CPU_BLOCK_BYTES // step_bytes(shape))
+    return None if block >= n_local else block
+
+
 def _init_one(shape: Shape, root_seed, hp: HParams) -> TrainState:
     key = rng.instance_key(root_seed, hp.instance_id, hp.seed)
     params = models.init_params(rng.init_key(key), shape.kind, shape.n_features, shape.n_hidden)
@@ -198,14 +237,19 @@ def _init_one(shape: Shape, root_seed, hp: HParams) -> TrainState:
     return TrainState(params=params, opt_state=opt_state, step=jnp.zeros((), jnp.int32))
 
 
-def _step_one(shape: Shape, key, hp: HParams, state: TrainState):
-    """One optimizer step of one instance on a fresh batch; returns (state, loss)."""
-    x = data.sample_sparse(
-        rng.step_key(key, state.step),
+def _step_one(shape: Shape, stream, hp: HParams, state: TrainState):
+    """One optimizer step of one instance on a fresh batch; returns (state, loss).
+
+    `stream` is data.stream(rng.step_key(instance key, state.step), sampler), derived for
+    a whole chunk before the step loop (`_chunk_one`)."""
+    x = data.sample_sparse_from_stream(
+        stream,
         hp.feature_probability,
         shape.batch_size,
         signed=shape.kind == "abs",
         sampler=shape.sampler,
+        structure=shape.structure,
+        set_size=shape.set_size,
     )
     loss, grads = jax.value_and_grad(models.loss, argnums=1)(
         shape.kind, state.params, x, hp.importance
@@ -218,40 +262,54 @@ def _step_one(shape: Shape, key, hp: HParams, state: TrainState):
 
 def _chunk_one(shape: Shape, n_steps: int, root_seed, hp: HParams, state: TrainState):
     key = rng.instance_key(root_seed, hp.instance_id, hp.seed)
+    steps = state.step + jnp.arange(n_steps, dtype=jnp.int32)
+    streams = jax.vmap(lambda t: data.stream(rng.step_key(key, t), shape.sampler))(steps)
     state, losses = jax.lax.scan(
-        lambda s, _: _step_one(shape, key, hp, s), state, None, length=n_steps
+        lambda s, stream: _step_one(shape, stream, hp, s), state, streams
     )
     return state, jnp.mean(losses)
 
 
-@jax.jit(static_argnums=(0,))
-def _init_instances(shape: Shape, root_seed, hp: HParams) -> TrainState:
-    return jax.vmap(_init_one, in_axes=(None, None, 0))(shape, root_seed, hp)
-
-
-@jax.jit(static_argnums=(2, 3), donate_argnums=(0,))
-def _train_chunk(state: TrainState, hp: HParams, shape: Shape, n_steps: int, root_seed):
-    return jax.vmap(_chunk_one, in_axes=(None, None, None, 0, 0))(
-        shape, n_steps, root_seed, hp, state
+@jax.jit(static_argnums=(0, 3))
+def _init_instances(shape: Shape, root_seed, hp: HParams, mesh) -> TrainState:
+    return parallel.map_instances(
+        lambda seed, h: _init_one(shape, seed, h), root_seed, hp, mesh=mesh, block=None
     )
 
 
-@jax.jit(static_argnums=(2,))
-def _evaluate(params: Params, hp: HParams, shape: Shape, root_seed):
+@jax.jit(static_argnums=(2, 3, 5, 6), donate_argnums=(0,))
+def _train_chunk(state: TrainState, hp: HParams, shape: Shape, n_steps: int, root_seed,
+                 mesh, block):
+    return parallel.map_instances(
+        lambda seed, hs: _chunk_one(shape, n_steps, seed, hs[0], hs[1]),
+        root_seed, (hp, state), mesh=mesh, block=block,
+    )
+
+
+def _evaluate_local(shape: Shape, root_seed, params_hp):
+    params, hp = params_hp
+
     def batch_loss(total, j):
-        u = data.uniform(
-            rng.eval_key(root_seed, j), (shape.n_features, shape.eval_batch), shape.sampler
-        )
+        rows = data.uniform_rows(shape.n_features, shape.structure, shape.set_size)
+        u = data.uniform(rng.eval_key(root_seed, j), (rows, shape.eval_batch), shape.sampler)
 
         def one(params_i, hp_i):
-            x = data.sparse_from_uniform(u, hp_i.feature_probability, shape.kind == "abs")
+            x = data.features_from_uniform(
+                u, hp_i.feature_probability, shape.structure, shape.set_size, shape.kind == "abs"
+            )
             return models.loss(shape.kind, params_i, x, hp_i.importance)
 
         return total + jax.vmap(one)(params, hp), None
 
-    I = hp.lr.shape[0]
-    total, _ = jax.lax.scan(batch_loss, jnp.zeros((I,), jnp.float32), jnp.arange(shape.eval_batches))
+    total, _ = jax.lax.scan(batch_loss, jnp.zeros_like(hp.lr), jnp.arange(shape.eval_batches))
     return total / shape.eval_batches
+
+
+@jax.jit(static_argnums=(2, 4))
+def _evaluate(params: Params, hp: HParams, shape: Shape, root_seed, mesh):
+    return parallel.on_each_device(
+        lambda seed, ph: _evaluate_local(shape, seed, ph), root_seed, (params, hp), mesh=mesh
+    )
 
 
 def _seed_array(root_seed) -> jax.Array:
@@ -259,8 +317,10 @@ def _seed_array(root_seed) -> jax.Array:
 
 
 def init_state(shape: Shape, hp: HParams, root_seed: int = 0) -> TrainState:
-    """Initial weights and optimizer state of every instance in hp."""
-    return _init_instances(shape, _seed_array(root_seed), hp)
+    """Initial weights and optimizer state of every instance in hp (on the instance mesh
+    when geomtoy.parallel has one, or when hp is already placed on one)."""
+    (hp,), mesh = parallel.placed(hp)
+    return _init_instances(shape, _seed_array(root_seed), hp, mesh)
 
 
 def train_chunk(
@@ -268,12 +328,16 @@ def train_chunk(
 ) -> tuple[TrainState, jax.Array]:
     """Advance every instance by n_steps; returns the new state and each instance's mean
     training loss over those steps. `state` is donated: do not reuse it afterwards."""
-    return _train_chunk(state, hp, shape, n_steps, _seed_array(root_seed))
+    (state, hp), mesh = parallel.placed(state, hp)
+    n_local = parallel.local_instances(hp.lr.shape[0], mesh)
+    block = instance_block(shape, n_local, parallel.platform_of(hp))
+    return _train_chunk(state, hp, shape, n_steps, _seed_array(root_seed), mesh, block)
 
 
 def evaluate(params: Params, hp: HParams, shape: Shape, root_seed: int = 0) -> jax.Array:
     """Each instance's loss on shape.eval_samples fresh samples (the same for all)."""
-    return _evaluate(params, hp, shape, _seed_array(root_seed))
+    (params, hp), mesh = parallel.placed(params, hp)
+    return _evaluate(params, hp, shape, _seed_array(root_seed), mesh)
 
 
 def is_diverged(loss, params: Params) -> np.ndarray:

@@ -29,7 +29,7 @@ def test_defaults_are_the_paper_recipe():
     s = load(BASE)
     (g,) = s.groups
     assert g.shape == config.StaticShape(
-        "relu_output", 5, 2, 1024, 10_000, "adamw", "constant", 2**17, "hash"
+        "relu_output", 5, 2, 1024, 10_000, "adamw", "constant", 2**17, "hash", "independent", 1
     )
     assert s.n_instances == 3 and s.n_points == 1 and s.root_seed == 0
     np.testing.assert_allclose(g.importance, np.tile(0.9 ** np.arange(5), (3, 1)))
@@ -254,10 +254,17 @@ def test_choices_match_the_engine():
     from geomtoy import data, models, train
 
     assert config.KINDS == models.KINDS and config.SAMPLERS == data.SAMPLERS
+    assert config.STRUCTURES == data.STRUCTURES
     assert (config.OPTIMIZERS, config.SCHEDULES) == (train.OPTIMIZERS, train.SCHEDULES)
     fields = {f.name for f in dataclasses.fields(config.StaticShape)}
     assert fields == {f.name for f in dataclasses.fields(train.Shape)}
-    assert set(config.STATIC_KEYS) == {f"{'model' if k in ('kind', 'n_features', 'n_hidden') else 'train'}.{k}" for k in fields}
+
+    def section(k):
+        if k in ("kind", "n_features", "n_hidden"):
+            return "model"
+        return "data" if k in ("structure", "set_size") else "train"
+
+    assert set(config.STATIC_KEYS) == {f"{section(k)}.{k}" for k in fields}
 
 
 def test_unquoted_grid_keys():

@@ -85,3 +85,39 @@ def test_hash_streams_of_consecutive_steps_and_instances_are_uncorrelated():
     assert abs(np.corrcoef(a[:-1], a[1:])[0, 1]) < TOL
     assert abs(np.corrcoef(a[:-5], a[5:])[0, 1]) < TOL
     np.testing.assert_allclose(np.histogram(a, bins=16, range=(0, 1))[0] / N, 1 / 16, atol=TOL / 4)
+
+
+def _set_batch(structure, p, set_size, n=4, signed=False):
+    rows = data.uniform_rows(n, structure, set_size)
+    U = data.uniform(jax.random.key(11), (rows, N))
+    return np.asarray(data.features_from_uniform(U, jnp.full((n,), p, jnp.float32), structure,
+                                                 set_size, signed))
+
+
+def test_correlated_sets_switch_on_together_with_independent_values():
+    x = _set_batch("correlated", 0.3, 2)
+    on = x != 0
+    np.testing.assert_array_equal(on[0], on[1])  # same set: on and off together
+    np.testing.assert_array_equal(on[2], on[3])
+    np.testing.assert_allclose(on.mean(axis=1), 0.3, atol=TOL)  # marginal p
+    np.testing.assert_allclose((on[0] & on[2]).mean(), 0.09, atol=TOL)  # sets independent
+    both = on[0]
+    assert abs(np.corrcoef(x[0][both], x[1][both])[0, 1]) < 2 * TOL  # values independent
+    np.testing.assert_allclose(x[0][both].mean(), 0.5, atol=TOL)
+
+
+def test_anticorrelated_sets_have_one_active_member():
+    x = _set_batch("anticorrelated", 0.4, 2)
+    on = x != 0
+    assert not np.any(on[0] & on[1]) and not np.any(on[2] & on[3])  # never together
+    np.testing.assert_allclose((on[0] | on[1]).mean(), 0.4, atol=TOL)  # set active w.p. p
+    np.testing.assert_allclose(on.mean(axis=1), 0.2, atol=TOL)  # each member p / 2
+    np.testing.assert_allclose((on[0] & on[2]).mean(), 0.04, atol=TOL)  # sets independent
+    v = x[0][on[0]]
+    np.testing.assert_allclose([v.mean(), v.var()], [0.5, 1 / 12], atol=TOL)
+
+
+def test_independent_structure_equals_the_plain_sampler():
+    U = data.uniform(jax.random.key(2), (3, 1000))
+    p = jnp.array([0.2, 0.5, 1.0], jnp.float32)
+    np.testing.assert_array_equal(data.features_from_uniform(U, p), data.sparse_from_uniform(U, p))
