@@ -20,13 +20,15 @@ FIGURES := fig_intro fig_basic_20x5 fig_pentagon fig_phase fig_dims_per_feature 
 	fig_privileged_basis fig_adversarial fig_correlated fig_dynamics
 FIGURE_PNGS := $(foreach f,$(FIGURES),$(FIGOUT)/$(f).png)
 
-.PHONY: all setup test test-all figures sweeps clean help browser
+.PHONY: all setup test test-all figures sweeps clean help browser bench bench-full tpu-command
 all: figures
 
 help:
 	@echo "make figures [SCALE=smoke|default|paper]  run the sweeps and build figures/out/"
 	@echo "make test                                  fast test suite (CPU, < 5 min)"
 	@echo "make test-all                              plus the slow science checks"
+	@echo "make bench [bench-full]                    speed vs the PyTorch reference -> bench/RESULTS.md"
+	@echo "make tpu-command                           print the multi-host TPU command"
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -91,6 +93,17 @@ $(FIGOUT)/index.html: figures/index.py $(FIGURE_PNGS) $(EXPLORER) $(SWEEP_RESULT
 	@echo "figures: open $(FIGOUT)/index.html"
 
 figures: $(FIGOUT)/index.html
+
+bench: $(STAMP)
+	@$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install -q -e ".[bench]"
+	$(PY) -m bench
+
+bench-full: $(STAMP)
+	@$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install -q -e ".[bench]"
+	$(PY) -m bench --full
+
+tpu-command:
+	@$(PY) -c "from geomtoy import parallel; print(parallel.tpu_command())"
 
 clean:
 	rm -rf results figures/out

@@ -54,7 +54,22 @@ def _add_run(sub) -> argparse.ArgumentParser:
         "--overwrite", action="store_true", help="replace a results directory holding another run"
     )
     p.add_argument("--quiet", "-q", action="store_true", help="no progress lines")
+    p.add_argument(
+        "--devices",
+        type=_devices,
+        default="auto",
+        metavar="N",
+        help="split instances over N local devices (default: all; on CPU one per core)",
+    )
     return p
+
+
+def _devices(value: str):
+    if value == "auto":
+        return value
+    if value.isdigit() and int(value) >= 1:
+        return int(value)
+    raise argparse.ArgumentTypeError(f"expected a positive integer or auto, got {value!r}")
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -62,14 +77,23 @@ def _run(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else Path("results") / sweep.name
     progress = Progress(None if args.quiet else sys.stderr)
     argv = sys.argv[1:] if args.argv is None else args.argv
-    report = store.run_sweep(
-        sweep,
-        out,
-        command=store.command_line(["geomtoy", *argv]),
-        resume=args.resume,
-        overwrite=args.overwrite,
-        progress=progress,
-    )
+    from geomtoy import parallel
+
+    saved = parallel.active_mesh()  # restored on exit: in-process callers keep their mesh
+    parallel.setup(args.devices)  # GEOMTOY_DISTRIBUTED=1: jax.distributed first
+    try:
+        report = store.run_sweep(
+            sweep,
+            out,
+            command=store.command_line(["geomtoy", *argv]),
+            resume=args.resume,
+            overwrite=args.overwrite,
+            progress=progress,
+            process_index=parallel.process_index(),
+            process_count=parallel.process_count(),
+        )
+    finally:
+        parallel.use_devices(saved or 1)
     if report.action == "complete":
         print(f"{out}: already complete, nothing to train")
     elif report.complete:
@@ -117,10 +141,53 @@ def _explore(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_merge(sub) -> argparse.ArgumentParser:
+    p = sub.add_parser(
+        "merge",
+        help="join the block files of a multi-process run into its tables",
+        description="Assemble the tables of a run whose blocks were written by several "
+        "processes (GEOMTOY_DISTRIBUTED=1); a complete directory is left as it is.",
+    )
+    p.add_argument("dir", metavar="DIR", help="results directory of a multi-process run")
+    return p
+
+
+def _merge(args: argparse.Namespace) -> int:
+    store.finish(args.dir)
+    print(store.describe(Path(args.dir)))
+    return 0
+
+
+def _add_bench(sub) -> argparse.ArgumentParser:
+    p = sub.add_parser(
+        "bench",
+        help="speed against the paper notebook's PyTorch loop (bench/RESULTS.md)",
+        description="Time geomtoy and the reference PyTorch loop side by side (needs a "
+        "checkout with bench/ and the `bench` extra for torch).",
+    )
+    p.add_argument("--full", action="store_true", help="full scaling series (~10 min), not quick")
+    p.add_argument("--no-reference", action="store_true", help="time geomtoy alone (no torch)")
+    return p
+
+
+def _bench(args: argparse.Namespace) -> int:
+    root = Path(__file__).resolve().parents[1]
+    if (root / "bench" / "run.py").exists() and str(root) not in sys.path:
+        sys.path.insert(0, str(root))
+    try:
+        from bench.run import run_from_args
+    except ImportError:
+        print("geomtoy: error: bench/ not found; run geomtoy bench from a checkout", file=sys.stderr)
+        return 2
+    return run_from_args(args)
+
+
 COMMANDS: dict[str, tuple[Callable, Callable[[argparse.Namespace], int]]] = {
     "run": (_add_run, _run),
     "analyze": (_add_analyze, _analyze),
     "explore": (_add_explore, _explore),
+    "merge": (_add_merge, _merge),
+    "bench": (_add_bench, _bench),
 }
 
 

@@ -34,9 +34,10 @@ Across processes (multi-host TPU or GPU batch jobs)
 
         gcloud compute tpus tpu-vm ssh my-tpu --zone=us-central2-b --worker=all \\
           --command="cd geomtoy && GEOMTOY_DISTRIBUTED=1 .venv/bin/geomtoy run \\
-                     sweeps/uniform.toml --scale paper --out /mnt/results/uniform"
+                     sweeps/uniform_superposition.toml --scale paper \\
+                     --out /mnt/results/uniform_superposition"
 
-    `make tpu-command` prints this line for the current checkout.
+    `make tpu-command` prints this line (`tpu_command`).
 """
 
 from __future__ import annotations
@@ -61,6 +62,15 @@ TPU_COMMAND = (
 )
 
 _active: Mesh | None = None
+
+
+def tpu_command(name: str = "$TPU_NAME", zone: str = "$ZONE", repo: str = "geomtoy",
+                sweep: str = "sweeps/uniform_superposition.toml", scale: str = "paper",
+                out: str = "/mnt/results/uniform_superposition") -> str:
+    """The line that runs a sweep on every worker of a Cloud TPU VM (`make tpu-command`).
+    `out` must be on storage all workers share (gcsfuse bucket, Filestore), or the part
+    files are copied together afterwards and joined with `geomtoy merge DIR`."""
+    return TPU_COMMAND.format(name=name, zone=zone, repo=repo, sweep=sweep, scale=scale, out=out)
 
 
 # --- processes --------------------------------------------------------------------

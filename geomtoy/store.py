@@ -354,7 +354,11 @@ def run_sweep(
     this_run = {"command": command, "started": started, "wall_time_s": 0.0}
     this_run["devices"] = env["devices"]
     meta["runs"] = [*meta["runs"], this_run]
-    blocks = sweep.blocks()
+    from geomtoy import parallel
+
+    # Blocks padded to a multiple of the device count, so every device gets a share;
+    # the rows of each block do not depend on it, only the padding.
+    blocks = sweep.blocks(multiple=parallel.instance_multiple())
 
     def save_meta(status: str, wall: float) -> None:
         if not leader:

@@ -10,6 +10,9 @@ import pytest  # noqa: E402
 
 jax.config.update("jax_num_cpu_devices", int(os.environ["JAX_NUM_CPU_DEVICES"]))
 jax.config.update("jax_numpy_rank_promotion", "raise")
+# Start the backend now: `geomtoy run` (called in-process by the CLI tests) sets one CPU
+# device per core when the backend has not started yet; tests keep their 4 devices.
+assert len(jax.devices()) == int(os.environ["JAX_NUM_CPU_DEVICES"])
 
 
 @pytest.fixture
