@@ -18,3 +18,20 @@ assert len(jax.devices()) == int(os.environ["JAX_NUM_CPU_DEVICES"])
 @pytest.fixture
 def key():
     return jax.random.key(0)
+
+
+SWEEP_FILES = sorted((__import__("pathlib").Path(__file__).resolve().parents[1] / "sweeps").glob("*.toml"))
+
+
+@pytest.fixture(scope="session")
+def smoke_results(tmp_path_factory):
+    """Every sweep file run once at smoke scale through the CLI, shared by the sweep and
+    figure tests: (results root, {sweep name: exit code})."""
+    from geomtoy import cli
+
+    root = tmp_path_factory.mktemp("smoke_results")
+    codes = {}
+    for path in SWEEP_FILES:
+        argv = ["run", str(path), "--scale", "smoke", "--out", str(root / path.stem), "--quiet"]
+        codes[path.stem] = cli.main(argv)
+    return root, codes

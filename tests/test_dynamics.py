@@ -1,9 +1,6 @@
 """Learning-dynamics snapshots (train.snapshots, PAPER.md E10) and the dynamics figure."""
 
 import importlib.util
-import json
-import runpy
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -205,19 +202,8 @@ def test_cross_set_octahedron_is_recognised():
     np.testing.assert_allclose([within[0], across[0]], [1.0, -1.0], atol=1e-6)
 
 
-def test_figure_script_runs_on_smoke_results(tmp_path, monkeypatch):
-    results, out = tmp_path / "results", tmp_path / "fig"
+def test_dynamics_sweeps_snapshot_every_chunk_at_smoke_scale():
+    """(The figure script itself runs on smoke results in tests/test_figures.py.)"""
     for name in ("dynamics_digons", "dynamics_correlated_6x3"):
         sweep = config.load(ROOT / "sweeps" / f"{name}.toml", scale="smoke")
         assert sweep.snapshots and len(sweep.snapshot_steps()) == 10
-        store.run_sweep(sweep, results / name)
-    argv = ["fig_dynamics.py", "--results", str(results), "--out", str(out)]
-    monkeypatch.setattr(sys, "argv", argv)
-    runpy.run_path(str(ROOT / "figures" / "fig_dynamics.py"), run_name="__main__")
-    for stem, sweep in [("fig_dynamics", "dynamics_digons"),
-                        ("fig_dynamics_correlated", "dynamics_correlated_6x3")]:
-        for ext in ("png", "pdf", "json"):
-            assert (out / f"{stem}.{ext}").stat().st_size > 0
-        caption = json.loads((out / f"{stem}.json").read_text())
-        assert caption["section"] == "E10" and caption["sweeps"] == [sweep]
-        assert caption["numbers"]

@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from geomtoy import cli, config, store
+from geomtoy import config, store
 
 SWEEPS = sorted((Path(__file__).resolve().parents[1] / "sweeps").glob("*.toml"))
 
@@ -32,9 +32,10 @@ def test_sweep_file_header_and_scales(path):
 
 
 @pytest.mark.parametrize("path", SWEEPS, ids=lambda p: p.stem)
-def test_sweep_runs_at_smoke_scale(path, tmp_path):
-    out = tmp_path / path.stem
-    assert cli.main(["run", str(path), "--scale", "smoke", "--out", str(out), "--quiet"]) == 0
+def test_sweep_runs_at_smoke_scale(path, smoke_results):
+    root, codes = smoke_results  # run once per session through cli.main (conftest)
+    out = root / path.stem
+    assert codes[path.stem] == 0
     sweep = config.load(path, scale="smoke")
     res = store.open_results(out)
     assert res.meta["status"] == "complete" and res.meta["scale"] == "smoke"
