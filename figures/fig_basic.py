@@ -9,7 +9,6 @@ the ReLU model puts more and more features in superposition, first as antipodal 
 """
 
 import matplotlib.pyplot as plt
-import numpy as np
 
 from geomtoy import plot
 
