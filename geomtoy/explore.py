@@ -52,7 +52,7 @@ from pathlib import Path
 
 import numpy as np
 
-from geomtoy import store
+from geomtoy import store, style
 from geomtoy.config import SweepError
 
 DEFAULT_OUT = "explorer.html"
@@ -75,17 +75,7 @@ LABELS = (
 )
 """Polytope vocabulary of DESIGN.md, in the order the page lists it."""
 
-POLYTOPE_COLORS = {
-    "dedicated": "#1f77b4",
-    "tetrahedron": "#17becf",
-    "triangle": "#2ca02c",
-    "digon": "#d62728",
-    "pentagon": "#9467bd",
-    "square_antiprism": "#e377c2",
-    "other": "#8c8c8c",
-    "not_represented": "#d9d9d9",
-}
-"""Same colours as geomtoy.plot.POLYTOPE_COLORS (not imported: that module sets up matplotlib)."""
+POLYTOPE_COLORS = style.POLYTOPE_COLORS
 
 PALETTE = (
     "#ff7f0e", "#8c564b", "#bcbd22", "#393b79", "#637939", "#8c6d31", "#843c39",

@@ -19,19 +19,10 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from geomtoy import store  # noqa: E402
+from geomtoy import store, style  # noqa: E402
 
 # Colours of the polytope labels (DESIGN.md vocabulary), used by every figure.
-POLYTOPE_COLORS = {
-    "dedicated": "#1f77b4",
-    "tetrahedron": "#17becf",
-    "triangle": "#2ca02c",
-    "digon": "#d62728",
-    "pentagon": "#9467bd",
-    "square_antiprism": "#e377c2",
-    "other": "#8c8c8c",
-    "not_represented": "#d9d9d9",
-}
+POLYTOPE_COLORS = style.POLYTOPE_COLORS
 # D = d / k of each uniform polytope (PAPER.md E7): the reference lines of the D_i figure.
 POLYTOPE_DIMENSIONALITY = {
     "tetrahedron": 3 / 4,
