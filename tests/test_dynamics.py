@@ -8,7 +8,8 @@ import pytest
 
 from geomtoy import cli, config, store
 from geomtoy.config import SweepError
-from geomtoy.progress import Progress
+
+from interrupt import Interrupt, StopAfter
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -37,24 +38,6 @@ snapshots = true
 
 def snap(*sets):
     return config.loads(SNAP, file="snap.toml", sets=sets)
-
-
-class Interrupt(Exception):
-    pass
-
-
-class StopAfter(Progress):
-    """Silent progress that raises after `n` chunk reports (a simulated Ctrl-C)."""
-
-    def __init__(self, n):
-        super().__init__(stream=None)
-        self.n = n
-
-    def chunk(self, **kw):
-        super().chunk(**kw)
-        self.n -= 1
-        if self.n == 0:
-            raise Interrupt
 
 
 @pytest.fixture(scope="module")

@@ -10,6 +10,8 @@ from geomtoy import config, store
 from geomtoy.config import SweepError
 from geomtoy.progress import Progress
 
+from interrupt import Interrupt, StopAfter
+
 # One shape for most tests (n=5, m=2, batch 64, 160 steps in chunks of 20, blocks of 4):
 # the compiled programs are shared between tests.
 TINY = """
@@ -35,24 +37,6 @@ block_size = 4
 
 def tiny(*sets):
     return config.loads(TINY, file="tiny.toml", sets=sets)
-
-
-class Interrupt(Exception):
-    pass
-
-
-class StopAfter(Progress):
-    """Silent progress that raises after `n` chunk reports (a simulated Ctrl-C)."""
-
-    def __init__(self, n):
-        super().__init__(stream=None)
-        self.n = n
-
-    def chunk(self, **kw):
-        super().chunk(**kw)
-        self.n -= 1
-        if self.n == 0:
-            raise Interrupt
 
 
 @pytest.fixture(scope="module")
