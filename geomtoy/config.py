@@ -624,9 +624,7 @@ class Sweep:
 
     def chunks(self, group: Group) -> list[int]:
         """Steps of each chunk of a group: full chunks, then the remainder."""
-        c = min(self.chunk_steps, group.shape.steps)
-        full, rest = divmod(group.shape.steps, c)
-        return [c] * full + ([rest] if rest else [])
+        return chunk_schedule(group.shape.steps, self.chunk_steps)
 
     def snapshot_steps(self) -> np.ndarray:
         """(S,) the step at which each snapshot is taken: the end of every chunk.
@@ -656,6 +654,13 @@ class Sweep:
             for rows in np.array_split(np.arange(len(g)), n_blocks):
                 out.append(Block(len(out), g.index, rows, size))
         return out
+
+
+def chunk_schedule(steps: int, chunk_steps: int) -> list[int]:
+    """Steps per compiled chunk: full chunks, then the remainder (at most two programs)."""
+    c = min(chunk_steps, steps)
+    full, rest = divmod(steps, c)
+    return [c] * full + ([rest] if rest else [])
 
 
 def auto_block_size(shape: StaticShape) -> int:

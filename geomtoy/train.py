@@ -38,6 +38,7 @@ import numpy as np
 import optax
 
 from geomtoy import data, models, parallel, rng
+from geomtoy.config import chunk_schedule
 from geomtoy.models import Params
 
 OPTIMIZERS = ("adamw", "adam", "sgd")
@@ -349,12 +350,6 @@ def is_diverged(loss, params: Params) -> np.ndarray:
     return bad
 
 
-def chunk_schedule(steps: int, chunk_steps: int) -> list[int]:
-    """Steps per chunk: full chunks, then the remainder (at most two compilations)."""
-    full, rest = divmod(steps, chunk_steps)
-    return [chunk_steps] * full + ([rest] if rest else [])
-
-
 def train_instances(
     shape: Shape,
     hp: HParams,
@@ -369,10 +364,10 @@ def train_instances(
     """
     state = init_state(shape, hp, root_seed)
     steps, losses = [], []
-    for n_steps in chunk_schedule(shape.steps, min(chunk_steps, shape.steps)):
+    for n_steps in chunk_schedule(shape.steps, chunk_steps):
         state, chunk_loss = train_chunk(state, hp, shape, n_steps, root_seed)
-        chunk_loss = np.asarray(chunk_loss)
-        steps.append(int(state.step[0]))
+        chunk_loss = np.asarray(chunk_loss)  # the chunk's one host sync
+        steps.append((steps[-1] if steps else 0) + n_steps)
         losses.append(chunk_loss)
         if on_chunk is not None:
             on_chunk(steps[-1], chunk_loss)
