@@ -28,8 +28,14 @@ from torch import nn
 class ReluOutputModel(nn.Module):
     """The notebook's `Model`: x' = ReLU(W^T W x + b) for I instances at once."""
 
-    def __init__(self, n_features: int, n_hidden: int, n_instances: int,
-                 feature_probability: torch.Tensor, importance: torch.Tensor):
+    def __init__(
+        self,
+        n_features: int,
+        n_hidden: int,
+        n_instances: int,
+        feature_probability: torch.Tensor,
+        importance: torch.Tensor,
+    ):
         super().__init__()
         self.n_features, self.n_hidden, self.n_instances = n_features, n_hidden, n_instances
         self.W = nn.Parameter(torch.empty((n_instances, n_features, n_hidden)))
@@ -59,9 +65,15 @@ def constant_lr(step: int, steps: int) -> float:
     return 1.0
 
 
-def make(n_features: int, n_hidden: int, n_instances: int, seed: int = 0,
-         feature_probability: float | None = None, importance_decay: float = 0.9,
-         device: str = "cpu"):
+def make(
+    n_features: int,
+    n_hidden: int,
+    n_instances: int,
+    seed: int = 0,
+    feature_probability: float | None = None,
+    importance_decay: float = 0.9,
+    device: str = "cpu",
+):
     """Model and optimizer as the notebook's intro cell builds them (sparsity spread
     log-uniformly over instances when feature_probability is None, importance 0.9**i), on
     `device` ("cpu", or "cuda" as the notebook does when a GPU is there)."""
@@ -71,14 +83,21 @@ def make(n_features: int, n_hidden: int, n_instances: int, seed: int = 0,
     else:
         p = torch.full((n_instances,), float(feature_probability))
     importance = importance_decay ** torch.arange(n_features, dtype=torch.float32)
-    model = ReluOutputModel(n_features, n_hidden, n_instances, p[:, None].to(device),
-                            importance[None, :].to(device)).to(device)
+    model = ReluOutputModel(
+        n_features, n_hidden, n_instances, p[:, None].to(device), importance[None, :].to(device)
+    ).to(device)
     opt = torch.optim.AdamW(list(model.parameters()), lr=1e-3)
     return model, opt
 
 
-def optimize(model: ReluOutputModel, opt: torch.optim.Optimizer, steps: int,
-             n_batch: int = 1024, lr: float = 1e-3, lr_scale=constant_lr) -> torch.Tensor:
+def optimize(
+    model: ReluOutputModel,
+    opt: torch.optim.Optimizer,
+    steps: int,
+    n_batch: int = 1024,
+    lr: float = 1e-3,
+    lr_scale=constant_lr,
+) -> torch.Tensor:
     """`steps` optimizer steps of the notebook loop; returns the last loss (unsynced)."""
     loss = None
     for step in range(steps):

@@ -89,7 +89,9 @@ def _child_geomtoy(spec: dict) -> dict:
     k = _steps_per_chunk(n, I, B)
 
     (s_placed, hp_placed), mesh = parallel.placed(state, hp)
-    block = train.instance_block(shape, parallel.local_instances(I, mesh), parallel.platform_of(hp_placed))
+    block = train.instance_block(
+        shape, parallel.local_instances(I, mesh), parallel.platform_of(hp_placed)
+    )
     t0 = time.perf_counter()
     lowered = train._train_chunk.lower(s_placed, hp_placed, shape, k, jnp.uint32(0), mesh, block)
     t1 = time.perf_counter()
@@ -174,7 +176,7 @@ def _child_calibrate(spec: dict) -> dict:
 
     a = np.ones(64 * 2**20, np.float32)  # 256 MiB
     b = np.empty_like(a)
-    copy_dram = 2 * a.nbytes / best_of(lambda: np.copyto(b, a), 5)
+    copy_dram = 2 * a.nbytes / best_of(lambda: np.copyto(b, a), 5)  # noqa: F821 (del below)
     a2, b2 = a[: 2**18], b[: 2**18]  # 1 MiB: in L2
     copy_l2 = 2 * a2.nbytes / best_of(lambda: np.copyto(b2, a2), 200)
     del a, b
@@ -238,16 +240,22 @@ def _child_calibrate_core(spec: dict) -> dict:
         return v
 
     rates = {}
-    for name, chain, x, ops in (("int", int_chain, jnp.arange(8192, dtype=jnp.uint32), 4 * 8),
-                                ("float", float_chain, jnp.linspace(0, 1, 8192, dtype=jnp.float32), 16 * 2)):
+    for name, chain, x, ops in (
+        ("int", int_chain, jnp.arange(8192, dtype=jnp.uint32), 4 * 8),
+        ("float", float_chain, jnp.linspace(0, 1, 8192, dtype=jnp.float32), 16 * 2),
+    ):
         f = jax.jit(lambda x, chain=chain: jax.lax.fori_loop(0, 64, lambda i, x: chain(x), x))
         f(x).block_until_ready()  # 32 KiB in cache, small enough for one thread
-        rates[name] = ops * 64 * x.size / _best_of(lambda: f(x).block_until_ready(), 40)
+        rates[name] = ops * 64 * x.size / _best_of(lambda f=f, x=x: f(x).block_until_ready(), 40)
     return {"int_gops_1core": rates["int"] / 1e9, "float_gflops_1core": rates["float"] / 1e9}
 
 
-CHILDREN = {"geomtoy": _child_geomtoy, "torch": _child_torch, "calibrate": _child_calibrate,
-            "calibrate_core": _child_calibrate_core}
+CHILDREN = {
+    "geomtoy": _child_geomtoy,
+    "torch": _child_torch,
+    "calibrate": _child_calibrate,
+    "calibrate_core": _child_calibrate_core,
+}
 
 
 def _child_main(kind: str, spec_json: str) -> int:
@@ -264,12 +272,14 @@ def _run_child(kind: str, spec: dict, timeout: float) -> dict:
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT)] + [p for p in [env.get("PYTHONPATH")] if p])
     cmd = [sys.executable, "-m", "bench.run", "_child", kind, json.dumps(spec)]
     try:
-        proc = subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+        proc = subprocess.run(
+            cmd, env=env, cwd=ROOT, capture_output=True, text=True, timeout=timeout
+        )
     except subprocess.TimeoutExpired:
         return {"error": f"timed out after {timeout:.0f} s"}
     for line in proc.stdout.splitlines()[::-1]:
         if line.startswith("RESULT "):
-            return json.loads(line[len("RESULT "):])
+            return json.loads(line[len("RESULT ") :])
     tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
     return {"error": " | ".join(tail) or f"exit {proc.returncode}"}
 
@@ -324,9 +334,17 @@ def plan(mode: str) -> list[dict]:
         if key in seen:
             return
         seen.add(key)
-        rows.append({"name": name, "n": n, "m": m, "I": I, "role": role,
-                     "reference": reference and n * I * BATCH <= REFERENCE_MAX_ELEMENTS[mode],
-                     "single_device": single})
+        rows.append(
+            {
+                "name": name,
+                "n": n,
+                "m": m,
+                "I": I,
+                "role": role,
+                "reference": reference and n * I * BATCH <= REFERENCE_MAX_ELEMENTS[mode],
+                "single_device": single,
+            }
+        )
 
     for name, (n, m, I) in WORKLOADS.items():
         add(name, n, m, I, "workload", single=True)
@@ -340,10 +358,18 @@ def plan(mode: str) -> list[dict]:
 def run(mode: str, rounds: int, reference: bool, log=print) -> dict:
     budget = 2.0 if mode == "quick" else 4.0
     started = datetime.datetime.now().astimezone().isoformat(timespec="seconds")
-    result = {"mode": mode, "started": started, "batch": BATCH, "machine": _machine(),
-              "load_start": _loadavg(), "rows": []}
-    log(f"bench {mode}: {result['machine'].get('cpu')}, {result['machine'].get('cores')} cores, "
-        f"load {result['load_start']}")
+    result = {
+        "mode": mode,
+        "started": started,
+        "batch": BATCH,
+        "machine": _machine(),
+        "load_start": _loadavg(),
+        "rows": [],
+    }
+    log(
+        f"bench {mode}: {result['machine'].get('cpu')}, {result['machine'].get('cores')} cores, "
+        f"load {result['load_start']}"
+    )
     result["calibration"] = cal = _run_child("calibrate", {}, timeout=300)
     if "error" not in cal:
         cal |= _run_child("calibrate_core", {}, timeout=300)
@@ -359,10 +385,16 @@ def run(mode: str, rounds: int, reference: bool, log=print) -> dict:
         for _ in range(rounds):
             if reference and (row["reference"] or on_gpu):
                 for k, extra in enumerate(torch_runs, 1):
-                    runs.setdefault(f"torch{k}", []).append(_run_child("torch", base | extra, timeout))
-            runs.setdefault("geomtoy", []).append(_run_child("geomtoy", base | {"devices": "auto"}, timeout))
+                    runs.setdefault(f"torch{k}", []).append(
+                        _run_child("torch", base | extra, timeout)
+                    )
+            runs.setdefault("geomtoy", []).append(
+                _run_child("geomtoy", base | {"devices": "auto"}, timeout)
+            )
             if row["single_device"]:
-                runs.setdefault("geomtoy1", []).append(_run_child("geomtoy", base | {"devices": 1}, timeout))
+                runs.setdefault("geomtoy1", []).append(
+                    _run_child("geomtoy", base | {"devices": 1}, timeout)
+                )
         best = {}
         for key, results in runs.items():
             ok = [r for r in results if "error" not in r]
@@ -386,12 +418,16 @@ def _summary_line(row: dict) -> str:
     ref = row.get("reference_best")
     if "error" in g:
         return f"{row['name']}: geomtoy failed: {g['error']}"
-    s = (f"{row['name']:>10} (n={row['n']}, m={row['m']}, I={row['I']}): geomtoy "
-         f"{g['step_s'] * 1e3:8.2f} ms/step ({row['I'] / g['step_s']:,.0f} model-steps/s, "
-         f"compile {g['compile_s']:.1f} s)")
+    s = (
+        f"{row['name']:>10} (n={row['n']}, m={row['m']}, I={row['I']}): geomtoy "
+        f"{g['step_s'] * 1e3:8.2f} ms/step ({row['I'] / g['step_s']:,.0f} model-steps/s, "
+        f"compile {g['compile_s']:.1f} s)"
+    )
     if ref:
-        s += (f" | torch({ref['threads']}t) {ref['step_s'] * 1e3:8.2f} ms/step | "
-              f"{row['speedup']:.1f}x wall, {row['speedup_cpu']:.1f}x CPU-s")
+        s += (
+            f" | torch({ref['threads']}t) {ref['step_s'] * 1e3:8.2f} ms/step | "
+            f"{row['speedup']:.1f}x wall, {row['speedup_cpu']:.1f}x CPU-s"
+        )
     return s
 
 
@@ -402,7 +438,9 @@ def _fmt_rate(x: float) -> str:
     return f"{x / 1e6:.2f} M" if x >= 1e6 else f"{x / 1e3:.1f} k" if x >= 1e3 else f"{x:.0f}"
 
 
-SAMPLER_INT_OPS = 21  # per element: two lowbias32 rounds (16), counter multiply-add, xor, shift, convert
+SAMPLER_INT_OPS = (
+    21  # per element: two lowbias32 rounds (16), counter multiply-add, xor, shift, convert
+)
 ELEMENTWISE_FLOPS = 14  # per element: scale, compare, select; bias, relu, residual, square,
 #                         importance, loss sum; relu mask, scale, select, bias-gradient sum
 
@@ -417,11 +455,23 @@ def bounds(row: dict, cal: dict, devices: int) -> dict:
     n, m, B = row["n"], row["m"], BATCH
     elements = n * B
     flops = 10 * m * n * B
-    t_elem = elements * (SAMPLER_INT_OPS / (cal["int_gops_1core"] * 1e9)
-                         + ELEMENTWISE_FLOPS / (cal["float_gflops_1core"] * 1e9)) / devices
+    t_elem = (
+        elements
+        * (
+            SAMPLER_INT_OPS / (cal["int_gops_1core"] * 1e9)
+            + ELEMENTWISE_FLOPS / (cal["float_gflops_1core"] * 1e9)
+        )
+        / devices
+    )
     t_flop = flops / (cal["matmul_gflops"] * 1e9)
     t_dram = 8 * elements / (cal["copy_dram_gbs"] * 1e9)
-    return {"flops": flops, "t_elem": t_elem, "t_flop": t_flop, "floor": t_elem + t_flop, "t_dram": t_dram}
+    return {
+        "flops": flops,
+        "t_elem": t_elem,
+        "t_flop": t_flop,
+        "floor": t_elem + t_flop,
+        "t_dram": t_dram,
+    }
 
 
 def markdown(result: dict) -> str:
@@ -459,10 +509,16 @@ def markdown(result: dict) -> str:
         g1 = row["results"].get("geomtoy1", {})
         ref = row.get("reference_best")
         if "error" in g:
-            lines.append(f"| {row['name']} | {row['n']} | {row['m']} | {row['I']} | | failed: {g['error']} |" + " |" * 8)
+            lines.append(
+                f"| {row['name']} | {row['n']} | {row['m']} | {row['I']} | | failed: {g['error']} |"
+                + " |" * 8
+            )
             continue
         cells = [
-            row["name"], row["n"], row["m"], f"{row['I']:,}",
+            row["name"],
+            row["n"],
+            row["m"],
+            f"{row['I']:,}",
             f"{ref['step_s'] * 1e3:.1f} ({ref['threads']})" if ref else "not run",
             f"{g['step_s'] * 1e3:.2f} ({g['devices']})",
             _fmt_rate(row["I"] / ref["step_s"]) if ref else "",
@@ -471,7 +527,9 @@ def markdown(result: dict) -> str:
             f"{row['speedup_cpu']:.1f}x" if ref else "",
             f"{g1['step_s'] * 1e3:.2f}" if g1 and "error" not in g1 else "",
             f"{g['compile_s']:.1f}",
-            f"{g['rss_peak_mib']:.0f} / {ref['rss_peak_mib']:.0f}" if ref else f"{g['rss_peak_mib']:.0f}",
+            f"{g['rss_peak_mib']:.0f} / {ref['rss_peak_mib']:.0f}"
+            if ref
+            else f"{g['rss_peak_mib']:.0f}",
             f"{g['xla_temp_bytes'] / 2**20:.1f}" if g.get("xla_temp_bytes") is not None else "",
         ]
         lines.append("| " + " | ".join(str(c) for c in cells) + " |")
@@ -510,9 +568,13 @@ def write_results(result: dict, results_md: Path) -> None:
     (HERE / f"results-{mode}.json").write_text(json.dumps(result, indent=1) + "\n")
     begin, end = f"<!-- BEGIN {mode} -->", f"<!-- END {mode} -->"
     block = f"{begin}\n{markdown(result)}\n{end}"
-    text = results_md.read_text() if results_md.exists() else f"# Benchmark results\n\n{begin}\n{end}\n"
+    text = (
+        results_md.read_text()
+        if results_md.exists()
+        else f"# Benchmark results\n\n{begin}\n{end}\n"
+    )
     if begin in text and end in text:
-        text = text[: text.index(begin)] + block + text[text.index(end) + len(end):]
+        text = text[: text.index(begin)] + block + text[text.index(end) + len(end) :]
     else:
         text = text.rstrip() + "\n\n" + block + "\n"
     results_md.write_text(text)
@@ -520,7 +582,14 @@ def write_results(result: dict, results_md: Path) -> None:
 
 def plot(out: Path) -> Path | None:
     """bench/scaling.png from the fullest results file there is."""
-    src = next((HERE / f"results-{m}.json" for m in ("full", "quick") if (HERE / f"results-{m}.json").exists()), None)
+    src = next(
+        (
+            HERE / f"results-{m}.json"
+            for m in ("full", "quick")
+            if (HERE / f"results-{m}.json").exists()
+        ),
+        None,
+    )
     if src is None:
         return None
     import matplotlib
@@ -535,26 +604,48 @@ def plot(out: Path) -> Path | None:
     def series(select, xkey, ax, xlabel):
         pts = sorted((r[xkey], r) for r in rows if select(r))
         if len(pts) < 2:
-            ax.text(0.5, 0.5, "(the --full run measures this series)", ha="center", va="center",
-                    transform=ax.transAxes, color="gray")
+            ax.text(
+                0.5,
+                0.5,
+                "(the --full run measures this series)",
+                ha="center",
+                va="center",
+                transform=ax.transAxes,
+                color="gray",
+            )
             ax.set_xticks([])
             ax.set_yticks([])
             return
         xs = [x for x, _ in pts]
         g = [r["I"] / r["results"]["geomtoy"]["step_s"] for _, r in pts]
         dev = pts[0][1]["results"]["geomtoy"]["devices"]
-        ax.plot(xs, g, "o-", color="C0", label=f"geomtoy ({dev} CPU device{'s' if dev > 1 else ''})")
-        g1 = [(x, r["I"] / r["results"]["geomtoy1"]["step_s"]) for x, r in pts
-              if "error" not in r["results"].get("geomtoy1", {"error": 1})]
+        ax.plot(
+            xs, g, "o-", color="C0", label=f"geomtoy ({dev} CPU device{'s' if dev > 1 else ''})"
+        )
+        g1 = [
+            (x, r["I"] / r["results"]["geomtoy1"]["step_s"])
+            for x, r in pts
+            if "error" not in r["results"].get("geomtoy1", {"error": 1})
+        ]
         if len(g1) > 1:
             ax.plot(*zip(*g1), "s--", color="C0", alpha=0.5, label="geomtoy (1 device)")
-        ref = [(x, r["I"] / r["reference_best"]["step_s"]) for x, r in pts if r.get("reference_best")]
+        ref = [
+            (x, r["I"] / r["reference_best"]["step_s"]) for x, r in pts if r.get("reference_best")
+        ]
         if ref:
-            ax.plot(*zip(*ref), "^-", color="C3", label="notebook loop, PyTorch (best of 1, 2 threads)")
+            ax.plot(
+                *zip(*ref), "^-", color="C3", label="notebook loop, PyTorch (best of 1, 2 threads)"
+            )
         for x, r in pts:
             if r.get("speedup"):
-                ax.annotate(f"{r['speedup']:.0f}x", (x, r["I"] / r["results"]["geomtoy"]["step_s"]),
-                            textcoords="offset points", xytext=(0, 7), ha="center", fontsize=8)
+                ax.annotate(
+                    f"{r['speedup']:.0f}x",
+                    (x, r["I"] / r["results"]["geomtoy"]["step_s"]),
+                    textcoords="offset points",
+                    xytext=(0, 7),
+                    ha="center",
+                    fontsize=8,
+                )
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_xlabel(xlabel)
@@ -564,26 +655,48 @@ def plot(out: Path) -> Path | None:
 
     series(lambda r: r["n"] == 5 and r["m"] == 2, "I", axes[0], "instances I (n = 5, m = 2)")
     axes[0].set_title("scaling with instances")
-    series(lambda r: r["role"] == "features" or (r["I"] == SERIES_INSTANCES and r["role"] != "workload"),
-           "n", axes[1], f"features n (m = max(2, n/10), I = {SERIES_INSTANCES})")
+    series(
+        lambda r: (
+            r["role"] == "features" or (r["I"] == SERIES_INSTANCES and r["role"] != "workload")
+        ),
+        "n",
+        axes[1],
+        f"features n (m = max(2, n/10), I = {SERIES_INSTANCES})",
+    )
     axes[1].set_title("scaling with features")
     work = [r for r in rows if r["role"] == "workload" and r.get("speedup")]
     ax = axes[2]
     ys = range(len(work))
-    ax.barh([y + 0.2 for y in ys], [r["speedup"] for r in work], height=0.4, color="C0", label="wall clock")
-    ax.barh([y - 0.2 for y in ys], [r["speedup_cpu"] for r in work], height=0.4, color="C0", alpha=0.45,
-            label="CPU seconds")
+    ax.barh(
+        [y + 0.2 for y in ys],
+        [r["speedup"] for r in work],
+        height=0.4,
+        color="C0",
+        label="wall clock",
+    )
+    ax.barh(
+        [y - 0.2 for y in ys],
+        [r["speedup_cpu"] for r in work],
+        height=0.4,
+        color="C0",
+        alpha=0.45,
+        label="CPU seconds",
+    )
     for y, r in zip(ys, work):
         ax.text(r["speedup"], y + 0.2, f" {r['speedup']:.1f}x", va="center", fontsize=8)
-    ax.set_yticks(list(ys), [f"{r['name']}\n({r['n']}, {r['m']}, {r['I']})" for r in work], fontsize=8)
+    ax.set_yticks(
+        list(ys), [f"{r['name']}\n({r['n']}, {r['m']}, {r['I']})" for r in work], fontsize=8
+    )
     ax.axvline(1, color="gray", lw=0.8)
     ax.set_xlim(0, 1.18 * max([r["speedup"] for r in work] + [1.0]))
     ax.set_xlabel("speedup over the notebook loop")
     ax.set_title("workloads (n, m, I)")
     ax.legend(fontsize=8, loc="upper right")
     mach = result["machine"]
-    fig.suptitle(f"{mach.get('cpu')}, {mach.get('cores')} cores, {result['mode']} run {result['started'][:10]}",
-                 fontsize=9)
+    fig.suptitle(
+        f"{mach.get('cpu')}, {mach.get('cores')} cores, {result['mode']} run {result['started'][:10]}",
+        fontsize=9,
+    )
     fig.tight_layout()
     fig.savefig(out, dpi=110)
     plt.close(fig)
@@ -594,10 +707,23 @@ def plot(out: Path) -> Path | None:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--full", action="store_true", help="the full scaling series (~15 min) instead of quick (<5 min)")
-    p.add_argument("--rounds", type=int, default=None, help="interleaved repetitions per configuration (quick 1, full 2)")
-    p.add_argument("--no-reference", action="store_true", help="skip the PyTorch loop (no torch installed)")
-    p.add_argument("--results", default=str(HERE / "RESULTS.md"), help="the markdown file to update")
+    p.add_argument(
+        "--full",
+        action="store_true",
+        help="the full scaling series (~15 min) instead of quick (<5 min)",
+    )
+    p.add_argument(
+        "--rounds",
+        type=int,
+        default=None,
+        help="interleaved repetitions per configuration (quick 1, full 2)",
+    )
+    p.add_argument(
+        "--no-reference", action="store_true", help="skip the PyTorch loop (no torch installed)"
+    )
+    p.add_argument(
+        "--results", default=str(HERE / "RESULTS.md"), help="the markdown file to update"
+    )
 
 
 def run_from_args(args: argparse.Namespace) -> int:
@@ -612,16 +738,21 @@ def run_from_args(args: argparse.Namespace) -> int:
         try:
             import torch  # noqa: F401
         except ImportError:
-            print("bench: torch is not installed (pip install -e '.[bench]'); "
-                  "use --no-reference to time geomtoy alone", file=sys.stderr)
+            print(
+                "bench: torch is not installed (pip install -e '.[bench]'); "
+                "use --no-reference to time geomtoy alone",
+                file=sys.stderr,
+            )
             return 2
     t0 = time.perf_counter()
     result = run(mode, rounds or (1 if mode == "quick" else 2), reference)
     result["wall_s"] = time.perf_counter() - t0
     write_results(result, Path(results))
     png = plot(HERE / "scaling.png")
-    print(f"bench: wrote {results}, {HERE / f'results-{mode}.json'}"
-          f"{', ' + str(png) if png else ''} in {result['wall_s']:.0f} s")
+    print(
+        f"bench: wrote {results}, {HERE / f'results-{mode}.json'}"
+        f"{', ' + str(png) if png else ''} in {result['wall_s']:.0f} s"
+    )
     return 0
 
 

@@ -47,13 +47,22 @@ def main():
     a2.set_ylabel("relative vulnerability")
     corr = float(np.corrcoef(fpd, rel)[0, 1]) if len(rel) > 2 else float("nan")
     a2.set_title(f"correlation {corr:.2f}")
-    numbers = (f"relative vulnerability {rel.min():.2f} .. {rel.max():.2f} "
-               f"(x{rel.max() / max(rel.min(), 1e-12):.1f}); features per dimension "
-               f"{fpd.min():.2f} .. {fpd.max():.2f}; correlation {corr:.2f}")
-    plot.save(fig, args.out, "fig_adversarial", title="Superposition and adversarial vulnerability",
-              section="E11", caption="Vulnerability to the analytic optimal L2 attack (relative to a "
-              "model without superposition) rises with sparsity and tracks features per dimension.",
-              numbers=numbers, sweeps=["uniform_superposition"])
+    numbers = (
+        f"relative vulnerability {rel.min():.2f} .. {rel.max():.2f} "
+        f"(x{rel.max() / max(rel.min(), 1e-12):.1f}); features per dimension "
+        f"{fpd.min():.2f} .. {fpd.max():.2f}; correlation {corr:.2f}"
+    )
+    plot.save(
+        fig,
+        args.out,
+        "fig_adversarial",
+        title="Superposition and adversarial vulnerability",
+        section="E11",
+        caption="Vulnerability to the analytic optimal L2 attack (relative to a "
+        "model without superposition) rises with sparsity and tracks features per dimension.",
+        numbers=numbers,
+        sweeps=["uniform_superposition"],
+    )
 
 
 if __name__ == "__main__":

@@ -22,8 +22,9 @@ def panels(res, title):
     W, b = res.params["W"], res.params["b"]
     n_rep = res.column("n_represented")
     cols = [("linear", ps[-1])] + [("relu_output", p) for p in ps]
-    fig, axes = plt.subplots(2, len(cols), figsize=(1.45 * len(cols), 4.4),
-                             height_ratios=[1, 1], layout="constrained")
+    fig, axes = plt.subplots(
+        2, len(cols), figsize=(1.45 * len(cols), 4.4), height_ratios=[1, 1], layout="constrained"
+    )
     for j, key in enumerate(cols):
         i = rows[key]
         plot.gram_panel(axes[0, j], W[i], b[i])
@@ -32,7 +33,9 @@ def panels(res, title):
         plot.norm_bars(axes[1, j], W[i], interference[i])
         axes[1, j].set_xlabel(f"||W_i||  ({n_rep[i]} repr.)", fontsize=7)
     fig.suptitle(title)
-    return fig, {key: (int(n_rep[rows[key]]), str(res.column("geometry")[rows[key]])) for key in cols}
+    return fig, {
+        key: (int(n_rep[rows[key]]), str(res.column("geometry")[rows[key]])) for key in cols
+    }
 
 
 def main():
@@ -45,10 +48,17 @@ def main():
         res = plot.load(args.results, sweep)
         fig, counts = panels(res, title)
         line = "; ".join(f"{k[0]} 1-S={k[1]:.3g}: {c[0]} represented" for k, c in counts.items())
-        plot.save(fig, args.out, stem, title=f"Basic results: {title}", section="E2",
-                  caption="W^T W and b (best seed), bars of ||W_i|| coloured by interference. "
-                          "Linear: top-m features at any sparsity; ReLU: superposition grows with sparsity.",
-                  numbers=line, sweeps=[sweep])
+        plot.save(
+            fig,
+            args.out,
+            stem,
+            title=f"Basic results: {title}",
+            section="E2",
+            caption="W^T W and b (best seed), bars of ||W_i|| coloured by interference. "
+            "Linear: top-m features at any sparsity; ReLU: superposition grows with sparsity.",
+            numbers=line,
+            sweeps=[sweep],
+        )
         numbers.append(line)
 
 

@@ -30,8 +30,11 @@ def cos_matrix(W):
 def collapsed_sets(W):
     cos = cos_matrix(W)
     norms = np.linalg.norm(W, axis=0)
-    return sum(1 for k in range(0, W.shape[1], 2)
-               if norms[k] > 0.3 and norms[k + 1] > 0.3 and cos[k, k + 1] > COLLAPSE_COS)
+    return sum(
+        1
+        for k in range(0, W.shape[1], 2)
+        if norms[k] > 0.3 and norms[k + 1] > 0.3 and cos[k, k + 1] > COLLAPSE_COS
+    )
 
 
 def main():
@@ -49,9 +52,13 @@ def main():
         W = pairs.params["W"][rows[key]]
         plot.draw_features_2d(ax, W, colors_for(W.shape[1]))
         cos = cos_matrix(W)
-        ax.set_title(f"{key[0]}, 1-S = {key[1]:.3g}\ncos within sets: {cos[0, 1]:.2f}, {cos[2, 3]:.2f}",
-                     fontsize=7)
-        numbers.append(f"{key[0]} 1-S={key[1]:.3g}: cos within sets {cos[0, 1]:.2f}/{cos[2, 3]:.2f}")
+        ax.set_title(
+            f"{key[0]}, 1-S = {key[1]:.3g}\ncos within sets: {cos[0, 1]:.2f}, {cos[2, 3]:.2f}",
+            fontsize=7,
+        )
+        numbers.append(
+            f"{key[0]} 1-S={key[1]:.3g}: cos within sets {cos[0, 1]:.2f}/{cos[2, 3]:.2f}"
+        )
     top.suptitle("two sets of two features (shades of one hue = one set), best seed", fontsize=8)
 
     rows = plot.best_rows(coll, [P])
@@ -65,11 +72,20 @@ def main():
         counts.append(c)
         ax.set_title(f"1-S = {p[0]:.3g}\n{c} collapsed", fontsize=7)
     bottom.suptitle("three correlated pairs in 2-D as density rises (best seed)", fontsize=8)
-    numbers.append("collapsed sets by density: " + ", ".join(f"{p[0]:.3g}: {c}" for p, c in zip(ps, counts)))
-    plot.save(fig, args.out, "fig_correlated", title="Correlated and anticorrelated features",
-              section="E9", caption="Correlated features orthogonal, anticorrelated antipodal; "
-              "correlated pairs side by side when sparse, collapsing to principal components when dense.",
-              numbers="; ".join(numbers), sweeps=["correlated_pairs", "correlated_collapse"])
+    numbers.append(
+        "collapsed sets by density: " + ", ".join(f"{p[0]:.3g}: {c}" for p, c in zip(ps, counts))
+    )
+    plot.save(
+        fig,
+        args.out,
+        "fig_correlated",
+        title="Correlated and anticorrelated features",
+        section="E9",
+        caption="Correlated features orthogonal, anticorrelated antipodal; "
+        "correlated pairs side by side when sparse, collapsing to principal components when dense.",
+        numbers="; ".join(numbers),
+        sweeps=["correlated_pairs", "correlated_collapse"],
+    )
 
 
 if __name__ == "__main__":

@@ -80,9 +80,15 @@ def feature_jumps(D: np.ndarray, steps: np.ndarray) -> list[dict]:
             ):
                 b += 1
             if abs(d[b + 1] - d[a]) >= MIN_JUMP:
-                out.append({"feature": i, "start": float(np.exp(grid[a])),
-                            "end": float(np.exp(grid[b + 1])),
-                            "before": float(d[a]), "after": float(d[b + 1])})
+                out.append(
+                    {
+                        "feature": i,
+                        "start": float(np.exp(grid[a])),
+                        "end": float(np.exp(grid[b + 1])),
+                        "before": float(d[a]),
+                        "after": float(d[b + 1]),
+                    }
+                )
             j = b + 1
     return out
 
@@ -169,9 +175,12 @@ def digons_figure(args, res) -> None:
     ax_d.set_ylabel("feature dimensionality D_i")
     ax_d.set_xscale("log")
     ax_d.set_ylim(-0.03, max(0.8, float(Di.max()) + 0.05))
-    ax_d.set_title(f"seed {int(res.column('seed')[pick])} (instance {pick}): n={n}, m={m}, "
-                   f"ends as {geometry[pick]}\ncolour: represented at the end or in a later jump "
-                   f"(thick), grey: not represented", fontsize=8)
+    ax_d.set_title(
+        f"seed {int(res.column('seed')[pick])} (instance {pick}): n={n}, m={m}, "
+        f"ends as {geometry[pick]}\ncolour: represented at the end or in a later jump "
+        f"(thick), grey: not represented",
+        fontsize=8,
+    )
 
     ax_l.plot(steps, Li, color="k", lw=0.8)
     lo = float(np.min(Li))
@@ -182,17 +191,30 @@ def digons_figure(args, res) -> None:
     ax_l.set_xlabel("step")
     for k, e in enumerate(Ei):
         for ax in (ax_d, ax_l):
-            ax.axvspan(e["start"], e["end"], color="#ffd27f" if k else "#e6e6e6", alpha=0.5, lw=0,
-                       zorder=0)
+            ax.axvspan(
+                e["start"], e["end"], color="#ffd27f" if k else "#e6e6e6", alpha=0.5, lw=0, zorder=0
+            )
         mid = np.sqrt(e["start"] * e["end"])
         ax_d.text(mid, ax_d.get_ylim()[1] * 0.97, str(k + 1), ha="center", va="top", fontsize=8)
-        ax_l.text(mid, ax_l.get_ylim()[1], f"-{e['loss_drop']:.4f}", ha="center",
-                  va="bottom", fontsize=6.5)
+        ax_l.text(
+            mid,
+            ax_l.get_ylim()[1],
+            f"-{e['loss_drop']:.4f}",
+            ha="center",
+            va="bottom",
+            fontsize=6.5,
+        )
 
     colors = {True: "#d62728", False: "#1f77b4"}
     for i in range(I):
-        ax_all.plot(steps, loss[i], color=colors[bool(digon[i])], lw=1.4 if i == pick else 0.5,
-                    alpha=1.0 if i == pick else 0.6, zorder=3 if i == pick else 2)
+        ax_all.plot(
+            steps,
+            loss[i],
+            color=colors[bool(digon[i])],
+            lw=1.4 if i == pick else 0.5,
+            alpha=1.0 if i == pick else 0.6,
+            zorder=3 if i == pick else 2,
+        )
     ax_all.plot([], [], color=colors[True], label="ends all digons")
     ax_all.plot([], [], color=colors[False], label="other end state")
     ax_all.set_xscale("log")
@@ -202,14 +224,20 @@ def digons_figure(args, res) -> None:
     ax_all.legend(fontsize=7, loc="upper right")
 
     late = [(i, e) for i in range(I) for e in ev[i][1:]]
-    pairings = [e for _, e in late
-                if any(j["before"] < 0.1 and abs(j["after"] - 0.5) < 0.05 for j in e["jumps"])]
+    pairings = [
+        e
+        for _, e in late
+        if any(j["before"] < 0.1 and abs(j["after"] - 0.5) < 0.05 for j in e["jumps"])
+    ]
     drops = np.array([e["loss_drop"] for e in pairings])
     seeds_late = len({i for i, _ in late})
     numbers = (
         f"shown: instance {pick} ({geometry[pick]}, final loss {final_loss[pick]:.4f}); "
-        + (f"{len(Ei)} events: " + " | ".join(f"{k + 1}) {describe(e)}" for k, e in enumerate(Ei))
-           if Ei else "no jumps found")
+        + (
+            f"{len(Ei)} events: " + " | ".join(f"{k + 1}) {describe(e)}" for k, e in enumerate(Ei))
+            if Ei
+            else "no jumps found"
+        )
         + f"; chunk-loss noise sd {noise:.5f}. "
         f"All seeds: {int(digon.sum())} of {I} end all digons; "
         f"{len(late)} events after the initial one, in {seeds_late} of {I} seeds; {len(pairings)} "
@@ -222,13 +250,17 @@ def digons_figure(args, res) -> None:
         + " (medians)"
     )
     plot.save(
-        fig, args.out, "fig_dynamics", title="Learning dynamics: energy-level jumps",
+        fig,
+        args.out,
+        "fig_dynamics",
+        title="Learning dynamics: energy-level jumps",
         section="E10",
         caption="D_i of every feature over training (top) and the training loss (bottom) "
-                "for a seed whose features end as digons; shaded: jumps of D_i (grey: the "
-                "initial organisation), each with the loss drop across it. Right: loss of "
-                "every seed by final geometry.",
-        numbers=numbers, sweeps=[SWEEP],
+        "for a seed whose features end as digons; shaded: jumps of D_i (grey: the "
+        "initial organisation), each with the loss drop across it. Right: loss of "
+        "every seed by final geometry.",
+        numbers=numbers,
+        sweeps=[SWEEP],
     )
     print(numbers)
 
@@ -261,8 +293,10 @@ def cross_set_octahedron(W: np.ndarray, set_size: int) -> bool:
     C = cosines(W)
     sets = np.arange(n) // set_size
     partner = np.argmin(C, axis=1)
-    pairs_ok = all(partner[partner[i]] == i and C[i, partner[i]] < -0.9
-                   and sets[i] != sets[partner[i]] for i in range(n))
+    pairs_ok = all(
+        partner[partner[i]] == i and C[i, partner[i]] < -0.9 and sets[i] != sets[partner[i]]
+        for i in range(n)
+    )
     same = (sets[:, None] == sets[None, :]) & ~np.eye(n, dtype=bool)
     return bool(pairs_ok and np.all(np.abs(C[same]) < 0.1))
 
@@ -284,8 +318,12 @@ def correlated_figure(args, res) -> None:
     pool = pool if len(pool) else np.flatnonzero(point == best_point)
     pick = min(pool, key=lambda i: (final_loss[i], i))
     within, across = set_cosines(W[pick], set_size)
-    shown = sorted({int(np.argmin(np.abs(np.log(steps) - t)))
-                    for t in np.linspace(np.log(steps[0]), np.log(steps[-1]), 6)})
+    shown = sorted(
+        {
+            int(np.argmin(np.abs(np.log(steps) - t)))
+            for t in np.linspace(np.log(steps[0]), np.log(steps[-1]), 6)
+        }
+    )
     peak = int(np.argmax(within))
     formed = np.flatnonzero([cross_set_octahedron(W[pick, s], set_size) for s in range(len(steps))])
     formed_at = None
@@ -306,8 +344,12 @@ def correlated_figure(args, res) -> None:
     ax_c = fig.add_subplot(grid[1, :])
     ax_l = fig.add_subplot(grid[2, :], sharex=ax_c)
     ax_c.plot(steps, within, color="#d62728", label="within a set: mean cosine")
-    ax_c.plot(steps, across, color="#1f77b4",
-              label="across sets: mean of each feature's most negative cosine")
+    ax_c.plot(
+        steps,
+        across,
+        color="#1f77b4",
+        label="across sets: mean of each feature's most negative cosine",
+    )
     ax_c.axhline(0, color="k", lw=0.5)
     ax_c.axhline(-1, color="k", lw=0.5, ls="--")
     ax_c.set_ylim(-1.08, 1.0)
@@ -325,12 +367,15 @@ def correlated_figure(args, res) -> None:
     if formed_at is not None:
         for ax in (ax_c, ax_l):
             ax.axvline(steps[formed_at], color="#2ca02c", lw=1.0)
-        ax_c.text(steps[formed_at] * 1.05, -0.85, "cross-set octahedron", fontsize=7,
-                  color="#2ca02c")
+        ax_c.text(
+            steps[formed_at] * 1.05, -0.85, "cross-set octahedron", fontsize=7, color="#2ca02c"
+        )
     fp = res.column("feature_probability", "features").reshape(I, -1)[:, 0]
-    fig.suptitle(f"n=6, m=3, 2 correlated sets of 3, 1-S = {fp[pick]:g}: instance {pick} "
-                 f"(seed {int(res.column('seed')[pick])}), sets = features 0-2 and 3-5",
-                 fontsize=9)
+    fig.suptitle(
+        f"n=6, m=3, 2 correlated sets of 3, 1-S = {fp[pick]:g}: instance {pick} "
+        f"(seed {int(res.column('seed')[pick])}), sets = features 0-2 and 3-5",
+        fontsize=9,
+    )
 
     C = cosines(W[pick, -1])
     sets = np.arange(W.shape[-1]) // set_size
@@ -338,8 +383,9 @@ def correlated_figure(args, res) -> None:
     others = (sets[:, None] != sets[None, :]) & (np.arange(len(sets))[None, :] != partner[:, None])
     tilt = float(np.abs(C[others]).max())
     dropped = np.array([np.any(np.linalg.norm(W[i, -1], axis=0) <= 0.5) for i in range(I)])
-    counts = "; ".join(f"1-S = {fp[point == p][0]:g}: {a} of {b}"
-                       for p, (a, b) in per_point.items())
+    counts = "; ".join(
+        f"1-S = {fp[point == p][0]:g}: {a} of {b}" for p, (a, b) in per_point.items()
+    )
     numbers = (
         f"cross-set octahedron at the end in {int(octa.sum())} of {I} seeds ({counts}); "
         f"{int(dropped.sum())} seeds end with a feature dropped (norm <= 0.5). "
@@ -353,11 +399,15 @@ def correlated_figure(args, res) -> None:
         f"; training loss {loss[pick, 0]:.3g} -> {loss[pick, -1]:.3g}"
     )
     plot.save(
-        fig, args.out, "fig_dynamics_correlated",
-        title="Learning dynamics: geometric transformations", section="E10",
+        fig,
+        args.out,
+        "fig_dynamics_correlated",
+        title="Learning dynamics: geometric transformations",
+        section="E10",
         caption="n=6, m=3, two sets of 3 correlated features: W^T W at six steps of one "
-                "seed, the within-set and across-set cosines and the loss over training.",
-        numbers=numbers, sweeps=[SWEEP_CORRELATED],
+        "seed, the within-set and across-set cosines and the loss over training.",
+        numbers=numbers,
+        sweeps=[SWEEP_CORRELATED],
     )
     print(numbers)
 

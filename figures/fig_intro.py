@@ -40,11 +40,17 @@ def main():
     bottom.suptitle("1 - S over the whole sweep (best seed each)", fontsize=8, y=0.08)
 
     summary = "; ".join(f"1-S={p[0]:.3g}: {geometry[rows[p]]}" for p in ps[::3])
-    plot.save(fig, args.out, "fig_intro", title="Five features in two dimensions",
-              section="E1 (introduction figure)",
-              caption="Best seed per sparsity; columns of W in the hidden plane, coloured by "
-                      "importance. Dense: two dedicated features; sparser: antipodal pairs, then a pentagon.",
-              numbers=summary, sweeps=["intro_5x2"])
+    plot.save(
+        fig,
+        args.out,
+        "fig_intro",
+        title="Five features in two dimensions",
+        section="E1 (introduction figure)",
+        caption="Best seed per sparsity; columns of W in the hidden plane, coloured by "
+        "importance. Dense: two dedicated features; sparser: antipodal pairs, then a pentagon.",
+        numbers=summary,
+        sweeps=["intro_5x2"],
+    )
 
 
 if __name__ == "__main__":

@@ -26,8 +26,9 @@ def stacks(res, title, max_cols=10):
     importance = plot.per_feature(res, "importance")
     n = W.shape[2]
     colors = plt.cm.viridis(np.linspace(1.0, 0.05, n))
-    fig, axes = plt.subplots(1, len(ps), figsize=(max(2.0 * len(ps), 6), 3.2), layout="constrained",
-                             squeeze=False)
+    fig, axes = plt.subplots(
+        1, len(ps), figsize=(max(2.0 * len(ps), 6), 3.2), layout="constrained", squeeze=False
+    )
     lines = []
     for ax, p in zip(axes[0], ps):
         i = rows[p]
@@ -49,20 +50,36 @@ def main():
     args = plot.figure_args(__doc__)
     res = plot.load(args.results, "privileged_basis")
     seeds = int(np.max(res.column("seed"))) + 1
-    fig, numbers = stacks(res, f"ReLU hidden layer, n=10, m=5, importance 0.75^i (best of {seeds} seeds)")
-    plot.save(fig, args.out, "fig_privileged_basis", title="Superposition in a privileged basis",
-              section="E12", caption="Neuron stack plots of the best seed per sparsity: monosemantic "
-              "neurons when dense, polysemantic codes as sparsity grows.", numbers=numbers,
-              sweeps=["privileged_basis"])
+    fig, numbers = stacks(
+        res, f"ReLU hidden layer, n=10, m=5, importance 0.75^i (best of {seeds} seeds)"
+    )
+    plot.save(
+        fig,
+        args.out,
+        "fig_privileged_basis",
+        title="Superposition in a privileged basis",
+        section="E12",
+        caption="Neuron stack plots of the best seed per sparsity: monosemantic "
+        "neurons when dense, polysemantic codes as sparsity grows.",
+        numbers=numbers,
+        sweeps=["privileged_basis"],
+    )
     for sweep, stem, title in (
         ("abs_3x6", "fig_abs_3x6", "abs model, n=3, m=6 (rescaled W1)"),
         ("abs_100x40", "fig_abs_100x40", "abs model, n=100, m=40, importance 0.8^i (rescaled W1)"),
     ):
         fig, numbers = stacks(plot.load(args.results, sweep), title)
-        plot.save(fig, args.out, stem, title=f"Computation in superposition: {title}",
-                  section="E13", caption="Neuron stack plots of W1 (best seed per sparsity): each "
-                  "feature computed by a ReLU(x) and a ReLU(-x) neuron, polysemantic when sparse.",
-                  numbers=numbers, sweeps=[sweep])
+        plot.save(
+            fig,
+            args.out,
+            stem,
+            title=f"Computation in superposition: {title}",
+            section="E13",
+            caption="Neuron stack plots of W1 (best seed per sparsity): each "
+            "feature computed by a ReLU(x) and a ReLU(-x) neuron, polysemantic when sparse.",
+            numbers=numbers,
+            sweeps=[sweep],
+        )
 
 
 if __name__ == "__main__":

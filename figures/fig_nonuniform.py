@@ -57,8 +57,16 @@ def main():
 
     ax = bottom.subplots()
     pent = norm_varied > 0.5
-    ax.scatter(rel[pent], loss[pent], s=10, color="#9467bd", label="varied feature represented (pentagon-like)")
-    ax.scatter(rel[~pent], loss[~pent], s=10, color="#d62728", label="varied feature dropped (two digons)")
+    ax.scatter(
+        rel[pent],
+        loss[pent],
+        s=10,
+        color="#9467bd",
+        label="varied feature represented (pentagon-like)",
+    )
+    ax.scatter(
+        rel[~pent], loss[~pent], s=10, color="#d62728", label="varied feature dropped (two digons)"
+    )
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("relative density of the varied feature")
@@ -68,14 +76,24 @@ def main():
     best = res.column("best").astype(bool)
     dropped = np.sort(rel[best & ~pent])
     kept = np.sort(rel[best & pent])
-    snap = (f"best seed drops the varied feature at relative density <= {dropped.max():.2g}x "
-            f"and keeps it from {kept.min():.2g}x" if len(dropped) and len(kept)
-            else "no snap in the swept range")
+    snap = (
+        f"best seed drops the varied feature at relative density <= {dropped.max():.2g}x "
+        f"and keeps it from {kept.min():.2g}x"
+        if len(dropped) and len(kept)
+        else "no snap in the swept range"
+    )
     ax.set_title(snap, fontsize=8)
-    plot.save(fig, args.out, "fig_nonuniform", title="Non-uniform superposition", section="E8",
-              caption="The pentagon deforms as one feature's density varies, then snaps to two "
-                      "digons; the two geometries' loss curves cross at the phase change.",
-              numbers=snap + " (paper: ~2.5x sparser)", sweeps=["nonuniform_pentagon"])
+    plot.save(
+        fig,
+        args.out,
+        "fig_nonuniform",
+        title="Non-uniform superposition",
+        section="E8",
+        caption="The pentagon deforms as one feature's density varies, then snaps to two "
+        "digons; the two geometries' loss curves cross at the phase change.",
+        numbers=snap + " (paper: ~2.5x sparser)",
+        sweeps=["nonuniform_pentagon"],
+    )
 
 
 if __name__ == "__main__":

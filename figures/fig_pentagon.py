@@ -21,27 +21,39 @@ def main():
     order = np.argsort(loss)
     cols = min(len(order), 8)
     rows = int(np.ceil(len(order) / cols))
-    fig, axes = plt.subplots(rows, cols, figsize=(1.6 * cols, 1.9 * rows), layout="constrained",
-                             squeeze=False)
+    fig, axes = plt.subplots(
+        rows, cols, figsize=(1.6 * cols, 1.9 * rows), layout="constrained", squeeze=False
+    )
     colors = plt.cm.tab10(np.arange(W.shape[2]))
     for ax, i in zip(axes.ravel(), order):
         plot.draw_features_2d(ax, W[i], colors)
         ax.set_title(f"{geometry[i]}\nloss {loss[i]:.3g}", fontsize=6)
-    for ax in axes.ravel()[len(order):]:
+    for ax in axes.ravel()[len(order) :]:
         ax.axis("off")
     pent = geometry == "pentagon"
     if pent.any():
         d = dim[pent]
         norms = np.linalg.norm(W[pent], axis=1)
-        numbers = (f"pentagon in {pent.sum()} of {len(pent)} seeds at 1-S = 0.05, D_i = "
-                   f"{d.mean():.3f} +- {d.std():.3f}, ||W_i|| = {norms.mean():.3f} +- {norms.std():.3f}, "
-                   f"b_i = {b[pent].mean():.3f} +- {b[pent].std():.3f}; best seed: {geometry[order[0]]}")
+        numbers = (
+            f"pentagon in {pent.sum()} of {len(pent)} seeds at 1-S = 0.05, D_i = "
+            f"{d.mean():.3f} +- {d.std():.3f}, ||W_i|| = {norms.mean():.3f} +- {norms.std():.3f}, "
+            f"b_i = {b[pent].mean():.3f} +- {b[pent].std():.3f}; best seed: {geometry[order[0]]}"
+        )
     else:
         numbers = f"no pentagon in {len(pent)} seeds; best seed: {geometry[order[0]]}"
-    fig.suptitle("n=5, m=2, uniform importance, 1-S = 0.05: every seed, lowest loss first", fontsize=8)
-    plot.save(fig, args.out, "fig_pentagon", title="The uniform pentagon", section="E8 (A9)",
-              caption="Every seed of the pentagon sweep, sorted by loss; labels from the geometry module.",
-              numbers=numbers, sweeps=["pentagon"])
+    fig.suptitle(
+        "n=5, m=2, uniform importance, 1-S = 0.05: every seed, lowest loss first", fontsize=8
+    )
+    plot.save(
+        fig,
+        args.out,
+        "fig_pentagon",
+        title="The uniform pentagon",
+        section="E8 (A9)",
+        caption="Every seed of the pentagon sweep, sorted by loss; labels from the geometry module.",
+        numbers=numbers,
+        sweeps=["pentagon"],
+    )
 
 
 if __name__ == "__main__":

@@ -17,9 +17,18 @@ from matplotlib.colors import ListedColormap, to_rgb
 from geomtoy import plot, theory
 
 R, P = "data.varied_importance", "data.feature_probability"
-BLUE, RED, GREY = np.array(to_rgb("#2255bb")), np.array(to_rgb("#dd4444")), np.array(to_rgb("#dddddd"))
-THEORY_COLORS = {"not_represented": "#dddddd", "dedicated": "#2255bb", "superposition": "#dd4444",
-                 "extra_antipodal": "#dd4444", "others_antipodal": "#aa44aa"}
+BLUE, RED, GREY = (
+    np.array(to_rgb("#2255bb")),
+    np.array(to_rgb("#dd4444")),
+    np.array(to_rgb("#dddddd")),
+)
+THEORY_COLORS = {
+    "not_represented": "#dddddd",
+    "dedicated": "#2255bb",
+    "superposition": "#dd4444",
+    "extra_antipodal": "#dd4444",
+    "others_antipodal": "#aa44aa",
+}
 
 
 def empirical(res):
@@ -64,9 +73,13 @@ def setup(ax, title):
 
 
 # The extra feature's state in each theoretical phase.
-EXTRA_STATE = {"not_represented": "not_represented", "dedicated": "dedicated",
-               "superposition": "superposed", "extra_antipodal": "superposed",
-               "others_antipodal": "dedicated"}
+EXTRA_STATE = {
+    "not_represented": "not_represented",
+    "dedicated": "dedicated",
+    "superposition": "superposed",
+    "extra_antipodal": "superposed",
+    "others_antipodal": "dedicated",
+}
 
 
 def agreement(res, phase, boundary):
@@ -93,12 +106,28 @@ def main():
     args = plot.figure_args(__doc__)
     fig, axes = plt.subplots(2, 2, figsize=(9, 8), layout="constrained")
     numbers = []
-    for row, (sweep, n, m, phase, phase_index, phases, boundary) in enumerate((
-        ("phase_2x1", 2, 1, theory.phase_n2m1, theory.phase_index_n2m1, theory.PHASES_N2M1,
-         theory.boundary_n2m1),
-        ("phase_3x2", 3, 2, theory.phase_n3m2, theory.phase_index_n3m2, theory.PHASES_N3M2,
-         theory.boundary_n3m2),
-    )):
+    for row, (sweep, n, m, phase, phase_index, phases, boundary) in enumerate(
+        (
+            (
+                "phase_2x1",
+                2,
+                1,
+                theory.phase_n2m1,
+                theory.phase_index_n2m1,
+                theory.PHASES_N2M1,
+                theory.boundary_n2m1,
+            ),
+            (
+                "phase_3x2",
+                3,
+                2,
+                theory.phase_n3m2,
+                theory.phase_index_n3m2,
+                theory.PHASES_N3M2,
+                theory.boundary_n3m2,
+            ),
+        )
+    ):
         res = plot.load(args.results, sweep)
         rs, ps, image = empirical(res)
         ax = axes[row, 0]
@@ -116,14 +145,22 @@ def main():
             ax.plot([], [], "s", color=THEORY_COLORS[name], label=name.replace("_", " "))
         ax.legend(loc="lower left", fontsize=7, frameon=True)
         agree, total = agreement(res, phase, boundary)
-        numbers.append(f"n={n},m={m}: the best seed's extra feature is in the theory's state "
-                       f"at {agree}/{total} points farther than x2 from the boundaries")
-    plot.save(fig, args.out, "fig_phase", title="Superposition as a phase change",
-              section="E4, E5",
-              caption="Left: trained models, colour = superposition (blue 0 .. red 1) of the extra "
-                      "feature, saturation = its norm. Right: theory (closed-form losses of the "
-                      "candidate solutions). Dashed: p = 4r/(2+5r), 4/(5+2r) (n=3: 4/7); dot: triple point.",
-              numbers="; ".join(numbers), sweeps=["phase_2x1", "phase_3x2"])
+        numbers.append(
+            f"n={n},m={m}: the best seed's extra feature is in the theory's state "
+            f"at {agree}/{total} points farther than x2 from the boundaries"
+        )
+    plot.save(
+        fig,
+        args.out,
+        "fig_phase",
+        title="Superposition as a phase change",
+        section="E4, E5",
+        caption="Left: trained models, colour = superposition (blue 0 .. red 1) of the extra "
+        "feature, saturation = its norm. Right: theory (closed-form losses of the "
+        "candidate solutions). Dashed: p = 4r/(2+5r), 4/(5+2r) (n=3: 4/7); dot: triple point.",
+        numbers="; ".join(numbers),
+        sweeps=["phase_2x1", "phase_3x2"],
+    )
 
 
 if __name__ == "__main__":

@@ -39,11 +39,20 @@ def main():
     ax.legend(fontsize=7)
     half = np.abs(d_star[best] - 0.5) < 0.03
     one = np.abs(d_star[best] - 1.0) < 0.03
-    numbers = (f"best seed D* within 0.03 of 1 at {one.sum()} and of 1/2 at {half.sum()} "
-               f"of {best.sum()} sparsities; D* from {d_star[best].max():.3f} to {d_star[best].min():.3f}")
-    plot.save(fig, args.out, "fig_dims_per_feature", title="Dimensions per feature",
-              section="E6", caption="D* = m/||W||_F^2 against 1/(1-S): plateaus at 1 and 1/2.",
-              numbers=numbers, sweeps=["uniform_superposition"])
+    numbers = (
+        f"best seed D* within 0.03 of 1 at {one.sum()} and of 1/2 at {half.sum()} "
+        f"of {best.sum()} sparsities; D* from {d_star[best].max():.3f} to {d_star[best].min():.3f}"
+    )
+    plot.save(
+        fig,
+        args.out,
+        "fig_dims_per_feature",
+        title="Dimensions per feature",
+        section="E6",
+        caption="D* = m/||W||_F^2 against 1/(1-S): plateaus at 1 and 1/2.",
+        numbers=numbers,
+        sweeps=["uniform_superposition"],
+    )
 
     # Figure 5: every feature's D_i, coloured by polytope label
     dim = plot.per_feature(res, "dimensionality")
@@ -59,12 +68,20 @@ def main():
         sel = label == name
         if sel.any():
             xi = (x[:, None] * jitter)[sel]
-            ax.scatter(xi, dim[sel], s=3, color=color, alpha=0.6, lw=0, label=name.replace("_", " "))
+            ax.scatter(
+                xi, dim[sel], s=3, color=color, alpha=0.6, lw=0, label=name.replace("_", " ")
+            )
             shown[name] = int(sel.sum())
     for name, y in plot.POLYTOPE_DIMENSIONALITY.items():
         ax.axhline(y, color=plot.POLYTOPE_COLORS[name], lw=0.6, ls="--")
-        ax.text(xs.max() * 1.15, y, f"{name.replace('_', ' ')}", fontsize=6, va="center",
-                color=plot.POLYTOPE_COLORS[name])
+        ax.text(
+            xs.max() * 1.15,
+            y,
+            f"{name.replace('_', ' ')}",
+            fontsize=6,
+            va="center",
+            color=plot.POLYTOPE_COLORS[name],
+        )
     ax.set_xscale("log")
     ax.set_ylim(0, 1.05)
     ax.set_xlabel("1 / (1 - S)")
@@ -72,11 +89,17 @@ def main():
     ax.set_title(f"Feature dimensionality of every represented feature, n={n}, m={m}")
     ax.legend(fontsize=7, markerscale=3, loc="upper right")
     numbers = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in shown.items())
-    plot.save(fig, args.out, "fig_feature_dimensionality", title="Feature dimensionality",
-              section="E7",
-              caption="Every represented feature's D_i (all seeds), coloured by its polytope "
-                      "label; dashed lines at 3/4, 2/3, 1/2, 2/5, 3/8.",
-              numbers=f"labelled features: {numbers}", sweeps=["uniform_superposition"])
+    plot.save(
+        fig,
+        args.out,
+        "fig_feature_dimensionality",
+        title="Feature dimensionality",
+        section="E7",
+        caption="Every represented feature's D_i (all seeds), coloured by its polytope "
+        "label; dashed lines at 3/4, 2/3, 1/2, 2/5, 3/8.",
+        numbers=f"labelled features: {numbers}",
+        sweeps=["uniform_superposition"],
+    )
 
 
 if __name__ == "__main__":

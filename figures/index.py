@@ -64,10 +64,12 @@ def main():
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
 
-    parts = ["<!doctype html><meta charset='utf-8'><title>geomtoy figures</title>",
-             f"<style>{STYLE}</style><h1>geomtoy: Toy Models of Superposition, reproduced</h1>",
-             f"<p>Results: <code>{html.escape(args.results)}</code>. Sections refer to "
-             "Elhage et al. 2022 as summarised in PAPER.md.</p>"]
+    parts = [
+        "<!doctype html><meta charset='utf-8'><title>geomtoy figures</title>",
+        f"<style>{STYLE}</style><h1>geomtoy: Toy Models of Superposition, reproduced</h1>",
+        f"<p>Results: <code>{html.escape(args.results)}</code>. Sections refer to "
+        "Elhage et al. 2022 as summarised in PAPER.md.</p>",
+    ]
     for meta_path in sorted(out.glob("fig_*.json")):
         meta = json.loads(meta_path.read_text())
         stem = meta["stem"]
@@ -83,10 +85,14 @@ def main():
     if explorer.exists():
         parts.append("<p><a href='explorer.html'>Interactive explorer</a></p>")
 
-    parts.append("<h2>Phase tables (figure 8)</h2><p>Per grid point: features carrying each "
-                 "polytope label over all seeds, and the best seed's geometry.</p>")
+    parts.append(
+        "<h2>Phase tables (figure 8)</h2><p>Per grid point: features carrying each "
+        "polytope label over all seeds, and the best seed's geometry.</p>"
+    )
     root = Path(args.results)
-    for sweep_dir in sorted(p for p in root.iterdir() if (p / "meta.json").exists()) if root.exists() else []:
+    for sweep_dir in (
+        sorted(p for p in root.iterdir() if (p / "meta.json").exists()) if root.exists() else []
+    ):
         try:
             res = store.open_results(sweep_dir)
         except store.SweepError:
@@ -94,9 +100,11 @@ def main():
         header, rows = phase_table(res)
         with open(out / f"phase_table_{sweep_dir.name}.csv", "w", newline="") as f:
             csv.writer(f).writerows([header] + rows)
-        parts.append(f"<details><summary><b>{html.escape(sweep_dir.name)}</b> "
-                     f"({len(rows)} grid points, <a href='phase_table_{sweep_dir.name}.csv'>csv</a>)"
-                     f"</summary>{table_html(header, rows)}</details>")
+        parts.append(
+            f"<details><summary><b>{html.escape(sweep_dir.name)}</b> "
+            f"({len(rows)} grid points, <a href='phase_table_{sweep_dir.name}.csv'>csv</a>)"
+            f"</summary>{table_html(header, rows)}</details>"
+        )
     (out / "index.html").write_text("\n".join(parts) + "\n")
 
 

@@ -177,7 +177,9 @@ def _bench(args: argparse.Namespace) -> int:
     try:
         from bench.run import run_from_args
     except ImportError:
-        print("geomtoy: error: bench/ not found; run geomtoy bench from a checkout", file=sys.stderr)
+        print(
+            "geomtoy: error: bench/ not found; run geomtoy bench from a checkout", file=sys.stderr
+        )
         return 2
     return run_from_args(args)
 
@@ -194,7 +196,7 @@ COMMANDS: dict[str, tuple[Callable, Callable[[argparse.Namespace], int]]] = {
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="geomtoy", description="Train thousands of toy models of superposition.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for name, (add, handler) in COMMANDS.items():
+    for add, handler in COMMANDS.values():
         add(sub).set_defaults(handler=handler)
     return parser
 

@@ -304,9 +304,12 @@ FIELDS: dict[str, Field] = {
     ),
     "data.importance": Field(_importance, 1.0, True, "per-feature loss weight"),
     "data.structure": Field(
-        _choice(STRUCTURES), "independent", True, "feature sets: independent features, or "
+        _choice(STRUCTURES),
+        "independent",
+        True,
+        "feature sets: independent features, or "
         "consecutive sets of data.set_size that switch on together (correlated) or one at a "
-        "time (anticorrelated)"
+        "time (anticorrelated)",
     ),
     "data.set_size": Field(_int(1), 1, True, "features per correlated/anticorrelated set"),
     "data.varied_feature": Field(_int(), -1, True, "index of the varied feature"),
@@ -901,13 +904,16 @@ def _check_snapshots(sweep: Sweep, file: str, origin: str) -> None:
     schedules = {tuple(sweep.chunks(g)) for g in sweep.groups}
     if len(schedules) > 1:
         steps = sorted({g.shape.steps for g in sweep.groups})
-        reason = (f"snapshots need the same train.steps for every instance (one chunk "
-                  f"schedule), got steps {steps}")
+        reason = (
+            f"snapshots need the same train.steps for every instance (one chunk "
+            f"schedule), got steps {steps}"
+        )
         raise SweepError(file, origin, reason)
     size = sweep.snapshot_bytes()
     if size > SNAPSHOT_BYTES:
-        reason = (f"snapshots would take {size / 2**30:.1f} GiB (instances x snapshots x "
-                  f"(m n + n) floats), more than {SNAPSHOT_BYTES / 2**30:.0f} GiB; raise "
-                  f"train.chunk_steps or run fewer instances")
+        reason = (
+            f"snapshots would take {size / 2**30:.1f} GiB (instances x snapshots x "
+            f"(m n + n) floats), more than {SNAPSHOT_BYTES / 2**30:.0f} GiB; raise "
+            f"train.chunk_steps or run fewer instances"
+        )
         raise SweepError(file, origin, reason)
-

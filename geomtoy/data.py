@@ -18,7 +18,6 @@ Both are pure functions of the key, so the per-instance invariants hold for eith
 import jax
 import jax.numpy as jnp
 
-
 SAMPLERS = ("hash", "threefry")
 
 
@@ -156,10 +155,10 @@ def features_from_uniform(
     value = U[:n]
     if signed:
         value = 2.0 * value - 1.0
-    presence = jnp.repeat(U[n:n + n_sets], set_size, axis=0)  # (n, B): the set's draw
+    presence = jnp.repeat(U[n : n + n_sets], set_size, axis=0)  # (n, B): the set's draw
     present = presence < feature_probability[:, None]
     if structure == "anticorrelated":
-        choice = jnp.floor(U[n + n_sets:n + 2 * n_sets] * set_size).astype(jnp.int32)
+        choice = jnp.floor(U[n + n_sets : n + 2 * n_sets] * set_size).astype(jnp.int32)
         member = jnp.tile(jnp.arange(set_size, dtype=jnp.int32), n_sets)[:, None]
         present = present & (jnp.repeat(choice, set_size, axis=0) == member)
     return jnp.where(present, value, 0.0)

@@ -78,9 +78,26 @@ LABELS = (
 POLYTOPE_COLORS = style.POLYTOPE_COLORS
 
 PALETTE = (
-    "#ff7f0e", "#8c564b", "#bcbd22", "#393b79", "#637939", "#8c6d31", "#843c39",
-    "#7b4173", "#3182bd", "#e6550d", "#31a354", "#756bb1", "#fd8d3c", "#74c476",
-    "#9e9ac8", "#e7969c", "#6baed6", "#c49c94", "#dbdb8d", "#9edae5",
+    "#ff7f0e",
+    "#8c564b",
+    "#bcbd22",
+    "#393b79",
+    "#637939",
+    "#8c6d31",
+    "#843c39",
+    "#7b4173",
+    "#3182bd",
+    "#e6550d",
+    "#31a354",
+    "#756bb1",
+    "#fd8d3c",
+    "#74c476",
+    "#9e9ac8",
+    "#e7969c",
+    "#6baed6",
+    "#c49c94",
+    "#dbdb8d",
+    "#9edae5",
 )
 """Colours for geometry summaries that are not a single polytope label."""
 
@@ -96,8 +113,14 @@ _CODES = {"f4": "<f4", "f2": "<f2", "u1": "|u1", "u2": "<u2", "i2": "<i2", "i4":
 
 def _array(values, code: str) -> dict:
     """One typed array as {"dtype", "b64", "size"} (little-endian, what JS typed arrays read)."""
-    a = np.ascontiguousarray(np.asarray(values).astype(np.dtype(_CODES[code]), copy=False)).reshape(-1)
-    return {"dtype": code, "size": int(a.size), "b64": base64.b64encode(a.tobytes()).decode("ascii")}
+    a = np.ascontiguousarray(np.asarray(values).astype(np.dtype(_CODES[code]), copy=False)).reshape(
+        -1
+    )
+    return {
+        "dtype": code,
+        "size": int(a.size),
+        "b64": base64.b64encode(a.tobytes()).decode("ascii"),
+    }
 
 
 def _int_code(values: np.ndarray, signed: bool = False) -> str:
@@ -112,7 +135,9 @@ def _int_code(values: np.ndarray, signed: bool = False) -> str:
 def _codes(strings: Sequence[str]) -> tuple[list[str], np.ndarray]:
     """De-duplicate strings: (table in order of first appearance, code per string)."""
     table: dict[str, int] = {}
-    codes = np.fromiter((table.setdefault(str(s), len(table)) for s in strings), np.int64, len(strings))
+    codes = np.fromiter(
+        (table.setdefault(str(s), len(table)) for s in strings), np.int64, len(strings)
+    )
     return list(table), codes
 
 
@@ -159,7 +184,9 @@ def _jsonable(obj):
 
 def _axis_column(res: store.Results, key: str) -> np.ndarray:
     if key not in res.instances.column_names:
-        raise SweepError(res.path / "instances.parquet", key, "grid axis named in meta.json has no column")
+        raise SweepError(
+            res.path / "instances.parquet", key, "grid axis named in meta.json has no column"
+        )
     return res.column(key)
 
 
@@ -173,13 +200,23 @@ def _axis(key: str, column: np.ndarray) -> tuple[dict, np.ndarray]:
     if numeric:
         values, index = np.unique(column, return_inverse=True)
         positive = values.size > 1 and bool(np.all(values > 0))
-        log = positive and values.size > 2 and np.allclose(np.diff(np.log(values)), np.diff(np.log(values))[0], rtol=1e-3)
+        log = (
+            positive
+            and values.size > 2
+            and np.allclose(np.diff(np.log(values)), np.diff(np.log(values))[0], rtol=1e-3)
+        )
         labels = [f"{v:.4g}" for v in values.tolist()]
         shown = [_finite_json(v) for v in values.tolist()]
     else:
         labels, index = _codes([str(v) for v in column])
         shown, log = labels, False
-    return {"key": key, "labels": labels, "values": shown, "numeric": bool(numeric), "log": bool(log)}, index
+    return {
+        "key": key,
+        "labels": labels,
+        "values": shown,
+        "numeric": bool(numeric),
+        "log": bool(log),
+    }, index
 
 
 def _geometry_colors(geometries: list[str], counts: np.ndarray) -> list[str]:
@@ -198,9 +235,8 @@ def _geometry_colors(geometries: list[str], counts: np.ndarray) -> list[str]:
             used.add(g)
     for k in np.argsort(-counts, kind="stable"):
         if not colors[k]:
-            colors[k] = next(palette, None) or "#%02x%02x%02x" % tuple(
-                int(c) for c in 90 + (np.frombuffer(geometries[k].encode()[:3].ljust(3), np.uint8) % 120)
-            )
+            rgb = 90 + (np.frombuffer(geometries[k].encode()[:3].ljust(3), np.uint8) % 120)
+            colors[k] = next(palette, None) or "#" + "".join(f"{int(c):02x}" for c in rgb)
     return colors
 
 
@@ -216,7 +252,9 @@ def sweep_payload(path: str | Path) -> dict:
 
     order = np.argsort(res.column("instance"), kind="stable")
     if not np.array_equal(res.column("instance")[order], np.arange(I)):
-        raise SweepError(res.path / "instances.parquet", "instance", "instance ids are not 0 .. I-1")
+        raise SweepError(
+            res.path / "instances.parquet", "instance", "instance ids are not 0 .. I-1"
+        )
     col = {name: res.column(name)[order] for name in ins.column_names}
 
     # grid axes (meta["axes"]: {key: values} or a list of keys)
@@ -247,12 +285,20 @@ def sweep_payload(path: str | Path) -> dict:
     f_inst, f_feat = f_inst[f_order], f_feat[f_order]
     foff = np.concatenate([[0], np.cumsum(n_col)]).astype(np.int64)
     if len(f_inst) != foff[-1] or not np.array_equal(f_feat, np.arange(foff[-1]) - foff[f_inst]):
-        raise SweepError(res.path / "features.parquet", None, "rows do not match n_features of each instance")
+        raise SweepError(
+            res.path / "features.parquet", None, "rows do not match n_features of each instance"
+        )
     fcol = {name: res.column(name, "features")[f_order] for name in feats.column_names}
 
-    W_flat = np.concatenate([W[i, : m_col[i], : n_col[i]].reshape(-1) for i in range(I)]) if I else np.zeros(0)
+    W_flat = (
+        np.concatenate([W[i, : m_col[i], : n_col[i]].reshape(-1) for i in range(I)])
+        if I
+        else np.zeros(0)
+    )
     woff = np.concatenate([[0], np.cumsum(m_col * n_col)]).astype(np.int64)
-    b_flat = np.concatenate([res.params["b"][i, : n_col[i]] for i in range(I)]) if I else np.zeros(0)
+    b_flat = (
+        np.concatenate([res.params["b"][i, : n_col[i]] for i in range(I)]) if I else np.zeros(0)
+    )
     W2_flat = None
     if "W2" in res.params:
         W2 = res.params["W2"]  # (I, n, m)
@@ -287,7 +333,11 @@ def sweep_payload(path: str | Path) -> dict:
         steps_ids[i] = seen[key]
 
     point = np.asarray(col["point"], np.int64)
-    best = np.asarray(col["best"], bool) if "best" in col else store.best_of_point(np.asarray(col["loss"], float), point)
+    best = (
+        np.asarray(col["best"], bool)
+        if "best" in col
+        else store.best_of_point(np.asarray(col["loss"], float), point)
+    )
     loss = np.asarray(col["loss"], np.float64)
 
     def floats(names_values: dict, code: str) -> dict:
@@ -305,7 +355,9 @@ def sweep_payload(path: str | Path) -> dict:
     }
     f32_bytes = 4 * sum(np.size(v) for v in (*weights.values(), *metrics.values()))
     weight_code = "f4" if f32_bytes <= F32_BUDGET else "f2"
-    f16_bytes = 2 * sum(np.size(v) for v in weights.values()) + 4 * sum(np.size(v) for v in metrics.values())
+    f16_bytes = 2 * sum(np.size(v) for v in weights.values()) + 4 * sum(
+        np.size(v) for v in metrics.values()
+    )
     metric_code = "f4" if weight_code == "f4" or f16_bytes <= F16_METRICS_BUDGET else "f2"
 
     arrays = floats(weights, weight_code) | floats(metrics, metric_code)
@@ -390,12 +442,19 @@ def _script_json(obj) -> str:
 def render(payloads: list[dict], title: str = "geomtoy explorer") -> str:
     """The HTML page for already loaded sweeps (`sweep_payload`)."""
     template, css, js = (_asset(n) for n in ASSET_NAMES)
-    index = [{k: p[k] for k in ("name", "path", "n_instances", "description", "scale")} for p in payloads]
+    index = [
+        {k: p[k] for k in ("name", "path", "n_instances", "description", "scale")} for p in payloads
+    ]
     names = [p["name"] for p in payloads]
     for entry in index:  # the picker tells apart sweeps of one name by their directory
-        entry["label"] = entry["name"] if names.count(entry["name"]) == 1 else f"{entry['name']} ({entry['path']})"
+        entry["label"] = (
+            entry["name"]
+            if names.count(entry["name"]) == 1
+            else f"{entry['name']} ({entry['path']})"
+        )
     data = "\n".join(
-        f'<script type="application/json" id="sweep-{i}">{_script_json(p)}</script>' for i, p in enumerate(payloads)
+        f'<script type="application/json" id="sweep-{i}">{_script_json(p)}</script>'
+        for i, p in enumerate(payloads)
     )
     parts = {
         "{{TITLE}}": html.escape(title),
@@ -427,7 +486,9 @@ def build_explorer(dirs: Sequence[str | Path], out: str | Path) -> Path:
     page = render(payloads, title="geomtoy explorer: " + ", ".join(p["name"] for p in payloads))
     out = Path(out)
     if out.is_dir():
-        raise SweepError(out, None, "is a directory; give the HTML file to write, e.g. --out explorer.html")
+        raise SweepError(
+            out, None, "is a directory; give the HTML file to write, e.g. --out explorer.html"
+        )
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         store.atomic_write_bytes(out, page.encode("utf-8"))
@@ -438,9 +499,14 @@ def build_explorer(dirs: Sequence[str | Path], out: str | Path) -> Path:
 
 def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """The arguments of `geomtoy explore` (shared by the CLI and `python -m geomtoy.explore`)."""
-    parser.add_argument("dirs", nargs="+", metavar="DIR", help="complete results directories (geomtoy run --out)")
     parser.add_argument(
-        "--out", default=DEFAULT_OUT, metavar="FILE", help=f"HTML file to write (default: {DEFAULT_OUT})"
+        "dirs", nargs="+", metavar="DIR", help="complete results directories (geomtoy run --out)"
+    )
+    parser.add_argument(
+        "--out",
+        default=DEFAULT_OUT,
+        metavar="FILE",
+        help=f"HTML file to write (default: {DEFAULT_OUT})",
     )
     return parser
 

@@ -64,9 +64,14 @@ TPU_COMMAND = (
 _active: Mesh | None = None
 
 
-def tpu_command(name: str = "$TPU_NAME", zone: str = "$ZONE", repo: str = "geomtoy",
-                sweep: str = "sweeps/uniform_superposition.toml", scale: str = "paper",
-                out: str = "/mnt/results/uniform_superposition") -> str:
+def tpu_command(
+    name: str = "$TPU_NAME",
+    zone: str = "$ZONE",
+    repo: str = "geomtoy",
+    sweep: str = "sweeps/uniform_superposition.toml",
+    scale: str = "paper",
+    out: str = "/mnt/results/uniform_superposition",
+) -> str:
     """The line that runs a sweep on every worker of a Cloud TPU VM (`make tpu-command`).
     `out` must be on storage all workers share (gcsfuse bucket, Filestore), or the part
     files are copied together afterwards and joined with `geomtoy merge DIR`."""
@@ -285,9 +290,9 @@ def on_each_device(fn: Callable, shared, per_instance, *, mesh: Mesh | None):
     `jax.shard_map` over `inst` (shared replicated), or fn itself without a mesh."""
     if mesh is None or mesh.size == 1:
         return fn(shared, per_instance)
-    return jax.shard_map(
-        fn, mesh=mesh, in_specs=(jax.P(), jax.P(INST)), out_specs=jax.P(INST)
-    )(shared, per_instance)
+    return jax.shard_map(fn, mesh=mesh, in_specs=(jax.P(), jax.P(INST)), out_specs=jax.P(INST))(
+        shared, per_instance
+    )
 
 
 def map_instances(fn: Callable, shared, per_instance, *, mesh: Mesh | None, block: int | None):

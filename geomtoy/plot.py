@@ -57,16 +57,33 @@ def load(results_root: str | Path, sweep: str) -> store.Results:
     return store.open_results(Path(results_root) / sweep)
 
 
-def save(fig, out_dir: str | Path, stem: str, *, title: str, section: str, caption: str,
-         numbers: str, sweeps: list[str]) -> None:
+def save(
+    fig,
+    out_dir: str | Path,
+    stem: str,
+    *,
+    title: str,
+    section: str,
+    caption: str,
+    numbers: str,
+    sweeps: list[str],
+) -> None:
     """Write stem.png, stem.pdf and stem.json (the gallery caption) into out_dir."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     fig.savefig(out / f"{stem}.png", metadata={"Software": None})
-    fig.savefig(out / f"{stem}.pdf", metadata={"CreationDate": None, "Producer": None, "Creator": None})
+    fig.savefig(
+        out / f"{stem}.pdf", metadata={"CreationDate": None, "Producer": None, "Creator": None}
+    )
     plt.close(fig)
-    meta = {"stem": stem, "title": title, "section": section, "caption": caption,
-            "numbers": numbers, "sweeps": sweeps}
+    meta = {
+        "stem": stem,
+        "title": title,
+        "section": section,
+        "caption": caption,
+        "numbers": numbers,
+        "sweeps": sweeps,
+    }
     (out / f"{stem}.json").write_text(json.dumps(meta, indent=1) + "\n")
 
 

@@ -267,7 +267,7 @@ class RunReport:
 
 
 def _now() -> str:
-    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+    return datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
 
 
 def _environment() -> dict:
@@ -538,8 +538,9 @@ def _report(progress: Progress, pending, chunks: list[int], n_real: int):
     losses, snap = jax.device_get((chunk_loss, snap))
     losses = np.asarray(losses)
     if snap is not None:
-        snap = {f: np.asarray(getattr(snap, f)) for f in SNAPSHOT_FIELDS
-                if getattr(snap, f) is not None}
+        snap = {
+            f: np.asarray(getattr(snap, f)) for f in SNAPSHOT_FIELDS if getattr(snap, f) is not None
+        }
     step, model_steps = sum(chunks[: k + 1]), chunks[k] * n_real
     progress.chunk(step=step, model_steps=model_steps, losses=losses[:n_real])
     return losses, snap
@@ -552,8 +553,9 @@ def _stack_snapshots(snaps: list[dict]) -> dict[str, np.ndarray]:
     return {f: np.stack([s[f] for s in snaps], axis=1) for f in snaps[0]}
 
 
-def _save_checkpoint(path: Path, ids, fingerprint: str, state, chunks_done: int, curves,
-                     snaps=()) -> None:
+def _save_checkpoint(
+    path: Path, ids, fingerprint: str, state, chunks_done: int, curves, snaps=()
+) -> None:
     import jax
 
     leaves = jax.device_get(jax.tree_util.tree_leaves(state))
@@ -592,10 +594,12 @@ def _load_checkpoint(path: Path, ids, fingerprint: str, structure, snapshots: bo
             and f"leaf_{len(leaves):03d}" not in z
         )
         done = int(z["chunks_done"])
-        stacked = {k[len("snapshot_"):]: v for k, v in z.items() if k.startswith("snapshot_")}
+        stacked = {k[len("snapshot_") :]: v for k, v in z.items() if k.startswith("snapshot_")}
         if snapshots:
-            ok = ok and "W" in stacked and all(
-                v.shape[:2] == (len(ids), done) for v in stacked.values()
+            ok = (
+                ok
+                and "W" in stacked
+                and all(v.shape[:2] == (len(ids), done) for v in stacked.values())
             )
     except Exception:  # unreadable: train the block from the start
         ok = False

@@ -265,9 +265,7 @@ def _chunk_one(shape: Shape, n_steps: int, root_seed, hp: HParams, state: TrainS
     key = rng.instance_key(root_seed, hp.instance_id, hp.seed)
     steps = state.step + jnp.arange(n_steps, dtype=jnp.int32)
     streams = jax.vmap(lambda t: data.stream(rng.step_key(key, t), shape.sampler))(steps)
-    state, losses = jax.lax.scan(
-        lambda s, stream: _step_one(shape, stream, hp, s), state, streams
-    )
+    state, losses = jax.lax.scan(lambda s, stream: _step_one(shape, stream, hp, s), state, streams)
     return state, jnp.mean(losses)
 
 
@@ -279,11 +277,15 @@ def _init_instances(shape: Shape, root_seed, hp: HParams, mesh) -> TrainState:
 
 
 @jax.jit(static_argnums=(2, 3, 5, 6), donate_argnums=(0,))
-def _train_chunk(state: TrainState, hp: HParams, shape: Shape, n_steps: int, root_seed,
-                 mesh, block):
+def _train_chunk(
+    state: TrainState, hp: HParams, shape: Shape, n_steps: int, root_seed, mesh, block
+):
     return parallel.map_instances(
         lambda seed, hs: _chunk_one(shape, n_steps, seed, hs[0], hs[1]),
-        root_seed, (hp, state), mesh=mesh, block=block,
+        root_seed,
+        (hp, state),
+        mesh=mesh,
+        block=block,
     )
 
 

@@ -80,7 +80,9 @@ class BrowserError(RuntimeError):
 class Browser:
     """One headless Chromium with one page (tab) attached in flat session mode."""
 
-    def __init__(self, profile: str | Path, width: int = 1440, height: int = 1000, timeout: float = 30.0):
+    def __init__(
+        self, profile: str | Path, width: int = 1440, height: int = 1000, timeout: float = 30.0
+    ):
         exe = find_chromium()
         if exe is None:
             raise BrowserError("chromium not found (apt-get install chromium)")
@@ -93,7 +95,12 @@ class Browser:
         # Chromium looks) and execs Chromium: no preexec_fn (no fork hazards beside JAX's
         # threads) and no shell (dash cannot name fds above 9).
         to_browser_r, from_browser_w = (_above_9(fd) for fd in (to_browser_r, from_browser_w))
-        args = [*FLAGS, f"--user-data-dir={profile}", f"--window-size={width},{height}", "about:blank"]
+        args = [
+            *FLAGS,
+            f"--user-data-dir={profile}",
+            f"--window-size={width},{height}",
+            "about:blank",
+        ]
         self.proc = subprocess.Popen(
             [sys.executable, "-c", TRAMPOLINE, str(to_browser_r), str(from_browser_w), exe, *args],
             pass_fds=(to_browser_r, from_browser_w),
@@ -113,7 +120,9 @@ class Browser:
         threading.Thread(target=self._drain_stderr, daemon=True).start()
         try:
             target = self.send("Target.createTarget", {"url": "about:blank"})["targetId"]
-            self.session = self.send("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
+            self.session = self.send(
+                "Target.attachToTarget", {"targetId": target, "flatten": True}
+            )["sessionId"]
             for domain in ("Page", "Runtime", "Log"):
                 self.send(f"{domain}.enable", session=True)
             self.send(
@@ -153,7 +162,14 @@ class Browser:
         for line in self.proc.stderr:
             self._stderr.append(line)
 
-    def send(self, method: str, params: dict | None = None, *, session: bool = False, timeout: float | None = None) -> dict:
+    def send(
+        self,
+        method: str,
+        params: dict | None = None,
+        *,
+        session: bool = False,
+        timeout: float | None = None,
+    ) -> dict:
         """Send one command and wait for its reply; BrowserError on a protocol error."""
         msg_id = next(self._ids)
         msg = {"id": msg_id, "method": method, "params": params or {}}
@@ -215,15 +231,24 @@ class Browser:
 
     def mouse(self, kind: str, x: float, y: float, buttons: int = 0) -> None:
         """A real mouse event at page coordinates: kind is mousePressed|mouseReleased|mouseMoved."""
-        params = {"type": kind, "x": x, "y": y, "button": "left" if kind != "mouseMoved" or buttons else "none",
-                  "buttons": buttons, "clickCount": 1 if kind != "mouseMoved" else 0}
+        params = {
+            "type": kind,
+            "x": x,
+            "y": y,
+            "button": "left" if kind != "mouseMoved" or buttons else "none",
+            "buttons": buttons,
+            "clickCount": 1 if kind != "mouseMoved" else 0,
+        }
         self.send("Input.dispatchMouseEvent", params, session=True)
 
     def key(self, key: str, code: int) -> None:
         """Press and release one key, e.g. key("ArrowRight", 39)."""
         for kind in ("rawKeyDown", "keyUp"):
-            self.send("Input.dispatchKeyEvent", {"type": kind, "key": key, "code": key,
-                                                 "windowsVirtualKeyCode": code}, session=True)
+            self.send(
+                "Input.dispatchKeyEvent",
+                {"type": kind, "key": key, "code": key, "windowsVirtualKeyCode": code},
+                session=True,
+            )
 
     def click(self, x: float, y: float) -> None:
         self.mouse("mouseMoved", x, y)
@@ -237,7 +262,13 @@ class Browser:
             size = self.send("Page.getLayoutMetrics", session=True)["cssContentSize"]
             params |= {
                 "captureBeyondViewport": True,
-                "clip": {"x": 0, "y": 0, "width": size["width"], "height": size["height"], "scale": 1},
+                "clip": {
+                    "x": 0,
+                    "y": 0,
+                    "width": size["width"],
+                    "height": size["height"],
+                    "scale": 1,
+                },
             }
         data = self.send("Page.captureScreenshot", params, session=True)["data"]
         path = Path(path)
@@ -253,9 +284,16 @@ class Browser:
             method, p = ev.get("method"), ev.get("params", {})
             if method == "Runtime.exceptionThrown":
                 d = p.get("exceptionDetails", {})
-                out.append("exception: " + (d.get("exception", {}).get("description") or d.get("text", "")))
+                out.append(
+                    "exception: " + (d.get("exception", {}).get("description") or d.get("text", ""))
+                )
             elif method == "Runtime.consoleAPICalled" and p.get("type") in ("error", "assert"):
-                out.append("console.error: " + " ".join(str(a.get("value", a.get("description", ""))) for a in p.get("args", [])))
+                out.append(
+                    "console.error: "
+                    + " ".join(
+                        str(a.get("value", a.get("description", ""))) for a in p.get("args", [])
+                    )
+                )
             elif method == "Log.entryAdded" and p.get("entry", {}).get("level") == "error":
                 out.append("log: " + p["entry"].get("text", ""))
         return out

@@ -20,7 +20,9 @@ def key():
     return jax.random.key(0)
 
 
-SWEEP_FILES = sorted((__import__("pathlib").Path(__file__).resolve().parents[1] / "sweeps").glob("*.toml"))
+SWEEP_FILES = sorted(
+    (__import__("pathlib").Path(__file__).resolve().parents[1] / "sweeps").glob("*.toml")
+)
 
 
 @pytest.fixture(scope="session")

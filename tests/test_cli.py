@@ -79,17 +79,47 @@ def test_analyze_command(existing, capsys, tmp_path):
 
 
 BAD_FILES = {
-    "unknown key": (GOOD.replace("seeds = 3", "seeds = 3\nstepz = 10"), "train.stepz", "unknown key"),
-    "wrong type": (GOOD.replace("steps = 160", 'steps = "ten"'), "train.steps", "expected an integer"),
-    "probability > 1": (GOOD.replace("feature_probability = 0.1", "feature_probability = 1.5"),
-                        "data.feature_probability", "outside (0, 1]"),
-    "probability 0 on an axis": (GOOD.replace("[1.0, 0.3, 0.05]", "[1.0, 0.0]"),
-                                 'grid."data.feature_probability"[1]', "outside (0, 1]"),
-    "n_hidden < 1": (GOOD.replace("n_hidden = 2", "n_hidden = 0"), "model.n_hidden", "must be >= 1"),
-    "unknown kind": (GOOD.replace("[model]", '[model]\nkind = "transformer"'), "model.kind", "unknown value"),
-    "axis on no key": (GOOD + '"data.sparsity" = [0.1, 0.2]\n', 'grid."data.sparsity"', "unknown key"),
+    "unknown key": (
+        GOOD.replace("seeds = 3", "seeds = 3\nstepz = 10"),
+        "train.stepz",
+        "unknown key",
+    ),
+    "wrong type": (
+        GOOD.replace("steps = 160", 'steps = "ten"'),
+        "train.steps",
+        "expected an integer",
+    ),
+    "probability > 1": (
+        GOOD.replace("feature_probability = 0.1", "feature_probability = 1.5"),
+        "data.feature_probability",
+        "outside (0, 1]",
+    ),
+    "probability 0 on an axis": (
+        GOOD.replace("[1.0, 0.3, 0.05]", "[1.0, 0.0]"),
+        'grid."data.feature_probability"[1]',
+        "outside (0, 1]",
+    ),
+    "n_hidden < 1": (
+        GOOD.replace("n_hidden = 2", "n_hidden = 0"),
+        "model.n_hidden",
+        "must be >= 1",
+    ),
+    "unknown kind": (
+        GOOD.replace("[model]", '[model]\nkind = "transformer"'),
+        "model.kind",
+        "unknown value",
+    ),
+    "axis on no key": (
+        GOOD + '"data.sparsity" = [0.1, 0.2]\n',
+        'grid."data.sparsity"',
+        "unknown key",
+    ),
     "TOML syntax": (GOOD.replace("[train]", "[train"), None, "TOML syntax error"),
-    "different sweep": (GOOD.replace("importance = 1.0", "importance = 0.5"), "meta.json", "holds a different sweep"),
+    "different sweep": (
+        GOOD.replace("importance = 1.0", "importance = 0.5"),
+        "meta.json",
+        "holds a different sweep",
+    ),
 }
 
 
@@ -125,7 +155,9 @@ def test_bad_input_exits_2_with_one_line_and_touches_nothing(case, existing, tmp
 def test_bad_arguments_exit_2_with_one_line(argv, fragment, existing, tmp_path, capsys):
     sweep, out = existing
     before = snapshot(out)
-    argv = [a.format(sweep=sweep, dir=tmp_path) for a in argv] + ["--out", str(out)] * (argv[0] == "run")
+    argv = [a.format(sweep=sweep, dir=tmp_path) for a in argv] + ["--out", str(out)] * (
+        argv[0] == "run"
+    )
     rc = run_cli(argv)
     err = capsys.readouterr().err.splitlines()
     assert rc == 2 and len(err) == 1 and fragment in err[0], err
@@ -169,7 +201,9 @@ def test_sigkill_mid_training_then_resume_gives_the_same_tables(tmp_path):
     env = dict(os.environ, PYTHONPATH=str(ROOT), JAX_PLATFORMS="cpu")
     proc = subprocess.Popen(
         [sys.executable, "-m", "geomtoy", "run", str(sweep), "--out", str(out)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        env=env,
     )
     ckpt = out / "blocks" / "block-00000.ckpt.npz"
     deadline = time.monotonic() + 120
@@ -180,12 +214,28 @@ def test_sigkill_mid_training_then_resume_gives_the_same_tables(tmp_path):
     assert proc.returncode == -signal.SIGKILL, proc.stderr.read().decode()[-2000:]
     # Killed mid-training: a checkpoint, no table, status running.
     assert json.loads((out / "meta.json").read_text())["status"] == "running"
-    assert not (out / "instances.parquet").exists() and not (out / "blocks" / "block-00001.npz").exists()
+    assert (
+        not (out / "instances.parquet").exists()
+        and not (out / "blocks" / "block-00001.npz").exists()
+    )
 
     assert cli.main(["run", str(sweep), "--out", str(out), "--quiet"]) == 0  # resumes
     # The reference checkpoints once per block only: results never depend on checkpoints.
     ref = tmp_path / "uninterrupted"
-    assert cli.main(["run", str(sweep), "--out", str(ref), "--quiet", "--set", "train.checkpoint_every=1000"]) == 0
+    assert (
+        cli.main(
+            [
+                "run",
+                str(sweep),
+                "--out",
+                str(ref),
+                "--quiet",
+                "--set",
+                "train.checkpoint_every=1000",
+            ]
+        )
+        == 0
+    )
     a, b = store.open_results(out), store.open_results(ref)
     np.testing.assert_allclose(a.column("loss"), b.column("loss"), rtol=0, atol=1e-6)
     assert a.instances.equals(b.instances) and a.features.equals(b.features)

@@ -72,7 +72,10 @@ def test_static_axes_split_into_groups_that_keep_global_ids():
     )
     assert len(s.groups) == 4
     assert [(g.shape.kind, g.shape.n_features) for g in s.groups] == [
-        ("linear", 5), ("linear", 7), ("relu_output", 5), ("relu_output", 7)
+        ("linear", 5),
+        ("linear", 7),
+        ("relu_output", 5),
+        ("relu_output", 7),
     ]
     seen = np.concatenate([g.instance for g in s.groups])
     np.testing.assert_array_equal(np.sort(seen), np.arange(s.n_instances))
@@ -88,7 +91,9 @@ def test_static_axes_split_into_groups_that_keep_global_ids():
 
 def test_per_feature_lists_and_the_varied_feature():
     s = load(
-        BASE.replace("importance = { decay = 0.9 }", "importance = [5, 4, 3, 2, 1]\nvaried_importance = 7.0")
+        BASE.replace(
+            "importance = { decay = 0.9 }", "importance = [5, 4, 3, 2, 1]\nvaried_importance = 7.0"
+        )
         + """
 [grid]
 "data.varied_feature_probability" = [0.5, 0.01]
@@ -98,7 +103,9 @@ def test_per_feature_lists_and_the_varied_feature():
     np.testing.assert_allclose(g.importance[0], [5, 4, 3, 2, 7])  # varied feature = last
     np.testing.assert_allclose(g.feature_probability[0], [0.05, 0.05, 0.05, 0.05, 0.5])
     np.testing.assert_allclose(g.feature_probability[3], [0.05, 0.05, 0.05, 0.05, 0.01])
-    s0 = load(BASE.replace("[train]", "varied_feature = 0\nvaried_feature_probability = 0.2\n[train]"))
+    s0 = load(
+        BASE.replace("[train]", "varied_feature = 0\nvaried_feature_probability = 0.2\n[train]")
+    )
     np.testing.assert_allclose(s0.groups[0].feature_probability[0], [0.2, 0.05, 0.05, 0.05, 0.05])
 
 
@@ -144,24 +151,44 @@ def test_smoke_fallback_without_a_smoke_table():
 
 
 def test_set_overrides_pin_axes_and_add_axes():
-    s = load(SCALED, sets=["train.steps=50", "data.feature_probability=0.2", "grid.model.kind=[\"linear\", \"relu_output\"]", "model.n_hidden=3"])
+    s = load(
+        SCALED,
+        sets=[
+            "train.steps=50",
+            "data.feature_probability=0.2",
+            'grid.model.kind=["linear", "relu_output"]',
+            "model.n_hidden=3",
+        ],
+    )
     assert [a.key for a in s.axes] == ["model.kind"]
     assert {g.shape.kind for g in s.groups} == {"linear", "relu_output"}
     assert all(g.shape.steps == 50 and g.shape.n_hidden == 3 for g in s.groups)
     np.testing.assert_allclose(s.groups[0].feature_probability, 0.2)
     assert load(BASE, sets=["model.kind=linear"]).groups[0].shape.kind == "linear"
-    assert s.sets == ("train.steps=50", "data.feature_probability=0.2", 'grid.model.kind=["linear", "relu_output"]', "model.n_hidden=3")
+    assert s.sets == (
+        "train.steps=50",
+        "data.feature_probability=0.2",
+        'grid.model.kind=["linear", "relu_output"]',
+        "model.n_hidden=3",
+    )
 
 
 def test_fingerprint_tracks_the_spec_not_the_description():
     a = load(BASE)
-    assert a.fingerprint() == load(BASE.replace('name = "t"', 'name = "t"\ndescription = "x"')).fingerprint()
+    assert (
+        a.fingerprint()
+        == load(BASE.replace('name = "t"', 'name = "t"\ndescription = "x"')).fingerprint()
+    )
     assert a.fingerprint() != load(BASE, sets=["train.lr=2e-3"]).fingerprint()
     assert a.fingerprint() != load(BASE, sets=["root_seed=1"]).fingerprint()
 
 
 def test_blocks_partition_each_group_into_equal_padded_sizes():
-    s = load(BASE + '[grid]\n"model.kind" = ["linear", "relu_output"]\n"data.feature_probability" = { logspace = [1.0, 0.1, 11] }\n', sets=["train.block_size=10"])
+    s = load(
+        BASE
+        + '[grid]\n"model.kind" = ["linear", "relu_output"]\n"data.feature_probability" = { logspace = [1.0, 0.1, 11] }\n',
+        sets=["train.block_size=10"],
+    )
     blocks = s.blocks()
     for g in s.groups:
         mine = [b for b in blocks if b.group == g.index]
@@ -175,8 +202,12 @@ def test_blocks_partition_each_group_into_equal_padded_sizes():
 
 
 def test_auto_block_size_bounds_memory():
-    small = config.auto_block_size(config.StaticShape("relu_output", 2, 1, 1024, 10, "adamw", "constant", 2**17, "hash"))
-    big = config.auto_block_size(config.StaticShape("relu_output", 400, 30, 1024, 10, "adamw", "constant", 2**17, "hash"))
+    small = config.auto_block_size(
+        config.StaticShape("relu_output", 2, 1, 1024, 10, "adamw", "constant", 2**17, "hash")
+    )
+    big = config.auto_block_size(
+        config.StaticShape("relu_output", 400, 30, 1024, 10, "adamw", "constant", 2**17, "hash")
+    )
     assert big < small
     assert big * 4 * 8192 * (6 * 400 + 3 * 30) <= config.AUTO_BLOCK_BYTES
 
@@ -205,10 +236,26 @@ BAD = [
     ({"train": {"steps": '"many"'}}, "train.steps", "expected an integer"),
     ({"train": {"steps": "1.5"}}, "train.steps", "expected an integer"),
     ({"train": {"lr": "true"}}, "train.lr", "expected a number"),
-    ({"data": {"feature_probability": "1.5"}}, "data.feature_probability", "probability 1.5 outside (0, 1]"),
-    ({"data": {"feature_probability": "0"}}, "data.feature_probability", "probability 0 outside (0, 1]"),
-    ({"data": {"feature_probability": "[0.1, 0.1, 2.0, 0.1, 0.1]"}}, "data.feature_probability", "entry 2: probability 2 outside"),
-    ({"data": {"feature_probability": "[0.1, 0.1]"}}, "data.feature_probability", "needs n_features = 5 entries, got 2"),
+    (
+        {"data": {"feature_probability": "1.5"}},
+        "data.feature_probability",
+        "probability 1.5 outside (0, 1]",
+    ),
+    (
+        {"data": {"feature_probability": "0"}},
+        "data.feature_probability",
+        "probability 0 outside (0, 1]",
+    ),
+    (
+        {"data": {"feature_probability": "[0.1, 0.1, 2.0, 0.1, 0.1]"}},
+        "data.feature_probability",
+        "entry 2: probability 2 outside",
+    ),
+    (
+        {"data": {"feature_probability": "[0.1, 0.1]"}},
+        "data.feature_probability",
+        "needs n_features = 5 entries, got 2",
+    ),
     ({"data": {"importance": "{ decay = -1 }"}}, "data.importance", "decay: must be > 0"),
     ({"data": {"importance": "{ dekay = 0.9 }"}}, "data.importance", "{decay = d}"),
     ({"model": {"n_hidden": "0"}}, "model.n_hidden", "must be >= 1"),
@@ -217,9 +264,19 @@ BAD = [
     ({"grid": {'"train.seeds"': "[1, 2]"}}, 'grid."train.seeds"', "cannot be a grid axis"),
     ({"grid": {'"train.lr"': "0.1"}}, 'grid."train.lr"', "an axis is a list"),
     ({"grid": {'"train.lr"': "{ logspace = [0, 1, 3] }"}}, 'grid."train.lr".logspace', "a, b > 0"),
-    ({"grid": {'"data.feature_probability"': "[0.5, 1.2]"}}, 'grid."data.feature_probability"[1]', "outside (0, 1]"),
-    ({"grid": {'"model.n_features"': "[5, 3]"}, "data": {"feature_probability": "[0.1, 0.1, 0.1, 0.1, 0.1]"}},
-     "data.feature_probability", "needs n_features = 3 entries, got 5"),
+    (
+        {"grid": {'"data.feature_probability"': "[0.5, 1.2]"}},
+        'grid."data.feature_probability"[1]',
+        "outside (0, 1]",
+    ),
+    (
+        {
+            "grid": {'"model.n_features"': "[5, 3]"},
+            "data": {"feature_probability": "[0.1, 0.1, 0.1, 0.1, 0.1]"},
+        },
+        "data.feature_probability",
+        "needs n_features = 3 entries, got 5",
+    ),
     ({"scale.smoke": {"train.stepz": "3"}}, "scale.smoke.train.stepz", "unknown key"),
     ({"scale.huge": {"train.steps": "3"}}, "scale.huge", "unknown key"),
     ({"data": {"varied_feature": "9"}}, "data.varied_feature", "index 9 outside the 5 features"),

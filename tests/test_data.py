@@ -76,9 +76,14 @@ def test_hash_streams_of_consecutive_steps_and_instances_are_uncorrelated():
     """Neighbouring keys (steps t, t+1; instances i, i+1) give uncorrelated uniforms, and
     consecutive counters within one stream are uncorrelated (lag-1 and lag-n)."""
     base = rng.instance_key(0, 3, 0)
-    streams = [data.hash_uniform(k, (N,)) for k in
-               (rng.step_key(base, 5), rng.step_key(base, 6),
-                rng.step_key(rng.instance_key(0, 4, 0), 5))]
+    streams = [
+        data.hash_uniform(k, (N,))
+        for k in (
+            rng.step_key(base, 5),
+            rng.step_key(base, 6),
+            rng.step_key(rng.instance_key(0, 4, 0), 5),
+        )
+    ]
     a, b, c = (np.asarray(s, np.float64) for s in streams)
     for other in (b, c):
         assert abs(np.corrcoef(a, other)[0, 1]) < TOL
@@ -90,8 +95,9 @@ def test_hash_streams_of_consecutive_steps_and_instances_are_uncorrelated():
 def _set_batch(structure, p, set_size, n=4, signed=False):
     rows = data.uniform_rows(n, structure, set_size)
     U = data.uniform(jax.random.key(11), (rows, N))
-    return np.asarray(data.features_from_uniform(U, jnp.full((n,), p, jnp.float32), structure,
-                                                 set_size, signed))
+    return np.asarray(
+        data.features_from_uniform(U, jnp.full((n,), p, jnp.float32), structure, set_size, signed)
+    )
 
 
 def test_correlated_sets_switch_on_together_with_independent_values():

@@ -5,11 +5,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from interrupt import Interrupt, StopAfter
 
 from geomtoy import cli, config, store
 from geomtoy.config import SweepError
-
-from interrupt import Interrupt, StopAfter
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -71,8 +70,9 @@ def test_a_snapshot_is_the_weights_at_its_step(reference, tmp_path):
     short = store.open_results(out)  # instances 0-2, as the relu_output rows of the reference
     np.testing.assert_array_equal(reference.curves["snapshot_W"][:3, 2], short.params["W"])
     np.testing.assert_array_equal(reference.curves["snapshot_b"][:3, 2], short.params["b"])
-    np.testing.assert_array_equal(reference.curves["snapshot_W"][:3, :3],
-                                  short.curves["snapshot_W"])
+    np.testing.assert_array_equal(
+        reference.curves["snapshot_W"][:3, :3], short.curves["snapshot_W"]
+    )
 
 
 # Blocks of 6 chunks, a checkpoint after chunks 2 and 4: stop in block 0 (checkpoint at 2),
@@ -118,8 +118,13 @@ def test_bad_snapshot_settings_are_refused(tmp_path, capsys):
         snap("grid.train.steps=[100, 120]")
     same = snap("grid.train.steps=[100, 120]", "train.chunk_steps=20", "train.snapshots=false")
     assert len(same.groups) == 4
-    big = ["model.n_features=2000", "model.n_hidden=200", "train.seeds=100", "train.steps=10000",
-           "train.chunk_steps=50"]
+    big = [
+        "model.n_features=2000",
+        "model.n_hidden=200",
+        "train.seeds=100",
+        "train.steps=10000",
+        "train.chunk_steps=50",
+    ]
     with pytest.raises(SweepError, match=r"train.snapshots: snapshots would take \d+\.\d GiB"):
         snap(*big)
     path = tmp_path / "snap.toml"
@@ -147,17 +152,21 @@ def test_jumps_are_found_and_merged_with_their_loss_drop():
     def sigmoid(center, width):
         return 1 / (1 + np.exp(-(steps - center) / width))
 
-    D = np.stack([
-        0.2 + 0.5 * sigmoid(2500, 300),  # 0.2 -> 0.7
-        0.7 - 0.2 * sigmoid(6000, 60),  # 0.7 -> 0.5, sharp, with feature 2
-        0.5 * sigmoid(6050, 60),  # 0 -> 0.5
-        0.5 + 0.005 * np.sin(steps),  # noise on a plateau: no jump
-    ], axis=1)
+    D = np.stack(
+        [
+            0.2 + 0.5 * sigmoid(2500, 300),  # 0.2 -> 0.7
+            0.7 - 0.2 * sigmoid(6000, 60),  # 0.7 -> 0.5, sharp, with feature 2
+            0.5 * sigmoid(6050, 60),  # 0 -> 0.5
+            0.5 + 0.005 * np.sin(steps),  # noise on a plateau: no jump
+        ],
+        axis=1,
+    )
     loss = 0.074 - 0.0002 * sigmoid(2500, 300) - 0.001 * sigmoid(6020, 60)
     jumps = fig.feature_jumps(D, steps)
     assert sorted(j["feature"] for j in jumps) == [0, 1, 2]
-    for j, (before, after) in zip(sorted(jumps, key=lambda j: j["feature"]),
-                                  [(0.2, 0.7), (0.7, 0.5), (0.0, 0.5)]):
+    for j, (before, after) in zip(
+        sorted(jumps, key=lambda j: j["feature"]), [(0.2, 0.7), (0.7, 0.5), (0.0, 0.5)]
+    ):
         # before/after are D_i where the slope crosses FLAT, a little inside the plateaus
         assert abs(j["before"] - before) < 0.05 and abs(j["after"] - after) < 0.05
     ev = fig.events(jumps, loss, steps)

@@ -16,12 +16,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from browser import Browser, BrowserError, find_chromium
 
 from geomtoy import explore, store
 from geomtoy.config import SweepError
 from geomtoy.geometry import neurons
-
-from browser import Browser, BrowserError, find_chromium
 
 LIMIT_BYTES = 20_000_000
 """A sweep of 10,000 models of n = 20 must embed in a page under 20 MB (issue 8)."""
@@ -72,8 +71,18 @@ def w_dedicated_neurons() -> np.ndarray:
     return W
 
 
-def write_results(path: Path, *, name: str, kind: str, n: int, m: int, axes: dict, seeds: int, weights,
-                  status: str = "complete") -> Path:
+def write_results(
+    path: Path,
+    *,
+    name: str,
+    kind: str,
+    n: int,
+    m: int,
+    axes: dict,
+    seeds: int,
+    weights,
+    status: str = "complete",
+) -> Path:
     """A results directory in store.py's layout; weights(point_index_tuple, seed, rng) -> (W, b[, W2])."""
     path.mkdir(parents=True, exist_ok=True)
     keys = list(axes)
@@ -84,7 +93,7 @@ def write_results(path: Path, *, name: str, kind: str, n: int, m: int, axes: dic
     W = np.zeros((I, m, n), np.float32)
     b = np.zeros((I, n), np.float32)
     W2 = np.zeros((I, n, m), np.float32) if kind == "abs" else None
-    for i, (p, idx, s) in enumerate(rows):
+    for i, (_p, idx, s) in enumerate(rows):
         out = weights(idx, s, rng)
         W[i], b[i] = out[0], out[1]
         if W2 is not None:
@@ -107,15 +116,24 @@ def write_results(path: Path, *, name: str, kind: str, n: int, m: int, axes: dic
     if "data.feature_probability" in axes:
         fp = np.repeat(columns["data.feature_probability"][:, None], n, axis=1)
     params = {
-        "W": W, "b": b, "feature_probability": fp, "importance": importance,
-        "lr": np.full(I, 1e-3), "weight_decay": np.full(I, 0.01),
-        "n_features": np.full(I, n, np.int64), "n_hidden": np.full(I, m, np.int64),
+        "W": W,
+        "b": b,
+        "feature_probability": fp,
+        "importance": importance,
+        "lr": np.full(I, 1e-3),
+        "weight_decay": np.full(I, 0.01),
+        "n_features": np.full(I, n, np.int64),
+        "n_hidden": np.full(I, m, np.int64),
         "instance": np.arange(I, dtype=np.int64),
     }
     if W2 is not None:
         params["W2"] = W2
-    columns |= {"loss": loss, "train_loss": loss * 1.1, "best": store.best_of_point(loss, point),
-                "diverged": diverged}
+    columns |= {
+        "loss": loss,
+        "train_loss": loss * 1.1,
+        "best": store.best_of_point(loss, point),
+        "diverged": diverged,
+    }
     instances, features = store.geometry_tables(params, columns, diverged)
     steps = np.tile(np.arange(1, 11) * 100, (I, 1))
     curve = (0.05 / np.arange(1, 11))[None, :] + loss[:, None]
@@ -123,12 +141,28 @@ def write_results(path: Path, *, name: str, kind: str, n: int, m: int, axes: dic
     store.atomic_save_npz(path / "curves.npz", {"step": steps, "loss": curve.astype(np.float32)})
     store.atomic_write_parquet(path / "features.parquet", features)
     store.atomic_write_parquet(path / "instances.parquet", instances)
-    spec = {"name": name, "description": f"synthetic {name}", "model": {"kind": kind, "n_features": n, "n_hidden": m},
-            "data": {"importance": {"decay": 0.9}}, "train": {"seeds": seeds},
-            "grid": {k: list(v) for k, v in axes.items()}}
-    meta = {"format": 1, "name": name, "status": status, "fingerprint": f"test-{name}", "scale": "test",
-            "command": "synthetic", "spec": spec, "axes": {k: list(v) for k, v in axes.items()},
-            "n_instances": I, "n_points": len(grid), "seeds": seeds, "wall_time_s": 0.0}
+    spec = {
+        "name": name,
+        "description": f"synthetic {name}",
+        "model": {"kind": kind, "n_features": n, "n_hidden": m},
+        "data": {"importance": {"decay": 0.9}},
+        "train": {"seeds": seeds},
+        "grid": {k: list(v) for k, v in axes.items()},
+    }
+    meta = {
+        "format": 1,
+        "name": name,
+        "status": status,
+        "fingerprint": f"test-{name}",
+        "scale": "test",
+        "command": "synthetic",
+        "spec": spec,
+        "axes": {k: list(v) for k, v in axes.items()},
+        "n_instances": I,
+        "n_points": len(grid),
+        "seeds": seeds,
+        "wall_time_s": 0.0,
+    }
     store.atomic_write_json(path / "meta.json", meta)
     return path
 
@@ -171,11 +205,29 @@ AXES_2D = {"data.feature_probability": [0.05, 0.3, 1.0], "train.lr": [0.001, 0.0
 def sweeps(tmp_path_factory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("explore")
     return {
-        "plane": write_results(root / "plane", name="plane", kind="relu_output", n=5, m=2, axes=AXES_2D,
-                               seeds=3, weights=plane_weights),
-        "hidden": write_results(root / "hidden", name="hidden", kind="relu_hidden", n=8, m=4,
-                                axes={"data.feature_probability": [0.1, 0.5]}, seeds=2, weights=hidden_weights),
-        "abs": write_results(root / "abs", name="abs", kind="abs", n=3, m=6, axes={}, seeds=2, weights=abs_weights),
+        "plane": write_results(
+            root / "plane",
+            name="plane",
+            kind="relu_output",
+            n=5,
+            m=2,
+            axes=AXES_2D,
+            seeds=3,
+            weights=plane_weights,
+        ),
+        "hidden": write_results(
+            root / "hidden",
+            name="hidden",
+            kind="relu_hidden",
+            n=8,
+            m=4,
+            axes={"data.feature_probability": [0.1, 0.5]},
+            seeds=2,
+            weights=hidden_weights,
+        ),
+        "abs": write_results(
+            root / "abs", name="abs", kind="abs", n=3, m=6, axes={}, seeds=2, weights=abs_weights
+        ),
     }
 
 
@@ -190,13 +242,25 @@ def page(sweeps, tmp_path_factory) -> Path:
 def big_sweep(tmp_path_factory) -> Path:
     """10,000 models of n = 20, m = 5 on a 50 x 20 grid with 10 seeds."""
     root = tmp_path_factory.mktemp("big")
-    axes = {"data.feature_probability": list(np.geomspace(1.0, 0.01, 50)), "train.lr": list(np.geomspace(1e-4, 1e-2, 20))}
+    axes = {
+        "data.feature_probability": list(np.geomspace(1.0, 0.01, 50)),
+        "train.lr": list(np.geomspace(1e-4, 1e-2, 20)),
+    }
 
     def weights(idx, seed, rng):
         W = rng.standard_normal((5, 20)) * rng.uniform(0.05, 0.6, size=20)
         return W, rng.uniform(-0.3, 0.5, size=20)
 
-    return write_results(root / "big", name="big", kind="relu_output", n=20, m=5, axes=axes, seeds=10, weights=weights)
+    return write_results(
+        root / "big",
+        name="big",
+        kind="relu_output",
+        n=20,
+        m=5,
+        axes=axes,
+        seeds=10,
+        weights=weights,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -207,7 +271,9 @@ def big_page(big_sweep, tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory):
     if find_chromium() is None:
-        pytest.skip("no Chromium on this machine (install Debian's `chromium` package; `make test` does)")
+        pytest.skip(
+            "no Chromium on this machine (install Debian's `chromium` package; `make test` does)"
+        )
     try:
         b = Browser(tmp_path_factory.mktemp("profile"))
     except BrowserError as e:
@@ -253,8 +319,17 @@ def model_rows(path: Path, instance: int):
 def test_bad_input_exits_2_with_one_line(tmp_path, sweeps, capsys):
     empty = tmp_path / "empty"
     empty.mkdir()
-    running = write_results(tmp_path / "running", name="running", kind="relu_output", n=5, m=2, axes={},
-                            seeds=1, weights=lambda idx, s, rng: plane_weights((0, 0), s, rng), status="running")
+    running = write_results(
+        tmp_path / "running",
+        name="running",
+        kind="relu_output",
+        n=5,
+        m=2,
+        axes={},
+        seeds=1,
+        weights=lambda idx, s, rng: plane_weights((0, 0), s, rng),
+        status="running",
+    )
     out = tmp_path / "page.html"
     cases = {
         "missing": ([str(tmp_path / "nowhere")], "not a geomtoy results directory"),
@@ -326,7 +401,11 @@ def test_axis_control_changes_the_drawn_model(browser, page, sweeps):
     assert s["instance"] != before["state"]["instance"]
     assert after["vectors"] != before["vectors"]
     # the seed picker defaults to the best seed of the new grid point
-    best = next(r for r in inst if r["data.feature_probability"] == 0.05 and r["train.lr"] == 0.001 and r["best"])
+    best = next(
+        r
+        for r in inst
+        if r["data.feature_probability"] == 0.05 and r["train.lr"] == 0.001 and r["best"]
+    )
     assert s["instance"] == best["instance"] and s["best"]
     assert after["geometry"] == best["geometry"]
     assert browser.eval("+document.getElementById('seed').value") == best["instance"]
@@ -359,7 +438,7 @@ def test_labels_and_counts_equal_features_parquet(browser, page, sweeps, sweep_i
                 assert cells[col[key]] == value, (instance, key, cells, r)
         features = Counter(r["polytope"] for r in rows)
         factors = Counter()
-        for label, fid in {(r["polytope"], r["factor"]) for r in rows if r["factor"] >= 0}:
+        for label, _fid in {(r["polytope"], r["factor"]) for r in rows if r["factor"] >= 0}:
             factors[label] += 1
         assert {c[0]: c[1] for c in got["counts"]} == dict(features)
         assert {c[0]: c[2] for c in got["counts"] if c[2]} == dict(factors)
@@ -373,14 +452,22 @@ def test_known_geometries_are_drawn(browser, page):
     open_page(browser, page, "#sweep=0&data.feature_probability=0&train.lr=0")
     s = shown(browser)
     assert s["geometry"] == "pentagon" and s["state"]["counts"] == {"pentagon": 5}
-    assert s["vectors"].count("<line") >= 5 and "pentagon" in s["vectors"]  # 5 arrows labelled by polytope
+    assert (
+        s["vectors"].count("<line") >= 5 and "pentagon" in s["vectors"]
+    )  # 5 arrows labelled by polytope
     assert s["stackHidden"]
     # m > 2: one panel per tegum factor (tetrahedron in 3-D, digon on a line) after the whole model
     open_page(browser, page, "#sweep=1&data.feature_probability=0")
     s = shown(browser)
-    assert s["geometry"] == "1 digon + 1 tetrahedron" or set(s["state"]["counts"]) == {"tetrahedron", "digon", "not_represented"}
+    assert s["geometry"] == "1 digon + 1 tetrahedron" or set(s["state"]["counts"]) == {
+        "tetrahedron",
+        "digon",
+        "not_represented",
+    }
     assert s["state"]["vectors"]["panels"] == 3
-    assert 'class="rot"' in s["vectors"]  # the tetrahedron and the whole model are rotatable 3-D views
+    assert (
+        'class="rot"' in s["vectors"]
+    )  # the tetrahedron and the whole model are rotatable 3-D views
 
 
 def test_stack_plot_counts_features_per_neuron(browser, page, sweeps):
@@ -398,7 +485,9 @@ def test_stack_plot_counts_features_per_neuron(browser, page, sweeps):
             expected = neurons.features_per_neuron(np.asarray(W, np.float64))
             assert stack["neurons"] == W.shape[0]
             assert [int(expected[h]) for h in stack["order"]] == stack["features_per_neuron"]
-            assert stack["mono"] == int((expected == 1).sum()) and stack["poly"] == int((expected > 1).sum())
+            assert stack["mono"] == int((expected == 1).sum()) and stack["poly"] == int(
+                (expected > 1).sum()
+            )
 
 
 def test_phase_map_click_selects_that_model(browser, page, sweeps):
@@ -406,13 +495,22 @@ def test_phase_map_click_selects_that_model(browser, page, sweeps):
     open_page(browser, page, "#sweep=0&data.feature_probability=2&train.lr=1")
     geo = browser.eval("""(() => { const r = document.getElementById('map').getBoundingClientRect();
         const s = window.explorer.state().map; return {left: r.left, top: r.top, ...s}; })()""")
-    assert (geo["x"], geo["y"], geo["nx"], geo["ny"]) == ("data.feature_probability", "train.lr", 3, 2)
+    assert (geo["x"], geo["y"], geo["nx"], geo["ny"]) == (
+        "data.feature_probability",
+        "train.lr",
+        3,
+        2,
+    )
     # the cell (density 0.3, lr 0.001): x index 1, y index 0 (bottom row)
     x = geo["left"] + geo["pad_left"] + 1.5 * geo["cw"]
     y = geo["top"] + geo["pad_top"] + (geo["ny"] - 1 + 0.5) * geo["ch"]
     browser.click(x, y)
     s = browser.eval("window.explorer.state()")
-    best = next(r for r in inst if r["data.feature_probability"] == 0.3 and r["train.lr"] == 0.001 and r["best"])
+    best = next(
+        r
+        for r in inst
+        if r["data.feature_probability"] == 0.3 and r["train.lr"] == 0.001 and r["best"]
+    )
     assert s["instance"] == best["instance"]
     assert browser.eval("document.getElementById('axis-0').value") == "1"
     assert browser.errors() == []
@@ -425,8 +523,15 @@ def test_arrow_keys_move_through_the_phase_map(browser, page, sweeps):
     browser.key("ArrowRight", 39)
     browser.key("ArrowUp", 38)
     s = browser.eval("window.explorer.state()")
-    assert s["axes"]["data.feature_probability"]["label"] == "0.3" and s["axes"]["train.lr"]["label"] == "0.01"
-    best = next(r for r in inst if r["data.feature_probability"] == 0.3 and r["train.lr"] == 0.01 and r["best"])
+    assert (
+        s["axes"]["data.feature_probability"]["label"] == "0.3"
+        and s["axes"]["train.lr"]["label"] == "0.01"
+    )
+    best = next(
+        r
+        for r in inst
+        if r["data.feature_probability"] == 0.3 and r["train.lr"] == 0.01 and r["best"]
+    )
     assert s["instance"] == best["instance"]
 
 
@@ -439,7 +544,9 @@ def test_three_d_panel_rotates_on_drag(browser, page):
     browser.mouse("mousePressed", box["x"], box["y"], buttons=1)
     browser.mouse("mouseMoved", box["x"] + 40, box["y"] + 15, buttons=1)
     browser.mouse("mouseReleased", box["x"] + 40, box["y"] + 15)
-    after = browser.eval("(() => { const s = document.querySelectorAll('#vectors svg.rot'); return s[s.length - 1].outerHTML; })()")
+    after = browser.eval(
+        "(() => { const s = document.querySelectorAll('#vectors svg.rot'); return s[s.length - 1].outerHTML; })()"
+    )
     assert after != box["html"]
     assert browser.errors() == []
 
@@ -472,7 +579,9 @@ def test_float16_payloads_for_large_sweeps(browser, sweeps, tmp_path, monkeypatc
     for cells, r in zip(got["rows"], rows):
         assert cells[col["polytope"]] == r["polytope"]
         if metrics_f16:  # float16: 11 significant bits
-            assert abs(float(cells[col["norm"]]) - r["norm"]) <= 2e-3 * max(1.0, abs(r["norm"])) + 5e-4
+            assert (
+                abs(float(cells[col["norm"]]) - r["norm"]) <= 2e-3 * max(1.0, abs(r["norm"])) + 5e-4
+            )
         else:
             assert cells[col["norm"]] == f"{r['norm']:.3f}"
     assert got["geometry"] == inst["geometry"] and got["state"]["vectors"]["arrows"] == 5

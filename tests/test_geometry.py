@@ -142,12 +142,8 @@ def test_closed_forms():
     # (§1.6); with unequal norms, collinear features share as ||W_i||^2 / sum ||W_j||^2.
     _, dimensionality, *_ = fn(jnp.array([[1.0, -1.0, 1.0, 0.0], [0.0, 0.0, 0.0, 3.0]]))
     np.testing.assert_allclose(dimensionality, [1 / 3, 1 / 3, 1 / 3, 1.0], rtol=1e-6)
-    _, dimensionality, interfere, *_ = fn(
-        jnp.array([[1.0, -2.0, 0.5, 0.0], [0.0, 0.0, 0.0, 3.0]])
-    )
-    np.testing.assert_allclose(
-        dimensionality, [1 / 5.25, 4 / 5.25, 0.25 / 5.25, 1.0], rtol=1e-6
-    )
+    _, dimensionality, interfere, *_ = fn(jnp.array([[1.0, -2.0, 0.5, 0.0], [0.0, 0.0, 0.0, 3.0]]))
+    np.testing.assert_allclose(dimensionality, [1 / 5.25, 4 / 5.25, 0.25 / 5.25, 1.0], rtol=1e-6)
     np.testing.assert_allclose(interfere[0], 4.0 + 0.25, rtol=1e-6)
 
 

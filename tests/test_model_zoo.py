@@ -3,12 +3,11 @@
 import jax
 import jax.numpy as jnp
 import numpy as np
+import reference
 
 from geomtoy import data, models, rng
 from geomtoy.geometry import neurons
 from geomtoy.train import HParams, Shape, init_state, train_instances
-
-import reference
 
 RTOL = 1e-5
 
@@ -24,8 +23,9 @@ def test_abs_forward_loss_grad_match_numpy():
     assert float(jnp.min(x)) < 0  # the abs task's inputs are signed
     W1, W2, b, x64 = (np.asarray(a, np.float64) for a in (p.W, p.W2, p.b, x))
     imp = np.asarray(hp.importance[0], np.float64)
-    np.testing.assert_allclose(models.forward("abs", p, x), reference.forward("abs", W1, b, x64, W2),
-                               rtol=RTOL, atol=1e-6)
+    np.testing.assert_allclose(
+        models.forward("abs", p, x), reference.forward("abs", W1, b, x64, W2), rtol=RTOL, atol=1e-6
+    )
     ref_loss, dW1, dW2, db = reference.abs_loss_and_grad(W1, W2, b, x64, imp)
     loss, g = jax.value_and_grad(models.loss, argnums=1)("abs", p, x, hp.importance[0])
     np.testing.assert_allclose(loss, ref_loss, rtol=RTOL)
@@ -37,19 +37,21 @@ def test_abs_3x6_learns_a_positive_and_a_negative_neuron_per_feature():
     """E13 / A14: n=3, m=6, 1-S = 0.3 -> ReLU(x_i) + ReLU(-x_i) for every feature.
     Measured: 4 of 4 seeds at 1-S = 0.3 (losses ~3e-11); checked on the best of 4."""
     shape = Shape(n_features=3, n_hidden=6, kind="abs")
-    res = train_instances(shape, HParams.create(4, 3, feature_probability=0.3, seed=np.arange(4)),
-                          chunk_steps=2500)
+    res = train_instances(
+        shape, HParams.create(4, 3, feature_probability=0.3, seed=np.arange(4)), chunk_steps=2500
+    )
     best = int(np.argmin(res.loss))
     assert res.loss[best] < 1e-6
     assert neurons.sign_pairs(res.params.W[best], res.params.W2[best]).all()
-    stats = neurons.neuron_stats(res.params.W[best:best + 1], res.params.W2[best:best + 1])
+    stats = neurons.neuron_stats(res.params.W[best : best + 1], res.params.W2[best : best + 1])
     assert stats.n_monosemantic[0] == 6
 
 
 def _best_cosines(structure):
     shape = Shape(n_features=4, n_hidden=2, structure=structure, set_size=2)
-    res = train_instances(shape, HParams.create(4, 4, feature_probability=0.05, seed=np.arange(4)),
-                          chunk_steps=2500)
+    res = train_instances(
+        shape, HParams.create(4, 4, feature_probability=0.05, seed=np.arange(4)), chunk_steps=2500
+    )
     W = res.params.W[int(np.argmin(res.loss))]
     norms = np.linalg.norm(W, axis=0)
     return norms, (W.T @ W) / np.outer(norms, norms)

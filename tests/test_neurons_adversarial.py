@@ -19,12 +19,14 @@ def test_footnote15_rescaling_keeps_the_function_and_sets_max_weight_to_one():
 
 
 def test_features_per_neuron_and_monosemanticity_on_a_hand_built_W():
-    W = np.array([
-        [1.0, 0.05, 0.0, 0.0],   # monosemantic (0.05 < 0.1 x 1)
-        [0.7, -0.7, 0.0, 0.0],   # two features equally
-        [0.5, 0.5, 0.5, 0.2],    # four features
-        [0.0, 0.0, 0.0, 0.0],    # dead
-    ])
+    W = np.array(
+        [
+            [1.0, 0.05, 0.0, 0.0],  # monosemantic (0.05 < 0.1 x 1)
+            [0.7, -0.7, 0.0, 0.0],  # two features equally
+            [0.5, 0.5, 0.5, 0.2],  # four features
+            [0.0, 0.0, 0.0, 0.0],  # dead
+        ]
+    )
     np.testing.assert_array_equal(neurons.features_per_neuron(W), [1, 2, 4, 0])
     np.testing.assert_allclose(neurons.monosemanticity(W), [1 / 1.0025, 0.5, 0.25 / 0.79, 0.0])
     stats = neurons.neuron_stats(W[None])
@@ -42,7 +44,11 @@ def test_sign_pairs_of_the_abs_solution():
     x = np.random.default_rng(1).uniform(-1, 1, (3, 50))
     np.testing.assert_allclose(_abs_forward(W1, W2, np.zeros(3), x), np.abs(x), atol=1e-12)
     # drop the negative side of feature 1: it is no longer a pair
-    assert neurons.sign_pairs(W1[[0, 1, 2, 4, 5]], W2[:, [0, 1, 2, 4, 5]]).tolist() == [True, False, True]
+    assert neurons.sign_pairs(W1[[0, 1, 2, 4, 5]], W2[:, [0, 1, 2, 4, 5]]).tolist() == [
+        True,
+        False,
+        True,
+    ]
 
 
 def test_attack_direction_and_size_match_the_closed_form():

@@ -21,14 +21,23 @@ from geomtoy.train import HParams, Shape
 
 RTOL = 1e-5
 ROOT = Path(__file__).resolve().parents[1]
-COLLECTIVES = ("all-gather", "all-reduce", "collective-permute", "all-to-all", "reduce-scatter",
-               "collective-broadcast", "send(", "recv(")
+COLLECTIVES = (
+    "all-gather",
+    "all-reduce",
+    "collective-permute",
+    "all-to-all",
+    "reduce-scatter",
+    "collective-broadcast",
+    "send(",
+    "recv(",
+)
 
 
 def _hparams(I, n, seed=0):
     rs = np.random.default_rng(seed)
     return HParams.create(
-        I, n,
+        I,
+        n,
         feature_probability=rs.uniform(0.02, 1.0, (I, 1)),
         importance=rs.uniform(0.1, 1.0, (I, n)),
         lr=rs.uniform(3e-4, 3e-3, I),
@@ -176,23 +185,50 @@ def test_two_processes_merge_to_the_single_process_result(tmp_path):
     I, n = 12, 6
     rs = np.random.default_rng(3)
     hp_args = {
-        "n_instances": I, "n_features": n,
+        "n_instances": I,
+        "n_features": n,
         "feature_probability": rs.uniform(0.05, 1.0, (I, 1)).tolist(),
         "importance": (0.9 ** np.arange(n)).tolist(),
         "seed": rs.integers(0, 3, I).tolist(),
         "instance_id": list(range(7, 7 + I)),
     }
-    shape_args = {"n_features": n, "n_hidden": 2, "batch_size": 64, "steps": 30, "eval_samples": 2048}
-    spec = {"shape": shape_args, "hp": hp_args, "block_size": 4, "chunk_steps": 10, "out": str(tmp_path)}
+    shape_args = {
+        "n_features": n,
+        "n_hidden": 2,
+        "batch_size": 64,
+        "steps": 30,
+        "eval_samples": 2048,
+    }
+    spec = {
+        "shape": shape_args,
+        "hp": hp_args,
+        "block_size": 4,
+        "chunk_steps": 10,
+        "out": str(tmp_path),
+    }
     port = _free_port()
     procs = []
     for k in range(2):
-        env = dict(os.environ, JAX_PLATFORMS="cpu", GEOMTOY_DISTRIBUTED="1",
-                   GEOMTOY_COORDINATOR=f"localhost:{port}", GEOMTOY_NUM_PROCESSES="2",
-                   GEOMTOY_PROCESS_ID=str(k), PYTHONPATH=str(ROOT))
+        env = dict(
+            os.environ,
+            JAX_PLATFORMS="cpu",
+            GEOMTOY_DISTRIBUTED="1",
+            GEOMTOY_COORDINATOR=f"localhost:{port}",
+            GEOMTOY_NUM_PROCESSES="2",
+            GEOMTOY_PROCESS_ID=str(k),
+            PYTHONPATH=str(ROOT),
+        )
         env.pop("JAX_NUM_CPU_DEVICES", None)
-        procs.append(subprocess.Popen([sys.executable, "-c", WORKER, json.dumps(spec)], env=env, cwd=ROOT,
-                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
+        procs.append(
+            subprocess.Popen(
+                [sys.executable, "-c", WORKER, json.dumps(spec)],
+                env=env,
+                cwd=ROOT,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+            )
+        )
     outs = []
     for p in procs:
         try:

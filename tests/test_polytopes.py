@@ -25,10 +25,10 @@ from geomtoy.geometry import (
     POLYTOPES,
     analyze,
     matches_polytope,
+    polytopes,
     summary,
     tegum_components,
 )
-from geomtoy.geometry import polytopes
 
 COPIES = 16
 M, N = 10, 9  # every fixture is embedded in R^M and padded to N features
@@ -302,9 +302,7 @@ def test_summary_strings():
     assert summary(counts(pentagon=1)) == "pentagon"
     assert summary(counts(digon=2, dedicated=1)) == "2 digon + 1 dedicated"
     assert summary(counts(dedicated=1, digon=2)) == "2 digon + 1 dedicated"
-    assert summary(counts(other=1, square_antiprism=2)) == (
-        "2 square_antiprism + 1 other"
-    )
+    assert summary(counts(other=1, square_antiprism=2)) == ("2 square_antiprism + 1 other")
     assert summary(counts(dedicated=3)) == "3 dedicated"
     assert LABELS[-1] == "not_represented" and FACTOR_LABELS == LABELS[:-1]
 
@@ -322,10 +320,10 @@ def test_block_size_and_batch_do_not_change_results():
     blocked = analyze(W, block_size=3)
     single = [analyze(W[i : i + 1]) for i in range(W.shape[0])]
     for field in ("norm", "dimensionality", "interference", "dims_per_feature"):
-        np.testing.assert_allclose(getattr(blocked, field), getattr(whole, field),
-                                   rtol=1e-6)
+        np.testing.assert_allclose(getattr(blocked, field), getattr(whole, field), rtol=1e-6)
         np.testing.assert_allclose(
-            np.concatenate([getattr(s, field) for s in single]), getattr(whole, field),
+            np.concatenate([getattr(s, field) for s in single]),
+            getattr(whole, field),
             rtol=1e-6,
         )
     for field in ("factor", "polytope", "n_represented", "factor_counts", "summary"):
@@ -368,8 +366,9 @@ def test_components_match_breadth_first_search():
         got = components(jnp.asarray(G, jnp.float32), represented)
         np.testing.assert_array_equal(got, reference_components(adjacency))
     batched = jax.jit(jax.vmap(tegum_components))(
-        jnp.stack([jnp.asarray(np.where(a | a.T, 0.5, 0.0) + np.eye(40), jnp.float32)
-                   for a in graphs]),
+        jnp.stack(
+            [jnp.asarray(np.where(a | a.T, 0.5, 0.0) + np.eye(40), jnp.float32) for a in graphs]
+        ),
         jnp.ones((len(graphs), 40), bool),
     )
     for got, adjacency in zip(batched, graphs):

@@ -5,12 +5,11 @@ import os
 
 import numpy as np
 import pytest
+from interrupt import Interrupt, StopAfter
 
 from geomtoy import config, store
 from geomtoy.config import SweepError
 from geomtoy.progress import Progress
-
-from interrupt import Interrupt, StopAfter
 
 # One shape for most tests (n=5, m=2, batch 64, 160 steps in chunks of 20, blocks of 4):
 # the compiled programs are shared between tests.
@@ -60,26 +59,52 @@ def test_tables_follow_the_contract(reference):
     res, sweep = reference, tiny()
     I, n, m = 9, 5, 2
     cols = res.instances.column_names
-    for name in ["instance", "seed", "data.feature_probability", "loss", "dims_per_feature",
-                 "n_represented", "best", "diverged", "geometry"]:
+    for name in [
+        "instance",
+        "seed",
+        "data.feature_probability",
+        "loss",
+        "dims_per_feature",
+        "n_represented",
+        "best",
+        "diverged",
+        "geometry",
+    ]:
         assert name in cols
     assert res.features.column_names[:8] == [
-        "instance", "feature", "norm", "dimensionality", "interference", "bias", "factor", "polytope"
+        "instance",
+        "feature",
+        "norm",
+        "dimensionality",
+        "interference",
+        "bias",
+        "factor",
+        "polytope",
     ]
     assert res.instances.num_rows == I and res.features.num_rows == I * n
     W, b = res.params["W"], res.params["b"]
     assert W.shape == (I, m, n) and b.shape == (I, n) and "W2" not in res.params
     # NumPy references for the geometry columns
-    np.testing.assert_allclose(res.column("dims_per_feature"), m / np.sum(W**2, axis=(1, 2)), rtol=1e-5)
-    np.testing.assert_allclose(res.column("norm", "features"), np.linalg.norm(W, axis=1).reshape(-1), rtol=1e-5)
+    np.testing.assert_allclose(
+        res.column("dims_per_feature"), m / np.sum(W**2, axis=(1, 2)), rtol=1e-5
+    )
+    np.testing.assert_allclose(
+        res.column("norm", "features"), np.linalg.norm(W, axis=1).reshape(-1), rtol=1e-5
+    )
     np.testing.assert_array_equal(res.column("bias", "features"), b.reshape(-1).astype(np.float64))
-    np.testing.assert_allclose(res.column("importance", "features"), np.tile(0.9 ** np.arange(n), I))
-    np.testing.assert_allclose(res.column("feature_probability", "features"), np.repeat([1.0, 0.3, 0.05], 3 * n))
+    np.testing.assert_allclose(
+        res.column("importance", "features"), np.tile(0.9 ** np.arange(n), I)
+    )
+    np.testing.assert_allclose(
+        res.column("feature_probability", "features"), np.repeat([1.0, 0.3, 0.05], 3 * n)
+    )
     np.testing.assert_array_equal(res.column("feature", "features"), np.tile(np.arange(n), I))
     assert np.all(np.isfinite(res.column("loss"))) and not res.column("diverged").any()
     # best: exactly the lowest loss of each grid point's 3 seeds
     loss = res.column("loss").reshape(3, 3)
-    np.testing.assert_array_equal(res.column("best").reshape(3, 3), loss == loss.min(axis=1, keepdims=True))
+    np.testing.assert_array_equal(
+        res.column("best").reshape(3, 3), loss == loss.min(axis=1, keepdims=True)
+    )
     # curves: one column per chunk, the last one is the train_loss column
     assert res.curves["loss"].shape == (I, 8)
     np.testing.assert_array_equal(res.curves["step"], np.tile(np.arange(20, 161, 20), (I, 1)))
@@ -120,7 +145,9 @@ def test_complete_directory_is_not_retrained(reference, tmp_path):
     before = {p.name: (p.stat().st_mtime_ns, p.read_bytes()) for p in reference.path.iterdir()}
     report = store.run_sweep(tiny(), reference.path)
     assert report.action == "complete" and report.trained_blocks == 0
-    assert before == {p.name: (p.stat().st_mtime_ns, p.read_bytes()) for p in reference.path.iterdir()}
+    assert before == {
+        p.name: (p.stat().st_mtime_ns, p.read_bytes()) for p in reference.path.iterdir()
+    }
 
 
 def test_blocks_from_other_processes_are_joined(reference, tmp_path):
@@ -146,7 +173,10 @@ def test_finish_joins_the_parts_of_two_processes(reference, tmp_path):
 
 def test_refusals_leave_the_directory_untouched(reference, tmp_path):
     snapshot = {p.name: p.read_bytes() for p in reference.path.iterdir()}
-    with pytest.raises(SweepError, match=r"meta.json: holds a different sweep \(train.lr: 0.001 there, 0.002 here\)"):
+    with pytest.raises(
+        SweepError,
+        match=r"meta.json: holds a different sweep \(train.lr: 0.001 there, 0.002 here\)",
+    ):
         store.run_sweep(tiny("train.lr=2e-3"), reference.path)
     stranger = tmp_path / "stranger"
     stranger.mkdir()
@@ -186,9 +216,13 @@ def test_analyze_recomputes_geometry_from_the_weights(reference, tmp_path):
     out = tmp_path / "copy"
     shutil.copytree(reference.path, out)
     table = reference.features.drop_columns(["norm", "polytope"])
-    store.atomic_write_parquet(out / "features.parquet", {c: table.column(c) for c in table.column_names})
+    store.atomic_write_parquet(
+        out / "features.parquet", {c: table.column(c) for c in table.column_names}
+    )
     inst = reference.instances.drop_columns(["geometry"])
-    store.atomic_write_parquet(out / "instances.parquet", {c: inst.column(c) for c in inst.column_names})
+    store.atomic_write_parquet(
+        out / "instances.parquet", {c: inst.column(c) for c in inst.column_names}
+    )
     res = store.analyze_dir(out)
     assert res.instances.equals(reference.instances)
     assert res.features.equals(reference.features)

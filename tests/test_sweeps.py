@@ -13,8 +13,16 @@ SWEEPS = sorted((Path(__file__).resolve().parents[1] / "sweeps").glob("*.toml"))
 
 def test_there_are_sweeps():
     names = {p.stem for p in SWEEPS}
-    assert {"intro_5x2", "basic_20x5", "basic_80x20", "pentagon", "phase_2x1", "phase_3x2",
-            "uniform_superposition", "nonuniform_pentagon"} <= names
+    assert {
+        "intro_5x2",
+        "basic_20x5",
+        "basic_80x20",
+        "pentagon",
+        "phase_2x1",
+        "phase_3x2",
+        "uniform_superposition",
+        "nonuniform_pentagon",
+    } <= names
 
 
 @pytest.mark.parametrize("path", SWEEPS, ids=lambda p: p.stem)
@@ -26,7 +34,9 @@ def test_sweep_file_header_and_scales(path):
     assert "smoke" in header and "paper" in header and " s" in header, "header states run times"
     sweeps = {scale: config.load(path, scale=scale) for scale in config.SCALES}
     assert all(s.name == path.stem for s in sweeps.values())
-    assert sweeps["smoke"].n_instances <= sweeps["default"].n_instances <= sweeps["paper"].n_instances
+    assert (
+        sweeps["smoke"].n_instances <= sweeps["default"].n_instances <= sweeps["paper"].n_instances
+    )
     smoke_steps = max(g.shape.steps for g in sweeps["smoke"].groups)
     assert smoke_steps <= 100 and sweeps["smoke"].n_instances <= 64
 

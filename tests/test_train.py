@@ -4,11 +4,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+import reference
 
 from geomtoy import data, models, rng
 from geomtoy.train import HParams, Shape, evaluate, init_state, train_chunk, train_instances
-
-import reference
 
 RTOL = 1e-5  # float32 engine vs float64 reference
 
@@ -16,8 +15,12 @@ RTOL = 1e-5  # float32 engine vs float64 reference
 def _batch(shape, hp, i, step, root_seed=0):
     key = rng.instance_key(root_seed, hp.instance_id[i], hp.seed[i])
     return np.asarray(
-        data.sample_sparse(rng.step_key(key, step), hp.feature_probability[i], shape.batch_size,
-                           sampler=shape.sampler),
+        data.sample_sparse(
+            rng.step_key(key, step),
+            hp.feature_probability[i],
+            shape.batch_size,
+            sampler=shape.sampler,
+        ),
         np.float64,
     )
 
@@ -46,8 +49,14 @@ def test_forward_loss_grad_match_numpy(kind):
 def test_adamw_steps_match_numpy():
     """Two steps (the second exercises the moments' bias correction) of the notebook recipe."""
     shape = Shape(n_features=6, n_hidden=2, batch_size=512)
-    hp = HParams.create(2, 6, feature_probability=np.array([[0.3], [1.0]]),
-                        importance=0.9 ** np.arange(6), lr=[1e-3, 3e-2], weight_decay=[0.01, 0.1])
+    hp = HParams.create(
+        2,
+        6,
+        feature_probability=np.array([[0.3], [1.0]]),
+        importance=0.9 ** np.arange(6),
+        lr=[1e-3, 3e-2],
+        weight_decay=[0.01, 0.1],
+    )
     state = init_state(shape, hp)
     W0, b0 = (np.asarray(a, np.float64) for a in (state.params.W, state.params.b))
     state, _ = train_chunk(state, hp, shape, 2)
@@ -56,7 +65,11 @@ def test_adamw_steps_match_numpy():
         W, b = W0[i], b0[i]
         for step in range(2):
             _, dW, db = reference.loss_and_grad(
-                "relu_output", W, b, _batch(shape, hp, i, step), np.asarray(hp.importance[i], np.float64)
+                "relu_output",
+                W,
+                b,
+                _batch(shape, hp, i, step),
+                np.asarray(hp.importance[i], np.float64),
             )
             W, b = opt.step([W, b], [dW, db])
         np.testing.assert_allclose(state.params.W[i], W, rtol=RTOL, atol=1e-7)
@@ -66,7 +79,8 @@ def test_adamw_steps_match_numpy():
 
 def _mixed_hparams(I, n, rs):
     return HParams.create(
-        I, n,
+        I,
+        n,
         feature_probability=rs.uniform(0.01, 1.0, (I, 1)),
         importance=rs.uniform(0.1, 1.0, (I, n)),
         lr=rs.uniform(3e-4, 3e-3, I),
@@ -105,32 +119,40 @@ def test_seeds_reproduce_and_differ():
 
 
 def test_diverged_instance_is_flagged_and_others_untouched():
-    shape = Shape(n_features=5, n_hidden=2, batch_size=64, steps=40, optimizer="sgd",
-                  eval_samples=4096)
+    shape = Shape(
+        n_features=5, n_hidden=2, batch_size=64, steps=40, optimizer="sgd", eval_samples=4096
+    )
     lr = np.array([1e-2, 1e6, 1e-2], np.float32)
     res = train_instances(shape, HParams.create(3, 5, lr=lr, seed=[0, 1, 2]), chunk_steps=20)
     assert res.diverged.tolist() == [False, True, False]
-    ok = train_instances(shape, HParams.create(2, 5, lr=1e-2, seed=[0, 2], instance_id=[0, 2]),
-                         chunk_steps=20)
+    ok = train_instances(
+        shape, HParams.create(2, 5, lr=1e-2, seed=[0, 2], instance_id=[0, 2]), chunk_steps=20
+    )
     np.testing.assert_allclose(res.params.W[[0, 2]], ok.params.W, rtol=RTOL, atol=1e-6)
     np.testing.assert_allclose(res.loss[[0, 2]], ok.loss, rtol=RTOL)
 
 
 def test_evaluate_matches_numpy_on_shared_samples():
     shape = Shape(n_features=6, n_hidden=2, eval_samples=20000)
-    hp = HParams.create(3, 6, feature_probability=np.array([[1.0], [0.2], [0.05]]),
-                        importance=0.9 ** np.arange(6))
+    hp = HParams.create(
+        3, 6, feature_probability=np.array([[1.0], [0.2], [0.05]]), importance=0.9 ** np.arange(6)
+    )
     params = init_state(shape, hp).params
     got = np.asarray(evaluate(params, hp, shape))
     for i in range(3):
         total = 0.0
         for j in range(shape.eval_batches):
-            u = np.asarray(data.uniform(rng.eval_key(jnp.uint32(0), j),
-                                              (6, shape.eval_batch)), np.float64)
+            u = np.asarray(
+                data.uniform(rng.eval_key(jnp.uint32(0), j), (6, shape.eval_batch)), np.float64
+            )
             p = np.asarray(hp.feature_probability[i], np.float64)[:, None]
             x = np.where(u < p, u / p, 0.0)
-            out = reference.forward("relu_output", np.asarray(params.W[i], np.float64),
-                                    np.asarray(params.b[i], np.float64), x)
+            out = reference.forward(
+                "relu_output",
+                np.asarray(params.W[i], np.float64),
+                np.asarray(params.b[i], np.float64),
+                x,
+            )
             total += np.mean(np.asarray(hp.importance[i])[:, None] * (x - out) ** 2)
         np.testing.assert_allclose(got[i], total / shape.eval_batches, rtol=1e-4)
 
@@ -141,8 +163,11 @@ def test_schedules(schedule):
 
     shape = Shape(n_features=2, n_hidden=1, steps=101, schedule=schedule)
     f = lr_schedule(shape, 2.0)
-    want = {"constant": [2.0, 2.0, 2.0], "linear": [2.0, 1.0, 2.0 * (1 - 100 / 101)],
-            "cosine": [2.0, 2.0 * np.cos(np.pi / 4), 0.0]}[schedule]
+    want = {
+        "constant": [2.0, 2.0, 2.0],
+        "linear": [2.0, 1.0, 2.0 * (1 - 100 / 101)],
+        "cosine": [2.0, 2.0 * np.cos(np.pi / 4), 0.0],
+    }[schedule]
     got = [float(f(jnp.float32(c))) for c in (0, 50, 100)]
     if schedule == "linear":
         got[1] = float(f(jnp.float32(50.5)))
@@ -179,8 +204,9 @@ def test_dense_relu_output_keeps_two_most_important_features():
     """n=5, m=2, importance 0.9**i, p=1: features 0 and 1 orthogonal with norm 1, the rest
     not represented, each dropped feature's bias its mean 0.5 (E1 at 0% sparsity, A3)."""
     shape = Shape(n_features=5, n_hidden=2)
-    hp = HParams.create(3, 5, feature_probability=1.0, importance=0.9 ** np.arange(5),
-                        seed=np.arange(3))
+    hp = HParams.create(
+        3, 5, feature_probability=1.0, importance=0.9 ** np.arange(5), seed=np.arange(3)
+    )
     res = train_instances(shape, hp, chunk_steps=2000)
     for i in range(3):
         W, b = res.params.W[i], res.params.b[i]

@@ -373,9 +373,7 @@ def _label_block(W: np.ndarray, stats: dict[str, np.ndarray]) -> dict[str, np.nd
         matches = matches_polytope(sub_gram, polytope)
         dims = stats["dimensionality"][model[members], feature[members]]
         matches &= np.all(np.abs(dims - polytope.dimensionality) <= DIM_TOL, axis=1)
-        factor_label = np.where(
-            matches, _LABEL_INDEX[polytope.name], _LABEL_INDEX[OTHER]
-        )
+        factor_label = np.where(matches, _LABEL_INDEX[polytope.name], _LABEL_INDEX[OTHER])
         label_sorted[selected] = np.repeat(factor_label, k)
     label[model[order], feature[order]] = label_sorted
 
