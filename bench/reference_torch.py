@@ -1,7 +1,7 @@
 """The paper notebook's training loop in PyTorch: the reference geomtoy is measured against.
 
 This is `optimize` and `ReluOutputModel` of Anthropic's `toy_models.ipynb`, as described
-in PAPER.md §1.1, §1.3 and §1.4, written out without einops:
+in paper §3.1 and the notebook recipe of docs/paper.md, written out without einops:
 
 * W of shape (I, n, m) (instances, features, hidden), tied; xavier_normal_ on the stacked
   tensor; b_final (I, n) zeros.

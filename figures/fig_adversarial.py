@@ -1,6 +1,6 @@
-"""Figure 11 (PAPER.md E11): superposition and adversarial vulnerability.
+"""Figure 11 (paper §7): superposition and adversarial vulnerability.
 
-Sweep uniform_superposition (the E6 models). For the best seed at each sparsity, the
+Sweep uniform_superposition (the §5.1 models). For the best seed at each sparsity, the
 analytic optimal L2 attack per feature (delta_i = lambda (W^T W)_i / ||(W^T W)_i||,
 lambda = 0.1 x the mean input norm) is applied to a shared batch of sparse inputs and
 the worst feature's loss increase is divided by that of the model without superposition
@@ -57,7 +57,7 @@ def main():
         args.out,
         "fig_adversarial",
         title="Superposition and adversarial vulnerability",
-        section="E11",
+        section="§7",
         caption="Vulnerability to the analytic optimal L2 attack (relative to a "
         "model without superposition) rises with sparsity and tracks features per dimension.",
         numbers=numbers,

@@ -1,4 +1,4 @@
-"""Figure 2 (PAPER.md E2): linear vs ReLU output models across sparsity.
+"""Figure 2 (paper §3.2): linear vs ReLU output models across sparsity.
 
 Sweeps basic_20x5 (n=20, m=5, importance 0.7**i) and basic_80x20 (n=80, m=20, importance
 0.9**i), each with model.kind in {linear, relu_output} at 1-S in {1, 0.3, 0.1, 0.03,
@@ -53,7 +53,7 @@ def main():
             args.out,
             stem,
             title=f"Basic results: {title}",
-            section="E2",
+            section="§3.2",
             caption="W^T W and b (best seed), bars of ||W_i|| coloured by interference. "
             "Linear: top-m features at any sparsity; ReLU: superposition grows with sparsity.",
             numbers=line,

@@ -1,4 +1,4 @@
-"""Figure 7 (PAPER.md E9): correlated and anticorrelated features.
+"""Figure 7 (paper §5.2): correlated and anticorrelated features.
 
 Sweeps correlated_pairs (n=4, m=2, two sets of two; correlated: a set switches on as a
 whole; anticorrelated: at most one member on) and correlated_collapse (n=6, m=2, three
@@ -80,7 +80,7 @@ def main():
         args.out,
         "fig_correlated",
         title="Correlated and anticorrelated features",
-        section="E9",
+        section="§5.2",
         caption="Correlated features orthogonal, anticorrelated antipodal; "
         "correlated pairs side by side when sparse, collapsing to principal components when dense.",
         numbers="; ".join(numbers),

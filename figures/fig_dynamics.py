@@ -1,8 +1,8 @@
-"""Learning dynamics (PAPER.md E10): "energy level" jumps and geometric transformations.
+"""Learning dynamics (paper §6): "energy level" jumps and geometric transformations.
 
 fig_dynamics, phenomenon 1, discrete "energy level" jumps.
 
-Sweep dynamics_digons: the uniform superposition setup (E6/E7) at a density where the
+Sweep dynamics_digons: the uniform superposition setup (§5.1) at a density where the
 features end as antipodal pairs, with the weights of every seed recorded at the end of
 every chunk (train.snapshots; curves.npz snapshot_W). For one seed whose represented
 features all end as digons, the top panel draws every feature's dimensionality D_i over
@@ -254,7 +254,7 @@ def digons_figure(args, res) -> None:
         args.out,
         "fig_dynamics",
         title="Learning dynamics: energy-level jumps",
-        section="E10",
+        section="§6",
         caption="D_i of every feature over training (top) and the training loss (bottom) "
         "for a seed whose features end as digons; shaded: jumps of D_i (grey: the "
         "initial organisation), each with the loss drop across it. Right: loss of "
@@ -403,7 +403,7 @@ def correlated_figure(args, res) -> None:
         args.out,
         "fig_dynamics_correlated",
         title="Learning dynamics: geometric transformations",
-        section="E10",
+        section="§6",
         caption="n=6, m=3, two sets of 3 correlated features: W^T W at six steps of one "
         "seed, the within-set and across-set cosines and the loss over training.",
         numbers=numbers,

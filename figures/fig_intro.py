@@ -1,4 +1,4 @@
-"""Figure 1 (PAPER.md E1): five features in two dimensions, at rising sparsity.
+"""Figure 1 (paper §1): five features in two dimensions, at rising sparsity.
 
 Sweep intro_5x2: n=5, m=2, importance 0.9**i, 1-S = 20**-linspace(0, 1, 10). For each
 sparsity the lowest-loss seed is drawn: the columns of W as vectors in the plane,
@@ -45,7 +45,7 @@ def main():
         args.out,
         "fig_intro",
         title="Five features in two dimensions",
-        section="E1 (introduction figure)",
+        section="§1 (introduction figure)",
         caption="Best seed per sparsity; columns of W in the hidden plane, coloured by "
         "importance. Dense: two dedicated features; sparser: antipodal pairs, then a pentagon.",
         numbers=summary,

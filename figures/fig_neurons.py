@@ -1,4 +1,4 @@
-"""Figures 9 and 10 (PAPER.md E12, E13): superposition in a privileged basis.
+"""Figures 9 and 10 (paper §8, §9): superposition in a privileged basis.
 
 Sweeps privileged_basis (ReLU hidden layer, n=10, m=5, importance 0.75**i; best of many
 seeds per sparsity), abs_3x6 and abs_100x40 (abs model, target |x|). Each column of a
@@ -58,7 +58,7 @@ def main():
         args.out,
         "fig_privileged_basis",
         title="Superposition in a privileged basis",
-        section="E12",
+        section="§8",
         caption="Neuron stack plots of the best seed per sparsity: monosemantic "
         "neurons when dense, polysemantic codes as sparsity grows.",
         numbers=numbers,
@@ -74,7 +74,7 @@ def main():
             args.out,
             stem,
             title=f"Computation in superposition: {title}",
-            section="E13",
+            section="§9",
             caption="Neuron stack plots of W1 (best seed per sparsity): each "
             "feature computed by a ReLU(x) and a ReLU(-x) neuron, polysemantic when sparse.",
             numbers=numbers,

@@ -1,4 +1,4 @@
-"""Figure 6 (PAPER.md E8): non-uniform superposition, one feature's density varied.
+"""Figure 6 (paper §5.2): non-uniform superposition, one feature's density varied.
 
 Sweep nonuniform_pentagon: n=5, m=2, uniform importance, density 0.05 for four features
 and a varied density for one (data.varied_feature_probability, log-spaced). Top: the
@@ -88,7 +88,7 @@ def main():
         args.out,
         "fig_nonuniform",
         title="Non-uniform superposition",
-        section="E8",
+        section="§5.2",
         caption="The pentagon deforms as one feature's density varies, then snaps to two "
         "digons; the two geometries' loss curves cross at the phase change.",
         numbers=snap + " (paper: ~2.5x sparser)",

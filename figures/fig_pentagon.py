@@ -1,7 +1,7 @@
-"""The uniform pentagon (PAPER.md E8 baseline, A9): n=5, m=2, importance 1, 1-S = 0.05.
+"""The uniform pentagon (paper §5.2 baseline; docs/paper.md check C9): n=5, m=2, importance 1, 1-S = 0.05.
 
 Sweep pentagon: every seed's W drawn in the plane with its geometry label. The paper
-(and the notebook recipe's calibration, PAPER.md §3.2) finds a regular pentagon in most
+(and the notebook recipe's calibration in docs/paper.md) finds a regular pentagon in most
 seeds: 72-degree gaps, equal norms ~1.13 > 1, negative biases ~ -0.25, D_i = 2/5.
 """
 
@@ -49,7 +49,7 @@ def main():
         args.out,
         "fig_pentagon",
         title="The uniform pentagon",
-        section="E8 (A9)",
+        section="§5.2, check C9",
         caption="Every seed of the pentagon sweep, sorted by loss; labels from the geometry module.",
         numbers=numbers,
         sweeps=["pentagon"],

@@ -1,4 +1,4 @@
-"""Figure 3 (PAPER.md E4, E5): superposition as a phase change, trained beside theory.
+"""Figure 3 (paper §4): superposition as a phase change, trained beside theory.
 
 Sweeps phase_2x1 (n=2, m=1) and phase_3x2 (n=3, m=2): the extra (last) feature's
 relative importance r (data.varied_importance, log 0.1 .. 10) against the density
@@ -83,7 +83,7 @@ EXTRA_STATE = {
 
 
 def agreement(res, phase, boundary):
-    """Grid points, farther than x2 in density from the boundary (PAPER.md 3.3), where the
+    """Grid points, farther than x2 in density from the boundary (docs/paper.md, checks), where the
     best seed's extra feature is in the state the theory's phase predicts."""
     r, p = res.column(R), res.column(P)
     best = res.column("best").astype(bool)
@@ -154,7 +154,7 @@ def main():
         args.out,
         "fig_phase",
         title="Superposition as a phase change",
-        section="E4, E5",
+        section="§4",
         caption="Left: trained models, colour = superposition (blue 0 .. red 1) of the extra "
         "feature, saturation = its norm. Right: theory (closed-form losses of the "
         "candidate solutions). Dashed: p = 4r/(2+5r), 4/(5+2r) (n=3: 4/7); dot: triple point.",

@@ -1,4 +1,4 @@
-"""Figures 4 and 5 (PAPER.md E6, E7): uniform superposition.
+"""Figures 4 and 5 (paper §5.1): uniform superposition.
 
 Sweep uniform_superposition: uniform importance, n >> m, 1-S log-spaced. Figure 4 plots
 the dimensions per feature D* = m / ||W||_F^2 of every seed against 1/(1-S) (log x): it
@@ -48,7 +48,7 @@ def main():
         args.out,
         "fig_dims_per_feature",
         title="Dimensions per feature",
-        section="E6",
+        section="§5.1",
         caption="D* = m/||W||_F^2 against 1/(1-S): plateaus at 1 and 1/2.",
         numbers=numbers,
         sweeps=["uniform_superposition"],
@@ -94,7 +94,7 @@ def main():
         args.out,
         "fig_feature_dimensionality",
         title="Feature dimensionality",
-        section="E7",
+        section="§5.1",
         caption="Every represented feature's D_i (all seeds), coloured by its polytope "
         "label; dashed lines at 3/4, 2/3, 1/2, 2/5, 3/8.",
         numbers=f"labelled features: {numbers}",

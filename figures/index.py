@@ -68,7 +68,7 @@ def main():
         "<!doctype html><meta charset='utf-8'><title>geomtoy figures</title>",
         f"<style>{STYLE}</style><h1>geomtoy: Toy Models of Superposition, reproduced</h1>",
         f"<p>Results: <code>{html.escape(args.results)}</code>. Sections refer to "
-        "Elhage et al. 2022 as summarised in PAPER.md.</p>",
+        "Elhage et al. 2022 (arXiv:2209.10652), summarised in docs/paper.md.</p>",
     ]
     for meta_path in sorted(out.glob("fig_*.json")):
         meta = json.loads(meta_path.read_text())

@@ -1,7 +1,7 @@
 """Sweep files: parse and validate TOML, apply a scale and overrides, expand the grid.
 
-A sweep file (DESIGN.md, "Sweep file") declares one experiment. Every scalar has a
-default (the paper notebook's recipe, PAPER.md §1.4) except `name`, `model.n_features`,
+A sweep file (docs/design.md, "Sweep files") declares one experiment. Every scalar has a
+default (the paper notebook's recipe, docs/paper.md, training recipe) except `name`, `model.n_features`,
 `model.n_hidden` and `data.feature_probability`::
 
     name = "pentagon"                 # results go to results/<name> by default
@@ -17,9 +17,9 @@ default (the paper notebook's recipe, PAPER.md §1.4) except `name`, `model.n_fe
     feature_probability = 0.05        # 1 - S: a number in (0, 1] or a list of n numbers
     importance = 1.0                  # number >= 0, list of n numbers, or {decay = 0.9}: 0.9**i
     varied_feature = -1               # index of "the varied feature" (negative: from the end)
-    varied_importance = 2.0           # optional: importance of the varied feature only (E4, E5)
-    varied_feature_probability = 0.02 # optional: probability of the varied feature only (E8)
-    structure = "independent"         # independent | correlated | anticorrelated (E9)
+    varied_importance = 2.0           # optional: importance of the varied feature only (§4)
+    varied_feature_probability = 0.02 # optional: probability of the varied feature only (§5.2)
+    structure = "independent"         # independent | correlated | anticorrelated (§5.2)
     set_size = 2                      # consecutive features per set (structure != independent)
 
     [train]
@@ -36,7 +36,7 @@ default (the paper notebook's recipe, PAPER.md §1.4) except `name`, `model.n_fe
     checkpoint_every = 4              # chunks between checkpoints of the block in training
     block_size = "auto"               # instances trained at once, or "auto" (about 1 GiB)
     snapshots = false                 # true: W and b of every instance at the end of every
-                                      # chunk, in curves.npz (E10 learning dynamics)
+                                      # chunk, in curves.npz (§6 learning dynamics)
 
     [grid]                            # axes; instances = product of the axes x seeds
     "data.feature_probability" = { logspace = [1.0, 0.01, 12] }  # 12 values from 1 to 0.01
@@ -59,7 +59,7 @@ sampler) splits the sweep into groups, one compiled program each; every other ax
 an array leaf of one program. An axis wins over the scalar of the same key; an override
 of a key (in a scale table or by --set) removes its axis.
 
-Snapshots (`train.snapshots = true`, PAPER.md E10): the weights of every instance are
+Snapshots (`train.snapshots = true`, paper §6): the weights of every instance are
 recorded at the end of every chunk, so `train.chunk_steps` is the snapshot spacing
 (chunk_steps = 50 over 10,000 steps gives 200 snapshots); curves.npz then holds
 `snapshot_step` (S,), `snapshot_W` (I, S, m, n), `snapshot_b` (I, S, n) (and
@@ -71,8 +71,8 @@ format 1 it enters the resolved spec (and the fingerprint) only when it differs 
 default, so sweeps that leave it off keep their fingerprints.
 
 The varied feature (`data.varied_*`) is how the phase diagrams vary "the extra feature"
-(E4, E5: the last feature, the default index -1) and the non-uniform pentagon varies one
-feature's density (E8) while the others keep `importance` and `feature_probability`.
+(§4: the last feature, the default index -1) and the non-uniform pentagon varies one
+feature's density (§5.2) while the others keep `importance` and `feature_probability`.
 
 Scales (``--scale smoke|default|paper``, default "default"): the file's own values are
 the full experiment. Scale X then applies the optional table ``[scale.X]``, a partial

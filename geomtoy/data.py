@@ -1,4 +1,4 @@
-"""On-device sampling of synthetic sparse features (PAPER.md §1.1).
+"""On-device sampling of synthetic sparse features (paper §3.1).
 
 Each feature x_i is 0 with probability 1 - p_i and otherwise Uniform[0, 1] (Uniform[-1, 1]
 for the abs task). One uniform u per element is enough: u < p marks the feature present,
@@ -8,7 +8,7 @@ two uniforms per element; this draws half the random bits for the same distribut
 Two samplers make the uniforms from an instance's step key:
   hash      (default) 64 key bits from threefry, then a keyed integer hash of the element's
             counter (two rounds of the `lowbias32` finaliser). Threefry on every element is
-            the largest cost of a training step on CPU (DESIGN.md, performance principles:
+            the largest cost of a training step on CPU (docs/design.md, performance principles:
             ~100 ms of a 160 ms step at I=1000, n=5, B=1024); the hash costs ~5 ms and fuses
             with its consumers. Values are multiples of 2^-23, as jax.random.uniform's are.
   threefry  jax.random.uniform on every element: the reference sampler.
@@ -114,7 +114,7 @@ def sample_sparse_from_stream(
     return features_from_uniform(u, feature_probability, structure, set_size, signed)
 
 
-# --- feature sets (PAPER.md E9) ------------------------------------------------------
+# --- feature sets (paper §5.2) ------------------------------------------------------
 
 STRUCTURES = ("independent", "correlated", "anticorrelated")
 
@@ -143,7 +143,7 @@ def features_from_uniform(
                     equal), values independent Uniform[0, 1).
     anticorrelated  the set is active iff v < p_i, then exactly one member, chosen
                     uniformly, is non-zero ("entirely zero with probability S, then only one
-                    randomly selected feature ... uniformly sampled", PAPER.md E9): each
+                    randomly selected feature ... uniformly sampled", paper §5.2): each
                     feature's marginal probability is p / set_size.
     """
     n = feature_probability.shape[0]

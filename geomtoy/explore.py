@@ -9,17 +9,17 @@ network: plain JavaScript, inline SVG and canvas, the data embedded. The page ha
 sweep picker, one control per grid axis and a seed picker (default: the grid point's
 best seed), and for the selected model the views of the paper:
 
-- the feature directions, the columns of W (PAPER.md E1): in the plane for m = 2, on a
+- the feature directions, the columns of W (paper §1): in the plane for m = 2, on a
   line for m = 1, and for m > 2 each tegum factor in its own subspace (its columns
   projected on their top 2 or 3 principal directions, 3-D ones rotatable by drag),
-  coloured by importance and labelled by polytope (E7);
-- W^T W and the bias as heatmaps, and the bars of ||W_i|| coloured by interference (E2);
+  coloured by importance and labelled by polytope (§5.1);
+- W^T W and the bias as heatmaps, and the bars of ||W_i|| coloured by interference (§3.2);
 - the features table (norm, D_i, interference, bias, factor, polytope, §1.6);
 - a phase map over two chosen axes (or an axis and the seed), each cell coloured by the
   best seed's geometry summary, or by the norm and interference of one feature as in
-  the paper's phase diagram (E4); clicking a cell selects that model (arrow keys move);
-  under it every feature's D_i and the model's D* along the map's x axis (E7);
-- for ReLU-hidden and abs models, the per-neuron stack plot (E12, E13; abs weights
+  the paper's phase diagram (§4); clicking a cell selects that model (arrow keys move);
+  under it every feature's D_i and the model's D* along the map's x axis (§5.1);
+- for ReLU-hidden and abs models, the per-neuron stack plot (§8, §9; abs weights
   rescaled as in footnote 15).
 
 Data are embedded compactly: each table column is one little-endian typed array in
@@ -73,7 +73,7 @@ LABELS = (
     "other",
     "not_represented",
 )
-"""Polytope vocabulary of DESIGN.md, in the order the page lists it."""
+"""Polytope vocabulary of docs/design.md, in the order the page lists it."""
 
 POLYTOPE_COLORS = style.POLYTOPE_COLORS
 

@@ -1,16 +1,16 @@
-"""The toy models of Elhage et al. 2022 (§1.2 of PAPER.md), written for one instance.
+"""The toy models of Elhage et al. 2022 (paper §3.1), written for one instance.
 
 Notation of the paper: W has shape (m, n) and its column W[:, i] is the direction of
 feature i in the m-dimensional hidden space; b is the output bias (n,). A batch is held
 feature-major, x of shape (n, B) with one sample per column, so that `W @ x` is the
-paper's h = W x for all samples at once and XLA vectorises over the batch (DESIGN.md,
+paper's h = W x for all samples at once and XLA vectorises over the batch (docs/design.md,
 performance principles). The instance axis is added by `jax.vmap` in train.py.
 
 Kinds:
   relu_output  x_hat = ReLU(W^T W x + b)           the paper's main model
-  linear       x_hat = W^T W x + b                 the linear baseline (§E2)
-  relu_hidden  x_hat = ReLU(W^T ReLU(W x) + b)     privileged basis, tied, no hidden bias (§E12)
-  abs          y_hat = ReLU(W2 ReLU(W x) + b)      computation in superposition, untied (§E13);
+  linear       x_hat = W^T W x + b                 the linear baseline (§3.2)
+  relu_hidden  x_hat = ReLU(W^T ReLU(W x) + b)     privileged basis, tied, no hidden bias (§8)
+  abs          y_hat = ReLU(W2 ReLU(W x) + b)      computation in superposition, untied (§9);
                                                    W plays W1, W2 has shape (n, m), target |x|
 """
 
@@ -39,7 +39,7 @@ def init_params(key: jax.Array, kind: str, n_features: int, n_hidden: int) -> Pa
     """Xavier-normal weights, std sqrt(2 / (n + m)), one model at a time; zero bias.
 
     The notebook calls torch's xavier_normal_ on the stacked (K, n, m) tensor, whose std
-    depends on the number of instances K (PAPER.md §1.4): an artefact of batching that
+    depends on the number of instances K (docs/paper.md, training recipe): an artefact of batching that
     would break the rule that an instance does not depend on its batch. Here every model
     gets the Xavier std of its own (m, n) matrix.
     """

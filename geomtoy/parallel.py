@@ -1,4 +1,4 @@
-"""Devices and processes: the only module that knows about either (DESIGN.md, layout).
+"""Devices and processes: the only module that knows about either (docs/design.md, layout).
 
 Instances never talk to each other, so parallelism here is pure placement: no step of
 training or evaluation ever needs a collective.

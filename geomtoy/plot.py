@@ -21,9 +21,9 @@ import numpy as np  # noqa: E402
 
 from geomtoy import store, style  # noqa: E402
 
-# Colours of the polytope labels (DESIGN.md vocabulary), used by every figure.
+# Colours of the polytope labels (docs/design.md vocabulary), used by every figure.
 POLYTOPE_COLORS = style.POLYTOPE_COLORS
-# D = d / k of each uniform polytope (PAPER.md E7): the reference lines of the D_i figure.
+# D = d / k of each uniform polytope (paper §5.1): the reference lines of the D_i figure.
 POLYTOPE_DIMENSIONALITY = {
     "tetrahedron": 3 / 4,
     "triangle": 2 / 3,
@@ -122,7 +122,7 @@ def draw_features_2d(ax, W: np.ndarray, colors, labels=None, lim: float = 1.5) -
 
 
 def gram_panel(ax, W: np.ndarray, b: np.ndarray | None = None) -> None:
-    """W^T W (red +1 ... blue -1) with the bias as an extra column, as in the paper's E2."""
+    """W^T W (red +1 ... blue -1) with the bias as an extra column, as in the paper's §3.2."""
     G = W.T @ W
     if b is not None:
         G = np.concatenate([G, np.full((G.shape[0], 1), np.nan), b[:, None]], axis=1)
@@ -143,7 +143,7 @@ def norm_bars(ax, W: np.ndarray, interference: np.ndarray) -> None:
 
 
 def stack_plot(ax, W: np.ndarray, colors, order=None) -> None:
-    """The paper's neuron stack plot (E12): one column per neuron (row of W, (m, n)); each
+    """The paper's neuron stack plot (§8): one column per neuron (row of W, (m, n)); each
     weight a rectangle coloured by its feature, positive weights stacked up from 0 and
     negative ones down, largest first."""
     m = W.shape[0]

@@ -3,7 +3,7 @@
 An instance's key is derived from (root seed, instance id, seed) and a step's key from
 (instance key, step). Instance i therefore draws the same initial weights and the same
 training batches whether it trains alone, in a batch of 100,000, split into other
-chunks, on another device or host, or after a resume (DESIGN.md, invariants).
+chunks, on another device or host, or after a resume (docs/design.md, invariants).
 
 Evaluation batches come from the root seed alone, so every instance of a run is scored
 on the same samples (common random numbers): comparing the seeds of one grid point is

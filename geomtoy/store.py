@@ -1,6 +1,6 @@
 """Results directories: run a sweep into one, resume it, and read it back.
 
-Layout (DESIGN.md, "Results directory")::
+Layout (docs/design.md, "Results directory")::
 
     results/<name>/
       meta.json           spec, versions, devices, wall time, status running|complete, command
@@ -51,7 +51,7 @@ tables as one never interrupted. Block files are also the per-process part files
 multi-host run: process p trains blocks b with b % process_count == p, and the tables
 are assembled from all block files once every block is there (`assemble`).
 
-Snapshots (train.snapshots, PAPER.md E10): the weights at the end of each chunk are
+Snapshots (train.snapshots, paper §6): the weights at the end of each chunk are
 copied on device (train_chunk donates the state) and fetched with that chunk's loss,
 after the next chunk is dispatched, so a chunk still costs one host sync. They are kept
 in the checkpoint and the block file, so a resumed run gives the same curves.npz.

@@ -11,4 +11,4 @@ POLYTOPE_COLORS = {
     "other": "#8c8c8c",
     "not_represented": "#d9d9d9",
 }
-"""Colour of each polytope label of DESIGN.md's vocabulary."""
+"""Colour of each polytope label of the vocabulary of docs/design.md."""

@@ -1,13 +1,13 @@
 """Closed-form losses and phase boundaries of the small toy models (paper "Superposition as
-a Phase Change", PAPER.md E3-E5, checks A4, A5, A7).
+a Phase Change", paper §3.3 and §4; docs/paper.md checks C4, C5, C7).
 
 The paper's theoretical phase diagrams (after Wattenberg's "Exploring Exact Toy Models"
 notebook) compare the exact expected loss of a few fixed candidate solutions of the ReLU
 output model ``x_hat = ReLU(W^T W x + b)`` and colour each (r, p) point by the cheapest one:
 
-- n = 2, m = 1 (E4): feature 1 has importance 1, feature 2 (the "extra" feature) has
+- n = 2, m = 1 (§4): feature 1 has importance 1, feature 2 (the "extra" feature) has
   relative importance ``r``; candidates W = [1, 0], W = [0, 1], W = [1, -1].
-- n = 3, m = 2 (E5): features 1 and 2 have importance 1, feature 3 (the extra feature) has
+- n = 3, m = 2 (§4): features 1 and 2 have importance 1, feature 3 (the extra feature) has
   relative importance ``r``; candidates named by the direction W ignores:
   W ⟂ [0,0,1], W ⟂ [1,0,0], W ⟂ [0,1,1], W ⟂ [1,1,0].
 
@@ -20,8 +20,8 @@ Conventions:
   features, E[sum_i I_i (x_i - x_hat_i)^2], as in the paper's L (1.3). The training
   engine reports the notebook's mean over features instead; ``per_feature_mean``
   converts (divide by n). Dividing by n changes no comparison, hence no boundary.
-- Bias sign: ``x_hat = ReLU(W^T W x + b)`` (the engine's, PAPER.md 1.2), so a dropped
-  feature outputs ``b = p/2``; the paper's E4 writes ``ReLU(W^T W x - b)``, a sign
+- Bias sign: ``x_hat = ReLU(W^T W x + b)`` (the engine's, paper §3.1), so a dropped
+  feature outputs ``b = p/2``; the paper's §4 writes ``ReLU(W^T W x - b)``, a sign
   convention only.
 - The candidates are fixed configurations, not optimised ones: a dropped feature has
   W_i = 0 and b_i = E[x_i] = p/2, a represented feature has ||W_i|| = 1 and b_i = 0, and an
@@ -39,7 +39,7 @@ from __future__ import annotations
 import numpy as np
 
 PHASES_N2M1 = ("not_represented", "dedicated", "superposition")
-"""Phases of the n = 2, m = 1 diagram (E4), in the order of ``candidate_losses_n2m1``.
+"""Phases of the n = 2, m = 1 diagram (§4), in the order of ``candidate_losses_n2m1``.
 
 ``not_represented``: W = [1, 0], the extra feature is dropped (grey in the paper).
 ``dedicated``: W = [0, 1], the extra feature gets the dimension, feature 1 is dropped (blue).
@@ -47,7 +47,7 @@ PHASES_N2M1 = ("not_represented", "dedicated", "superposition")
 """
 
 PHASES_N3M2 = ("not_represented", "dedicated", "extra_antipodal", "others_antipodal")
-"""Phases of the n = 3, m = 2 diagram (E5), in the order of ``candidate_losses_n3m2``.
+"""Phases of the n = 3, m = 2 diagram (§4), in the order of ``candidate_losses_n3m2``.
 
 ``not_represented``: W ⟂ [0,0,1], features 1, 2 dedicated, the extra feature dropped.
 ``dedicated``: W ⟂ [1,0,0], feature 1 dropped, feature 2 and the extra feature dedicated.
@@ -63,15 +63,15 @@ NULL_DIRECTIONS_N3M2 = {
     "extra_antipodal": (0.0, 1.0, 1.0),
     "others_antipodal": (1.0, 1.0, 0.0),
 }
-"""The direction each n = 3, m = 2 candidate ignores, as the paper names them (E5)."""
+"""The direction each n = 3, m = 2 candidate ignores, as the paper names them (§4)."""
 
 TRIPLE_POINT = (1.0, 4.0 / 7.0)
-"""(r, p) where the three n = 2, m = 1 phases meet (E4); the four n = 3, m = 2 phases meet
+"""(r, p) where the three n = 2, m = 1 phases meet (§4); the four n = 3, m = 2 phases meet
 at the same point."""
 
 
 def dropped_feature_loss(importance, p):
-    """Expected loss of a feature with W_i = 0 that outputs its mean as bias (E4).
+    """Expected loss of a feature with W_i = 0 that outputs its mean as bias (§4).
 
     With b_i = E[x_i] = p/2 the loss is the variance: importance * (E[x^2] - (p/2)^2)
     = importance * (p/3 - p^2/4); p/2 is also the loss-minimising constant output.
@@ -81,7 +81,7 @@ def dropped_feature_loss(importance, p):
 
 
 def antipodal_pair_loss(importance_a, importance_b, p):
-    """Expected loss of two unit features with W_b = -W_a, b = 0, alone in their span (E4).
+    """Expected loss of two unit features with W_b = -W_a, b = 0, alone in their span (§4).
 
     ``x_hat_a = ReLU(x_a - x_b)``: exact when one feature is active; when both are
     (probability p^2) each output errs by min(x_a, x_b), and E[min(U, V)^2] = 1/6 for
@@ -93,7 +93,7 @@ def antipodal_pair_loss(importance_a, importance_b, p):
 
 
 def candidate_losses_n2m1(r, p):
-    """Losses of the three n = 2, m = 1 candidates, stacked on a leading axis (E4, A4).
+    """Losses of the three n = 2, m = 1 candidates, stacked on a leading axis (§4, check C4).
 
     Returns an array of shape (3, *broadcast(r, p).shape) in the order of ``PHASES_N2M1``:
     L[W=[1,0]] = r (p/3 - p^2/4), L[W=[0,1]] = p/3 - p^2/4, L[W=[1,-1]] = (1 + r) p^2/6.
@@ -111,12 +111,12 @@ def candidate_losses_n2m1(r, p):
 
 
 def candidate_losses_n3m2(r, p):
-    """Losses of the four n = 3, m = 2 candidates, stacked on a leading axis (E5, A5).
+    """Losses of the four n = 3, m = 2 candidates, stacked on a leading axis (§4, check C5).
 
     Returns an array of shape (4, *broadcast(r, p).shape) in the order of ``PHASES_N3M2``:
     W ⟂ [0,0,1]: r (p/3 - p^2/4); W ⟂ [1,0,0]: p/3 - p^2/4; W ⟂ [0,1,1]: (1 + r) p^2/6;
     W ⟂ [1,1,0]: p^2/3. Dedicated features cost nothing, so each loss is that of the
-    dropped feature or the antipodal pair alone. These are PAPER.md's forms; the
+    dropped feature or the antipodal pair alone. These are the forms of docs/paper.md; the
     derivation from the W and b of ``candidate_solutions_n3m2`` gives the same four.
     """
     r, p = np.broadcast_arrays(np.asarray(r, dtype=float), np.asarray(p, dtype=float))
@@ -162,7 +162,7 @@ def candidate_solutions_n3m2(p):
 
 
 def phase_index_n2m1(r, p):
-    """Index into ``PHASES_N2M1`` of the cheapest n = 2, m = 1 candidate at each (r, p) (E4).
+    """Index into ``PHASES_N2M1`` of the cheapest n = 2, m = 1 candidate at each (r, p) (§4).
 
     Integer array of shape broadcast(r, p).shape, ready for ``imshow``. An exact tie goes
     to the earlier phase in ``PHASES_N2M1``, so superposition needs a strictly lower loss
@@ -172,12 +172,12 @@ def phase_index_n2m1(r, p):
 
 
 def phase_n2m1(r, p):
-    """Name (from ``PHASES_N2M1``) of the cheapest n = 2, m = 1 candidate at each (r, p) (E4)."""
+    """Name (from ``PHASES_N2M1``) of the cheapest n = 2, m = 1 candidate at each (r, p) (§4)."""
     return np.asarray(PHASES_N2M1)[phase_index_n2m1(r, p)]
 
 
 def phase_index_n3m2(r, p):
-    """Index into ``PHASES_N3M2`` of the cheapest n = 3, m = 2 candidate at each (r, p) (E5).
+    """Index into ``PHASES_N3M2`` of the cheapest n = 3, m = 2 candidate at each (r, p) (§4).
 
     Ties go to the earlier phase in ``PHASES_N3M2``, as in ``phase_index_n2m1``.
     """
@@ -185,12 +185,12 @@ def phase_index_n3m2(r, p):
 
 
 def phase_n3m2(r, p):
-    """Name (from ``PHASES_N3M2``) of the cheapest n = 3, m = 2 candidate at each (r, p) (E5)."""
+    """Name (from ``PHASES_N3M2``) of the cheapest n = 3, m = 2 candidate at each (r, p) (§4)."""
     return np.asarray(PHASES_N3M2)[phase_index_n3m2(r, p)]
 
 
 def boundary_n2m1(r):
-    """Density p*(r) below which superposition wins for n = 2, m = 1 (E4, A4).
+    """Density p*(r) below which superposition wins for n = 2, m = 1 (§4, check C4).
 
     Equating the antipodal loss with the cheaper dense candidate:
     p* = 4r / (2 + 5r) for r <= 1 (against dropping the extra feature) and
@@ -203,7 +203,7 @@ def boundary_n2m1(r):
 
 
 def boundary_n3m2(r):
-    """Density p*(r) below which a superposition phase wins for n = 3, m = 2 (E5, A5).
+    """Density p*(r) below which a superposition phase wins for n = 3, m = 2 (§4, check C5).
 
     p* = 4r / (2 + 5r) for r <= 1 (``extra_antipodal`` below, ``not_represented`` above)
     and p* = 4/7 for r >= 1, a flat line (``others_antipodal`` below, ``dedicated``
@@ -218,13 +218,13 @@ def per_feature_mean(loss, n):
     """Convert a loss summed over features (this module) to the engine's mean over n features.
 
     The paper's L sums over features; the notebook, and so the engine's reported loss,
-    averages over them (PAPER.md 1.3).
+    averages over them (paper §3.1).
     """
     return np.asarray(loss, dtype=float) / n
 
 
 def expected_loss_mc(W, b, importance, p, n_samples, rng, *, return_stderr=False, chunk=1 << 20):
-    """Monte-Carlo estimate of E[sum_i I_i (x_i - ReLU((W^T W x)_i + b_i))^2] (E3, 1.1).
+    """Monte-Carlo estimate of E[sum_i I_i (x_i - ReLU((W^T W x)_i + b_i))^2] (§3.3, §3.1).
 
     W: (m, n); b: (n,); importance: scalar, (n,), or a stack (k, n) of importance vectors
     evaluated on the same samples (the loss is linear in importance, so one draw serves a
@@ -271,7 +271,7 @@ def expected_loss_mc(W, b, importance, p, n_samples, rng, *, return_stderr=False
 
 
 def l1_closed_form(W, importance):
-    """The 1-sparse loss term L_1 of the ReLU output model at b = 0 (E3, A7).
+    """The 1-sparse loss term L_1 of the ReLU output model at b = 0 (§3.3, check C7).
 
     L_1 = sum_i E[loss | only feature i active]
         = (1/3) [sum_i I_i (1 - ||W_i||^2)^2 + sum_{i != j} I_j ReLU(W_j . W_i)^2],
@@ -292,7 +292,7 @@ def l1_closed_form(W, importance):
 
 
 def l0_closed_form(b, importance):
-    """The all-zero loss term L_0 = sum_i I_i ReLU(b_i)^2 (E3, A7).
+    """The all-zero loss term L_0 = sum_i I_i ReLU(b_i)^2 (§3.3, check C7).
 
     The paper prints L_0 = sum_i ReLU(b_i)^2 without importance; with importance weights
     in the loss they multiply each term, as here. Weight (1 - p)^n in the expansion.

@@ -15,7 +15,7 @@ uses one CPU device per core. The random streams of a chunk's steps are derived 
 its step loop. None of this changes a result beyond float rounding: an instance's batches
 depend only on (root seed, instance id, seed, step).
 
-Recipe (PAPER.md §1.4, the paper's notebook): AdamW lr 1e-3, betas 0.9/0.999, eps 1e-8,
+Recipe (the paper's notebook, docs/paper.md): AdamW lr 1e-3, betas 0.9/0.999, eps 1e-8,
 weight decay 0.01 on W and b, constant schedule, batch 1024 of fresh samples per step,
 10,000 steps, Xavier-normal init, zero bias.
 
@@ -61,7 +61,7 @@ class Shape:
     schedule: str = "constant"
     eval_samples: int = 2**17
     sampler: str = "hash"
-    structure: str = "independent"  # independent | correlated | anticorrelated (PAPER.md E9)
+    structure: str = "independent"  # independent | correlated | anticorrelated (paper §5.2)
     set_size: int = 1  # consecutive features per correlated / anticorrelated set
 
     def __post_init__(self):

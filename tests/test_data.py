@@ -1,4 +1,4 @@
-"""The sparse-feature sampler has the paper's distribution (PAPER.md §1.1, A1)."""
+"""The sparse-feature sampler has the paper's distribution (paper §3.1; docs/paper.md check C1)."""
 
 import jax
 import jax.numpy as jnp

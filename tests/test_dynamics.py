@@ -1,4 +1,4 @@
-"""Learning-dynamics snapshots (train.snapshots, PAPER.md E10) and the dynamics figure."""
+"""Learning-dynamics snapshots (train.snapshots, paper §6) and the dynamics figure."""
 
 import importlib.util
 from pathlib import Path

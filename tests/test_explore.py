@@ -189,7 +189,7 @@ def hidden_weights(idx, seed, rng):
 
 
 def abs_weights(idx, seed, rng):
-    """n = 3, m = 6: each feature read by a positive and a negative neuron (E13)."""
+    """n = 3, m = 6: each feature read by a positive and a negative neuron (§9)."""
     W1 = np.zeros((6, 3))
     W2 = np.zeros((3, 6))
     for i in range(3):

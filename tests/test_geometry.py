@@ -1,4 +1,4 @@
-"""Norms, interference, D_i and D* against a NumPy reference (PAPER.md §1.6, E6).
+"""Norms, interference, D_i and D* against a NumPy reference (paper §3.2, §5.1).
 
 Tolerances:
 - float64 against the float64 NumPy reference: rtol 1e-6 (the acceptance criterion of
@@ -130,7 +130,7 @@ def test_gradients_are_finite_at_zero_columns():
 
 
 def test_closed_forms():
-    """Orthonormal columns: D = 1, no interference; D* = m / ||W||_F^2 (E6)."""
+    """Orthonormal columns: D = 1, no interference; D* = m / ||W||_F^2 (§5.1)."""
     fn = jax.jit(everything)
     norm, dimensionality, interfere, d_star, per_dim, G, _ = fn(jnp.eye(4)[:, :3])
     np.testing.assert_allclose(dimensionality, np.ones(3), rtol=1e-6)

@@ -1,4 +1,4 @@
-"""Geometry labels on models trained by the engine (issue: geometry acceptance, PAPER.md A3, A9)."""
+"""Geometry labels on models trained by the engine (issue: geometry acceptance, docs/paper.md checks C3, C9)."""
 
 import numpy as np
 

@@ -1,4 +1,4 @@
-"""The privileged-basis and abs models (PAPER.md E12, E13): NumPy references, trained checks."""
+"""The privileged-basis and abs models (paper §8, §9): NumPy references, trained checks."""
 
 import jax
 import jax.numpy as jnp
@@ -34,7 +34,7 @@ def test_abs_forward_loss_grad_match_numpy():
 
 
 def test_abs_3x6_learns_a_positive_and_a_negative_neuron_per_feature():
-    """E13 / A14: n=3, m=6, 1-S = 0.3 -> ReLU(x_i) + ReLU(-x_i) for every feature.
+    """§9, check C14: n=3, m=6, 1-S = 0.3 -> ReLU(x_i) + ReLU(-x_i) for every feature.
     Measured: 4 of 4 seeds at 1-S = 0.3 (losses ~3e-11); checked on the best of 4."""
     shape = Shape(n_features=3, n_hidden=6, kind="abs")
     res = train_instances(
@@ -58,7 +58,7 @@ def _best_cosines(structure):
 
 
 def test_correlated_pairs_end_orthogonal_and_anticorrelated_pairs_antipodal():
-    """E9, n=4, m=2, two sets of two, 1-S = 0.05, best of 4 seeds. Measured (best of 8):
+    """§5.2, n=4, m=2, two sets of two, 1-S = 0.05, best of 4 seeds. Measured (best of 8):
     correlated |cos| within a set <= 0.01; anticorrelated cos = -1.000, loss ~0."""
     norms, cos = _best_cosines("correlated")
     np.testing.assert_allclose(norms, 1.0, atol=0.05)

@@ -1,4 +1,4 @@
-"""Privileged-basis neuron views (E12, E13) and the analytic adversarial attack (E11)."""
+"""Privileged-basis neuron views (§8, §9) and the analytic adversarial attack (§7)."""
 
 import numpy as np
 
@@ -36,7 +36,7 @@ def test_features_per_neuron_and_monosemanticity_on_a_hand_built_W():
 
 
 def test_sign_pairs_of_the_abs_solution():
-    """ReLU(x_i) + ReLU(-x_i) per feature (E13): each feature has both sides."""
+    """ReLU(x_i) + ReLU(-x_i) per feature (§9): each feature has both sides."""
     W1 = np.array([[2.0, 0, 0], [-3.0, 0, 0], [0, 1.5, 0], [0, -1, 0], [0, 0, 0.5], [0, 0, -1]])
     A = np.abs(W1).T
     W2 = np.divide(1.0, A, out=np.zeros_like(A), where=A > 0)

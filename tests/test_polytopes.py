@@ -1,4 +1,4 @@
-"""Tegum factors and polytope labels on hand-built geometries (PAPER.md E7, §3.1 A6).
+"""Tegum factors and polytope labels on hand-built geometries (paper §5.1; docs/paper.md check C6).
 
 Every fixture is analysed exactly (rotated only) and as 16 perturbed copies: a random
 orthogonal map into R^10 (reflections included), a global scale in [0.8, 1.3], an
@@ -8,7 +8,7 @@ shuffled. Measured over all copies, the noise leaves orthogonal features at |cos
 0.026, inside LINK_COS = 0.05, and moves cosines by less than COS_TOL = 0.05.
 
 Tolerances: exact geometries reproduce D = d/k to 1e-5 (float32); perturbed ones stay
-within 0.03 of it (the band of PAPER.md §3.3; the norm jitter alone moves a digon's D
+within 0.03 of it (the band of docs/paper.md, checks; the norm jitter alone moves a digon's D
 by up to 0.02).
 """
 
@@ -157,7 +157,7 @@ def test_fixture_labels_and_dimensionality(name):
 
 
 def test_ideal_polytopes_are_tight_frames_with_d_over_k():
-    """A6: k unit vertices spanning d dimensions with D_i = d/k for every vertex."""
+    """check C6: k unit vertices spanning d dimensions with D_i = d/k for every vertex."""
     W = np.zeros((len(POLYTOPES), 3, 8), np.float32)
     for index, polytope in enumerate(POLYTOPES.values()):
         V = polytope.vertices
@@ -412,9 +412,9 @@ def test_input_validation():
 
 
 def test_trained_like_pentagons_in_2d():
-    """PAPER.md §3.2 statistics of trained pentagons (m = 2): angle gaps 72 +- 0.6
+    """Calibration statistics (docs/paper.md) of trained pentagons (m = 2): angle gaps 72 +- 0.6
     degrees, norms 1.13 +- 0.01 -> pentagon with |D_i - 2/5| < 0.03; shrinking one
-    feature to 0.85 of the others (the E8 deformation) -> other."""
+    feature to 0.85 of the others (the §5.2 deformation) -> other."""
     rng = np.random.default_rng(21)
     angles = np.radians(72 * np.arange(5)[None] + rng.uniform(-0.6, 0.6, size=(32, 5)))
     norms = rng.uniform(1.12, 1.14, size=(32, 5))

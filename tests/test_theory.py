@@ -1,10 +1,10 @@
-"""theory.py against the paper's exact results (PAPER.md E3-E5, checks A4, A5, A7).
+"""theory.py against the paper's exact results (paper §3.3 and §4; docs/paper.md checks C4, C5, C7).
 
 The closed-form candidate losses are checked against a Monte-Carlo estimate of the
 model's expected loss for the W and b each candidate implies, to 1e-3 absolute (the
 figures issue's acceptance bound), with 2e6-4e6 samples and a fixed seed; each test also
 asserts that 1e-3 exceeds 4 standard errors of its estimate, so the bound is not loose
-by chance. The phase boundaries are checked against the paper's formulas, and A7's L_1
+by chance. The phase boundaries are checked against the paper's formulas, and check C7's L_1
 against numerical integration of the model's own forward pass.
 """
 
@@ -53,7 +53,7 @@ def _importance(r, n_base):
 @pytest.mark.parametrize("setup", SETUPS)
 @pytest.mark.parametrize("p, r, n_samples", MC_CASES)
 def test_closed_forms_match_monte_carlo(setup, p, r, n_samples):
-    """A4, A5: each candidate's closed form equals the Monte-Carlo loss of the W and b it
+    """checks C4, C5: each candidate's closed form equals the Monte-Carlo loss of the W and b it
     implies, to 1e-3 absolute (the figures issue's acceptance bound)."""
     phases, solutions, losses, n_base = SETUPS[setup]
     rng = np.random.default_rng(20220914)
@@ -90,7 +90,7 @@ def _expected_loss_quadrature(W, b, importance, p, n_nodes):
 
 @pytest.mark.parametrize("setup, n_nodes", [("n2m1", 1000), ("n3m2", 100)])
 def test_closed_forms_match_quadrature(setup, n_nodes):
-    """A4, A5 over the whole diagram range (r up to 10, p up to 1) against deterministic
+    """checks C4, C5 over the whole diagram range (r up to 10, p up to 1) against deterministic
     integration; the midpoint rule's relative error here is about 1/n_nodes^2 (<= 1e-4),
     so rtol 1e-3 leaves a tenfold margin."""
     phases, solutions, losses, n_base = SETUPS[setup]
@@ -104,7 +104,7 @@ def test_closed_forms_match_quadrature(setup, n_nodes):
 
 
 def test_n3m2_candidates_are_the_papers_configurations():
-    """Each W ignores its named direction; represented columns are unit vectors (E5)."""
+    """Each W ignores its named direction; represented columns are unit vectors (§4)."""
     for name, (W, b) in theory.candidate_solutions_n3m2(0.3).items():
         assert W.shape == (2, 3) and b.shape == (3,)
         np.testing.assert_allclose(W @ np.array(theory.NULL_DIRECTIONS_N3M2[name]), 0.0, atol=0)
@@ -115,7 +115,7 @@ def test_n3m2_candidates_are_the_papers_configurations():
 
 def test_boundary_values():
     r = np.array([0.1, 10.0, 0.5, 2.0, 1.0])
-    """A4, A5: p*(0.1) = p*(10) = 0.16, p*(0.5) = p*(2) = 4/9, p*(1) = 4/7 for n = 2; the
+    """checks C4, C5: p*(0.1) = p*(10) = 0.16, p*(0.5) = p*(2) = 4/9, p*(1) = 4/7 for n = 2; the
     n = 3 boundary is flat at 4/7 for r >= 1; the n = 2 one is symmetric under r -> 1/r."""
     expected_n2m1 = [0.16, 0.16, 4 / 9, 4 / 9, 4 / 7]
     expected_n3m2 = [0.16, 4 / 7, 4 / 9, 4 / 7, 4 / 7]
@@ -134,7 +134,7 @@ def test_boundary_values():
     ],
 )
 def test_losses_cross_on_the_boundary(losses, boundary, superposition):
-    """At p = p*(r) the superposition loss equals the cheapest dense loss (E4, E5)."""
+    """At p = p*(r) the superposition loss equals the cheapest dense loss (§4)."""
     sides = [(np.logspace(-1, 0, 50), superposition[0]), (np.logspace(0, 1, 50), superposition[1])]
     for r, phase in sides:
         at = losses(r, boundary(r))
@@ -187,7 +187,7 @@ def test_phase_switches_exactly_at_the_boundary(phase, boundary, below, above):
 
 def test_triple_point():
     """All candidates tie at (1, 4/7), where p/3 - p^2/4 = p^2/3 = 16/147; the phases
-    surround it (E4, E5)."""
+    surround it (§4)."""
     r0, p0 = theory.TRIPLE_POINT
     np.testing.assert_allclose(theory.candidate_losses_n2m1(r0, p0), [16 / 147] * 3, rtol=1e-14)
     np.testing.assert_allclose(theory.candidate_losses_n3m2(r0, p0), [16 / 147] * 4, rtol=1e-14)
@@ -209,19 +209,19 @@ def test_triple_point():
 
 
 def test_per_feature_mean_is_the_engine_convention():
-    """The engine averages over the n features where the paper's L sums (PAPER.md 1.3)."""
+    """The engine averages over the n features where the paper's L sums (paper §3.1)."""
     loss = theory.candidate_losses_n3m2(2.0, 0.3)
     np.testing.assert_allclose(theory.per_feature_mean(loss, 3), loss / 3, rtol=0)
 
 
 def _forward(W, b, x):
-    """The ReLU output model on a batch x of shape (B, n) (PAPER.md 1.2)."""
+    """The ReLU output model on a batch x of shape (B, n) (paper §3.1)."""
     return np.maximum(x @ (W.T @ W) + b, 0.0)
 
 
 @pytest.mark.parametrize("seed", range(4))
 def test_l1_closed_form_matches_numerical_integration(seed):
-    """A7: L_1 = sum_i int_0^1 sum_j I_j (x_j - x_hat_j)^2 dx_i with only feature i active,
+    """check C7: L_1 = sum_i int_0^1 sum_j I_j (x_j - x_hat_j)^2 dx_i with only feature i active,
     integrated with the model's forward pass on a 20001-point trapezoid grid. With b = 0
     every integrand is A x^2 with A >= 0, whose trapezoid rule overshoots by exactly
     h^2 / 2 = 1.25e-9 relative; tolerance rtol 1e-8."""
@@ -240,7 +240,7 @@ def test_l1_closed_form_matches_numerical_integration(seed):
 
 
 def test_l0_and_l1_of_the_antipodal_pair():
-    """A7 on hand-built cases: an antipodal pair has no 1-sparse loss; L_0 is the
+    """check C7 on hand-built cases: an antipodal pair has no 1-sparse loss; L_0 is the
     importance-weighted squared positive bias."""
     assert theory.l1_closed_form(np.array([[1.0, -1.0]]), np.array([1.0, 3.0])) == 0.0
     assert theory.l1_closed_form(np.array([[1.0, 1.0]]), 1.0) == pytest.approx(2 / 3, rel=1e-15)

@@ -183,7 +183,7 @@ def test_shape_and_hparams_reject_bad_values():
         HParams.create(3, 5, importance=[1.0, 2.0])
 
 
-# --- the paper's basic results (PAPER.md E1, E2, A2, A3), trained with the notebook recipe
+# --- the paper's basic results (paper §1, §3.2; docs/paper.md checks C2, C3), trained with the notebook recipe
 
 
 def test_linear_model_learns_top_m_features_at_every_sparsity():
@@ -202,7 +202,7 @@ def test_linear_model_learns_top_m_features_at_every_sparsity():
 
 def test_dense_relu_output_keeps_two_most_important_features():
     """n=5, m=2, importance 0.9**i, p=1: features 0 and 1 orthogonal with norm 1, the rest
-    not represented, each dropped feature's bias its mean 0.5 (E1 at 0% sparsity, A3)."""
+    not represented, each dropped feature's bias its mean 0.5 (§1 at 0% sparsity, check C3)."""
     shape = Shape(n_features=5, n_hidden=2)
     hp = HParams.create(
         3, 5, feature_probability=1.0, importance=0.9 ** np.arange(5), seed=np.arange(3)

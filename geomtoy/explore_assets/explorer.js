@@ -602,7 +602,7 @@
     $("gram-legend").innerHTML = bar(RDBU, "−1", "+1", "WᵀW, b") + " " + bar(VIRIDIS, "0", "≥1", "interference");
   }
 
-  // ---------------------------------------------------------------- stack plot (E12, E13)
+  // ---------------------------------------------------------------- stack plot (§8, §9)
   let STACK = null; // drawn blocks, for the tooltip
   function renderStack(D, M) {
     const card = $("stack-card");
@@ -624,7 +624,7 @@
       for (const v of row) { if (v > 0) pos += v; else neg -= v; }
       return { h, top, big, count, pos, neg };
     });
-    // neurons sorted by the importance of their largest feature (E13), dead neurons last
+    // neurons sorted by the importance of their largest feature (§9), dead neurons last
     info.sort((a, b) => (b.big > C.dead_neuron) - (a.big > C.dead_neuron) || M.imp[b.top] - M.imp[a.top] || a.top - b.top || a.h - b.h);
     let up = 0, down = 0;
     for (const q of info) { up = Math.max(up, q.pos); down = Math.max(down, q.neg); }
@@ -937,7 +937,7 @@
       const items = Array.from(present.entries()).sort((a, b) => b[1] - a[1]);
       for (const [k, c] of items) leg += '<span class="item"><span class="chip" style="background:' + coloring.colors[k] + '"></span>' + esc(coloring.names[k]) + ' <span class="note">×' + c + "</span></span>";
     } else if (coloring.feature !== undefined) {
-      leg = '<span class="item">feature ' + coloring.feature + ': hue <span class="chip" style="background:#2255bb"></span>interference 0 → <span class="chip" style="background:#dd4444"></span>≥ 1; saturation: ‖W<sub>i</sub>‖ 0 (grey) → ≥ 1 (paper E4)</span>';
+      leg = '<span class="item">feature ' + coloring.feature + ': hue <span class="chip" style="background:#2255bb"></span>interference 0 → <span class="chip" style="background:#dd4444"></span>≥ 1; saturation: ‖W<sub>i</sub>‖ 0 (grey) → ≥ 1 (paper §4)</span>';
     } else {
       let stops = "";
       for (let k = 0; k <= 10; k++) stops += '<stop offset="' + k / 10 + '" stop-color="' + css(VIRIDIS(k / 10)) + '"/>';
@@ -949,7 +949,7 @@
     $("map-note").textContent = seedNote + (fixed.length ? "; fixed: " + fixed.map((k) => D.axes[k].key + " = " + D.axes[k].labels[S.idx[k]]).join(", ") : "");
     return { x: ax.id, y: ay.id, nx, ny, cw, ch, pad_left: P.l, pad_top: P.t, color: colorMode() };
   }
-  /** E7: every feature's D_i (dots, coloured by polytope) and D* (line) along the map's x axis,
+  /** §5.1: every feature's D_i (dots, coloured by polytope) and D* (line) along the map's x axis,
    *  for the models of the map row that holds the selected model. */
   const DIMS_LINES = [[1, "1"], [3 / 4, "3/4"], [2 / 3, "2/3"], [1 / 2, "1/2"], [2 / 5, "2/5"], [3 / 8, "3/8"]];
   function renderDims(D, ax, ay, cells, nx, ny, cw) {
@@ -1011,7 +1011,7 @@
     ctx.fillStyle = "#444";
     const every = MAP.everyX || 1;
     for (let xv = 0; xv < nx; xv += every) ctx.fillText(ax.labels[xv], P.l + xv * cw + cw / 2, top + H + 4);
-    $("dims-title").textContent = "feature dimensionality D_i of each model in this row (dots, coloured by polytope) and D* = m/‖W‖²_F (line), E7";
+    $("dims-title").textContent = "feature dimensionality D_i of each model in this row (dots, coloured by polytope) and D* = m/‖W‖²_F (line), §5.1";
   }
 
   function mapCellAt(e) {
@@ -1102,7 +1102,7 @@
     const y = nA >= 2 ? D.axes[1].key : nA === 1 ? "seed" : "none";
     $("map-x").innerHTML = opts("x", x);
     $("map-y").innerHTML = opts("y", y);
-    const colorOpts = [["geometry", "geometry of the best seed"], ["dominant", "most common polytope"], ["dpf", "D* (dims per feature)"], ["n_rep", "represented features"], ["loss", "loss"], ["feature", "one feature: norm × interference (E4)"]];
+    const colorOpts = [["geometry", "geometry of the best seed"], ["dominant", "most common polytope"], ["dpf", "D* (dims per feature)"], ["n_rep", "represented features"], ["loss", "loss"], ["feature", "one feature: norm × interference (§4)"]];
     $("map-color").innerHTML = colorOpts.map(([v, t]) => '<option value="' + v + '">' + t + "</option>").join("");
     let fopts = "";
     for (let j = 0; j < D.nMax; j++) fopts += '<option value="' + j + '">' + j + "</option>";

@@ -1,4 +1,4 @@
-"""Geometry of trained toy models, pure functions of the weights (PAPER.md §1.6, E6-E7).
+"""Geometry of trained toy models, pure functions of the weights (paper §3.2, §5.1).
 
 `analyze(W)` is the host-side entry point used by `geomtoy analyze` and the results
 tables: for weights `W` of shape (I, m, n) it returns a `Geometry` of NumPy arrays with

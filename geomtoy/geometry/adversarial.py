@@ -1,4 +1,4 @@
-"""Adversarial vulnerability of superposition (PAPER.md E11).
+"""Adversarial vulnerability of superposition (paper §7).
 
 For the ReLU output model the optimal L2 attack that targets feature i is, analytically,
 delta_i = lambda (W^T W)_i / ||(W^T W)_i|| (the i-th row of the end-to-end matrix, the
@@ -7,7 +7,7 @@ input L2 norm. The paper takes the feature attack that harms the loss most and r
 the loss increase relative to a model without superposition, next to the features per
 dimension ||W||_F^2 / m; vulnerability "closely tracks" it.
 
-Reading of the paper's undefined baseline (PAPER.md §5, item 5): the non-superposition
+Reading of the paper's undefined baseline (docs/paper.md, open choices, item 5): the non-superposition
 model keeps the m most important features on orthogonal dimensions (W = [I_m 0]) and
 outputs the others' mean as bias (b_i = p_i / 2), i.e. what the linear model learns.
 A negative bias hides small attacks: a trained pentagon (b ~ -0.25) ignores a shift of
@@ -62,7 +62,7 @@ def attack_loss_increase(W, b, x, x_clean, importance, radius) -> np.ndarray:
 
 def baseline_no_superposition(importance: np.ndarray, feature_probability: np.ndarray, m: int):
     """The model without superposition: the m most important features dedicated, the rest
-    output their mean p_i / 2 (PAPER.md E2's linear solution)."""
+    output their mean p_i / 2 (paper §3.2's linear solution)."""
     n = importance.shape[0]
     keep = np.argsort(-importance, kind="stable")[:m]
     W = np.zeros((m, n))

@@ -1,4 +1,4 @@
-"""Norms, interference and feature dimensionality of one toy model (PAPER.md §1.6).
+"""Norms, interference and feature dimensionality of one toy model (paper §3.2, §5.1).
 
 Every function takes the weights of ONE model, `W` of shape (m, n) whose columns `W_i`
 are the feature embeddings (paper notation), and is pure `jnp`, so `jax.vmap` adds the
@@ -11,10 +11,10 @@ With `W^_i = W_i / ||W_i||` (taken as 0 for a zero column):
   other feature, >= 1 when some group of features can activate `W_i` as strongly as
   feature i itself (§1.6, the "superposition" colour of the paper's bar charts);
 - feature dimensionality ``D_i = ||W_i||^2 / sum_j (W^_i . W_j)^2`` (the sum includes
-  j = i; E7): the fraction of a dimension feature i gets. ``0 <= D_i <= 1``; 1 for a
+  j = i; §5.1): the fraction of a dimension feature i gets. ``0 <= D_i <= 1``; 1 for a
   feature orthogonal to all others, 1/2 in an antipodal pair, d/k for k features forming
   a uniform polytope in d dimensions, and 0 for a zero column (never NaN);
-- dimensions per feature ``D* = m / ||W||_F^2`` (E6), the basis-independent measure of
+- dimensions per feature ``D* = m / ||W||_F^2`` (§5.1), the basis-independent measure of
   how many hidden dimensions the model spends per embedded feature;
 - the Gram matrix ``W^T W`` (n x n), the end-to-end matrix the paper draws.
 
@@ -53,7 +53,7 @@ def interference(W: jax.Array) -> jax.Array:
 
 
 def feature_dimensionality(W: jax.Array) -> jax.Array:
-    """Feature dimensionality ``D_i = ||W_i||^2 / sum_j (W^_i . W_j)^2`` (n,); E7.
+    """Feature dimensionality ``D_i = ||W_i||^2 / sum_j (W^_i . W_j)^2`` (n,); §5.1.
 
     The sum runs over all j, including j = i, so ``0 <= D_i <= 1``. A zero column gets
     ``D_i = 0`` (the paper's "features which are not learned"), never NaN.
@@ -62,7 +62,7 @@ def feature_dimensionality(W: jax.Array) -> jax.Array:
 
 
 def dims_per_feature(W: jax.Array) -> jax.Array:
-    """Dimensions per feature ``D* = m / ||W||_F^2`` (scalar); E6.
+    """Dimensions per feature ``D* = m / ||W||_F^2`` (scalar); §5.1.
 
     `W = 0` embeds no feature at all and gives ``+inf`` (m dimensions for zero
     features), which stays distinguishable from every finite model and is not NaN.
@@ -74,7 +74,7 @@ def dims_per_feature(W: jax.Array) -> jax.Array:
 
 
 def features_per_dim(W: jax.Array) -> jax.Array:
-    """Features per dimension ``||W||_F^2 / m = 1 / D*`` (scalar); E6."""
+    """Features per dimension ``||W||_F^2 / m = 1 / D*`` (scalar); §5.1."""
     return jnp.sum(W * W) / W.shape[0]
 
 

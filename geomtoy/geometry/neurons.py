@@ -1,4 +1,4 @@
-"""Privileged-basis views of trained weights (PAPER.md E12, E13).
+"""Privileged-basis views of trained weights (paper §8, §9).
 
 In the ReLU hidden layer model (h = ReLU(W x)) and the abs model (h = ReLU(W1 x)) the
 neuron basis is privileged: row h of W is what neuron h reads, and a neuron that reads
@@ -18,7 +18,7 @@ import numpy as np
 
 FEATURE_THRESHOLD = 0.1
 """A feature counts towards a neuron when |W_hi| > FEATURE_THRESHOLD * max_j |W_hj|
-(PAPER.md E12, suggested operationalisation of "stores more than one feature")."""
+(paper §8, suggested operationalisation of "stores more than one feature")."""
 
 DEAD_NEURON = 1e-3
 """A neuron whose largest |weight| is below this reads nothing: 0 features, not counted."""
@@ -96,7 +96,7 @@ def sign_pairs(W1: np.ndarray, W2: np.ndarray, tol: float = 0.5) -> np.ndarray:
 
     A positive-side neuron for feature i reads mostly +x_i (monosemanticity > 1 - tol on
     feature i, weight > 0) and writes to output i (W2[i, h] > 0); a negative-side one reads
-    -x_i. The paper's n=3, m=6 model (E13) has one of each per feature.
+    -x_i. The paper's n=3, m=6 model (§9) has one of each per feature.
     """
     W1, W2 = rescale_abs(np.asarray(W1, np.float64), np.asarray(W2, np.float64))
     mono = monosemanticity(W1)

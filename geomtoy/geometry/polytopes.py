@@ -1,6 +1,6 @@
-"""Tegum factors and polytope labels of trained toy models (PAPER.md E7, §3.1 A6, A12).
+"""Tegum factors and polytope labels of trained toy models (paper §5.1; docs/paper.md checks C6, C12).
 
-Uniform superposition organises features into uniform polytopes (E7): k features
+Uniform superposition organises features into uniform polytopes (§5.1): k features
 spanning d dimensions with equal norms and the polytope's angles, each with feature
 dimensionality D = d/k. Different polytopes sit in orthogonal subspaces (a tegum
 product), so the graph that links features whose directions interfere falls apart
@@ -35,7 +35,7 @@ models with n=1000, m=30 in 2.1 s. About half of the time is the component searc
 which runs on all n features although only the represented ones can link.
 
 Calibration: the thresholds below were checked on models trained with `geomtoy.train`
-(PAPER.md §1.4 recipe, 10,000 steps). n=5, m=2, uniform importance, feature probability
+(the notebook recipe of docs/paper.md, 10,000 steps). n=5, m=2, uniform importance, feature probability
 0.05, 8 seeds: 7 pentagons (norm spread <= 1.1%, cosine error <= 0.009, D_i 0.400) and
 one seed with 2 digons. n=5, m=2, importance 0.9^i, dense: 8/8 "2 dedicated" with the
 other three not represented. n=200, m=20 and n=400, m=30 over 1/p = 1.4 ... 5.7:
@@ -62,18 +62,18 @@ import numpy as np
 from geomtoy.geometry import dimensionality as dim
 
 REPRESENTED_NORM = 0.5
-"""A feature is represented iff ``||W_i|| > 0.5`` (PAPER.md §3.3).
+"""A feature is represented iff ``||W_i|| > 0.5`` (docs/paper.md, checks).
 
 Trained represented features have norms near 1 (pentagons 1.13, digons 1.0-1.04),
 dropped ones decay towards 0 under weight decay (<= 0.02 in the dense 0.9^i model);
 0.5 sits in the middle of that gap. In the dense uniform regime with n >> m no feature
-passes it (the rank-m solution is spread over all n features, E6), so such models are
+passes it (the rank-m solution is spread over all n features, §5.1), so such models are
 all `not_represented`, as intended."""
 
 LINK_COS = 0.05
 """Two represented features interfere, i.e. share a tegum factor, iff ``|cos| > 0.05``.
 
-Features in different tegum factors are ideally orthogonal; PAPER.md §3.3 calls
+Features in different tegum factors are ideally orthogonal; the checks of docs/paper.md call
 ``|cos| < 0.05`` orthogonal. In the trained models of the calibration, clean factors
 (digons, triangles, pentagons) met each other at |cos| <= 0.035, while weakly
 interfering structures sat at |cos| >= 0.073 (11 antipodal pairs in 10 dimensions at
@@ -83,9 +83,9 @@ each feature has neighbours at |cos| >= 0.31, so every polytope stays connected.
 NORM_RTOL = 0.1
 """Features of one polytope have equal norms: ``max/min - 1 <= 0.1``.
 
-Trained polytopes had norm spreads <= 1.7% (pentagons 1.13 +- 0.01, PAPER.md §3.2); a
+Trained polytopes had norm spreads <= 1.7% (pentagons 1.13 +- 0.01, docs/paper.md, calibration); a
 factor whose norms differ by more than 10% is a deformed configuration (e.g. the
-non-uniform pentagon of E8 on its way to two digons)."""
+non-uniform pentagon of §5.2 on its way to two digons)."""
 
 COS_TOL = 0.05
 """Each feature's sorted cosines to its factor-mates lie within 0.05 of the ideal's.
@@ -112,7 +112,7 @@ Norms, rank and angles are read inside the factor; D_i also counts the interfere
 from features outside it, those below REPRESENTED_NORM included. In the dense uniform
 regime a lone feature of norm > 0.5 can share its direction with dozens of weak ones
 (D_i ~ 0.25, seen at n=100, m=10, 1-S = 1): it is no dedicated dimension. Trained
-polytopes sat within 0.004 (pentagons) and 0.02 (digons, PAPER.md §3.2) of d/k."""
+polytopes sat within 0.004 (pentagons) and 0.02 (digons, docs/paper.md, calibration) of d/k."""
 
 BLOCK_GRAM_ENTRIES = 2**24
 """Models per block are chosen so one block's Gram matrices hold at most 2**24 entries
@@ -139,7 +139,7 @@ class Polytope:
 
     @property
     def dimensionality(self) -> float:
-        """D_i of each vertex, d/k (E7)."""
+        """D_i of each vertex, d/k (§5.1)."""
         return self.n_dims / self.n_vertices
 
     @functools.cached_property
@@ -162,7 +162,7 @@ def _square_antiprism() -> np.ndarray:
     """Two squares at heights +-1/sqrt(3), twisted by 45 degrees.
 
     The height 1/sqrt(3) makes the 8 vertices a tight frame (sum v v^T = 8/3 I), the
-    only proportions with D_i = 3/8 exactly, the line the paper observes (E7).
+    only proportions with D_i = 3/8 exactly, the line the paper observes (§5.1).
     """
     h = 1.0 / math.sqrt(3.0)
     r = math.sqrt(1.0 - h * h)
@@ -187,7 +187,7 @@ POLYTOPES: Mapping[str, Polytope] = {
         Polytope("square_antiprism", _square_antiprism()),
     )
 }
-"""The polytope vocabulary of DESIGN.md with ideal unit vertices (E7)."""
+"""The polytope vocabulary of docs/design.md with ideal unit vertices (§5.1)."""
 
 LABELS = (
     "square_antiprism",
@@ -213,7 +213,7 @@ _LABEL_INDEX = {label: index for index, label in enumerate(LABELS)}
 class Geometry:
     """Geometry of I models with n features each; every field is a NumPy array.
 
-    Fields (features table and instances table of DESIGN.md):
+    Fields (features table and instances table of docs/design.md):
         norm: (I, n) feature norms ``||W_i||``.
         dimensionality: (I, n) feature dimensionality D_i.
         interference: (I, n) ``sum_{j != i} (W^_i . W_j)^2``.
