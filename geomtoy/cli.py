@@ -1,4 +1,4 @@
-"""The `geomtoy` command: thin argument parsing over `config` and `store`.
+"""The `geomtoy` command: thin argument parsing over `sweep` and `store`.
 
     geomtoy run SWEEP.toml [--out DIR] [--scale smoke|default|paper] [--resume]
                            [--set key=value ...] [--overwrite] [--quiet]
@@ -18,9 +18,10 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from geomtoy import config, store
-from geomtoy.config import SweepError
+from geomtoy import spec, store
 from geomtoy.progress import Progress
+from geomtoy.spec import SweepError
+from geomtoy.sweep import load as load_sweep
 
 
 class _Parser(argparse.ArgumentParser):
@@ -37,10 +38,10 @@ def _add_run(sub) -> argparse.ArgumentParser:
         description="Train every instance of a sweep file and write the results directory. "
         "Rerunning the same command resumes an interrupted run and does nothing on a complete one.",
     )
-    p.add_argument("sweep", metavar="SWEEP.toml", help="sweep file (see geomtoy/config.py)")
+    p.add_argument("sweep", metavar="SWEEP.toml", help="sweep file (see docs/sweep-file.md)")
     p.add_argument("--out", metavar="DIR", help="results directory (default: results/<name>)")
     p.add_argument(
-        "--scale", choices=config.SCALES, default="default", help="run size (default: %(default)s)"
+        "--scale", choices=spec.SCALES, default="default", help="run size (default: %(default)s)"
     )
     p.add_argument("--resume", action="store_true", help="require a run to resume in DIR")
     p.add_argument(
@@ -73,7 +74,7 @@ def _devices(value: str):
 
 
 def _run(args: argparse.Namespace) -> int:
-    sweep = config.load(args.sweep, scale=args.scale, sets=args.set)
+    sweep = load_sweep(args.sweep, scale=args.scale, sets=args.set)
     out = Path(args.out) if args.out else Path("results") / sweep.name
     progress = Progress(None if args.quiet else sys.stderr)
     argv = sys.argv[1:] if args.argv is None else args.argv

@@ -18,7 +18,7 @@ Both are pure functions of the key, so the per-instance invariants hold for eith
 import jax
 import jax.numpy as jnp
 
-SAMPLERS = ("hash", "threefry")
+from geomtoy.spec import SAMPLERS, STRUCTURES
 
 
 def _lowbias32(x: jax.Array) -> jax.Array:
@@ -115,8 +115,6 @@ def sample_sparse_from_stream(
 
 
 # --- feature sets (paper §5.2) ------------------------------------------------------
-
-STRUCTURES = ("independent", "correlated", "anticorrelated")
 
 
 def uniform_rows(n_features: int, structure: str = "independent", set_size: int = 1) -> int:

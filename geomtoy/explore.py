@@ -53,7 +53,7 @@ from pathlib import Path
 import numpy as np
 
 from geomtoy import store, style
-from geomtoy.config import SweepError
+from geomtoy.spec import SweepError
 
 DEFAULT_OUT = "explorer.html"
 

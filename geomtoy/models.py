@@ -19,7 +19,7 @@ import dataclasses
 import jax
 import jax.numpy as jnp
 
-KINDS = ("relu_output", "linear", "relu_hidden", "abs")
+from geomtoy.spec import KINDS
 
 
 @jax.tree_util.register_dataclass

@@ -232,7 +232,7 @@ def _only_cpu_installed() -> bool:
 
 def instance_multiple() -> int:
     """Pad instance blocks to a multiple of this (the active mesh's device count), so that
-    every block splits evenly over the devices (`config.Sweep.blocks(multiple=...)`)."""
+    every block splits evenly over the devices (`geomtoy.sweep.Sweep.blocks(multiple=...)`)."""
     return _active.size if _active is not None else 1
 
 

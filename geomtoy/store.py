@@ -41,7 +41,7 @@ axes (expanded values), n_instances, n_points, seeds, groups (static shape, inst
 block size), n_blocks, blocks_done, created, updated, wall_time_s (all runs), runs (one
 record per invocation), versions, backend, devices, host, source (the sweep file's text).
 
-A sweep is trained as a sequence of blocks (`config.Sweep.blocks`): rows of one static
+A sweep is trained as a sequence of blocks (`geomtoy.sweep.Sweep.blocks`): rows of one static
 shape group, at most `train.block_size` instances, so memory stays bounded for any grid.
 Each block is written when it ends and is skipped by a resumed run; the block in
 training is checkpointed every `train.checkpoint_every` chunks and a resumed run
@@ -82,9 +82,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from geomtoy import config
-from geomtoy.config import Block, Group, Sweep, SweepError
+from geomtoy import spec
 from geomtoy.progress import Progress
+from geomtoy.spec import SweepError
+from geomtoy.sweep import Block, Group, Sweep, loads
 
 FORMAT = 1
 TABLES = ("instances.parquet", "features.parquet", "params.npz", "curves.npz")
@@ -194,11 +195,11 @@ class Plan:
     overwrite: bool
 
 
-def _flat(spec: Mapping) -> dict[str, Any]:
+def _flat(document: Mapping) -> dict[str, Any]:
     """A spec document as {dotted key: value}; grid axes as "grid.<key>"."""
     out = {}
-    for k, v in spec.items():
-        if k in (*config.SECTIONS, "grid") and isinstance(v, dict):
+    for k, v in document.items():
+        if k in (*spec.SECTIONS, "grid") and isinstance(v, dict):
             out |= {f"{k}.{kk}": vv for kk, vv in v.items()}
         else:
             out[k] = v
@@ -431,9 +432,7 @@ def finish(path: str | Path) -> Results:
     if meta is None:
         raise SweepError(rd.path, "meta.json", "not a geomtoy results directory")
     if meta["status"] != "complete":
-        sweep = config.loads(
-            meta["source"], file=meta["file"], scale=meta["scale"], sets=meta["sets"]
-        )
+        sweep = loads(meta["source"], file=meta["file"], scale=meta["scale"], sets=meta["sets"])
         if sweep.fingerprint() != meta["fingerprint"]:
             reason = "the recorded sweep no longer gives its fingerprint (another geomtoy version?)"
             raise SweepError(rd.meta, "fingerprint", reason)
@@ -458,10 +457,10 @@ def _train_block(sweep: Sweep, block: Block, rd: ResultsDir, progress: Progress)
     from geomtoy import train
 
     group: Group = sweep.groups[block.group]
-    shape = group.shape.engine()
+    shape = group.shape
     rows = block.padded_rows
     ids = group.instance[rows]
-    hp = group.hparams(rows)
+    hp = train.HParams.create(**group.leaves(rows))
     chunks = sweep.chunks(group)
     root = sweep.root_seed
     fingerprint = sweep.fingerprint()

@@ -29,7 +29,6 @@ Public API:
 from __future__ import annotations
 
 import dataclasses
-import math
 from collections.abc import Callable
 
 import jax
@@ -38,60 +37,8 @@ import numpy as np
 import optax
 
 from geomtoy import data, models, parallel, rng
-from geomtoy.config import chunk_schedule
 from geomtoy.models import Params
-
-OPTIMIZERS = ("adamw", "adam", "sgd")
-SCHEDULES = ("constant", "linear", "cosine")
-
-
-@dataclasses.dataclass(frozen=True)
-class Shape:
-    """Static configuration: everything that fixes an array shape or the program.
-
-    Two instances can share one compiled program only if their Shapes are equal.
-    """
-
-    n_features: int
-    n_hidden: int
-    kind: str = "relu_output"
-    batch_size: int = 1024
-    steps: int = 10_000
-    optimizer: str = "adamw"
-    schedule: str = "constant"
-    eval_samples: int = 2**17
-    sampler: str = "hash"
-    structure: str = "independent"  # independent | correlated | anticorrelated (paper §5.2)
-    set_size: int = 1  # consecutive features per correlated / anticorrelated set
-
-    def __post_init__(self):
-        if self.kind not in models.KINDS:
-            raise ValueError(f"model kind {self.kind!r} is not one of {models.KINDS}")
-        if self.optimizer not in OPTIMIZERS:
-            raise ValueError(f"optimizer {self.optimizer!r} is not one of {OPTIMIZERS}")
-        if self.structure not in data.STRUCTURES:
-            raise ValueError(f"structure {self.structure!r} is not one of {data.STRUCTURES}")
-        if self.structure != "independent" and self.n_features % self.set_size:
-            raise ValueError(
-                f"set_size {self.set_size} does not divide n_features {self.n_features}"
-            )
-        if self.sampler not in data.SAMPLERS:
-            raise ValueError(f"sampler {self.sampler!r} is not one of {data.SAMPLERS}")
-        if self.schedule not in SCHEDULES:
-            raise ValueError(f"schedule {self.schedule!r} is not one of {SCHEDULES}")
-        for name in ("n_features", "n_hidden", "batch_size", "steps", "eval_samples", "set_size"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
-
-    @property
-    def eval_batch(self) -> int:
-        """Samples per evaluation batch: bounded so evaluation memory stays small."""
-        return min(self.eval_samples, 8192)
-
-    @property
-    def eval_batches(self) -> int:
-        return math.ceil(self.eval_samples / self.eval_batch)
+from geomtoy.spec import Shape, chunk_schedule
 
 
 @jax.tree_util.register_dataclass

@@ -5,8 +5,8 @@ import dataclasses
 import numpy as np
 import pytest
 
-from geomtoy import config
-from geomtoy.config import SweepError
+from geomtoy import spec, sweep
+from geomtoy.spec import SweepError
 
 BASE = """
 name = "t"
@@ -22,14 +22,24 @@ seeds = 3
 
 
 def load(text, scale="default", sets=()):
-    return config.loads(text, file="t.toml", scale=scale, sets=sets)
+    return sweep.loads(text, file="t.toml", scale=scale, sets=sets)
 
 
 def test_defaults_are_the_paper_recipe():
     s = load(BASE)
     (g,) = s.groups
-    assert g.shape == config.StaticShape(
-        "relu_output", 5, 2, 1024, 10_000, "adamw", "constant", 2**17, "hash", "independent", 1
+    assert g.shape == spec.Shape(
+        kind="relu_output",
+        n_features=5,
+        n_hidden=2,
+        batch_size=1024,
+        steps=10_000,
+        optimizer="adamw",
+        schedule="constant",
+        eval_samples=2**17,
+        sampler="hash",
+        structure="independent",
+        set_size=1,
     )
     assert s.n_instances == 3 and s.n_points == 1 and s.root_seed == 0
     np.testing.assert_allclose(g.importance, np.tile(0.9 ** np.arange(5), (3, 1)))
@@ -202,14 +212,10 @@ def test_blocks_partition_each_group_into_equal_padded_sizes():
 
 
 def test_auto_block_size_bounds_memory():
-    small = config.auto_block_size(
-        config.StaticShape("relu_output", 2, 1, 1024, 10, "adamw", "constant", 2**17, "hash")
-    )
-    big = config.auto_block_size(
-        config.StaticShape("relu_output", 400, 30, 1024, 10, "adamw", "constant", 2**17, "hash")
-    )
+    small = sweep.auto_block_size(spec.Shape(n_features=2, n_hidden=1, steps=10))
+    big = sweep.auto_block_size(spec.Shape(n_features=400, n_hidden=30, steps=10))
     assert big < small
-    assert big * 4 * 8192 * (6 * 400 + 3 * 30) <= config.AUTO_BLOCK_BYTES
+    assert big * 4 * 8192 * (6 * 400 + 3 * 30) <= spec.AUTO_BLOCK_BYTES
 
 
 def sweep_text(extra: dict) -> str:
@@ -303,25 +309,24 @@ def test_bad_syntax_missing_keys_and_bad_overrides():
     with pytest.raises(SweepError, match=r"--scale: unknown scale 'huge'"):
         load(BASE, scale="huge")
     with pytest.raises(SweepError, match=r"^nowhere.toml: cannot read"):
-        config.load("nowhere.toml")
+        sweep.load("nowhere.toml")
 
 
-def test_choices_match_the_engine():
-    """config validates without importing JAX, so it keeps its own copies of the lists."""
+def test_static_keys_are_the_shape():
+    """The static keys are exactly the fields of the Shape that the engine compiles for."""
     from geomtoy import data, models, train
 
-    assert config.KINDS == models.KINDS and config.SAMPLERS == data.SAMPLERS
-    assert config.STRUCTURES == data.STRUCTURES
-    assert (config.OPTIMIZERS, config.SCHEDULES) == (train.OPTIMIZERS, train.SCHEDULES)
-    fields = {f.name for f in dataclasses.fields(config.StaticShape)}
-    assert fields == {f.name for f in dataclasses.fields(train.Shape)}
+    assert train.Shape is spec.Shape
+    assert models.KINDS is spec.KINDS and data.SAMPLERS is spec.SAMPLERS
+    assert data.STRUCTURES is spec.STRUCTURES
+    fields = {f.name for f in dataclasses.fields(spec.Shape)}
 
     def section(k):
         if k in ("kind", "n_features", "n_hidden"):
             return "model"
         return "data" if k in ("structure", "set_size") else "train"
 
-    assert set(config.STATIC_KEYS) == {f"{section(k)}.{k}" for k in fields}
+    assert set(spec.STATIC_KEYS) == {f"{section(k)}.{k}" for k in fields}
 
 
 def test_unquoted_grid_keys():

@@ -7,8 +7,10 @@ import numpy as np
 import pytest
 from interrupt import Interrupt, StopAfter
 
-from geomtoy import cli, config, store
-from geomtoy.config import SweepError
+from geomtoy import cli, store
+from geomtoy.spec import SweepError
+from geomtoy.sweep import load as load_sweep
+from geomtoy.sweep import loads
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -36,7 +38,7 @@ snapshots = true
 
 
 def snap(*sets):
-    return config.loads(SNAP, file="snap.toml", sets=sets)
+    return loads(SNAP, file="snap.toml", sets=sets)
 
 
 @pytest.fixture(scope="module")
@@ -98,14 +100,14 @@ def test_resumed_run_gives_identical_snapshots(reference, tmp_path, stop):
 
 
 def test_snapshots_off_by_default_and_out_of_the_fingerprint(tmp_path):
-    plain = config.loads(SNAP.replace("snapshots = true\n", ""))
+    plain = loads(SNAP.replace("snapshots = true\n", ""))
     assert not plain.snapshots and "snapshots" not in plain.spec["train"]
-    off = config.loads(SNAP.replace("snapshots = true", "snapshots = false"))
+    off = loads(SNAP.replace("snapshots = true", "snapshots = false"))
     assert off.fingerprint() == plain.fingerprint() != snap().fingerprint()
     assert snap().spec["train"]["snapshots"] is True
     out = tmp_path / "plain"
     text = SNAP.replace("snapshots = true\n", "")
-    store.run_sweep(config.loads(text, sets=["grid.model.kind=['relu_output']"]), out)
+    store.run_sweep(loads(text, sets=["grid.model.kind=['relu_output']"]), out)
     assert set(store.open_results(out).curves) == {"step", "loss"}
 
 
@@ -197,5 +199,5 @@ def test_cross_set_octahedron_is_recognised():
 def test_dynamics_sweeps_snapshot_every_chunk_at_smoke_scale():
     """(The figure script itself runs on smoke results in tests/test_figures.py.)"""
     for name in ("dynamics_digons", "dynamics_correlated_6x3"):
-        sweep = config.load(ROOT / "sweeps" / f"{name}.toml", scale="smoke")
+        sweep = load_sweep(ROOT / "sweeps" / f"{name}.toml", scale="smoke")
         assert sweep.snapshots and len(sweep.snapshot_steps()) == 10

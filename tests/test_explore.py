@@ -19,8 +19,8 @@ import pytest
 from browser import Browser, BrowserError, find_chromium
 
 from geomtoy import explore, store
-from geomtoy.config import SweepError
 from geomtoy.geometry import neurons
+from geomtoy.spec import SweepError
 
 LIMIT_BYTES = 20_000_000
 """A sweep of 10,000 models of n = 20 must embed in a page under 20 MB (issue 8)."""

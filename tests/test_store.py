@@ -7,9 +7,10 @@ import numpy as np
 import pytest
 from interrupt import Interrupt, StopAfter
 
-from geomtoy import config, store
-from geomtoy.config import SweepError
+from geomtoy import store
 from geomtoy.progress import Progress
+from geomtoy.spec import SweepError
+from geomtoy.sweep import loads
 
 # One shape for most tests (n=5, m=2, batch 64, 160 steps in chunks of 20, blocks of 4):
 # the compiled programs are shared between tests.
@@ -35,7 +36,7 @@ block_size = 4
 
 
 def tiny(*sets):
-    return config.loads(TINY, file="tiny.toml", sets=sets)
+    return loads(TINY, file="tiny.toml", sets=sets)
 
 
 @pytest.fixture(scope="module")
@@ -261,7 +262,7 @@ block_size = 4096
 "data.varied_importance" = { logspace = [0.1, 10.0, 40] }
 "data.feature_probability" = { logspace = [1.0, 0.01, 50] }
 """
-    sweep = config.loads(text)
+    sweep = loads(text)
     assert sweep.n_instances == 20_000
 
     class Sizes(Progress):

@@ -6,7 +6,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from geomtoy import config, store
+from geomtoy import spec, store
+from geomtoy.sweep import load as load_sweep
 
 SWEEPS = sorted((Path(__file__).resolve().parents[1] / "sweeps").glob("*.toml"))
 
@@ -32,7 +33,7 @@ def test_sweep_file_header_and_scales(path):
     assert re.search(r"^# Figure", header, re.M), "header names the figure it serves"
     assert f"geomtoy run sweeps/{path.name}" in header
     assert "smoke" in header and "paper" in header and " s" in header, "header states run times"
-    sweeps = {scale: config.load(path, scale=scale) for scale in config.SCALES}
+    sweeps = {scale: load_sweep(path, scale=scale) for scale in spec.SCALES}
     assert all(s.name == path.stem for s in sweeps.values())
     assert (
         sweeps["smoke"].n_instances <= sweeps["default"].n_instances <= sweeps["paper"].n_instances
@@ -46,7 +47,7 @@ def test_sweep_runs_at_smoke_scale(path, smoke_results):
     root, codes = smoke_results  # run once per session through cli.main (conftest)
     out = root / path.stem
     assert codes[path.stem] == 0
-    sweep = config.load(path, scale="smoke")
+    sweep = load_sweep(path, scale="smoke")
     res = store.open_results(out)
     assert res.meta["status"] == "complete" and res.meta["scale"] == "smoke"
     assert res.instances.num_rows == sweep.n_instances

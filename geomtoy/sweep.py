@@ -1,345 +1,47 @@
-"""Sweep files: parse and validate TOML, apply a scale and overrides, expand the grid.
+"""Sweep files: TOML + scale + --set overrides -> validated spec -> grid -> groups -> blocks.
 
-A sweep file (docs/design.md, "Sweep files") declares one experiment. Every scalar has a
-default (the paper notebook's recipe, docs/paper.md, training recipe) except `name`, `model.n_features`,
-`model.n_hidden` and `data.feature_probability`::
-
-    name = "pentagon"                 # results go to results/<name> by default
-    description = "..."               # optional, free text (not part of the spec hash)
-    root_seed = 0                     # root of every random key (geomtoy.rng)
-
-    [model]
-    kind = "relu_output"              # relu_output | linear | relu_hidden | abs
-    n_features = 5                    # n
-    n_hidden = 2                      # m
-
-    [data]
-    feature_probability = 0.05        # 1 - S: a number in (0, 1] or a list of n numbers
-    importance = 1.0                  # number >= 0, list of n numbers, or {decay = 0.9}: 0.9**i
-    varied_feature = -1               # index of "the varied feature" (negative: from the end)
-    varied_importance = 2.0           # optional: importance of the varied feature only (§4)
-    varied_feature_probability = 0.02 # optional: probability of the varied feature only (§5.2)
-    structure = "independent"         # independent | correlated | anticorrelated (§5.2)
-    set_size = 2                      # consecutive features per set (structure != independent)
-
-    [train]
-    steps = 10000
-    batch_size = 1024
-    lr = 1e-3
-    optimizer = "adamw"               # adamw | adam | sgd
-    weight_decay = 0.01
-    schedule = "constant"             # constant | linear | cosine (learning-rate schedule)
-    seeds = 8                         # independent instances per grid point
-    eval_samples = 131072             # fresh samples for the final loss (shared by all)
-    sampler = "hash"                  # hash | threefry: how uniforms are drawn (geomtoy.data)
-    chunk_steps = 500                 # steps per compiled chunk = one progress line
-    checkpoint_every = 4              # chunks between checkpoints of the block in training
-    block_size = "auto"               # instances trained at once, or "auto" (about 1 GiB)
-    snapshots = false                 # true: W and b of every instance at the end of every
-                                      # chunk, in curves.npz (§6 learning dynamics)
-
-    [grid]                            # axes; instances = product of the axes x seeds
-    "data.feature_probability" = { logspace = [1.0, 0.01, 12] }  # 12 values from 1 to 0.01
-    "train.lr" = { linspace = [1e-3, 1e-2, 4] }
-    "model.kind" = ["linear", "relu_output"]                      # or a list of values
-    "data.importance" = [{ decay = 0.7 }, { decay = 0.9 }]        # any value a key accepts
-
-    [scale.smoke]                     # optional, per scale: keys that replace the above
-    train.steps = 200
-    grid."data.feature_probability" = { logspace = [1.0, 0.05, 3] }
-
-Grid axes: any key of [model], [data] and [train] except train.seeds, chunk_steps,
-checkpoint_every, block_size and snapshots; the key quoted ("data.x") or not (data.x). An axis is
-a list of values, or ``{logspace = [a, b, k]}`` (k values from a to b, evenly spaced in
-log; a, b > 0) or ``{linspace = [a, b, k]}``; integer keys round generated values.
-Axes vary in file order, the first slowest; the seeds of one grid point are consecutive
-instances. An axis on a key that fixes a shape or the program (`STATIC_KEYS`: model.kind,
-n_features, n_hidden; train.steps, batch_size, optimizer, schedule, eval_samples,
-sampler) splits the sweep into groups, one compiled program each; every other axis is
-an array leaf of one program. An axis wins over the scalar of the same key; an override
-of a key (in a scale table or by --set) removes its axis.
-
-Snapshots (`train.snapshots = true`, paper §6): the weights of every instance are
-recorded at the end of every chunk, so `train.chunk_steps` is the snapshot spacing
-(chunk_steps = 50 over 10,000 steps gives 200 snapshots); curves.npz then holds
-`snapshot_step` (S,), `snapshot_W` (I, S, m, n), `snapshot_b` (I, S, n) (and
-`snapshot_W2` for abs models). All groups must share one chunk schedule (so S and the
-steps are the same for every instance), and the snapshots of a sweep may take at most
-`SNAPSHOT_BYTES` (2 GiB); otherwise the sweep is refused. The key is not a shape key: it
-changes what is recorded, not what is trained. Like every key added after results
-format 1 it enters the resolved spec (and the fingerprint) only when it differs from its
-default, so sweeps that leave it off keep their fingerprints.
-
-The varied feature (`data.varied_*`) is how the phase diagrams vary "the extra feature"
-(§4: the last feature, the default index -1) and the non-uniform pentagon varies one
-feature's density (§5.2) while the others keep `importance` and `feature_probability`.
-
-Scales (``--scale smoke|default|paper``, default "default"): the file's own values are
-the full experiment. Scale X then applies the optional table ``[scale.X]``, a partial
-sweep file (any of root_seed, model, data, train, grid) whose keys replace the file's.
-"smoke" (seconds, for tests) first applies a generic shrink so any sweep file has a smoke
-scale: steps <= 100, chunk_steps <= 50, batch_size <= 256, eval_samples <= 8192,
-seeds <= 2, and every axis thinned to its first, middle and last value; the file's
-``[scale.smoke]`` then applies on top. Finally each ``--set key=value`` (value in TOML
-syntax; bare words are strings; ``grid.<key>=...`` sets an axis) applies in order. The
-scale, the overrides and the resolved spec are recorded in meta.json.
-
-Every error is a `SweepError` naming the file, the key and the reason, raised before
-anything touches the disk.
+`load` reads a sweep file (the format is described in docs/sweep-file.md), applies a scale
+and the overrides, validates every value against `geomtoy.spec.FIELDS` and expands the grid
+into instances. Instances that share a static `Shape` form a group (one compiled program);
+a group is trained in blocks of bounded size. Every error is a `SweepError` naming the
+file, the key and the reason, raised before anything touches the disk.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import hashlib
 import itertools
 import json
 import math
-import re
 import tomllib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-KINDS = ("relu_output", "linear", "relu_hidden", "abs")
-OPTIMIZERS = ("adamw", "adam", "sgd")
-SCHEDULES = ("constant", "linear", "cosine")
-SAMPLERS = ("hash", "threefry")
-STRUCTURES = ("independent", "correlated", "anticorrelated")
-SCALES = ("smoke", "default", "paper")
-SECTIONS = ("model", "data", "train")
-STATIC_KEYS = (
-    "model.kind",
-    "model.n_features",
-    "model.n_hidden",
-    "train.batch_size",
-    "train.steps",
-    "train.optimizer",
-    "train.schedule",
-    "train.eval_samples",
-    "train.sampler",
-    "data.structure",
-    "data.set_size",
+from geomtoy.spec import (
+    AUTO_BLOCK_BYTES,
+    FIELDS,
+    HASH_EXCLUDED,
+    OMITTED_AT_DEFAULT,
+    REQUIRED,
+    SCALES,
+    SECTIONS,
+    SMOKE_LIMITS,
+    SNAPSHOT_BYTES,
+    STATIC_KEYS,
+    TOP_LEVEL,
+    Bad,
+    Shape,
+    SweepError,
+    chunk_schedule,
+    is_int,
+    is_number,
+    show,
+    unknown_key,
 )
-"""Keys that fix a shape or the compiled program: one group per distinct combination."""
-
-AUTO_BLOCK_BYTES = 2**30
-"""Memory budget of one block's per-step temporaries when train.block_size = "auto"."""
-
-SNAPSHOT_BYTES = 2**31
-"""Largest total size of the weight snapshots of one sweep (train.snapshots = true)."""
-
-SMOKE_LIMITS = {
-    "train.steps": 100,
-    "train.chunk_steps": 50,
-    "train.batch_size": 256,
-    "train.eval_samples": 8192,
-    "train.seeds": 2,
-}
-"""The generic smoke shrink: upper bounds on these keys (axes are also thinned to 3)."""
-
-_REQUIRED = object()
-
-
-class SweepError(ValueError):
-    """Bad input: one line naming the file, the key and the reason."""
-
-    def __init__(self, file: str | Path, key: str | None, reason: str):
-        self.file, self.key, self.reason = str(file), key, reason
-        parts = [self.file] + ([key] if key else []) + [reason]
-        super().__init__(": ".join(" ".join(str(p).split()) for p in parts))
-
-
-class _Bad(Exception):
-    """A value failed validation; the caller adds the file and the key."""
-
-
-# ---------------------------------------------------------------- value checks
-
-
-def _is_int(v) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
-
-
-def _is_number(v) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool)
-
-
-def _int(lo: int | None = None) -> Callable:
-    def check(v):
-        if not _is_int(v):
-            raise _Bad(f"expected an integer, got {_show(v)}")
-        if lo is not None and v < lo:
-            raise _Bad(f"must be >= {lo}, got {v}")
-        return v
-
-    check.integer = True
-    return check
-
-
-def _float(lo: float | None = None, strict: bool = False) -> Callable:
-    def check(v):
-        if not _is_number(v):
-            raise _Bad(f"expected a number, got {_show(v)}")
-        v = float(v)
-        if not math.isfinite(v):
-            raise _Bad(f"must be finite, got {v}")
-        if lo is not None and (v <= lo if strict else v < lo):
-            raise _Bad(f"must be {'>' if strict else '>='} {lo:g}, got {v:g}")
-        return v
-
-    return check
-
-
-def _probability(v):
-    if not _is_number(v):
-        raise _Bad(f"expected a probability, got {_show(v)}")
-    v = float(v)
-    if not (0.0 < v <= 1.0):
-        raise _Bad(f"probability {v:g} outside (0, 1]")
-    return v
-
-
-def _choice(options: Sequence[str]) -> Callable:
-    def check(v):
-        if not isinstance(v, str):
-            raise _Bad(f"expected one of {', '.join(options)}; got {_show(v)}")
-        if v not in options:
-            hint = difflib.get_close_matches(v, options, n=1)
-            more = f" (did you mean {hint[0]!r}?)" if hint else ""
-            raise _Bad(f"unknown value {v!r}; expected one of {', '.join(options)}{more}")
-        return v
-
-    return check
-
-
-def _per_feature(element: Callable, what: str) -> Callable:
-    """A number, or a list of numbers (one per feature; the length is checked later)."""
-
-    def check(v):
-        if isinstance(v, list):
-            if not v:
-                raise _Bad(f"expected a {what} or a list of n of them, got []")
-            out = []
-            for i, x in enumerate(v):
-                try:
-                    out.append(element(x))
-                except _Bad as e:
-                    raise _Bad(f"entry {i}: {e}") from None
-            return out
-        return element(v)
-
-    return check
-
-
-def _importance(v):
-    if isinstance(v, dict):
-        if set(v) != {"decay"}:
-            raise _Bad(f"a table here must be {{decay = d}} (importance d**i), got {_show(v)}")
-        try:
-            return {"decay": _float(0.0, strict=True)(v["decay"])}
-        except _Bad as e:
-            raise _Bad(f"decay: {e}") from None
-    return _per_feature(_float(0.0), "importance >= 0")(v)
-
-
-def _name(v):
-    if not isinstance(v, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.+-]*", v):
-        raise _Bad(f"expected a directory name (letters, digits, _.+-), got {_show(v)}")
-    return v
-
-
-def _text(v):
-    if not isinstance(v, str):
-        raise _Bad(f"expected a string, got {_show(v)}")
-    return v
-
-
-def _bool(v):
-    if not isinstance(v, bool):
-        raise _Bad(f"expected true or false, got {_show(v)}")
-    return v
-
-
-def _block_size(v):
-    if v == "auto":
-        return v
-    if not _is_int(v) or v < 1:
-        raise _Bad(f'expected an integer >= 1 or "auto", got {_show(v)}')
-    return v
-
-
-def _show(v) -> str:
-    if isinstance(v, bool):
-        return f"boolean {str(v).lower()}"
-    if isinstance(v, str):
-        return f"string {v!r}"
-    if isinstance(v, dict):
-        return "table {" + ", ".join(f"{k} = {_show(x)}" for k, x in v.items()) + "}"
-    return repr(v)
-
-
-@dataclasses.dataclass(frozen=True)
-class Field:
-    """One sweep key: its check, its default, and whether it may be a grid axis."""
-
-    check: Callable[[Any], Any]
-    default: Any
-    axis: bool
-    doc: str
-
-
-FIELDS: dict[str, Field] = {
-    "name": Field(_name, _REQUIRED, False, "the sweep's name; results/<name> by default"),
-    "description": Field(_text, "", False, "free text"),
-    "root_seed": Field(_int(0), 0, False, "root of every random key"),
-    "model.kind": Field(_choice(KINDS), "relu_output", True, "model kind"),
-    "model.n_features": Field(_int(1), _REQUIRED, True, "n, number of features"),
-    "model.n_hidden": Field(_int(1), _REQUIRED, True, "m, hidden dimensions"),
-    "data.feature_probability": Field(
-        _per_feature(_probability, "probability in (0, 1]"), _REQUIRED, True, "1 - S"
-    ),
-    "data.importance": Field(_importance, 1.0, True, "per-feature loss weight"),
-    "data.structure": Field(
-        _choice(STRUCTURES),
-        "independent",
-        True,
-        "feature sets: independent features, or "
-        "consecutive sets of data.set_size that switch on together (correlated) or one at a "
-        "time (anticorrelated)",
-    ),
-    "data.set_size": Field(_int(1), 1, True, "features per correlated/anticorrelated set"),
-    "data.varied_feature": Field(_int(), -1, True, "index of the varied feature"),
-    "data.varied_importance": Field(_float(0.0), None, True, "its importance"),
-    "data.varied_feature_probability": Field(_probability, None, True, "its probability"),
-    "train.steps": Field(_int(1), 10_000, True, "optimizer steps"),
-    "train.batch_size": Field(_int(1), 1024, True, "fresh samples per step"),
-    "train.lr": Field(_float(0.0, strict=True), 1e-3, True, "learning rate"),
-    "train.optimizer": Field(_choice(OPTIMIZERS), "adamw", True, "optimizer"),
-    "train.weight_decay": Field(_float(0.0), 0.01, True, "weight decay"),
-    "train.schedule": Field(_choice(SCHEDULES), "constant", True, "learning-rate schedule"),
-    "train.seeds": Field(_int(1), 1, False, "instances per grid point"),
-    "train.eval_samples": Field(_int(1), 2**17, True, "samples of the final loss"),
-    "train.sampler": Field(_choice(SAMPLERS), "hash", True, "uniform sampler (geomtoy.data)"),
-    "train.chunk_steps": Field(_int(1), 500, False, "steps per compiled chunk"),
-    "train.checkpoint_every": Field(_int(1), 4, False, "chunks between checkpoints"),
-    "train.block_size": Field(_block_size, "auto", False, "instances trained at once"),
-    "train.snapshots": Field(_bool, False, False, "record W, b at the end of every chunk"),
-}
-_TOP_LEVEL = ("name", "description", "root_seed")
-_HASH_EXCLUDED = ("description",)
-_OMITTED_AT_DEFAULT = ("train.snapshots", "data.structure", "data.set_size")
-"""Keys added after results format 1: in the resolved spec only when not at their
-default, so the fingerprints of sweeps that do not use them do not change."""
-
-
-def _unknown_key(key: str, known: Sequence[str]) -> str:
-    hint = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
-    return "unknown key" + (f" (did you mean {hint[0]!r}?)" if hint else "")
-
 
 # ---------------------------------------------------------------- reading a document
 
@@ -359,7 +61,7 @@ def _flatten(doc: Mapping, file: str, prefix: str, *, allow_name: bool):
         origin = prefix + top
         if top in sections:
             if not isinstance(item, dict):
-                raise SweepError(file, origin, f"expected a table [{top}], got {_show(item)}")
+                raise SweepError(file, origin, f"expected a table [{top}], got {show(item)}")
             if top == "grid":
                 for key, spec in item.items():
                     if key in SECTIONS and isinstance(spec, dict):  # unquoted: data.x = [...]
@@ -372,15 +74,15 @@ def _flatten(doc: Mapping, file: str, prefix: str, *, allow_name: bool):
                 key = f"{top}.{sub}"
                 if key not in FIELDS:
                     known = [k.split(".", 1)[1] for k in FIELDS if k.startswith(top + ".")]
-                    raise SweepError(file, f"{origin}.{sub}", _unknown_key(sub, known))
+                    raise SweepError(file, f"{origin}.{sub}", unknown_key(sub, known))
                 values[key] = _Value(v, f"{origin}.{sub}")
         elif top == "name" and not allow_name:
             raise SweepError(file, origin, "the name cannot change with the scale")
-        elif top in _TOP_LEVEL:
+        elif top in TOP_LEVEL:
             values[top] = _Value(item, origin)
         else:
-            known = list(_TOP_LEVEL) + list(sections) + (["scale"] if not prefix else [])
-            raise SweepError(file, origin, _unknown_key(top, known))
+            known = list(TOP_LEVEL) + list(sections) + (["scale"] if not prefix else [])
+            raise SweepError(file, origin, unknown_key(top, known))
     return values, axes
 
 
@@ -399,7 +101,7 @@ def _set_override(text: str, file: str):
     if key == "name" or key not in FIELDS:
         if key == "name":
             raise SweepError(file, "--set name", "the name cannot be overridden")
-        raise SweepError(file, f"--set {key}", _unknown_key(key, list(FIELDS)))
+        raise SweepError(file, f"--set {key}", unknown_key(key, list(FIELDS)))
     return key, _Value(value, f"--set {key}"), False
 
 
@@ -417,9 +119,9 @@ class Axis:
     def column(self) -> np.ndarray | list:
         """The instances-table column type of this axis: numbers, strings, else JSON."""
         vs = self.values
-        if all(_is_int(v) for v in vs):
+        if all(is_int(v) for v in vs):
             return np.asarray(vs, np.int64)
-        if all(_is_number(v) for v in vs):
+        if all(is_number(v) for v in vs):
             return np.asarray(vs, np.float64)
         if all(isinstance(v, str) for v in vs):
             return list(vs)
@@ -434,24 +136,24 @@ def _expand_axis(key: str, spec: _Value, file: str) -> Axis:
 
     shape_hint = "an axis is a list or {logspace|linspace = [a, b, k]}"
     if key not in FIELDS:
-        fail("axis on an " + _unknown_key(key, list(FIELDS)))
+        fail("axis on an " + unknown_key(key, list(FIELDS)))
     field = FIELDS[key]
     if not field.axis:
         fail(f"{key} cannot be a grid axis (one value per sweep)")
     v = spec.value
     if isinstance(v, dict):
         if len(v) != 1 or next(iter(v)) not in ("logspace", "linspace"):
-            fail(f"{shape_hint}, got {_show(v)}")
+            fail(f"{shape_hint}, got {show(v)}")
         kind, args = next(iter(v.items()))
         where = f"{spec.origin}.{kind}"
         if not (
             isinstance(args, list)
             and len(args) == 3
-            and all(_is_number(a) for a in args[:2])
-            and _is_int(args[2])
+            and all(is_number(a) for a in args[:2])
+            and is_int(args[2])
             and args[2] >= 1
         ):
-            fail(f"expected [a, b, k] with k an integer >= 1, got {_show(args)}", where)
+            fail(f"expected [a, b, k] with k an integer >= 1, got {show(args)}", where)
         a, b, k = args
         if kind == "logspace" and not (a > 0 and b > 0):
             fail(f"logspace needs a, b > 0, got {a:g}, {b:g}", where)
@@ -467,12 +169,12 @@ def _expand_axis(key: str, spec: _Value, file: str) -> Axis:
             fail("an axis needs at least one value")
         raw = list(v)
     else:
-        fail(f"{shape_hint}, got {_show(v)}")
+        fail(f"{shape_hint}, got {show(v)}")
     values = []
     for i, x in enumerate(raw):
         try:
             values.append(field.check(x))
-        except _Bad as e:
+        except Bad as e:
             fail(str(e), f"{spec.origin}[{i}]")
     return Axis(key, tuple(values), spec.origin)
 
@@ -487,38 +189,15 @@ def _thin(values: list) -> list:
 
 
 @dataclasses.dataclass(frozen=True)
-class StaticShape:
-    """The static part of a group (mirrors `geomtoy.train.Shape`): one compiled program."""
-
-    kind: str
-    n_features: int
-    n_hidden: int
-    batch_size: int
-    steps: int
-    optimizer: str
-    schedule: str
-    eval_samples: int
-    sampler: str
-    structure: str = "independent"
-    set_size: int = 1
-
-    def engine(self):
-        """The engine's `Shape` (imports JAX)."""
-        from geomtoy.train import Shape
-
-        return Shape(**dataclasses.asdict(self))
-
-
-@dataclasses.dataclass(frozen=True)
 class Group:
-    """Instances sharing one StaticShape; leaves are host NumPy arrays, one row each.
+    """Instances sharing one Shape; leaves are host NumPy arrays, one row each.
 
     `instance` holds global instance ids (the rows of instances.parquet), which feed the
     random keys, so a group or any block of it trains exactly as inside the full sweep.
     """
 
     index: int
-    shape: StaticShape
+    shape: Shape
     instance: np.ndarray  # (Ig,) int64
     seed: np.ndarray  # (Ig,) int64
     feature_probability: np.ndarray  # (Ig, n) float64
@@ -530,11 +209,10 @@ class Group:
     def __len__(self) -> int:
         return len(self.instance)
 
-    def hparams(self, rows: np.ndarray):
-        """The engine's HParams for rows of this group (imports JAX)."""
-        from geomtoy.train import HParams
-
-        return HParams.create(
+    def leaves(self, rows: np.ndarray) -> dict[str, Any]:
+        """The per-instance hyperparameters of rows of this group, as the keyword
+        arguments of `geomtoy.train.HParams.create`."""
+        return dict(
             n_instances=len(rows),
             n_features=self.shape.n_features,
             feature_probability=self.feature_probability[rows],
@@ -598,7 +276,7 @@ class Sweep:
 
     def fingerprint(self) -> str:
         """Hash of the resolved spec: two runs with equal fingerprints give equal results."""
-        spec = {k: v for k, v in self.spec.items() if k not in _HASH_EXCLUDED}
+        spec = {k: v for k, v in self.spec.items() if k not in HASH_EXCLUDED}
         return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
 
     def axis_index(self) -> np.ndarray:
@@ -659,14 +337,7 @@ class Sweep:
         return out
 
 
-def chunk_schedule(steps: int, chunk_steps: int) -> list[int]:
-    """Steps per compiled chunk: full chunks, then the remainder (at most two programs)."""
-    c = min(chunk_steps, steps)
-    full, rest = divmod(steps, c)
-    return [c] * full + ([rest] if rest else [])
-
-
-def auto_block_size(shape: StaticShape) -> int:
+def auto_block_size(shape: Shape) -> int:
     """Instances per block so one step's temporaries stay near `AUTO_BLOCK_BYTES`.
 
     A step holds a few (n, B) and (m, B) float32 arrays per instance (uniforms, x, h,
@@ -712,12 +383,12 @@ def loads(
 
     scales = doc.pop("scale", {})
     if not isinstance(scales, dict):
-        raise SweepError(file, "scale", f"expected [scale.<name>] tables, got {_show(scales)}")
+        raise SweepError(file, "scale", f"expected [scale.<name>] tables, got {show(scales)}")
     for s, table in scales.items():
         if s not in SCALES:
-            raise SweepError(file, f"scale.{s}", _unknown_key(s, SCALES))
+            raise SweepError(file, f"scale.{s}", unknown_key(s, SCALES))
         if not isinstance(table, dict):
-            raise SweepError(file, f"scale.{s}", f"expected a table, got {_show(table)}")
+            raise SweepError(file, f"scale.{s}", f"expected a table, got {show(table)}")
 
     values, axes = _flatten(doc, file, "", allow_name=True)
     # Check every scale table (not only the chosen one) so a typo is caught at any scale.
@@ -748,10 +419,10 @@ def loads(
         if key in values:
             try:
                 resolved[key] = field.check(values[key].value)
-            except _Bad as e:
+            except Bad as e:
                 raise SweepError(file, values[key].origin, str(e)) from None
             origins[key] = values[key].origin
-        elif field.default is _REQUIRED:
+        elif field.default is REQUIRED:
             if key in axes:
                 continue
             raise SweepError(file, key, "required key is missing")
@@ -767,7 +438,7 @@ def loads(
 def _generic_smoke(values: dict, axes: dict, file: str) -> None:
     for key, limit in SMOKE_LIMITS.items():
         current = values[key].value if key in values else FIELDS[key].default
-        if _is_int(current) and current > limit:
+        if is_int(current) and current > limit:
             values[key] = _Value(limit, f"scale smoke (generic) {key}")
     for key, spec in list(axes.items()):
         axis = _expand_axis(key, spec, file)
@@ -778,7 +449,7 @@ def _generic_smoke(values: dict, axes: dict, file: str) -> None:
 
 
 def _spec_document(resolved: dict, grid: dict) -> dict:
-    doc: dict[str, Any] = {k: resolved[k] for k in _TOP_LEVEL if k in resolved}
+    doc: dict[str, Any] = {k: resolved[k] for k in TOP_LEVEL if k in resolved}
     for section in SECTIONS:
         doc[section] = {
             k.split(".", 1)[1]: v
@@ -786,7 +457,7 @@ def _spec_document(resolved: dict, grid: dict) -> dict:
             if k.startswith(section + ".")
             and v is not None
             and k not in grid
-            and not (k in _OMITTED_AT_DEFAULT and v == FIELDS[k].default)
+            and not (k in OMITTED_AT_DEFAULT and v == FIELDS[k].default)
         }
     doc["grid"] = dict(grid)
     return doc
@@ -826,7 +497,7 @@ def _resolve_point(point: dict, origins: dict, file: str):
 def _expand(file, source, scale, sets, spec, resolved, origins, axes: tuple[Axis, ...]) -> Sweep:
     seeds = resolved["train.seeds"]
     block_setting = resolved["train.block_size"]
-    group_keys: dict[StaticShape, int] = {}
+    group_keys: dict[Shape, int] = {}
     members: list[list] = []  # per group: list of (point, fp, imp, lr, wd)
     point_group = []
     for p, combo in enumerate(itertools.product(*(enumerate(a.values) for a in axes))):
@@ -835,10 +506,13 @@ def _expand(file, source, scale, sets, spec, resolved, origins, axes: tuple[Axis
         for axis, (i, value) in zip(axes, combo):
             point[axis.key] = value
             point_origins[axis.key] = f"{axis.origin}[{i}]"
-        shape = StaticShape(**{k.split(".", 1)[1]: point[k] for k in STATIC_KEYS})
-        if shape.structure != "independent" and shape.n_features % shape.set_size:
-            reason = f"{shape.set_size} does not divide model.n_features = {shape.n_features}"
+        static = {k.split(".", 1)[1]: point[k] for k in STATIC_KEYS}
+        if static["structure"] != "independent" and static["n_features"] % static["set_size"]:
+            reason = (
+                f"{static['set_size']} does not divide model.n_features = {static['n_features']}"
+            )
             raise SweepError(file, "data.set_size", reason)
+        shape = Shape(**static)
         leaves = _resolve_point(point, point_origins, file)
         g = group_keys.setdefault(shape, len(group_keys))
         if g == len(members):

@@ -1,0 +1,311 @@
+"""The sweep-file schema: every key, its check and default, the enumerations, the static shape.
+
+One field list (`FIELDS`) says, for every TOML key, how it is checked, its default, whether it
+may be a grid axis and what it means; `STATIC_KEYS` says which keys fix the compiled program
+(the rest are per-instance array leaves). `Shape` is the static configuration of one compiled
+program, shared by the sweep planner and the training engine. No JAX, no I/O: a sweep file is
+validated before anything heavy is imported. The key reference for users is docs/sweep-file.md.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import math
+import re
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+KINDS = ("relu_output", "linear", "relu_hidden", "abs")
+OPTIMIZERS = ("adamw", "adam", "sgd")
+SCHEDULES = ("constant", "linear", "cosine")
+SAMPLERS = ("hash", "threefry")
+STRUCTURES = ("independent", "correlated", "anticorrelated")
+SCALES = ("smoke", "default", "paper")
+SECTIONS = ("model", "data", "train")
+STATIC_KEYS = (
+    "model.kind",
+    "model.n_features",
+    "model.n_hidden",
+    "train.batch_size",
+    "train.steps",
+    "train.optimizer",
+    "train.schedule",
+    "train.eval_samples",
+    "train.sampler",
+    "data.structure",
+    "data.set_size",
+)
+"""Keys that fix a shape or the compiled program: one group per distinct combination."""
+
+AUTO_BLOCK_BYTES = 2**30
+"""Memory budget of one block's per-step temporaries when train.block_size = "auto"."""
+
+SNAPSHOT_BYTES = 2**31
+"""Largest total size of the weight snapshots of one sweep (train.snapshots = true)."""
+
+SMOKE_LIMITS = {
+    "train.steps": 100,
+    "train.chunk_steps": 50,
+    "train.batch_size": 256,
+    "train.eval_samples": 8192,
+    "train.seeds": 2,
+}
+"""The generic smoke shrink: upper bounds on these keys (axes are also thinned to 3)."""
+
+
+REQUIRED = object()
+
+
+class SweepError(ValueError):
+    """Bad input: one line naming the file, the key and the reason."""
+
+    def __init__(self, file: str | Path, key: str | None, reason: str):
+        self.file, self.key, self.reason = str(file), key, reason
+        parts = [self.file] + ([key] if key else []) + [reason]
+        super().__init__(": ".join(" ".join(str(p).split()) for p in parts))
+
+
+class Bad(Exception):
+    """A value failed validation; the caller adds the file and the key."""
+
+
+# ---------------------------------------------------------------- value checks
+
+
+def is_int(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def is_number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _int(lo: int | None = None) -> Callable:
+    def check(v):
+        if not is_int(v):
+            raise Bad(f"expected an integer, got {show(v)}")
+        if lo is not None and v < lo:
+            raise Bad(f"must be >= {lo}, got {v}")
+        return v
+
+    check.integer = True
+    return check
+
+
+def _float(lo: float | None = None, strict: bool = False) -> Callable:
+    def check(v):
+        if not is_number(v):
+            raise Bad(f"expected a number, got {show(v)}")
+        v = float(v)
+        if not math.isfinite(v):
+            raise Bad(f"must be finite, got {v}")
+        if lo is not None and (v <= lo if strict else v < lo):
+            raise Bad(f"must be {'>' if strict else '>='} {lo:g}, got {v:g}")
+        return v
+
+    return check
+
+
+def _probability(v):
+    if not is_number(v):
+        raise Bad(f"expected a probability, got {show(v)}")
+    v = float(v)
+    if not (0.0 < v <= 1.0):
+        raise Bad(f"probability {v:g} outside (0, 1]")
+    return v
+
+
+def _choice(options: Sequence[str]) -> Callable:
+    def check(v):
+        if not isinstance(v, str):
+            raise Bad(f"expected one of {', '.join(options)}; got {show(v)}")
+        if v not in options:
+            hint = difflib.get_close_matches(v, options, n=1)
+            more = f" (did you mean {hint[0]!r}?)" if hint else ""
+            raise Bad(f"unknown value {v!r}; expected one of {', '.join(options)}{more}")
+        return v
+
+    return check
+
+
+def _per_feature(element: Callable, what: str) -> Callable:
+    """A number, or a list of numbers (one per feature; the length is checked later)."""
+
+    def check(v):
+        if isinstance(v, list):
+            if not v:
+                raise Bad(f"expected a {what} or a list of n of them, got []")
+            out = []
+            for i, x in enumerate(v):
+                try:
+                    out.append(element(x))
+                except Bad as e:
+                    raise Bad(f"entry {i}: {e}") from None
+            return out
+        return element(v)
+
+    return check
+
+
+def _importance(v):
+    if isinstance(v, dict):
+        if set(v) != {"decay"}:
+            raise Bad(f"a table here must be {{decay = d}} (importance d**i), got {show(v)}")
+        try:
+            return {"decay": _float(0.0, strict=True)(v["decay"])}
+        except Bad as e:
+            raise Bad(f"decay: {e}") from None
+    return _per_feature(_float(0.0), "importance >= 0")(v)
+
+
+def _name(v):
+    if not isinstance(v, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.+-]*", v):
+        raise Bad(f"expected a directory name (letters, digits, _.+-), got {show(v)}")
+    return v
+
+
+def _text(v):
+    if not isinstance(v, str):
+        raise Bad(f"expected a string, got {show(v)}")
+    return v
+
+
+def _bool(v):
+    if not isinstance(v, bool):
+        raise Bad(f"expected true or false, got {show(v)}")
+    return v
+
+
+def _block_size(v):
+    if v == "auto":
+        return v
+    if not is_int(v) or v < 1:
+        raise Bad(f'expected an integer >= 1 or "auto", got {show(v)}')
+    return v
+
+
+def show(v) -> str:
+    if isinstance(v, bool):
+        return f"boolean {str(v).lower()}"
+    if isinstance(v, str):
+        return f"string {v!r}"
+    if isinstance(v, dict):
+        return "table {" + ", ".join(f"{k} = {show(x)}" for k, x in v.items()) + "}"
+    return repr(v)
+
+
+@dataclasses.dataclass(frozen=True)
+class Field:
+    """One sweep key: its check, its default, and whether it may be a grid axis."""
+
+    check: Callable[[Any], Any]
+    default: Any
+    axis: bool
+    doc: str
+
+
+FIELDS: dict[str, Field] = {
+    "name": Field(_name, REQUIRED, False, "the sweep's name; results/<name> by default"),
+    "description": Field(_text, "", False, "free text"),
+    "root_seed": Field(_int(0), 0, False, "root of every random key"),
+    "model.kind": Field(_choice(KINDS), "relu_output", True, "model kind"),
+    "model.n_features": Field(_int(1), REQUIRED, True, "n, number of features"),
+    "model.n_hidden": Field(_int(1), REQUIRED, True, "m, hidden dimensions"),
+    "data.feature_probability": Field(
+        _per_feature(_probability, "probability in (0, 1]"), REQUIRED, True, "1 - S"
+    ),
+    "data.importance": Field(_importance, 1.0, True, "per-feature loss weight"),
+    "data.structure": Field(
+        _choice(STRUCTURES),
+        "independent",
+        True,
+        "feature sets: independent features, or "
+        "consecutive sets of data.set_size that switch on together (correlated) or one at a "
+        "time (anticorrelated)",
+    ),
+    "data.set_size": Field(_int(1), 1, True, "features per correlated/anticorrelated set"),
+    "data.varied_feature": Field(_int(), -1, True, "index of the varied feature"),
+    "data.varied_importance": Field(_float(0.0), None, True, "its importance"),
+    "data.varied_feature_probability": Field(_probability, None, True, "its probability"),
+    "train.steps": Field(_int(1), 10_000, True, "optimizer steps"),
+    "train.batch_size": Field(_int(1), 1024, True, "fresh samples per step"),
+    "train.lr": Field(_float(0.0, strict=True), 1e-3, True, "learning rate"),
+    "train.optimizer": Field(_choice(OPTIMIZERS), "adamw", True, "optimizer"),
+    "train.weight_decay": Field(_float(0.0), 0.01, True, "weight decay"),
+    "train.schedule": Field(_choice(SCHEDULES), "constant", True, "learning-rate schedule"),
+    "train.seeds": Field(_int(1), 1, False, "instances per grid point"),
+    "train.eval_samples": Field(_int(1), 2**17, True, "samples of the final loss"),
+    "train.sampler": Field(_choice(SAMPLERS), "hash", True, "uniform sampler (geomtoy.data)"),
+    "train.chunk_steps": Field(_int(1), 500, False, "steps per compiled chunk"),
+    "train.checkpoint_every": Field(_int(1), 4, False, "chunks between checkpoints"),
+    "train.block_size": Field(_block_size, "auto", False, "instances trained at once"),
+    "train.snapshots": Field(_bool, False, False, "record W, b at the end of every chunk"),
+}
+TOP_LEVEL = ("name", "description", "root_seed")
+HASH_EXCLUDED = ("description",)
+OMITTED_AT_DEFAULT = ("train.snapshots", "data.structure", "data.set_size")
+"""Keys added after results format 1: in the resolved spec only when not at their
+default, so the fingerprints of sweeps that do not use them do not change."""
+
+
+def unknown_key(key: str, known: Sequence[str]) -> str:
+    hint = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
+    return "unknown key" + (f" (did you mean {hint[0]!r}?)" if hint else "")
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Shape:
+    """Static configuration: everything that fixes an array shape or the compiled program.
+
+    Two instances share one compiled program only if their Shapes are equal; a sweep has
+    one group per distinct Shape (the `STATIC_KEYS`). Hashable, so a jit static argument.
+    """
+
+    kind: str = "relu_output"
+    n_features: int
+    n_hidden: int
+    batch_size: int = 1024
+    steps: int = 10_000
+    optimizer: str = "adamw"
+    schedule: str = "constant"
+    eval_samples: int = 2**17
+    sampler: str = "hash"
+    structure: str = "independent"  # independent | correlated | anticorrelated
+    set_size: int = 1  # consecutive features per correlated / anticorrelated set
+
+    def __post_init__(self):
+        for name, options in (
+            ("kind", KINDS),
+            ("optimizer", OPTIMIZERS),
+            ("structure", STRUCTURES),
+            ("sampler", SAMPLERS),
+            ("schedule", SCHEDULES),
+        ):
+            if getattr(self, name) not in options:
+                raise ValueError(f"{name} {getattr(self, name)!r} is not one of {options}")
+        for name in ("n_features", "n_hidden", "batch_size", "steps", "eval_samples", "set_size"):
+            value = getattr(self, name)
+            if not is_int(value) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        if self.structure != "independent" and self.n_features % self.set_size:
+            raise ValueError(
+                f"set_size {self.set_size} does not divide n_features {self.n_features}"
+            )
+
+    @property
+    def eval_batch(self) -> int:
+        """Samples per evaluation batch: bounded so evaluation memory stays small."""
+        return min(self.eval_samples, 8192)
+
+    @property
+    def eval_batches(self) -> int:
+        return math.ceil(self.eval_samples / self.eval_batch)
+
+
+def chunk_schedule(steps: int, chunk_steps: int) -> list[int]:
+    """Steps per compiled chunk: full chunks, then the remainder (at most two programs)."""
+    c = min(chunk_steps, steps)
+    full, rest = divmod(steps, c)
+    return [c] * full + ([rest] if rest else [])
