@@ -62,6 +62,16 @@ def _add_run(sub) -> argparse.ArgumentParser:
         metavar="N",
         help="split instances over N local devices (default: all; on CPU one per core)",
     )
+    cache = p.add_mutually_exclusive_group()
+    cache.add_argument(
+        "--compile-cache",
+        metavar="DIR",
+        help="persistent XLA compilation cache (default: $GEOMTOY_COMPILE_CACHE or "
+        "~/.cache/geomtoy/jax); a rerun of the same shapes compiles nothing",
+    )
+    cache.add_argument(
+        "--no-compile-cache", action="store_true", help="compile every program afresh"
+    )
     return p
 
 
@@ -78,8 +88,9 @@ def _run(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else Path("results") / sweep.name
     progress = Progress(None if args.quiet else sys.stderr)
     argv = sys.argv[1:] if args.argv is None else args.argv
-    from geomtoy import parallel
+    from geomtoy import compile_cache, parallel
 
+    compile_cache.enable(args.compile_cache, enabled=not args.no_compile_cache)
     saved = parallel.active_mesh()  # restored on exit: in-process callers keep their mesh
     parallel.setup(args.devices)  # GEOMTOY_DISTRIBUTED=1: jax.distributed first
     try:

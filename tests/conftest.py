@@ -4,6 +4,7 @@ import os
 
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 os.environ.setdefault("JAX_NUM_CPU_DEVICES", "4")
+os.environ.setdefault("GEOMTOY_COMPILE_CACHE", "off")  # tests leave ~/.cache alone
 
 import jax  # noqa: E402
 import pytest  # noqa: E402

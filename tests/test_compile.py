@@ -1,0 +1,84 @@
+"""Start-up: a run compiles one program per job (init, training chunk, evaluation,
+geometry analysis), and with the persistent compilation cache a second identical run
+compiles none of them. Compilations are counted with JAX's monitoring events in a child
+process (a fresh process is what a second `geomtoy run` is)."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from geomtoy import compile_cache
+
+ROOT = Path(__file__).resolve().parents[1]
+
+SWEEP = """
+name = "compile"
+[model]
+n_features = 5
+n_hidden = 2
+[data]
+feature_probability = 0.1
+[train]
+steps = 10
+chunk_steps = 10
+batch_size = 64
+eval_samples = 1024
+seeds = 2
+"""
+
+CHILD = """
+import collections, json, sys
+from jax import monitoring
+from geomtoy import cli
+events = collections.Counter()
+monitoring.register_event_listener(lambda e, **k: events.update([e]))
+monitoring.register_event_duration_secs_listener(lambda e, s, **k: events.update([e]))
+code = cli.main(sys.argv[1:])
+print(json.dumps({"code": code, **events}))
+"""
+
+COMPILE = "/jax/core/compile/backend_compile_duration"  # a compile or a cache load
+HITS, MISSES = "/jax/compilation_cache/cache_hits", "/jax/compilation_cache/cache_misses"
+
+
+def _run(tmp_path: Path, cache_args: list[str], env_cache: str | None = None) -> dict:
+    sweep = tmp_path / "compile.toml"
+    sweep.write_text(SWEEP)
+    env = {k: v for k, v in os.environ.items() if k != "GEOMTOY_COMPILE_CACHE"}
+    env |= {"JAX_PLATFORMS": "cpu", "JAX_NUM_CPU_DEVICES": "2"}
+    if env_cache is not None:
+        env["GEOMTOY_COMPILE_CACHE"] = env_cache
+    argv = ["run", str(sweep), "--out", str(tmp_path / "out"), "--overwrite", "-q", *cache_args]
+    proc = subprocess.run(
+        [sys.executable, "-c", CHILD, *argv], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+    assert proc.returncode == 0, proc.stderr
+    counts = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert counts["code"] == 0
+    return counts
+
+
+def test_second_identical_run_compiles_nothing(tmp_path):
+    cache = tmp_path / "cache"
+    cold = _run(tmp_path, ["--compile-cache", str(cache)])
+    # init, training chunk, evaluation, geometry analysis: nothing else is compiled
+    assert cold.get(COMPILE, 0) == 4, cold
+    assert cold.get(MISSES, 0) == 4 and cold.get(HITS, 0) == 0, cold
+    assert len(list(cache.glob("*-cache"))) == 4
+    warm = _run(tmp_path, [], env_cache=str(cache))  # the same cache, named by the env var
+    assert warm.get(MISSES, 0) == 0, warm
+    assert warm.get(HITS, 0) == warm.get(COMPILE, 0) == 4, warm
+
+
+def test_cache_directory_resolution(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.delenv(compile_cache.ENV, raising=False)
+    assert compile_cache.resolve() == tmp_path / "geomtoy" / "jax"
+    assert compile_cache.resolve("/x/y") == Path("/x/y")
+    assert compile_cache.resolve(enabled=False) is None
+    monkeypatch.setenv(compile_cache.ENV, "off")
+    assert compile_cache.resolve() is None
+    monkeypatch.setenv(compile_cache.ENV, str(tmp_path / "c"))
+    assert compile_cache.resolve() == tmp_path / "c"
