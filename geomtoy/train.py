@@ -81,17 +81,17 @@ class HParams:
                 raise ValueError(f"{name}: a 1-D value needs {n} entries, got {a.shape[0]}")
             if a.ndim > 2 or (a.ndim == 2 and a.shape[0] != I):
                 raise ValueError(f"{name}: shape {a.shape} does not broadcast to ({I}, {n})")
-            return jnp.asarray(np.broadcast_to(a, (I, n)))
+            return np.broadcast_to(a, (I, n))
 
         def per_instance(name, value, dtype):
             a = np.asarray(value, dtype)
             if a.ndim > 1 or (a.ndim == 1 and a.shape[0] != I):
                 raise ValueError(f"{name}: shape {a.shape} does not broadcast to ({I},)")
-            return jnp.asarray(np.broadcast_to(a, (I,)))
+            return np.broadcast_to(a, (I,))
 
         if instance_id is None:
             instance_id = np.arange(I)
-        return cls(
+        hp = cls(
             instance_id=per_instance("instance_id", instance_id, np.int32),
             seed=per_instance("seed", seed, np.int32),
             feature_probability=per_feature("feature_probability", feature_probability),
@@ -99,6 +99,10 @@ class HParams:
             lr=per_instance("lr", lr, np.float32),
             weight_decay=per_instance("weight_decay", weight_decay, np.float32),
         )
+        # Straight from the host onto the instance mesh (or the default device): no
+        # staging copy on one device first, which would compile a resharding program.
+        placed = parallel.place(hp)
+        return placed if placed is not hp else jax.device_put(hp)
 
     def select(self, index) -> HParams:
         """The instances at `index` (an int array or slice), as a smaller HParams."""
@@ -162,19 +166,23 @@ arrays stay in cache, instead of every step streaming (I, n, B) arrays through m
 Measured on a 2-core Xeon: 2x fewer CPU seconds per model-step (bench/RESULTS.md)."""
 
 
-def step_bytes(shape: Shape) -> int:
+def step_bytes(shape: Shape, batch: int | None = None) -> int:
     """Bytes of float32 temporaries one instance's training step holds: about four
-    (n, B) arrays (x, the pre-activation, the residual, its gradient) and three (m, B)."""
+    (n, B) arrays (x, the pre-activation, the residual, its gradient) and three (m, B);
+    `batch` replaces B (the evaluation batch)."""
     m = shape.n_hidden * (2 if shape.kind == "abs" else 1)
-    return 4 * shape.batch_size * (4 * shape.n_features + 3 * m)
+    return 4 * (batch or shape.batch_size) * (4 * shape.n_features + 3 * m)
 
 
-def instance_block(shape: Shape, n_local: int, platform: str) -> int | None:
-    """Instances a device trains at once: all of them (None) on GPU and TPU, which want
-    the widest vmap; on CPU a cache-sized block of at least 2 (CPU_BLOCK_BYTES)."""
+def instance_block(
+    shape: Shape, n_local: int, platform: str, batch: int | None = None
+) -> int | None:
+    """Instances a device trains (or, with `batch` = the evaluation batch, evaluates) at
+    once: all of them (None) on GPU and TPU, which want the widest vmap; on CPU a
+    cache-sized block of at least 2 (CPU_BLOCK_BYTES)."""
     if platform != "cpu":
         return None
-    block = max(2, CPU_BLOCK_BYTES // step_bytes(shape))
+    block = max(2, CPU_BLOCK_BYTES // step_bytes(shape, batch))
     return None if block >= n_local else block
 
 
@@ -236,34 +244,37 @@ def _train_chunk(
     )
 
 
-def _evaluate_local(shape: Shape, root_seed, params_hp):
-    params, hp = params_hp
+def _evaluate_one(shape: Shape, root_seed, params: Params, hp: HParams) -> jax.Array:
+    """One instance's mean loss over the evaluation batches. The uniforms depend on the
+    root seed and the batch only, so under vmap they are drawn once for a whole block."""
 
     def batch_loss(total, j):
         rows = data.uniform_rows(shape.n_features, shape.structure, shape.set_size)
         u = data.uniform(rng.eval_key(root_seed, j), (rows, shape.eval_batch), shape.sampler)
-
-        def one(params_i, hp_i):
-            x = data.features_from_uniform(
-                u, hp_i.feature_probability, shape.structure, shape.set_size, shape.kind == "abs"
-            )
-            return models.loss(shape.kind, params_i, x, hp_i.importance)
-
-        return total + jax.vmap(one)(params, hp), None
+        x = data.features_from_uniform(
+            u, hp.feature_probability, shape.structure, shape.set_size, shape.kind == "abs"
+        )
+        return total + models.loss(shape.kind, params, x, hp.importance), None
 
     total, _ = jax.lax.scan(batch_loss, jnp.zeros_like(hp.lr), jnp.arange(shape.eval_batches))
     return total / shape.eval_batches
 
 
-@jax.jit(static_argnums=(2, 4))
-def _evaluate(params: Params, hp: HParams, shape: Shape, root_seed, mesh):
-    return parallel.on_each_device(
-        lambda seed, ph: _evaluate_local(shape, seed, ph), root_seed, (params, hp), mesh=mesh
+@jax.jit(static_argnums=(2, 4, 5))
+def _evaluate(params: Params, hp: HParams, shape: Shape, root_seed, mesh, block):
+    return parallel.map_instances(
+        lambda seed, ph: _evaluate_one(shape, seed, ph[0], ph[1]),
+        root_seed,
+        (params, hp),
+        mesh=mesh,
+        block=block,
     )
 
 
-def _seed_array(root_seed) -> jax.Array:
-    return jnp.asarray(root_seed, jnp.uint32)
+def _seed_array(root_seed) -> np.uint32:
+    """The root seed as a uint32 scalar argument (a NumPy scalar: converting it with
+    jnp would compile a program of its own)."""
+    return np.uint32(root_seed)
 
 
 def init_state(shape: Shape, hp: HParams, root_seed: int = 0) -> TrainState:
@@ -287,7 +298,9 @@ def train_chunk(
 def evaluate(params: Params, hp: HParams, shape: Shape, root_seed: int = 0) -> jax.Array:
     """Each instance's loss on shape.eval_samples fresh samples (the same for all)."""
     (params, hp), mesh = parallel.placed(params, hp)
-    return _evaluate(params, hp, shape, _seed_array(root_seed), mesh)
+    n_local = parallel.local_instances(hp.lr.shape[0], mesh)
+    block = instance_block(shape, n_local, parallel.platform_of(hp), shape.eval_batch)
+    return _evaluate(params, hp, shape, _seed_array(root_seed), mesh, block)
 
 
 def is_diverged(loss, params: Params) -> np.ndarray:

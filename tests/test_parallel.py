@@ -92,7 +92,7 @@ def test_compiled_programs_hold_no_collective():
         texts = {
             "train_chunk": train._train_chunk.lower(state, hp, shape, 5, seed, mesh, block),
             "init": train._init_instances.lower(shape, seed, hp, mesh),
-            "evaluate": train._evaluate.lower(state.params, hp, shape, seed, mesh),
+            "evaluate": train._evaluate.lower(state.params, hp, shape, seed, mesh, 2),
         }
         for name, lowered in texts.items():
             text = lowered.compile().as_text()

@@ -276,13 +276,12 @@ def analyze(W, *, block_size: int | None = None) -> Geometry:
     parts = []
     for start in range(0, max(n_models, 1), block_size):
         host_block = np.asarray(jax.device_get(W[start : start + block_size]))
-        block = jnp.asarray(W[start : start + block_size])
-        if not jnp.issubdtype(block.dtype, jnp.floating):
-            block = block.astype(jnp.float32)
-        size = block.shape[0]
-        if size < block_size:  # pad the last block to keep one compiled shape
-            padding = jnp.zeros((block_size - size, m, n), block.dtype)
-            block = jnp.concatenate([block, padding])
+        if not np.issubdtype(host_block.dtype, np.floating):
+            host_block = host_block.astype(np.float32)
+        size = host_block.shape[0]
+        # Padded on the host to keep one compiled shape; device_put compiles nothing.
+        padding = np.zeros((block_size - size, m, n), host_block.dtype)
+        block = jax.device_put(np.concatenate([host_block, padding]))
         stats = jax.device_get(_stats_instances(block))
         stats = {name: value[:size] for name, value in stats.items()}
         parts.append(_label_block(host_block, stats))
