@@ -77,3 +77,44 @@ def abs_loss_and_grad(W1, W2, b, x, importance):
     dW2 = G @ a.T
     dW1 = ((W2.T @ G) * (pre > 0)) @ x.T
     return loss, dW1, dW2, G.sum(axis=1)
+
+
+def sae_forward(W_enc, b_enc, W_dec, b_dec, h, activation="relu", k=1):
+    """SAE code f (width, B) and reconstruction h_hat (m, B) of h (m, B); unit decoder
+    columns; topk keeps the k largest pre-activations per sample, batchtopk k * B overall."""
+    pre = W_enc @ (h - b_dec[:, None]) + b_enc[:, None]
+    keep = np.ones_like(pre, dtype=bool)
+    if activation == "topk":
+        order = np.argsort(-pre, axis=0)
+        keep = np.zeros_like(keep)
+        np.put_along_axis(keep, order[:k], True, axis=0)
+    elif activation == "batchtopk":
+        flat = np.sort(pre.ravel())[::-1]
+        keep = pre >= flat[k * pre.shape[1] - 1]
+    f = np.where(keep, np.maximum(pre, 0.0), 0.0)
+    D = W_dec / np.linalg.norm(W_dec, axis=0, keepdims=True)
+    return pre, f, D @ f + b_dec[:, None]
+
+
+def sae_loss_and_grad(W_enc, b_enc, W_dec, b_dec, h, l1, activation="relu", k=1):
+    """Loss mean_B [mean_m (h_hat - h)^2 + l1 * sum_j |f_j|] and its gradient, by hand.
+
+    With D = W_dec / ||W_dec|| (columns), r = h_hat - h: dL/dh_hat = 2 r / (m B);
+    dL/dD = G f^T; dL/dW_dec_j = (g_j - D_j (D_j . g_j)) / ||W_dec_j||; through the
+    active pre-activations dL/dpre = D^T G + l1 / B; then W_enc, b_enc and b_dec (both
+    as the output bias and inside h - b_dec)."""
+    m, B = h.shape
+    pre, f, h_hat = sae_forward(W_enc, b_enc, W_dec, b_dec, h, activation, k)
+    norms = np.linalg.norm(W_dec, axis=0, keepdims=True)
+    D = W_dec / norms
+    r = h_hat - h
+    loss = np.sum(r**2) / (m * B) + l1 * np.sum(np.abs(f)) / B
+    G = 2.0 * r / (m * B)
+    g = G @ f.T
+    dW_dec = (g - D * np.sum(D * g, axis=0, keepdims=True)) / norms
+    active = f > 0
+    G_pre = np.where(active, D.T @ G + l1 / B, 0.0)
+    dW_enc = G_pre @ (h - b_dec[:, None]).T
+    db_enc = G_pre.sum(axis=1)
+    db_dec = G.sum(axis=1) - W_enc.T @ G_pre.sum(axis=1)
+    return loss, (dW_enc, db_enc, dW_dec, db_dec)

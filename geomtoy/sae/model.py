@@ -1,0 +1,189 @@
+"""Sparse autoencoders (SAEs) on the hidden activations of toy models, one instance at a time.
+
+An SAE reads h = W x, the m-dimensional hidden vector of a toy model (or of a synthetic
+dictionary: n unit directions in m dimensions under the same sparse feature distribution),
+and writes it as a sparse code over `width` latents:
+
+    f     = act(W_enc (h - b_dec) + b_enc)          (width,)
+    h_hat = W_dec f + b_dec                         (m,)
+
+with unit-norm decoder columns (Bricken et al. 2023, "Towards Monosemanticity"). Batches
+are feature-major as in geomtoy.models: h (m, B), f (width, B).
+
+Activations (`ACTIVATIONS`):
+  relu       ReLU with an L1 penalty on f (the Anthropic 2023 / ARENA recipe).
+  topk       ReLU of the k largest pre-activations of each sample, the rest 0 (Gao et al.
+             2024); k is a per-instance leaf, so one program trains many k.
+  batchtopk  the k * B largest pre-activations of the whole batch (Bussmann et al. 2024);
+             evaluated as a JumpReLU at `threshold`, a running mean of the smallest
+             selected activation of each training batch, as the paper does.
+
+Loss (ARENA's reduction): mean over samples of
+    mean_m (h_hat - h)^2  +  l1_coefficient * sum_j |f_j| ||W_dec[:, j]||.
+The sparsity term is the L1 of f weighted by decoder norms (the form of Anthropic's April
+2024 update); with unit-norm columns it equals the 2023 L1 of f. The forward pass uses the
+normalised columns and the stored columns are renormalised after each step, so the
+gradient never changes a column's norm. TopK and BatchTopK are usually trained with
+l1_coefficient = 0.
+
+Dead latents are resampled as Anthropic (2023) and ARENA's `resample_advanced` do: every
+`resample_every` steps (while step < resample_until * steps), a latent that fired on no
+sample since the previous check gets a training input h drawn with probability
+proportional to the square of its reconstruction loss; its decoder column becomes
+(h - b_dec) normalised, its encoder row that direction times `resample_scale` times the
+mean encoder-row norm of the live latents, its encoder bias 0, and its Adam moments are
+reset (Anthropic; ARENA keeps them).
+
+Init (Gao et al. 2024): decoder columns random unit vectors, W_enc = W_dec^T, zero biases.
+Optimizer: the toy models' (geomtoy.train.make_optimizer), default plain Adam, lr 1e-3.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+
+ACTIVATIONS = ("relu", "topk", "batchtopk")
+THRESHOLD_MOMENTUM = 0.99
+"""BatchTopK's inference threshold: exponential moving average with this momentum."""
+
+
+@jax.tree_util.register_dataclass
+@dataclasses.dataclass(frozen=True)
+class SAEParams:
+    """Weights of one SAE (a leading instance axis on each leaf when stacked)."""
+
+    W_enc: jax.Array  # (width, m)
+    b_enc: jax.Array  # (width,)
+    W_dec: jax.Array  # (m, width): columns are dictionary directions
+    b_dec: jax.Array  # (m,)
+
+    def replace(self, **changes) -> SAEParams:
+        return dataclasses.replace(self, **changes)
+
+
+def init_params(key: jax.Array, n_hidden: int, width: int) -> SAEParams:
+    """Random unit decoder columns, encoder = decoder transpose, zero biases."""
+    W_dec = unit_columns(jax.random.normal(key, (n_hidden, width), jnp.float32))
+    return SAEParams(
+        W_enc=W_dec.T,
+        b_enc=jnp.zeros((width,), jnp.float32),
+        W_dec=W_dec,
+        b_dec=jnp.zeros((n_hidden,), jnp.float32),
+    )
+
+
+def unit_columns(A: jax.Array, eps: float = 1e-8) -> jax.Array:
+    """A with every column scaled to unit norm (zero columns stay zero)."""
+    return A / (jnp.linalg.norm(A, axis=0, keepdims=True) + eps)
+
+
+def pre_activation(p: SAEParams, h: jax.Array) -> jax.Array:
+    """W_enc (h - b_dec) + b_enc for a feature-major batch h (m, B): (width, B)."""
+    return p.W_enc @ (h - p.b_dec[:, None]) + p.b_enc[:, None]
+
+
+def topk_mask(pre: jax.Array, k) -> jax.Array:
+    """True at the k largest entries of each column of pre (width, B); k may be traced."""
+    width = pre.shape[0]
+    kth = jax.lax.dynamic_index_in_dim(jnp.sort(pre, axis=0), width - k, 0, keepdims=True)
+    return pre >= kth
+
+
+def batch_topk_mask(pre: jax.Array, k) -> jax.Array:
+    """True at the k * B largest entries of the whole batch pre (width, B)."""
+    width, B = pre.shape
+    flat = jnp.sort(pre.reshape(-1))
+    return pre >= jax.lax.dynamic_index_in_dim(flat, width * B - k * B, 0, keepdims=False)
+
+
+def encode(activation: str, p: SAEParams, h: jax.Array, k=1, threshold=0.0, train=True):
+    """Latent code f (width, B) of h (m, B).
+
+    `k` is used by topk and batchtopk; `threshold` by batchtopk at evaluation (train=False).
+    """
+    pre = pre_activation(p, h)
+    f = jax.nn.relu(pre)
+    if activation == "relu":
+        return f
+    if activation == "topk":
+        return jnp.where(topk_mask(pre, k), f, 0.0)
+    if activation == "batchtopk":
+        keep = batch_topk_mask(pre, k) if train else pre > threshold
+        return jnp.where(keep, f, 0.0)
+    raise ValueError(f"activation {activation!r} is not one of {ACTIVATIONS}")
+
+
+def decode(p: SAEParams, f: jax.Array) -> jax.Array:
+    """h_hat = W_dec f + b_dec with unit-norm decoder columns: (m, B)."""
+    return unit_columns(p.W_dec) @ f + p.b_dec[:, None]
+
+
+def losses(p: SAEParams, h: jax.Array, f: jax.Array):
+    """(per-sample reconstruction error mean_m (h_hat - h)^2 (B,), per-sample sparsity
+    sum_j |f_j| ||W_dec_j|| (B,), h_hat (m, B)); decoder norms are 1 by construction."""
+    h_hat = decode(p, f)
+    recon = jnp.mean((h_hat - h) ** 2, axis=0)
+    norms = jnp.linalg.norm(unit_columns(p.W_dec), axis=0)
+    sparsity = jnp.sum(jnp.abs(f) * norms[:, None], axis=0)
+    return recon, sparsity, h_hat
+
+
+def loss(activation: str, p: SAEParams, h: jax.Array, l1_coefficient, k=1):
+    """Training loss of one SAE on a batch h (m, B); returns (loss, (f, per-sample recon))."""
+    f = encode(activation, p, h, k)
+    recon, sparsity, _ = losses(p, h, f)
+    return jnp.mean(recon + l1_coefficient * sparsity), (f, recon)
+
+
+def batch_threshold(f: jax.Array) -> jax.Array:
+    """The smallest positive activation of a batch (BatchTopK's per-batch threshold)."""
+    positive = jnp.where(f > 0, f, jnp.inf)
+    smallest = jnp.min(positive)
+    return jnp.where(jnp.isfinite(smallest), smallest, 0.0)
+
+
+def resample(
+    p: SAEParams, dead: jax.Array, h: jax.Array, recon: jax.Array, u: jax.Array, scale: float
+) -> SAEParams:
+    """Anthropic's resampling of the dead latents (width,) bool from the batch h (m, B).
+
+    recon (B,) is each sample's reconstruction error; sample b is drawn for dead latent j
+    with probability recon_b^2 / sum recon^2, by inverting the cumulative sum at the
+    uniform u_j (u: (width,)). Live latents are returned unchanged.
+    """
+    weight = recon**2
+    cdf = jnp.cumsum(weight)
+    index = jnp.searchsorted(cdf, u * cdf[-1], side="right")
+    index = jnp.minimum(index, h.shape[1] - 1)
+    v = unit_columns(h[:, index] - p.b_dec[:, None])  # (m, width): one input per latent
+    alive = ~dead
+    enc_norm = jnp.linalg.norm(p.W_enc, axis=1)
+    n_alive = jnp.sum(alive)
+    mean_alive = jnp.where(n_alive > 0, jnp.sum(enc_norm * alive) / jnp.maximum(n_alive, 1), 1.0)
+    ok = dead & (cdf[-1] > 0)
+    return p.replace(
+        W_dec=jnp.where(ok[None, :], v, p.W_dec),
+        W_enc=jnp.where(ok[:, None], v.T * (scale * mean_alive), p.W_enc),
+        b_enc=jnp.where(ok, 0.0, p.b_enc),
+    )
+
+
+def zero_latents(p: SAEParams, latents: jax.Array) -> SAEParams:
+    """p with the entries of the given latents (width,) bool set to 0 (b_dec untouched):
+    applied to Adam's moments, which are SAEParams-shaped, after a resample."""
+    return p.replace(
+        W_enc=jnp.where(latents[:, None], 0.0, p.W_enc),
+        b_enc=jnp.where(latents, 0.0, p.b_enc),
+        W_dec=jnp.where(latents[None, :], 0.0, p.W_dec),
+    )
+
+
+def reset_moments(opt_state, latents: jax.Array):
+    """Every SAEParams-shaped part of an optax state with the given latents zeroed."""
+    is_params = lambda s: isinstance(s, SAEParams)
+    return jax.tree.map(
+        lambda s: zero_latents(s, latents) if is_params(s) else s, opt_state, is_leaf=is_params
+    )

@@ -1,0 +1,37 @@
+"""What an SAE reads: the hidden activations of a toy model, or of a synthetic dictionary.
+
+Sources (`SOURCES`): `relu_output` and `linear` toy models, whose hidden vector is
+h = W x (W of shape (m, n), columns are the features), and `synthetic`, a dictionary of n
+random unit directions in m dimensions (`synthetic_dictionary`) under the same sparse
+feature distribution, with no readout (its downstream loss is NaN). Models with a
+privileged hidden basis (relu_hidden, abs) are not sources: their hidden vector
+ReLU(W x) does not hold the features as directions.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from geomtoy.models import Params
+from geomtoy.sae.model import unit_columns
+
+SOURCES = ("relu_output", "linear", "synthetic")
+
+
+def synthetic_dictionary(seed: int, n_hidden: int, n_features: int) -> np.ndarray:
+    """n random unit directions in m dimensions (m, n), a pure function of the seed."""
+    D = jax.random.normal(jax.random.key(seed), (n_hidden, n_features), jnp.float32)
+    return np.asarray(unit_columns(D))
+
+
+def hidden(toy: Params, x: jax.Array) -> jax.Array:
+    """The toy model's hidden activations h = W x (m, B) of a feature-major batch x."""
+    return toy.W @ x
+
+
+def readout(source: str, toy: Params, h: jax.Array) -> jax.Array:
+    """The toy model's output from a hidden vector h: ReLU(W^T h + b) or W^T h + b."""
+    z = toy.W.T @ h + toy.b[:, None]
+    return jax.nn.relu(z) if source == "relu_output" else z

@@ -1,0 +1,276 @@
+"""Training thousands of SAEs at once, as jit(vmap(scan)), on toy models' hidden activations.
+
+Each SAE instance carries its own toy model (the weights it reads h = W x from, and that
+model's feature distribution) as array leaves, so one compiled program trains an SAE grid
+(L1 coefficient, k, learning rate, seed) over many toy models of one shape. Keys, chunks,
+placement and the optimizer are the toy models' (geomtoy.rng, geomtoy.parallel,
+geomtoy.train.make_optimizer): an SAE's batches depend only on (root seed, SAE id, seed,
+step), whatever else trains beside it.
+
+Inputs: see geomtoy.sae.source.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from geomtoy import data, parallel, rng, train
+from geomtoy.models import Params
+from geomtoy.sae import evaluate
+from geomtoy.sae import model as sae
+from geomtoy.sae.source import SOURCES, hidden
+
+
+@dataclasses.dataclass(frozen=True)
+class SAEShape:
+    """Static configuration of an SAE group: shapes and the program (one compile each)."""
+
+    n_features: int
+    n_hidden: int
+    width: int
+    activation: str = "relu"
+    source: str = "relu_output"
+    batch_size: int = 1024
+    steps: int = 10_000
+    optimizer: str = "adam"
+    schedule: str = "constant"
+    sampler: str = "hash"
+    structure: str = "independent"
+    set_size: int = 1
+    resample_every: int = 2500  # 0: never
+    resample_until: float = 0.5  # fraction of steps after which no latent is resampled
+    resample_scale: float = 0.2
+    eval_samples: int = 2**16
+
+    def __post_init__(self):
+        for name, value, allowed in (
+            ("activation", self.activation, sae.ACTIVATIONS),
+            ("source", self.source, SOURCES),
+            ("optimizer", self.optimizer, train.OPTIMIZERS),
+            ("schedule", self.schedule, train.SCHEDULES),
+            ("sampler", self.sampler, data.SAMPLERS),
+            ("structure", self.structure, data.STRUCTURES),
+        ):
+            if value not in allowed:
+                raise ValueError(f"{name} {value!r} is not one of {allowed}")
+        for name in ("n_features", "n_hidden", "width", "batch_size", "steps", "eval_samples"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+
+    @property
+    def eval_batch(self) -> int:
+        return min(self.eval_samples, 8192)
+
+    @property
+    def eval_batches(self) -> int:
+        return -(-self.eval_samples // self.eval_batch)
+
+
+@jax.tree_util.register_dataclass
+@dataclasses.dataclass(frozen=True)
+class SAEHParams:
+    """Per-SAE leaves, each with a leading instance axis (I, ...)."""
+
+    instance_id: jax.Array  # (I,) int32: feeds the SAE's key
+    seed: jax.Array  # (I,) int32
+    l1_coefficient: jax.Array  # (I,)
+    k: jax.Array  # (I,) int32: active latents per sample (topk, batchtopk)
+    lr: jax.Array  # (I,)
+    toy: Params  # the toy model read: W (I, m, n), b (I, n)
+    feature_probability: jax.Array  # (I, n) of the toy model's data
+    importance: jax.Array  # (I, n) of the toy model's loss (the downstream loss)
+
+    @classmethod
+    def create(
+        cls, W, b=None, *, feature_probability, importance=1.0, l1_coefficient=0.0, k=1,
+        lr=1e-3, seed=0, instance_id=None,
+    ) -> SAEHParams:  # fmt: skip
+        """Broadcast per-SAE values (scalars or (I,)) and toy data to the instance axis;
+        W (I, m, n) gives I, b defaults to zeros."""
+        W = np.asarray(W, np.float32)
+        I, _, n = W.shape
+        b = np.zeros((I, n), np.float32) if b is None else np.asarray(b, np.float32)
+
+        def each(value, dtype, shape):
+            return jnp.asarray(np.broadcast_to(np.asarray(value, dtype), shape))
+
+        return cls(
+            instance_id=each(np.arange(I) if instance_id is None else instance_id, np.int32, (I,)),
+            seed=each(seed, np.int32, (I,)),
+            l1_coefficient=each(l1_coefficient, np.float32, (I,)),
+            k=each(k, np.int32, (I,)),
+            lr=each(lr, np.float32, (I,)),
+            toy=Params(W=jnp.asarray(W), b=each(b, np.float32, (I, n))),
+            feature_probability=_per_feature(feature_probability, I, n),
+            importance=_per_feature(importance, I, n),
+        )
+
+
+def _per_feature(value, I: int, n: int) -> jax.Array:
+    a = np.asarray(value, np.float32)
+    return jnp.asarray(np.broadcast_to(a if a.ndim < 2 else a.reshape(I, -1), (I, n)))
+
+
+@jax.tree_util.register_dataclass
+@dataclasses.dataclass(frozen=True)
+class SAEState:
+    params: sae.SAEParams
+    opt_state: object
+    step: jax.Array  # int32
+    fired: jax.Array  # (width,) int32: samples each latent fired on since the last check
+    threshold: jax.Array  # BatchTopK's inference threshold (running mean)
+
+    def replace(self, **changes) -> SAEState:
+        return dataclasses.replace(self, **changes)
+
+
+def _optimizer(shape: SAEShape, hp: SAEHParams):
+    return train.make_optimizer(shape, hp.lr, 0.0)
+
+
+def _sample(shape: SAEShape, stream, hp: SAEHParams) -> jax.Array:
+    return data.sample_sparse_from_stream(
+        stream, hp.feature_probability, shape.batch_size, sampler=shape.sampler,
+        structure=shape.structure, set_size=shape.set_size,
+    )  # fmt: skip
+
+
+def _resample_uniform(shape: SAEShape, stream) -> jax.Array:
+    """(width,) uniforms for resampling, independent of the step's batch."""
+    if shape.sampler == "hash":
+        return data.hash_uniform_from_bits(stream ^ jnp.uint32(0xA511E9B3), (shape.width,))
+    return jax.random.uniform(jax.random.fold_in(stream, 1), (shape.width,), jnp.float32)
+
+
+def _init_one(shape: SAEShape, root_seed, hp: SAEHParams) -> SAEState:
+    key = rng.instance_key(root_seed, hp.instance_id, hp.seed)
+    params = sae.init_params(rng.init_key(key), shape.n_hidden, shape.width)
+    return SAEState(
+        params=params,
+        opt_state=_optimizer(shape, hp).init(params),
+        step=jnp.zeros((), jnp.int32),
+        fired=jnp.zeros((shape.width,), jnp.int32),
+        threshold=jnp.zeros((), jnp.float32),
+    )
+
+
+def _step_one(shape: SAEShape, stream, hp: SAEHParams, state: SAEState):
+    """One optimizer step of one SAE on a fresh batch, then the resampling check."""
+    h = hidden(hp.toy, _sample(shape, stream, hp))
+    grad_fn = jax.value_and_grad(sae.loss, argnums=1, has_aux=True)
+    (value, (f, recon)), grads = grad_fn(shape.activation, state.params, h, hp.l1_coefficient, hp.k)
+    optimizer = _optimizer(shape, hp)
+    updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
+    params = jax.tree.map(jnp.add, state.params, updates)
+    params = params.replace(W_dec=sae.unit_columns(params.W_dec))
+    fired = state.fired + jnp.sum(f > 0, axis=1, dtype=jnp.int32)
+    m = sae.THRESHOLD_MOMENTUM
+    threshold = m * state.threshold + (1.0 - m) * sae.batch_threshold(f)
+    threshold = jnp.where(state.step == 0, sae.batch_threshold(f), threshold)
+    step = state.step + 1
+    if shape.resample_every:
+        check = (step % shape.resample_every == 0) & (step < shape.resample_until * shape.steps)
+        dead = check & (fired == 0)
+        u = _resample_uniform(shape, stream)
+        params = sae.resample(params, dead, h, recon, u, shape.resample_scale)
+        opt_state = sae.reset_moments(opt_state, dead)
+        fired = jnp.where(check, 0, fired)
+    state = SAEState(params, opt_state, step, fired, threshold)
+    return state, value
+
+
+def _chunk_one(shape: SAEShape, n_steps: int, root_seed, hp: SAEHParams, state: SAEState):
+    key = rng.instance_key(root_seed, hp.instance_id, hp.seed)
+    steps = state.step + jnp.arange(n_steps, dtype=jnp.int32)
+    streams = jax.vmap(lambda t: data.stream(rng.step_key(key, t), shape.sampler))(steps)
+    state, values = jax.lax.scan(lambda s, st: _step_one(shape, st, hp, s), state, streams)
+    return state, jnp.mean(values)
+
+
+@jax.jit(static_argnums=(0, 3))
+def _init_instances(shape: SAEShape, root_seed, hp: SAEHParams, mesh) -> SAEState:
+    return parallel.map_instances(
+        lambda seed, h: _init_one(shape, seed, h), root_seed, hp, mesh=mesh, block=None
+    )
+
+
+@jax.jit(static_argnums=(2, 3, 5, 6), donate_argnums=(0,))
+def _train_chunk(state, hp, shape: SAEShape, n_steps: int, root_seed, mesh, block):
+    return parallel.map_instances(
+        lambda seed, hs: _chunk_one(shape, n_steps, seed, hs[0], hs[1]),
+        root_seed,
+        (hp, state),
+        mesh=mesh,
+        block=block,
+    )
+
+
+def step_bytes(shape: SAEShape) -> int:
+    """Float32 temporaries of one SAE step: x, a few (m, B) and (width, B) arrays."""
+    return 4 * shape.batch_size * (2 * shape.n_features + 4 * shape.n_hidden + 5 * shape.width)
+
+
+def instance_block(shape: SAEShape, n_local: int, platform: str) -> int | None:
+    """SAEs a device trains at once (geomtoy.train.instance_block's rule)."""
+    if platform != "cpu":
+        return None
+    block = max(2, train.CPU_BLOCK_BYTES // step_bytes(shape))
+    return None if block >= n_local else block
+
+
+def init_state(shape: SAEShape, hp: SAEHParams, root_seed: int = 0) -> SAEState:
+    (hp,), mesh = parallel.placed(hp)
+    return _init_instances(shape, jnp.asarray(root_seed, jnp.uint32), hp, mesh)
+
+
+def train_chunk(state: SAEState, hp: SAEHParams, shape: SAEShape, n_steps: int, root_seed=0):
+    """Advance every SAE by n_steps; returns (state, mean training loss (I,)). Donates state."""
+    (state, hp), mesh = parallel.placed(state, hp)
+    n_local = parallel.local_instances(hp.lr.shape[0], mesh)
+    block = instance_block(shape, n_local, parallel.platform_of(hp))
+    seed = jnp.asarray(root_seed, jnp.uint32)
+    return _train_chunk(state, hp, shape, n_steps, seed, mesh, block)
+
+
+@dataclasses.dataclass(frozen=True)
+class SAEResult:
+    """What `train_saes` returns: NumPy arrays with a leading SAE axis."""
+
+    params: sae.SAEParams
+    threshold: np.ndarray  # (I,)
+    stats: dict[str, np.ndarray]  # geomtoy.sae.evaluate.evaluate's statistics
+    curves: dict[str, np.ndarray]  # "step" (C,), "loss" (C, I)
+
+
+def train_saes(
+    shape: SAEShape,
+    hp: SAEHParams,
+    root_seed: int = 0,
+    chunk_steps: int = 500,
+    on_chunk: Callable[[int, np.ndarray], None] | None = None,
+) -> SAEResult:
+    """Train every SAE of hp for shape.steps steps, then evaluate it (one sync per chunk)."""
+    state = init_state(shape, hp, root_seed)
+    steps, values = [], []
+    done = 0
+    while done < shape.steps:
+        n = min(chunk_steps, shape.steps - done)
+        state, value = train_chunk(state, hp, shape, n, root_seed)
+        done += n
+        steps.append(done)
+        values.append(np.asarray(value))
+        if on_chunk is not None:
+            on_chunk(done, values[-1])
+    stats = evaluate.evaluate(state.params, state.threshold, hp, shape, root_seed)
+    return SAEResult(
+        params=jax.tree.map(np.asarray, state.params),
+        threshold=np.asarray(state.threshold),
+        stats=stats,
+        curves={"step": np.asarray(steps), "loss": np.stack(values)},
+    )

@@ -1,0 +1,146 @@
+"""SAEs: forward, loss and gradient against NumPy, TopK, resampling, recovery scores."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+from geomtoy.geometry import recovery
+from geomtoy.sae import model as sae
+from geomtoy.sae import source
+from geomtoy.sae import train as sae_train
+from tests import reference
+
+M, WIDTH, B = 3, 7, 64
+
+
+def _random_sae(seed=0):
+    r = np.random.default_rng(seed)
+    return sae.SAEParams(
+        W_enc=jnp.asarray(r.normal(size=(WIDTH, M)), jnp.float32),
+        b_enc=jnp.asarray(0.1 * r.normal(size=WIDTH), jnp.float32),
+        W_dec=jnp.asarray(r.normal(size=(M, WIDTH)), jnp.float32),
+        b_dec=jnp.asarray(0.1 * r.normal(size=M), jnp.float32),
+    )
+
+
+def _np(p):
+    return [np.asarray(a, np.float64) for a in (p.W_enc, p.b_enc, p.W_dec, p.b_dec)]
+
+
+@pytest.mark.parametrize("activation,k", [("relu", 1), ("topk", 2), ("batchtopk", 3)])
+def test_forward_loss_gradient_match_numpy(activation, k):
+    p = _random_sae()
+    h = jnp.asarray(np.random.default_rng(1).normal(size=(M, B)), jnp.float32)
+    l1 = 0.3
+    f = jax.jit(sae.encode, static_argnums=0)(activation, p, h, k)
+    _, f_ref, h_hat_ref = reference.sae_forward(*_np(p), np.asarray(h, np.float64), activation, k)
+    np.testing.assert_allclose(f, f_ref, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(sae.decode(p, f), h_hat_ref, rtol=1e-5, atol=1e-5)
+    grad_fn = jax.value_and_grad(sae.loss, argnums=1, has_aux=True)
+    (value, _), grads = jax.jit(grad_fn, static_argnums=0)(activation, p, h, l1, k)
+    ref_value, ref_grads = reference.sae_loss_and_grad(
+        *_np(p), np.asarray(h, np.float64), l1, activation, k
+    )
+    np.testing.assert_allclose(value, ref_value, rtol=1e-5)
+    for got, want in zip(_np(grads), ref_grads):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+
+
+def test_topk_keeps_exactly_k_latents():
+    p = _random_sae(2).replace(b_enc=jnp.full((WIDTH,), 50.0))  # every pre-activation > 0
+    h = jnp.asarray(np.random.default_rng(3).normal(size=(M, B)), jnp.float32)
+    for k in range(1, WIDTH + 1):
+        f = sae.encode("topk", p, h, jnp.int32(k))
+        assert (np.sum(np.asarray(f) > 0, axis=0) == k).all()
+        assert int(np.sum(np.asarray(sae.encode("batchtopk", p, h, k)) > 0)) == k * B
+
+
+def test_resample_gives_dead_latents_badly_reconstructed_inputs():
+    """`resample` draws inputs by squared reconstruction error: with one badly
+    reconstructed sample, every dead latent gets its direction and then fires on it."""
+    p = _random_sae(4).replace(b_enc=jnp.full((WIDTH,), -100.0).at[0].set(0.0))
+    h = jnp.asarray(np.random.default_rng(5).normal(size=(M, B)), jnp.float32)
+    recon = jnp.zeros(B).at[9].set(1.0)
+    dead = jnp.arange(WIDTH) > 0
+    q = jax.jit(sae.resample)(p, dead, h, recon, jnp.linspace(0.0, 0.99, WIDTH), 0.2)
+    v = np.array(h[:, 9] - p.b_dec)
+    v /= np.linalg.norm(v)
+    np.testing.assert_allclose(np.asarray(q.W_dec)[:, 1:], np.repeat(v[:, None], WIDTH - 1, 1),
+                               rtol=1e-5, atol=1e-6)  # fmt: skip
+    scale = 0.2 * np.linalg.norm(np.asarray(p.W_enc)[0])
+    np.testing.assert_allclose(np.asarray(q.W_enc)[1:], scale * np.tile(v, (WIDTH - 1, 1)),
+                               rtol=1e-5, atol=1e-6)  # fmt: skip
+    np.testing.assert_array_equal(q.W_enc[0], p.W_enc[0])
+    encode = jax.jit(sae.encode, static_argnums=0)
+    assert (np.asarray(encode("relu", p, h))[1:] == 0).all()
+    assert (np.asarray(encode("relu", q, h))[1:, 9] > 0).all()
+    moments = jax.jit(sae.reset_moments)((p, {"other": jnp.ones(3)}), dead)
+    assert (np.asarray(moments[0].W_enc)[1:] == 0).all() and moments[0].W_enc[0].any()
+
+
+@pytest.mark.slow
+def test_resampling_revives_dead_latents():
+    """Latents with a very negative encoder bias never fire; the check at step 50 gives
+    them new directions from badly reconstructed inputs (with fresh Adam moments), after
+    which they fire."""
+    n = 6
+    W = np.eye(4, n, dtype=np.float32)[None].repeat(2, 0)
+    shape = sae_train.SAEShape(
+        n, 4, 8, batch_size=128, steps=40, resample_every=20, resample_until=1.0,
+        source="linear", eval_samples=4096,
+    )  # fmt: skip
+    hp = sae_train.SAEHParams.create(W, feature_probability=0.3, l1_coefficient=0.01)
+    state = sae_train.init_state(shape, hp)
+    b_enc = state.params.b_enc.at[:, :4].set(-100.0)
+    state = state.replace(params=state.params.replace(b_enc=b_enc))
+    state, _ = sae_train.train_chunk(state, hp, shape, 19)
+    assert (np.asarray(state.fired)[:, :4] == 0).all()
+    state, _ = sae_train.train_chunk(state, hp, shape, 1)
+    assert (np.asarray(state.params.b_enc)[:, :4] == 0).all()
+    mu = optax.tree_utils.tree_get(state.opt_state, "mu")
+    assert (np.asarray(mu.W_enc)[:, :4] == 0).all() and (np.asarray(mu.W_enc)[:, 4:] != 0).any()
+    state, _ = sae_train.train_chunk(state, hp, shape, 1)
+    assert (np.asarray(state.fired)[:, :4] > 0).all()
+
+
+def test_true_dictionary_scores_full_recovery():
+    """Decoder = the true (orthonormal) features, encoder = its transpose: recovery 1.0,
+    MMCS 1.0, and a reconstruction error of 0 up to float rounding."""
+    n, m = 4, 4
+    W = np.eye(m, n, dtype=np.float32)[None]
+    shape = sae_train.SAEShape(n, m, n, source="linear", eval_samples=8192)
+    hp = sae_train.SAEHParams.create(W, feature_probability=0.2)
+    p = jax.tree.map(
+        lambda a: jnp.asarray(a)[None],
+        sae.SAEParams(W_enc=W[0].T, b_enc=np.zeros(n), W_dec=W[0], b_dec=np.zeros(m)),
+    )
+    rec = recovery.feature_recovery(W, np.asarray(p.W_dec))
+    np.testing.assert_allclose(rec, 1.0, rtol=1e-6)
+    stats = sae_train.evaluate.evaluate(p, jnp.zeros(1), hp, shape)
+    cols = recovery.summary(rec, stats["frequency"])
+    assert cols["mmcs"][0] == pytest.approx(1.0) and cols["recovered_0.99"][0] == 1.0
+    assert stats["mse"][0] < 1e-12 and stats["explained_variance"][0] > 1 - 1e-6
+    np.testing.assert_allclose(stats["spliced_loss"], stats["toy_loss"], rtol=1e-6)
+
+
+def test_recovery_ignores_unrepresented_features():
+    W = np.array([[[1.0, 0.0, 0.01]], [[0.0, 1.0, 0.0]]]).transpose(1, 0, 2)  # (1, 2, 3)
+    W_dec = np.array([[[0.6], [0.8]]])
+    rec = recovery.feature_recovery(W, W_dec)
+    np.testing.assert_allclose(rec[0, :2], [0.6, 0.8])
+    assert np.isnan(rec[0, 2])
+
+
+@pytest.mark.slow
+def test_instance_does_not_depend_on_its_batch():
+    """SAE i trained alone equals row i of a batch of three (fold_in keys)."""
+    W = np.stack([source.synthetic_dictionary(s, 2, 5) for s in range(3)])
+    shape = sae_train.SAEShape(5, 2, 6, batch_size=64, steps=20, source="synthetic",
+                               resample_every=10, eval_samples=1024)  # fmt: skip
+    hp = sae_train.SAEHParams.create(W, feature_probability=0.2, l1_coefficient=[0.0, 0.1, 0.2])
+    both = sae_train.train_saes(shape, hp, chunk_steps=7)
+    one = sae_train.train_saes(shape, jax.tree.map(lambda a: a[1:2], hp), chunk_steps=20)
+    np.testing.assert_allclose(both.params.W_dec[1:2], one.params.W_dec, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(both.stats["mse"][1:2], one.stats["mse"], rtol=1e-5)
