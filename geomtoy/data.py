@@ -123,7 +123,7 @@ def uniform_rows(n_features: int, structure: str = "independent", set_size: int 
     if structure == "independent":
         return n_features
     n_sets = n_features // set_size
-    return n_features + n_sets * (2 if structure == "anticorrelated" else 1)
+    return n_features + n_sets * (1 if structure == "correlated" else 2)
 
 
 def features_from_uniform(
@@ -143,6 +143,12 @@ def features_from_uniform(
                     uniformly, is non-zero ("entirely zero with probability S, then only one
                     randomly selected feature ... uniformly sampled", paper §5.2): each
                     feature's marginal probability is p / set_size.
+    hierarchical    each set is a tree: its first feature is the parent, present iff v < p
+                    of the parent; the others are its children, mutually exclusive, and
+                    child j fires only with its parent, with probability p_j given it (one
+                    draw c per set picks the child: c in [sum_{l<j} p_l, sum_{l<=j} p_l)).
+                    A child's marginal probability is p_parent * p_j; the children's p of
+                    one set must sum to at most 1 (as in SynthSAEBench's hierarchies).
     """
     n = feature_probability.shape[0]
     if structure == "independent":
@@ -153,6 +159,8 @@ def features_from_uniform(
     value = U[:n]
     if signed:
         value = 2.0 * value - 1.0
+    if structure == "hierarchical":
+        return jnp.where(_hierarchical_presence(U, feature_probability, set_size), value, 0.0)
     presence = jnp.repeat(U[n : n + n_sets], set_size, axis=0)  # (n, B): the set's draw
     present = presence < feature_probability[:, None]
     if structure == "anticorrelated":
@@ -160,3 +168,16 @@ def features_from_uniform(
         member = jnp.tile(jnp.arange(set_size, dtype=jnp.int32), n_sets)[:, None]
         present = present & (jnp.repeat(choice, set_size, axis=0) == member)
     return jnp.where(present, value, 0.0)
+
+
+def _hierarchical_presence(U: jax.Array, feature_probability: jax.Array, set_size: int):
+    """(n, B) bool presence of parent/children sets (see features_from_uniform)."""
+    n, B = feature_probability.shape[0], U.shape[1]
+    n_sets = n // set_size
+    p = feature_probability.reshape(n_sets, set_size)
+    parent = U[n : n + n_sets] < p[:, :1]  # (n_sets, B)
+    choice = U[n + n_sets : n + 2 * n_sets][:, None, :]  # (n_sets, 1, B)
+    hi = jnp.cumsum(p[:, 1:], axis=1)[:, :, None]  # (n_sets, set_size - 1, 1)
+    lo = hi - p[:, 1:, None]
+    child = parent[:, None, :] & (choice >= lo) & (choice < hi)
+    return jnp.concatenate([parent[:, None, :], child], axis=1).reshape(n, B)

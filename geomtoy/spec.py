@@ -21,7 +21,7 @@ KINDS = ("relu_output", "linear", "relu_hidden", "abs")
 OPTIMIZERS = ("adamw", "adam", "sgd")
 SCHEDULES = ("constant", "linear", "cosine")
 SAMPLERS = ("hash", "threefry")
-STRUCTURES = ("independent", "correlated", "anticorrelated")
+STRUCTURES = ("independent", "correlated", "anticorrelated", "hierarchical")
 SCALES = ("smoke", "default", "paper")
 SECTIONS = ("model", "data", "train")
 STATIC_KEYS = (
@@ -222,10 +222,13 @@ FIELDS: dict[str, Field] = {
         "independent",
         True,
         "feature sets: independent features, or "
-        "consecutive sets of data.set_size that switch on together (correlated) or one at a "
-        "time (anticorrelated)",
+        "consecutive sets of data.set_size that switch on together (correlated), one at a "
+        "time (anticorrelated), or a parent and its mutually exclusive children, which fire "
+        "only with it (hierarchical; a child's probability is given its parent)",
     ),
-    "data.set_size": Field(_int(1), 1, True, "features per correlated/anticorrelated set"),
+    "data.set_size": Field(
+        _int(1), 1, True, "features per correlated/anticorrelated/hierarchical set"
+    ),
     "data.varied_feature": Field(_int(), -1, True, "index of the varied feature"),
     "data.varied_importance": Field(_float(0.0), None, True, "its importance"),
     "data.varied_feature_probability": Field(_probability, None, True, "its probability"),

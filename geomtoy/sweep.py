@@ -494,6 +494,19 @@ def _resolve_point(point: dict, origins: dict, file: str):
     return fp, imp, point["train.lr"], point["train.weight_decay"]
 
 
+def _check_hierarchy(fp: np.ndarray, set_size: int, file) -> None:
+    """Hierarchical sets: a parent and at least one child, whose probabilities given the
+    parent sum to at most 1 (the children are mutually exclusive)."""
+    if set_size < 2:
+        raise SweepError(
+            file, "data.set_size", "hierarchical sets need a parent and a child (>= 2)"
+        )
+    worst = fp.reshape(-1, set_size)[:, 1:].sum(axis=1).max()
+    if worst > 1 + 1e-9:
+        reason = f"the children's probabilities of one hierarchical set sum to {worst:g} > 1"
+        raise SweepError(file, "data.feature_probability", reason)
+
+
 def _expand(file, source, scale, sets, spec, resolved, origins, axes: tuple[Axis, ...]) -> Sweep:
     seeds = resolved["train.seeds"]
     block_setting = resolved["train.block_size"]
@@ -514,6 +527,8 @@ def _expand(file, source, scale, sets, spec, resolved, origins, axes: tuple[Axis
             raise SweepError(file, "data.set_size", reason)
         shape = Shape(**static)
         leaves = _resolve_point(point, point_origins, file)
+        if static["structure"] == "hierarchical":
+            _check_hierarchy(leaves[0], static["set_size"], file)
         g = group_keys.setdefault(shape, len(group_keys))
         if g == len(members):
             members.append([])

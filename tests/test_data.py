@@ -127,3 +127,21 @@ def test_independent_structure_equals_the_plain_sampler():
     U = data.uniform(jax.random.key(2), (3, 1000))
     p = jnp.array([0.2, 0.5, 1.0], jnp.float32)
     np.testing.assert_array_equal(data.features_from_uniform(U, p), data.sparse_from_uniform(U, p))
+
+
+def test_hierarchical_children_fire_only_with_their_parent_and_exclusively():
+    """Sets of 3: a parent (p = 0.3) and two children with p = 0.4, 0.5 given the parent."""
+    p = jnp.array([0.3, 0.4, 0.5, 0.3, 0.4, 0.5], jnp.float32)
+    U = data.uniform(jax.random.key(12), (data.uniform_rows(6, "hierarchical", 3), N))
+    x = np.asarray(data.features_from_uniform(U, p, "hierarchical", 3))
+    on = x != 0
+    for parent in (0, 3):
+        kids = on[parent + 1 : parent + 3]
+        assert not np.any(kids & ~on[parent])  # a child only with its parent
+        assert not np.any(kids[0] & kids[1])  # siblings mutually exclusive
+    np.testing.assert_allclose(on.mean(axis=1), [0.3, 0.12, 0.15] * 2, atol=TOL)  # marginals
+    given = on[1:3, on[0]].mean(axis=1)
+    np.testing.assert_allclose(given, [0.4, 0.5], atol=2 * TOL)  # p given the parent
+    np.testing.assert_allclose((on[0] & on[3]).mean(), 0.09, atol=TOL)  # trees independent
+    v = x[1][on[1]]
+    np.testing.assert_allclose([v.mean(), v.var()], [0.5, 1 / 12], atol=TOL)
