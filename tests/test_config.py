@@ -286,6 +286,12 @@ BAD = [
     ({"scale.smoke": {"train.stepz": "3"}}, "scale.smoke.train.stepz", "unknown key"),
     ({"scale.huge": {"train.steps": "3"}}, "scale.huge", "unknown key"),
     ({"data": {"varied_feature": "9"}}, "data.varied_feature", "index 9 outside the 5 features"),
+    ({"data": {"structure": '"hierarchical"'}}, "data.set_size", "a parent and a child"),
+    (
+        {"data": {"structure": '"hierarchical"', "set_size": "5", "feature_probability": "0.3"}},
+        "data.feature_probability",
+        "sum to 1.2 > 1",
+    ),
 ]
 
 

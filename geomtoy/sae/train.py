@@ -19,7 +19,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from geomtoy import data, parallel, rng, train
+from geomtoy import data, parallel, rng, spec, train
 from geomtoy.models import Params
 from geomtoy.sae import evaluate
 from geomtoy.sae import model as sae
@@ -51,10 +51,10 @@ class SAEShape:
         for name, value, allowed in (
             ("activation", self.activation, sae.ACTIVATIONS),
             ("source", self.source, SOURCES),
-            ("optimizer", self.optimizer, train.OPTIMIZERS),
-            ("schedule", self.schedule, train.SCHEDULES),
-            ("sampler", self.sampler, data.SAMPLERS),
-            ("structure", self.structure, data.STRUCTURES),
+            ("optimizer", self.optimizer, spec.OPTIMIZERS),
+            ("schedule", self.schedule, spec.SCHEDULES),
+            ("sampler", self.sampler, spec.SAMPLERS),
+            ("structure", self.structure, spec.STRUCTURES),
         ):
             if value not in allowed:
                 raise ValueError(f"{name} {value!r} is not one of {allowed}")
@@ -259,8 +259,7 @@ def train_saes(
     state = init_state(shape, hp, root_seed)
     steps, values = [], []
     done = 0
-    while done < shape.steps:
-        n = min(chunk_steps, shape.steps - done)
+    for n in spec.chunk_schedule(shape.steps, chunk_steps):
         state, value = train_chunk(state, hp, shape, n, root_seed)
         done += n
         steps.append(done)
