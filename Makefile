@@ -11,7 +11,8 @@ RESULTS := results/$(SCALE)
 FIGOUT := $(if $(filter default,$(SCALE)),figures/out,figures/out/$(SCALE))
 LIB := $(filter-out geomtoy/plot.py geomtoy/theory.py,$(wildcard geomtoy/*.py geomtoy/geometry/*.py))
 
-export JAX_PLATFORMS ?= cpu
+# JAX picks the backend (a GPU or TPU when its plugin is installed, else CPU); set
+# JAX_PLATFORMS yourself to force one. The tests pin CPU themselves (tests/conftest.py).
 
 GEOMTOY := $(PY) -m geomtoy
 SWEEPS := $(basename $(notdir $(wildcard sweeps/*.toml)))
@@ -20,13 +21,14 @@ FIGURES := fig_intro fig_basic_20x5 fig_pentagon fig_phase fig_dims_per_feature 
 	fig_privileged_basis fig_adversarial fig_correlated fig_dynamics
 FIGURE_PNGS := $(foreach f,$(FIGURES),$(FIGOUT)/$(f).png)
 
-.PHONY: all setup test test-all figures sweeps clean help browser bench bench-full tpu-command
+.PHONY: all setup test test-all test-min figures sweeps clean help browser bench bench-full tpu-command
 all: figures
 
 help:
 	@echo "make figures [SCALE=smoke|default|paper]  run the sweeps and build figures/out/"
 	@echo "make test                                  fast test suite (CPU, < 5 min)"
 	@echo "make test-all                              plus the slow science checks"
+	@echo "make test-min                              smoke tests on the lowest declared versions"
 	@echo "make bench [bench-full]                    speed vs the PyTorch reference -> bench/RESULTS.md"
 	@echo "make tpu-command                           print the multi-host TPU command"
 
@@ -49,6 +51,18 @@ test: $(STAMP) browser
 
 test-all: $(STAMP) browser
 	$(PY) -m pytest -q -m ""
+
+# The lowest versions pyproject.toml declares, in their own venv, on a smoke subset.
+VENV_MIN ?= .venv-min
+SMOKE_TESTS := tests/test_docs.py tests/test_data.py tests/test_theory.py tests/test_geometry.py
+test-min:
+	$(PYTHON) -m venv $(VENV_MIN)
+	$(VENV_MIN)/bin/python -m pip install -q $$($(PYTHON) tests/lowest_requirements.py) "pytest>=8"
+	$(VENV_MIN)/bin/python -m pip install -q --no-deps -e .
+	$(VENV_MIN)/bin/python -m pip list 2>/dev/null | grep -E -i "^(jax|jaxlib|optax|numpy|matplotlib|pyarrow) "
+	$(VENV_MIN)/bin/python -m pytest -q -p no:cacheprovider $(SMOKE_TESTS)
+	$(VENV_MIN)/bin/geomtoy run sweeps/pentagon.toml --scale smoke --out $(VENV_MIN)/smoke/pentagon --overwrite
+	$(VENV_MIN)/bin/geomtoy explore $(VENV_MIN)/smoke/pentagon --out $(VENV_MIN)/smoke/explorer.html
 
 # A sweep reruns when its TOML or the library changed: an interrupted run of the same
 # sweep resumes from its checkpoint, anything else is replaced (--overwrite).

@@ -18,7 +18,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from geomtoy import spec, store
+from geomtoy import __version__, bundled, spec, store
 from geomtoy.progress import Progress
 from geomtoy.spec import SweepError
 from geomtoy.sweep import load as load_sweep
@@ -38,7 +38,12 @@ def _add_run(sub) -> argparse.ArgumentParser:
         description="Train every instance of a sweep file and write the results directory. "
         "Rerunning the same command resumes an interrupted run and does nothing on a complete one.",
     )
-    p.add_argument("sweep", metavar="SWEEP.toml", help="sweep file (see docs/sweep-file.md)")
+    p.add_argument(
+        "sweep",
+        metavar="SWEEP",
+        help="a sweep file, or the name of a bundled sweep such as pentagon (geomtoy sweeps "
+        "lists them; the keys: docs/sweep-file.md)",
+    )
     p.add_argument("--out", metavar="DIR", help="results directory (default: results/<name>)")
     p.add_argument(
         "--scale", choices=spec.SCALES, default="default", help="run size (default: %(default)s)"
@@ -84,7 +89,7 @@ def _devices(value: str):
 
 
 def _run(args: argparse.Namespace) -> int:
-    sweep = load_sweep(args.sweep, scale=args.scale, sets=args.set)
+    sweep = load_sweep(bundled.resolve(args.sweep), scale=args.scale, sets=args.set)
     out = Path(args.out) if args.out else Path("results") / sweep.name
     progress = Progress(None if args.quiet else sys.stderr)
     argv = sys.argv[1:] if args.argv is None else args.argv
@@ -93,6 +98,7 @@ def _run(args: argparse.Namespace) -> int:
     compile_cache.enable(args.compile_cache, enabled=not args.no_compile_cache)
     saved = parallel.active_mesh()  # restored on exit: in-process callers keep their mesh
     parallel.setup(args.devices)  # GEOMTOY_DISTRIBUTED=1: jax.distributed first
+    progress.backend()
     try:
         report = store.run_sweep(
             sweep,
@@ -196,17 +202,42 @@ def _bench(args: argparse.Namespace) -> int:
     return run_from_args(args)
 
 
+def _add_sweeps(sub) -> argparse.ArgumentParser:
+    return sub.add_parser(
+        "sweeps",
+        help="list the bundled sweeps (the paper's experiments) and the figure each serves",
+        description="The paper's sweep files shipped with geomtoy; run one with "
+        "`geomtoy run NAME [--scale smoke|default|paper]`.",
+    )
+
+
+def _sweeps(args: argparse.Namespace) -> int:
+    rows = bundled.listing()
+    if not rows:
+        print("geomtoy: error: no bundled sweeps found (a broken install?)", file=sys.stderr)
+        return 2
+    width = max(len(r.name) for r in rows)
+    for r in rows:
+        print(f"{r.name:<{width}}  {r.figure}")
+        if r.description:
+            print(f"{'':<{width}}    {r.description}")
+    print(f"\n{len(rows)} sweeps in {bundled.directory()}; run one with: geomtoy run NAME")
+    return 0
+
+
 COMMANDS: dict[str, tuple[Callable, Callable[[argparse.Namespace], int]]] = {
     "run": (_add_run, _run),
     "analyze": (_add_analyze, _analyze),
     "explore": (_add_explore, _explore),
     "merge": (_add_merge, _merge),
     "bench": (_add_bench, _bench),
+    "sweeps": (_add_sweeps, _sweeps),
 }
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="geomtoy", description="Train thousands of toy models of superposition.")
+    parser.add_argument("--version", action="version", version=f"geomtoy {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for add, handler in COMMANDS.values():
         add(sub).set_defaults(handler=handler)

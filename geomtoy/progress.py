@@ -25,6 +25,24 @@ from typing import TextIO
 import numpy as np
 
 
+def backend_line() -> str:
+    """Where a run trains, e.g. ``backend cpu: 2 devices (2 x cpu), 1 process``:
+    the first line of every run, so a log says whether an accelerator was found."""
+    import collections
+
+    import jax
+
+    local = jax.local_devices()
+    kinds = collections.Counter(d.device_kind for d in local)
+    described = ", ".join(f"{n} x {kind}" for kind, n in kinds.items())
+    line = f"backend {jax.default_backend()}: {len(local)} devices ({described})"
+    if jax.process_count() > 1:
+        line += f", {jax.device_count()} in all"
+    if jax.process_count() == 1:
+        return line + ", 1 process"
+    return line + f", process {jax.process_index()} of {jax.process_count()} (from 0)"
+
+
 def _hms(seconds: float) -> str:
     if not math.isfinite(seconds):
         return "?"
@@ -90,12 +108,17 @@ class Progress:
             self._write("\n")
             self._line_open = False
 
+    def backend(self) -> None:
+        """The run's first line: backend, devices and processes (`backend_line`)."""
+        if self.stream is not None:
+            self.note(backend_line())
+
     def note(self, message: str) -> None:
         """A free-form line (resume, assembling, ...)."""
         if self._line_open:
             self._write("\n")
             self._line_open = False
-        self._write(f"{self.name}: {message}\n")
+        self._write(f"{self.name}: {message}\n" if self.name else f"{message}\n")
 
     def close(self) -> None:
         if self._line_open:
