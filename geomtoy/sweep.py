@@ -46,17 +46,34 @@ from geomtoy.spec import (
 # ---------------------------------------------------------------- reading a document
 
 
+@dataclasses.dataclass(frozen=True)
+class Schema:
+    """What a family of sweep files may hold: its field list, its tables, its top-level
+    keys, its generic smoke limits and the keys left out of the spec at their default.
+    The toy models' schema is `TOY`; the SAE sweeps (geomtoy.sae.sweep) have their own,
+    read with the same grammar (`parse`)."""
+
+    fields: Mapping[str, Any]
+    sections: tuple[str, ...]
+    top_level: tuple[str, ...]
+    smoke_limits: Mapping[str, int]
+    omitted_at_default: tuple[str, ...] = ()
+
+
+TOY = Schema(FIELDS, SECTIONS, TOP_LEVEL, SMOKE_LIMITS, OMITTED_AT_DEFAULT)
+
+
 @dataclasses.dataclass
 class _Value:
     value: Any
     origin: str  # where it came from, for error messages: "train.steps", "--set train.lr"
 
 
-def _flatten(doc: Mapping, file: str, prefix: str, *, allow_name: bool):
+def _flatten(doc: Mapping, file: str, prefix: str, *, allow_name: bool, schema: Schema = TOY):
     """A sweep document (or a scale table) as ({key: _Value}, {axis key: _Value})."""
     values: dict[str, _Value] = {}
     axes: dict[str, _Value] = {}
-    sections = SECTIONS + ("grid",)
+    sections = schema.sections + ("grid",)
     for top, item in doc.items():
         origin = prefix + top
         if top in sections:
@@ -64,7 +81,9 @@ def _flatten(doc: Mapping, file: str, prefix: str, *, allow_name: bool):
                 raise SweepError(file, origin, f"expected a table [{top}], got {show(item)}")
             if top == "grid":
                 for key, spec in item.items():
-                    if key in SECTIONS and isinstance(spec, dict):  # unquoted: data.x = [...]
+                    if key in schema.sections and isinstance(
+                        spec, dict
+                    ):  # unquoted: data.x = [...]
                         for sub, s in spec.items():
                             axes[f"{key}.{sub}"] = _Value(s, f'{origin}."{key}.{sub}"')
                     else:
@@ -72,21 +91,21 @@ def _flatten(doc: Mapping, file: str, prefix: str, *, allow_name: bool):
                 continue
             for sub, v in item.items():
                 key = f"{top}.{sub}"
-                if key not in FIELDS:
-                    known = [k.split(".", 1)[1] for k in FIELDS if k.startswith(top + ".")]
+                if key not in schema.fields:
+                    known = [k.split(".", 1)[1] for k in schema.fields if k.startswith(top + ".")]
                     raise SweepError(file, f"{origin}.{sub}", unknown_key(sub, known))
                 values[key] = _Value(v, f"{origin}.{sub}")
         elif top == "name" and not allow_name:
             raise SweepError(file, origin, "the name cannot change with the scale")
-        elif top in TOP_LEVEL:
+        elif top in schema.top_level:
             values[top] = _Value(item, origin)
         else:
-            known = list(TOP_LEVEL) + list(sections) + (["scale"] if not prefix else [])
+            known = list(schema.top_level) + list(sections) + (["scale"] if not prefix else [])
             raise SweepError(file, origin, unknown_key(top, known))
     return values, axes
 
 
-def _set_override(text: str, file: str):
+def _set_override(text: str, file: str, schema: Schema = TOY):
     """Parse one --set KEY=VALUE into (key, value, is_axis)."""
     origin = f"--set {text}"
     if "=" not in text:
@@ -98,10 +117,10 @@ def _set_override(text: str, file: str):
         value = raw  # a bare word, such as model.kind=linear
     if key.startswith("grid."):
         return key[5:], _Value(value, f"--set {key}"), True
-    if key == "name" or key not in FIELDS:
+    if key == "name" or key not in schema.fields:
         if key == "name":
             raise SweepError(file, "--set name", "the name cannot be overridden")
-        raise SweepError(file, f"--set {key}", unknown_key(key, list(FIELDS)))
+        raise SweepError(file, f"--set {key}", unknown_key(key, list(schema.fields)))
     return key, _Value(value, f"--set {key}"), False
 
 
@@ -128,16 +147,16 @@ class Axis:
         return [json.dumps(v, sort_keys=True) for v in vs]
 
 
-def _expand_axis(key: str, spec: _Value, file: str) -> Axis:
+def _expand_axis(key: str, spec: _Value, file: str, schema: Schema = TOY) -> Axis:
     """Validate a [grid] entry and list its values."""
 
     def fail(reason: str, where: str = spec.origin):
         raise SweepError(file, where, reason)
 
     shape_hint = "an axis is a list or {logspace|linspace = [a, b, k]}"
-    if key not in FIELDS:
-        fail("axis on an " + unknown_key(key, list(FIELDS)))
-    field = FIELDS[key]
+    if key not in schema.fields:
+        fail("axis on an " + unknown_key(key, list(schema.fields)))
+    field = schema.fields[key]
     if not field.axis:
         fail(f"{key} cannot be a grid axis (one value per sweep)")
     v = spec.value
@@ -374,6 +393,24 @@ def loads(
     sets: Sequence[str] = (),
 ) -> Sweep:
     """Like `load`, from the text of a sweep file."""
+    p = parse(text, file, scale, sets)
+    return _expand(file, text, scale, tuple(sets), p.spec, p.resolved, p.origins, p.axes)
+
+
+@dataclasses.dataclass(frozen=True)
+class Parsed:
+    """A sweep document after scale, overrides and checks, before grid expansion."""
+
+    resolved: dict[str, Any]  # every scalar key, checked, defaults filled
+    origins: dict[str, str]
+    axes: tuple[Axis, ...]
+    spec: dict  # the resolved spec document (meta.json, fingerprint)
+
+
+def parse(
+    text: str, file: str, scale: str, sets: Sequence[str] = (), schema: Schema = TOY
+) -> Parsed:
+    """The shared grammar of sweep files: TOML, [scale.X] tables, --set, checks, axes."""
     try:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
@@ -390,14 +427,15 @@ def loads(
         if not isinstance(table, dict):
             raise SweepError(file, f"scale.{s}", f"expected a table, got {show(table)}")
 
-    values, axes = _flatten(doc, file, "", allow_name=True)
+    values, axes = _flatten(doc, file, "", allow_name=True, schema=schema)
     # Check every scale table (not only the chosen one) so a typo is caught at any scale.
     scale_tables = {
-        s: _flatten(t, file, f"scale.{s}.", allow_name=False) for s, t in scales.items()
+        s: _flatten(t, file, f"scale.{s}.", allow_name=False, schema=schema)
+        for s, t in scales.items()
     }
 
     if scale == "smoke":
-        _generic_smoke(values, axes, file)
+        _generic_smoke(values, axes, file, schema)
     if scale in scale_tables:
         s_values, s_axes = scale_tables[scale]
         for key, v in s_values.items():
@@ -405,7 +443,7 @@ def loads(
             axes.pop(key, None)
         axes.update(s_axes)
     for text_ in sets:
-        key, v, is_axis = _set_override(text_, file)
+        key, v, is_axis = _set_override(text_, file, schema)
         if is_axis:
             axes[key] = v
         else:
@@ -415,7 +453,7 @@ def loads(
     # Validate every scalar, fill defaults.
     resolved: dict[str, Any] = {}
     origins: dict[str, str] = {}
-    for key, field in FIELDS.items():
+    for key, field in schema.fields.items():
         if key in values:
             try:
                 resolved[key] = field.check(values[key].value)
@@ -429,35 +467,34 @@ def loads(
         else:
             resolved[key] = field.default
             origins[key] = key
-    expanded = tuple(_expand_axis(key, spec, file) for key, spec in axes.items())
+    expanded = tuple(_expand_axis(key, spec, file, schema) for key, spec in axes.items())
+    spec = _spec_document(resolved, {k: v.value for k, v in axes.items()}, schema)
+    return Parsed(resolved, origins, expanded, spec)
 
-    spec = _spec_document(resolved, {k: v.value for k, v in axes.items()})
-    return _expand(file, text, scale, tuple(sets), spec, resolved, origins, expanded)
 
-
-def _generic_smoke(values: dict, axes: dict, file: str) -> None:
-    for key, limit in SMOKE_LIMITS.items():
-        current = values[key].value if key in values else FIELDS[key].default
+def _generic_smoke(values: dict, axes: dict, file: str, schema: Schema = TOY) -> None:
+    for key, limit in schema.smoke_limits.items():
+        current = values[key].value if key in values else schema.fields[key].default
         if is_int(current) and current > limit:
             values[key] = _Value(limit, f"scale smoke (generic) {key}")
     for key, spec in list(axes.items()):
-        axis = _expand_axis(key, spec, file)
+        axis = _expand_axis(key, spec, file, schema)
         thinned = list(axis.values)
-        if key in SMOKE_LIMITS:
-            thinned = list(dict.fromkeys(min(v, SMOKE_LIMITS[key]) for v in thinned))
+        if key in schema.smoke_limits:
+            thinned = list(dict.fromkeys(min(v, schema.smoke_limits[key]) for v in thinned))
         axes[key] = _Value(_thin(thinned), spec.origin + " (smoke: thinned)")
 
 
-def _spec_document(resolved: dict, grid: dict) -> dict:
-    doc: dict[str, Any] = {k: resolved[k] for k in TOP_LEVEL if k in resolved}
-    for section in SECTIONS:
+def _spec_document(resolved: dict, grid: dict, schema: Schema = TOY) -> dict:
+    doc: dict[str, Any] = {k: resolved[k] for k in schema.top_level if k in resolved}
+    for section in schema.sections:
         doc[section] = {
             k.split(".", 1)[1]: v
             for k, v in resolved.items()
             if k.startswith(section + ".")
             and v is not None
             and k not in grid
-            and not (k in OMITTED_AT_DEFAULT and v == FIELDS[k].default)
+            and not (k in schema.omitted_at_default and v == schema.fields[k].default)
         }
     doc["grid"] = dict(grid)
     return doc
