@@ -1,7 +1,46 @@
 """geomtoy: train thousands of toy models of superposition at once and measure their geometry.
 
 Elhage et al. 2022, "Toy Models of Superposition" (arXiv:2209.10652). Importing the
-package has no side effects: JAX is only started by the modules that need it.
+package has no side effects: the names below load their modules on first use, and JAX is
+only started by the modules that need it.
+
+    import geomtoy
+    res = geomtoy.run("pentagon", scale="smoke")     # a bundled sweep, or a TOML path
+    res.instances                                     # pandas DataFrame, one row per model
+    res.to_xarray()                                   # over the grid axes and seeds
+    geomtoy.open("results/pentagon")                  # a results directory made before
+    geomtoy.train_instances(shape, hp)                # the engine, on every CPU core
+    geomtoy.analyze(W)                                # geometry of (I, m, n) weights
 """
 
 __version__ = "0.1.0"
+
+_EXPORTS = {
+    "run": ("geomtoy.api", "run"),
+    "open": ("geomtoy.api", "open_results"),
+    "train_instances": ("geomtoy.api", "train_instances"),
+    "Results": ("geomtoy.api", "Results"),
+    "analyze": ("geomtoy.geometry", "analyze"),
+    "HParams": ("geomtoy.train", "HParams"),
+    "Shape": ("geomtoy.train", "Shape"),
+}
+__all__ = ["__version__", *_EXPORTS]
+
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'geomtoy' has no attribute {name!r}")
+    import importlib
+
+    module, attr = _EXPORTS[name]
+    if module == "geomtoy.train":  # before the engine starts JAX: one CPU device per core
+        from geomtoy import parallel
+
+        parallel.configure_cpu_devices()
+    value = getattr(importlib.import_module(module), attr)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted([*globals(), *_EXPORTS])

@@ -467,12 +467,8 @@ def render(payloads: list[dict], title: str = "geomtoy explorer") -> str:
     return re.sub("|".join(re.escape(k) for k in parts), lambda m: parts[m.group(0)], template)
 
 
-def build_explorer(dirs: Sequence[str | Path], out: str | Path) -> Path:
-    """Write the explorer page for the results directories `dirs` to `out`; returns `out`.
-
-    Raises SweepError (the CLI's exit 2) for a directory that is not a complete results
-    directory, or an output path that cannot be written.
-    """
+def _page(dirs: Sequence[str | Path]) -> str:
+    """The explorer page for results directories (each once)."""
     if not dirs:
         raise SweepError("geomtoy explore", None, "no results directory given")
     payloads = []
@@ -483,7 +479,27 @@ def build_explorer(dirs: Sequence[str | Path], out: str | Path) -> Path:
             continue
         seen.add(key)
         payloads.append(sweep_payload(d))
-    page = render(payloads, title="geomtoy explorer: " + ", ".join(p["name"] for p in payloads))
+    return render(payloads, title="geomtoy explorer: " + ", ".join(p["name"] for p in payloads))
+
+
+def show(dirs: str | Path | Sequence[str | Path], height: int = 760) -> None:
+    """Display the explorer for `dirs` inline in a notebook: the same self-contained page
+    as `geomtoy explore`, in an iframe (needs IPython)."""
+    from IPython.display import HTML, display
+
+    dirs = [dirs] if isinstance(dirs, str | Path) else list(dirs)
+    page = html.escape(_page(dirs), quote=True)
+    frame = f'<iframe srcdoc="{page}" style="width:100%;height:{height}px;border:0"></iframe>'
+    display(HTML(f"<div>{frame}</div>"))  # a bare iframe makes IPython warn
+
+
+def build_explorer(dirs: Sequence[str | Path], out: str | Path) -> Path:
+    """Write the explorer page for the results directories `dirs` to `out`; returns `out`.
+
+    Raises SweepError (the CLI's exit 2) for a directory that is not a complete results
+    directory, or an output path that cannot be written.
+    """
+    page = _page(dirs)
     out = Path(out)
     if out.is_dir():
         raise SweepError(

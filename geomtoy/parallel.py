@@ -212,12 +212,18 @@ def setup(devices: int | str | None = "auto") -> Mesh | None:
     want = None if devices in (None, "auto") else int(devices)
     if want is not None and want < 1:
         raise ValueError(f"--devices must be a positive integer, got {devices!r}")
+    configure_cpu_devices(want)
+    return use_devices(min(want, len(jax.local_devices())) if want else None)
+
+
+def configure_cpu_devices(want: int | None = None) -> None:
+    """Before JAX starts, on a CPU backend: `want` CPU devices (default one per core), the
+    layout the engine trains fastest on. Does nothing once JAX has started or when an
+    accelerator will be the backend."""
     platform = os.environ.get("JAX_PLATFORMS", "").split(",")[0] or None
     if platform in (None, "cpu") and not backend_started():
-        cores = cpu_cores()
         if platform == "cpu" or _only_cpu_installed():
-            set_cpu_device_count(want or cores)
-    return use_devices(min(want, len(jax.local_devices())) if want else None)
+            set_cpu_device_count(want or cpu_cores())
 
 
 def _only_cpu_installed() -> bool:

@@ -1,7 +1,10 @@
 """Matplotlib helpers shared by the figure scripts: style, saving, the paper's panels.
 
 Plotting reads results only; nothing here imports the training engine, so figures
-rebuild on a machine without accelerators. Every figure is written as PNG and PDF with
+rebuild on a machine without accelerators. Importing this module changes no matplotlib
+state: the figure scripts select Agg and the house style in `figure_args`, and the
+notebook helpers (`model_figure`, `phase_map`) draw inside `plt.rc_context(RC)` and
+return the figure. Every figure is written as PNG and PDF with
 fixed metadata, so rebuilding from unchanged results gives identical files, plus a small
 JSON caption that figures/index.py turns into the gallery page.
 """
@@ -9,17 +12,15 @@ JSON caption that figures/index.py turns into the gallery page.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 from pathlib import Path
 
 import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
 
-matplotlib.use("Agg")
-
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from geomtoy import store, style  # noqa: E402
+from geomtoy import store, style
 
 # Colours of the polytope labels (docs/design.md vocabulary), used by every figure.
 POLYTOPE_COLORS = style.POLYTOPE_COLORS
@@ -32,20 +33,22 @@ POLYTOPE_DIMENSIONALITY = {
     "square_antiprism": 3 / 8,
 }
 
-plt.rcParams.update(
-    {
-        "figure.dpi": 110,
-        "savefig.dpi": 130,
-        "font.size": 9,
-        "axes.titlesize": 9,
-        "axes.spines.top": False,
-        "axes.spines.right": False,
-    }
-)
+RC = {
+    "figure.dpi": 110,
+    "savefig.dpi": 130,
+    "font.size": 9,
+    "axes.titlesize": 9,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+}
+"""The house style: applied globally by the figure scripts, in a context by the helpers."""
 
 
 def figure_args(description: str) -> argparse.Namespace:
-    """The command line every figure script takes: --results DIR --out DIR."""
+    """The command line every figure script takes: --results DIR --out DIR. A figure
+    script is a program, so this is where it selects Agg and the house style."""
+    matplotlib.use("Agg")
+    plt.rcParams.update(RC)
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--results", default="results/default", help="folder of sweep results")
     parser.add_argument("--out", default="figures/out", help="folder for PNG, PDF and caption")
@@ -121,14 +124,16 @@ def draw_features_2d(ax, W: np.ndarray, colors, labels=None, lim: float = 1.5) -
     ax.axvline(0, color="#eee", lw=0.5, zorder=0)
 
 
-def gram_panel(ax, W: np.ndarray, b: np.ndarray | None = None) -> None:
-    """W^T W (red +1 ... blue -1) with the bias as an extra column, as in the paper's §3.2."""
+def gram_panel(ax, W: np.ndarray, b: np.ndarray | None = None):
+    """W^T W (red +1 ... blue -1) with the bias as an extra column, as in the paper's §3.2;
+    returns the image (for a colour bar)."""
     G = W.T @ W
     if b is not None:
         G = np.concatenate([G, np.full((G.shape[0], 1), np.nan), b[:, None]], axis=1)
-    ax.imshow(G, cmap="RdBu_r", vmin=-1, vmax=1, interpolation="nearest")
+    image = ax.imshow(G, cmap="RdBu_r", vmin=-1, vmax=1, interpolation="nearest")
     ax.set_xticks([])
     ax.set_yticks([])
+    return image
 
 
 def norm_bars(ax, W: np.ndarray, interference: np.ndarray) -> None:
@@ -170,3 +175,92 @@ def neuron_order(W: np.ndarray, importance: np.ndarray) -> np.ndarray:
     """Neurons sorted by the importance of their largest feature (the paper's ordering)."""
     top = np.argmax(np.abs(W), axis=1)
     return np.argsort(-importance[top], kind="stable")
+
+
+# ---------------------------------------------------------------- notebook helpers
+
+
+@contextlib.contextmanager
+def _house_style():
+    """RC for the figures made inside. A notebook's inline backend switches interactive
+    mode on when its first figure is made; that change outlives the context (as a backend
+    change does), or later figures would not show."""
+    with plt.rc_context(RC):
+        try:
+            yield
+        finally:
+            interactive = matplotlib.is_interactive()
+    matplotlib.interactive(interactive)
+
+
+def model_figure(W: np.ndarray, b: np.ndarray | None = None, title: str | None = None):
+    """One model at a glance (paper §3.2): W^T W with the bias and a colour bar, the
+    feature norms coloured by interference, and for m = 2 the features in the plane.
+    W is (m, n) as in the tables' params.npz; returns the figure."""
+    from geomtoy.geometry import dimensionality
+
+    W = np.asarray(W, dtype=np.float32)
+    m, n = W.shape
+    interference = np.asarray(dimensionality.interference(W))
+    with _house_style():
+        panels = 3 if m == 2 else 2
+        fig, axes = plt.subplots(1, panels, figsize=(3.2 * panels, 3.0), layout="constrained")
+        image = gram_panel(axes[0], W, b)
+        axes[0].set_title("W^T W" + (" | b" if b is not None else ""))
+        fig.colorbar(image, ax=axes[0], shrink=0.8)
+        norm_bars(axes[1], W, interference)
+        axes[1].set_title("||W_i||, colour: interference")
+        scale = plt.cm.ScalarMappable(cmap="viridis", norm=plt.Normalize(0, 1))
+        fig.colorbar(scale, ax=axes[1], shrink=0.8)
+        if m == 2:
+            colors = plt.cm.viridis(np.linspace(1.0, 0.15, n))
+            lim = max(1.2, float(np.linalg.norm(W, axis=0).max()) * 1.1)
+            draw_features_2d(axes[2], W, colors, lim=lim)
+            axes[2].set_title("columns of W")
+        if title:
+            fig.suptitle(title)
+    return fig
+
+
+def _phase_colors(norm: np.ndarray, interference: np.ndarray) -> np.ndarray:
+    """The paper's §4 colouring of one feature: hue from blue (no interference) to red
+    (>= 1), saturation by its norm (0 grey, >= 1 full colour)."""
+    blue, red, grey = (
+        np.array(matplotlib.colors.to_rgb(c)) for c in ("#2255bb", "#dd4444", "#dddddd")
+    )
+    t = np.clip(interference, 0, 1)[..., None]
+    s = np.clip(norm, 0, 1)[..., None]
+    return grey + s * ((1 - t) * blue + t * red - grey)
+
+
+def phase_map(results, x: str, y: str, feature: int = -1, title: str | None = None):
+    """A phase diagram over grid axes x and y of a results directory (`geomtoy.open`
+    or `store.open_results`): each cell is the lowest-loss seed, coloured by one
+    feature's norm and interference as in the paper's §4 (the extra feature: the last,
+    by default). Returns the figure."""
+    res = getattr(results, "arrow", results)
+    rows = best_rows(res, [x, y])
+    norm, interference = per_feature(res, "norm"), per_feature(res, "interference")
+    xs, ys = sorted({k[0] for k in rows}), sorted({k[1] for k in rows})
+    grid = np.ones((len(ys), len(xs), 3))
+    for (vx, vy), i in rows.items():
+        grid[ys.index(vy), xs.index(vx)] = _phase_colors(norm[i, feature], interference[i, feature])
+    with _house_style():
+        fig, ax = plt.subplots(figsize=(4.2, 3.6), layout="constrained")
+        log = [min(v) > 0 and max(v) / min(v) > 20 for v in (xs, ys)]
+        ax.pcolormesh(_edges(xs, log[0]), _edges(ys, log[1]), grid)
+        ax.set_xscale("log" if log[0] else "linear")
+        ax.set_yscale("log" if log[1] else "linear")
+        ax.set_xlabel(x)
+        ax.set_ylabel(y)
+        ax.set_title(title or f"feature {feature}: norm (saturation) x interference (hue)")
+    return fig
+
+
+def _edges(values, log: bool) -> np.ndarray:
+    """Cell edges around sorted grid values, midway in log or linear space."""
+    v = np.log10(values) if log else np.asarray(values, dtype=float)
+    mid = (v[1:] + v[:-1]) / 2
+    step = (v[-1] - v[0]) / max(len(v) - 1, 1) or 1.0
+    e = np.concatenate([[v[0] - step / 2], mid, [v[-1] + step / 2]])
+    return 10**e if log else e
