@@ -1,0 +1,238 @@
+"""One writer per results directory: advisory locks on small files inside it.
+
+Every process that writes a results directory holds its *run lock*
+(`DIR/.geomtoy.lock`) from before its first write until it ends:
+
+- a whole run (`geomtoy run`, `merge`, `--overwrite`) holds it exclusively;
+- the tasks of one job array (`--worker K/N`, or the processes of a jax.distributed
+  job) hold it shared, each also holding its own *worker lock*
+  (`DIR/.geomtoy-worker-K.lock`) exclusively, so the same task cannot run twice;
+- whoever writes meta.json or assembles the tables holds the *meta lock*
+  (`DIR/.geomtoy-meta.lock`) exclusively for that short moment, so the tasks of an
+  array agree on the sweep and assemble the tables exactly once.
+
+A lock that is held is never waited for: the second process is refused with one line
+naming the holder's PID and host (`Locked`, exit 2). Each lock file records its holder
+as one JSON line; the kernel drops a lock when its process dies (even by SIGKILL), so a
+lock file left behind by a killed run is reused, never trusted.
+
+Locks are `flock(2)`. On local file systems they are exact. On NFS (Linux >= 2.6.12)
+flock is emulated with POSIX byte-range locks and works across clients when the
+server's lock manager runs; with the `nolock` mount option, or on file systems that do
+not implement locks (some FUSE mounts such as gcsfuse, Lustre without `-o flock`), a
+lock only excludes processes on the same host. Where locking is not supported at all
+the run goes on with one warning line, and nothing detects a second writer.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import json
+import os
+import platform
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from geomtoy.spec import SweepError
+
+RUN_LOCK = ".geomtoy.lock"
+META_LOCK = ".geomtoy-meta.lock"
+WORKER_LOCK = ".geomtoy-worker-{k}.lock"
+LOCK_FILES = (RUN_LOCK, META_LOCK)
+"""Hidden bookkeeping files of a results directory (with the worker locks)."""
+
+_UNSUPPORTED = (errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS, errno.EINVAL)
+
+
+class Locked(SweepError):
+    """The directory is being written by another process."""
+
+
+def is_lock_file(name: str) -> bool:
+    return name in LOCK_FILES or (name.startswith(".geomtoy-worker-") and name.endswith(".lock"))
+
+
+def _describe(info: dict) -> str:
+    who = f"PID {info.get('pid', '?')} on {info.get('host', '?')}"
+    if "worker" in info:
+        who += f" (worker {info['worker']})"
+    return who
+
+
+def _read_holder(path: Path) -> dict:
+    with contextlib.suppress(OSError, ValueError):
+        info = json.loads(path.read_text() or "{}")
+        if isinstance(info, dict):
+            return info
+    return {}
+
+
+def holders(directory: Path) -> list[str]:
+    """Who holds the locks of `directory`, from its lock files (for messages): the tasks
+    of a job array if some hold their worker locks, else the run lock's holder."""
+    directory = Path(directory)
+    workers = [
+        _describe(_read_holder(p))
+        for p in sorted(directory.glob(".geomtoy-worker-*.lock"))
+        if _is_held(p)
+    ]
+    if workers:
+        return workers
+    run = directory / RUN_LOCK
+    return [_describe(_read_holder(run))] if _is_held(run) else []
+
+
+def _is_held(path: Path) -> bool:
+    """Whether some process holds a lock on `path` (probed with a shared lock)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except OSError as e:
+        return e.errno in (errno.EWOULDBLOCK, errno.EAGAIN)
+    finally:
+        os.close(fd)
+    return False
+
+
+def _warn(message: str) -> None:
+    with contextlib.suppress(OSError, ValueError):
+        print(f"geomtoy: warning: {message}", file=sys.stderr, flush=True)
+
+
+class FileLock:
+    """One flock on one lock file; `acquire` refuses (Locked) instead of waiting."""
+
+    def __init__(self, path: Path, *, shared: bool = False, what: str = "", info: dict = ()):
+        self.path, self.shared, self.what = Path(path), shared, what
+        self.info = dict(info)
+        self.fd: int | None = None
+        self.supported = True
+
+    def acquire(self, warn: Callable[[str], None] = _warn) -> FileLock:
+        mode = (fcntl.LOCK_SH if self.shared else fcntl.LOCK_EX) | fcntl.LOCK_NB
+        for _ in range(100):  # retried only if the file was replaced while we locked it
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+            try:
+                fcntl.flock(fd, mode)
+            except OSError as e:
+                os.close(fd)
+                if e.errno in _UNSUPPORTED:
+                    warn(
+                        f"{self.path.parent}: file locks are not supported here ({e.strerror}); "
+                        "a second writer of this directory would not be detected"
+                    )
+                    self.supported = False
+                    return self
+                if e.errno not in (errno.EWOULDBLOCK, errno.EAGAIN):
+                    raise
+                raise self._refusal() from None
+            try:  # the holder before us may have removed the file: lock the one in place
+                same = os.fstat(fd).st_ino == os.stat(self.path).st_ino
+            except FileNotFoundError:
+                same = False
+            if same:
+                self.fd = fd
+                if not self.shared:
+                    self._record()
+                return self
+            os.close(fd)
+        raise OSError(errno.EAGAIN, "lock file keeps changing", str(self.path))
+
+    def _record(self) -> None:
+        info = {"pid": os.getpid(), "host": platform.node(), "since": time.time()} | self.info
+        data = (json.dumps(info) + "\n").encode()
+        with contextlib.suppress(OSError):  # the holder line is for messages only
+            os.ftruncate(self.fd, 0)
+            os.pwrite(self.fd, data, 0)
+
+    def _refusal(self) -> Locked:
+        names = holders(self.path.parent) or [_describe(_read_holder(self.path)) or "?"]
+        what = f" {self.what}" if self.what else ""
+        reason = (
+            f"in use by another geomtoy process{what} ({', '.join(names)}); "
+            "wait for it to end, or stop it (its checkpoints are kept)"
+        )
+        return Locked(self.path.parent, None, reason)
+
+    def release(self, remove: bool = True) -> None:
+        """Unlock; with `remove`, delete the lock file if no one else holds it."""
+        if self.fd is None:
+            return
+        fd, self.fd = self.fd, None
+        try:
+            if remove:
+                try:  # exclusive means no one else holds it: safe to remove
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    with contextlib.suppress(FileNotFoundError):
+                        if os.fstat(fd).st_ino == os.stat(self.path).st_ino:
+                            os.unlink(self.path)
+                except OSError:
+                    pass
+        finally:
+            os.close(fd)
+
+    def __enter__(self) -> FileLock:
+        return self.acquire()
+
+    def __exit__(self, *exc) -> None:
+        self.release()
+
+
+def run_lock(
+    directory: Path, *, worker: tuple[int, int] | None = None, command: str = ""
+) -> list[FileLock]:
+    """Take the run lock of `directory` (creating it): exclusive for a whole run, shared
+    plus the worker lock for task K of a job array of N (`worker=(K, N)`).
+    Locked if refused; release with `release_all`."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    info = {"command": command} if command else {}
+    if worker is None:
+        return [FileLock(directory / RUN_LOCK, info=info).acquire()]
+    k, n = worker
+    shared = FileLock(directory / RUN_LOCK, shared=True, what="(not of this job array)")
+    locks = [shared.acquire()]
+    try:
+        mine = FileLock(
+            directory / WORKER_LOCK.format(k=k),
+            what=f"as worker {k}/{n}",
+            info=info | {"worker": f"{k}/{n}"},
+        )
+        locks.append(mine.acquire())
+    except BaseException:
+        release_all(locks)
+        raise
+    return locks
+
+
+def release_all(locks: list[FileLock]) -> None:
+    for lock in reversed(locks):
+        lock.release()
+    locks.clear()
+
+
+@contextlib.contextmanager
+def meta_lock(directory: Path, timeout_s: float = 600.0) -> Iterator[None]:
+    """The short exclusive lock around writing meta.json or assembling the tables.
+    Waits up to `timeout_s` (the holders keep it for moments), then refuses."""
+    lock = FileLock(Path(directory) / META_LOCK, what="(writing meta.json)")
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            lock.acquire()
+            break
+        except Locked:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+    try:
+        yield
+    finally:
+        lock.release(remove=False)
