@@ -82,12 +82,22 @@ def is_number(v) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
-def _int(lo: int | None = None) -> Callable:
+INT32_MAX = 2**31 - 1
+"""Counts (steps, samples, instances, sizes) are int32 on the device."""
+UINT32_MAX = 2**32 - 1
+"""The root seed is a uint32 key."""
+FLOAT32_MAX = 3.4028234663852886e38  # np.finfo(np.float32).max
+"""Hyperparameters are float32 on the device: larger values would be inf."""
+
+
+def _int(lo: int | None = None, hi: int = INT32_MAX, what: str = "int32") -> Callable:
     def check(v):
         if not is_int(v):
             raise Bad(f"expected an integer, got {show(v)}")
         if lo is not None and v < lo:
             raise Bad(f"must be >= {lo}, got {v}")
+        if v > hi or v < -hi - 1:
+            raise Bad(f"{v} does not fit in {what} (at most {hi})")
         return v
 
     check.integer = True
@@ -101,6 +111,8 @@ def _float(lo: float | None = None, strict: bool = False) -> Callable:
         v = float(v)
         if not math.isfinite(v):
             raise Bad(f"must be finite, got {v}")
+        if abs(v) > FLOAT32_MAX:
+            raise Bad(f"{v:g} overflows float32 (at most {FLOAT32_MAX:.3g})")
         if lo is not None and (v <= lo if strict else v < lo):
             raise Bad(f"must be {'>' if strict else '>='} {lo:g}, got {v:g}")
         return v
@@ -181,8 +193,8 @@ def _bool(v):
 def _block_size(v):
     if v == "auto":
         return v
-    if not is_int(v) or v < 1:
-        raise Bad(f'expected an integer >= 1 or "auto", got {show(v)}')
+    if not is_int(v) or not 1 <= v <= INT32_MAX:
+        raise Bad(f'expected an integer in 1..{INT32_MAX} or "auto", got {show(v)}')
     return v
 
 
@@ -209,7 +221,7 @@ class Field:
 FIELDS: dict[str, Field] = {
     "name": Field(_name, REQUIRED, False, "the sweep's name; results/<name> by default"),
     "description": Field(_text, "", False, "free text"),
-    "root_seed": Field(_int(0), 0, False, "root of every random key"),
+    "root_seed": Field(_int(0, UINT32_MAX, "uint32"), 0, False, "root of every random key"),
     "model.kind": Field(_choice(KINDS), "relu_output", True, "model kind"),
     "model.n_features": Field(_int(1), REQUIRED, True, "n, number of features"),
     "model.n_hidden": Field(_int(1), REQUIRED, True, "m, hidden dimensions"),

@@ -14,6 +14,7 @@ import hashlib
 import itertools
 import json
 import math
+import os
 import tomllib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -25,6 +26,7 @@ from geomtoy.spec import (
     AUTO_BLOCK_BYTES,
     FIELDS,
     HASH_EXCLUDED,
+    INT32_MAX,
     OMITTED_AT_DEFAULT,
     REQUIRED,
     SCALES,
@@ -81,13 +83,15 @@ def _flatten(doc: Mapping, file: str, prefix: str, *, allow_name: bool, schema: 
                 raise SweepError(file, origin, f"expected a table [{top}], got {show(item)}")
             if top == "grid":
                 for key, spec in item.items():
-                    if key in schema.sections and isinstance(
-                        spec, dict
-                    ):  # unquoted: data.x = [...]
-                        for sub, s in spec.items():
-                            axes[f"{key}.{sub}"] = _Value(s, f'{origin}."{key}.{sub}"')
+                    if key in schema.sections and isinstance(spec, dict):  # data.x = [...]
+                        pairs = [(f"{key}.{sub}", s) for sub, s in spec.items()]
                     else:
-                        axes[key] = _Value(spec, f'{origin}."{key}"')
+                        pairs = [(key, spec)]
+                    for k, s in pairs:
+                        if k in axes:  # "data.x" = ... and data.x = ...: both spell one axis
+                            reason = f"axis {k} given twice (quoted and bare key)"
+                            raise SweepError(file, f'{origin}."{k}"', reason)
+                        axes[k] = _Value(s, f'{origin}."{k}"')
                 continue
             for sub, v in item.items():
                 key = f"{top}.{sub}"
@@ -174,8 +178,11 @@ def _expand_axis(key: str, spec: _Value, file: str, schema: Schema = TOY) -> Axi
         ):
             fail(f"expected [a, b, k] with k an integer >= 1, got {show(args)}", where)
         a, b, k = args
+        if not (math.isfinite(a) and math.isfinite(b)):
+            fail(f"{kind} needs finite a and b, got {a:g}, {b:g}", where)
         if kind == "logspace" and not (a > 0 and b > 0):
             fail(f"logspace needs a, b > 0, got {a:g}, {b:g}", where)
+        check_grid_size(k, file, where)  # before materialising k values
         gen = np.geomspace(a, b, k) if kind == "logspace" else np.linspace(a, b, k)
         if getattr(field.check, "integer", False):
             raw = [int(round(x)) for x in gen]
@@ -189,13 +196,57 @@ def _expand_axis(key: str, spec: _Value, file: str, schema: Schema = TOY) -> Axi
         raw = list(v)
     else:
         fail(f"{shape_hint}, got {show(v)}")
-    values = []
+    values, seen = [], {}
     for i, x in enumerate(raw):
         try:
             values.append(field.check(x))
         except Bad as e:
             fail(str(e), f"{spec.origin}[{i}]")
+        text = json.dumps(values[-1], sort_keys=True)
+        if text in seen:
+            fail(f"value {text} repeats entry {seen[text]}", f"{spec.origin}[{i}]")
+        seen[text] = i
     return Axis(key, tuple(values), spec.origin)
+
+
+def _axis_length(spec: _Value) -> int:
+    """How many values an axis will have, without listing them (1 if malformed: the
+    axis's own check then says what is wrong)."""
+    v = spec.value
+    if isinstance(v, list):
+        return max(len(v), 1)
+    if isinstance(v, dict) and len(v) == 1:
+        args = next(iter(v.values()))
+        if isinstance(args, list) and len(args) == 3 and is_int(args[2]) and args[2] >= 1:
+            return args[2]
+    return 1
+
+
+HOST_BYTES_PER_INSTANCE = 1024
+"""Host memory one planned instance takes at least (its grid point, rows of the tables)."""
+
+
+def host_memory() -> int:
+    """Physical memory of this machine in bytes."""
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):  # not POSIX: assume plenty
+        return 2**40
+
+
+def check_grid_size(n_instances: int, file: str, origin: str) -> None:
+    """Refuse a grid whose instance count does not fit int32 ids or the host's memory,
+    before anything is materialised."""
+    if n_instances > INT32_MAX:
+        reason = f"{n_instances:.3g} instances do not fit int32 instance ids (at most {INT32_MAX})"
+        raise SweepError(file, origin, reason)
+    need, have = n_instances * HOST_BYTES_PER_INSTANCE, host_memory()
+    if need > have // 2:
+        reason = (
+            f"{n_instances:.3g} instances need about {need / 2**30:.0f} GiB of host memory to "
+            f"plan, more than half of the {have / 2**30:.0f} GiB here; split the sweep"
+        )
+        raise SweepError(file, origin, reason)
 
 
 def _thin(values: list) -> list:
@@ -467,6 +518,9 @@ def parse(
         else:
             resolved[key] = field.default
             origins[key] = key
+    seeds = resolved.get("train.seeds", 1)
+    n_instances = math.prod(_axis_length(v) for v in axes.values()) * seeds
+    check_grid_size(n_instances, file, "grid" if axes else origins.get("train.seeds", "grid"))
     expanded = tuple(_expand_axis(key, spec, file, schema) for key, spec in axes.items())
     spec = _spec_document(resolved, {k: v.value for k, v in axes.items()}, schema)
     return Parsed(resolved, origins, expanded, spec)
