@@ -14,6 +14,9 @@ Each subcommand is a pair (add_<name>_parser, handler) in `COMMANDS`, so new one
 from __future__ import annotations
 
 import argparse
+import contextlib
+import errno
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -113,11 +116,11 @@ def _run(args: argparse.Namespace) -> int:
     finally:
         parallel.use_devices(saved or 1)
     if report.action == "complete":
-        print(f"{out}: already complete, nothing to train")
+        _say(f"{out}: already complete, nothing to train")
     elif report.complete:
-        print(store.describe(out))
+        _say(store.describe(out))
     else:
-        print(f"{out}: trained {report.trained_blocks} blocks; blocks of other processes missing")
+        _say(f"{out}: trained {report.trained_blocks} blocks; blocks of other processes missing")
     return 0
 
 
@@ -134,7 +137,7 @@ def _add_analyze(sub) -> argparse.ArgumentParser:
 
 def _analyze(args: argparse.Namespace) -> int:
     store.analyze_dir(args.dir)
-    print(store.describe(Path(args.dir)))
+    _say(store.describe(Path(args.dir)))
     return 0
 
 
@@ -155,7 +158,7 @@ def _explore(args: argparse.Namespace) -> int:
     from geomtoy import explore
 
     out = explore.build_explorer(args.dirs, args.out)
-    print(explore.describe(out))
+    _say(explore.describe(out))
     return 0
 
 
@@ -172,7 +175,7 @@ def _add_merge(sub) -> argparse.ArgumentParser:
 
 def _merge(args: argparse.Namespace) -> int:
     store.finish(args.dir)
-    print(store.describe(Path(args.dir)))
+    _say(store.describe(Path(args.dir)))
     return 0
 
 
@@ -245,14 +248,57 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the `geomtoy` console script and `python -m geomtoy`."""
+    """Entry point of the `geomtoy` console script and `python -m geomtoy`.
+
+    Exit status: 0 done; 2 bad input or an OS error (one line naming the path); 3 a lost
+    peer of a jax.distributed job; 128 + N stopped by signal N at a chunk boundary with a
+    checkpoint written (143 SIGTERM, 129 SIGHUP, 130 Ctrl-C): rerun to resume."""
     args = build_parser().parse_args(argv)
     args.argv = None if argv is None else list(argv)
+    from geomtoy import jobs, parallel, signals
+
+    if args.command == "run" and parallel.distributed_requested() and argv is None:
+        if not os.environ.get(jobs.SUPERVISED_ENV):
+            return jobs.supervise(sys.argv[1:])
     try:
-        return args.handler(args)
+        with signals.handling():
+            code = args.handler(args)
+            signals.check()  # a signal during the last moments: the run is done anyway
+            return code
     except SweepError as e:
-        print(f"geomtoy: error: {e}", file=sys.stderr)
+        _say(f"geomtoy: error: {e}", sys.stderr)
         return 2
+    except signals.Stopped as e:
+        how = "run the same command again to resume from the checkpoint"
+        _say(f"geomtoy: stopped by {e.name}; {how}", sys.stderr)
+        return e.exit_code
     except KeyboardInterrupt:
-        print("\ngeomtoy: interrupted; run the same command again to resume", file=sys.stderr)
+        _say("geomtoy: interrupted; run the same command again to resume", sys.stderr)
         return 130
+    except OSError as e:
+        _say(f"geomtoy: error: {_os_error(e)}", sys.stderr)
+        return 2
+
+
+def _os_error(e: OSError) -> str:
+    """An OS error as 'PATH: what' (disk full, read-only, not a directory, ...)."""
+    what = e.strerror or str(e)
+    hint = {
+        errno.ENOSPC: "; free some space and run the same command again to resume",
+        errno.EDQUOT: "; free some space and run the same command again to resume",
+        errno.EROFS: "; give an --out on a writable file system",
+        errno.EACCES: "; give an --out you may write",
+        errno.ELOOP: " (a loop of symbolic links)",
+    }.get(e.errno, "")
+    path = e.filename if e.filename is not None else "geomtoy"
+    return f"{path}: {what}{hint}"
+
+
+def _say(line: str, stream=None) -> None:
+    """Print one line; a closed stdout or stderr (`geomtoy run ... | head`) is ignored."""
+    stream = stream or sys.stdout
+    try:
+        print(line, file=stream, flush=True)
+    except (OSError, ValueError):
+        with contextlib.suppress(OSError, ValueError):  # no flush error at exit either
+            os.dup2(os.open(os.devnull, os.O_WRONLY), stream.fileno())

@@ -164,5 +164,8 @@ class Progress:
 
     def _write(self, text: str) -> None:
         if self.stream is not None:
-            self.stream.write(text)
-            self.stream.flush()
+            try:
+                self.stream.write(text)
+                self.stream.flush()
+            except (OSError, ValueError):  # a closed pipe or terminal never stops training
+                self.stream = None
