@@ -104,8 +104,23 @@ def initialize_distributed(environ: Mapping[str, str] | None = None) -> bool:
         kwargs["num_processes"] = int(env["GEOMTOY_NUM_PROCESSES"])
     if env.get("GEOMTOY_PROCESS_ID"):
         kwargs["process_id"] = int(env["GEOMTOY_PROCESS_ID"])
-    jax.distributed.initialize(**kwargs)
+    # Bounded waits: a restarted process of a job whose peers are gone must not hang.
+    init_timeout = int(env.get("GEOMTOY_INIT_TIMEOUT") or INIT_TIMEOUT_S)
+    kwargs["initialization_timeout"] = init_timeout
+    kwargs["heartbeat_timeout_seconds"] = int(env.get("GEOMTOY_HEARTBEAT_TIMEOUT") or 60)
+    try:
+        jax.distributed.initialize(**kwargs)
+    except Exception as e:  # XlaRuntimeError: DEADLINE_EXCEEDED, UNAVAILABLE, ...
+        from geomtoy.jobs import PEER_LOST
+        from geomtoy.spec import SweepError
+
+        why = f"not all processes connected within {init_timeout} s: {str(e).splitlines()[0][:120]}"
+        raise SweepError("jax.distributed", None, PEER_LOST.format(why=why)) from None
     return True
+
+
+INIT_TIMEOUT_S = 120
+"""Seconds `initialize_distributed` waits for every process (GEOMTOY_INIT_TIMEOUT)."""
 
 
 def process_index() -> int:
