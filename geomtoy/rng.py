@@ -13,7 +13,7 @@ then not noise.
 import jax
 
 _TRAIN, _EVAL = 0, 1
-_INIT, _DATA = 0, 1
+_INIT, _DATA, _DATASET = 0, 1, 2
 
 
 def root_key(root_seed) -> jax.Array:
@@ -36,6 +36,11 @@ def init_key(key: jax.Array) -> jax.Array:
 def step_key(key: jax.Array, step) -> jax.Array:
     """Key for an instance's training batch at a given step."""
     return jax.random.fold_in(jax.random.fold_in(key, _DATA), step)
+
+
+def dataset_key(key: jax.Array) -> jax.Array:
+    """Key for an instance's finite training set (drawn once, geomtoy.finite)."""
+    return jax.random.fold_in(key, _DATASET)
 
 
 def eval_key(root_seed, batch) -> jax.Array:

@@ -1,0 +1,275 @@
+"""Full-batch training on finite datasets, thousands of instances at once.
+
+Every instance draws its own dataset once (`geomtoy.finite`, from its key: the dataset
+depends on nothing but (root seed, instance id, seed)) and every optimizer step sees the
+whole set. The math is written for one instance and vmapped over instances in blocks, as
+in geomtoy.train; the host syncs once per chunk of steps.
+
+Recipe (the finite-data follow-up to the toy-models paper): ReLU output model, Xavier
+init, AdamW (betas 0.9/0.999, eps 1e-8, decoupled weight decay on W and b), learning rate
+warmed up linearly from 0 over `warmup_steps`, then cosine decay to 0 at `steps`;
+loss summed over features and averaged over the T samples (`geomtoy.finite`).
+
+Public API:
+    FiniteShape, init_state, train_chunk, evaluate, measure, train_instances
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from geomtoy import finite, models, parallel, rng
+from geomtoy.geometry import datapoints
+from geomtoy.train import HParams, TrainState, chunk_schedule, is_diverged
+
+KIND = "relu_output"
+OPTIMIZERS = ("adamw", "sgd")
+
+
+@dataclasses.dataclass(frozen=True)
+class FiniteShape:
+    """Static configuration of a group of finite-data instances (one compiled program)."""
+
+    n_features: int
+    n_hidden: int
+    n_samples: int  # T
+    slots: int  # K: capacity of a sparse sample (finite.capacity)
+    steps: int = 50_000
+    warmup_steps: int = 2_500
+    representation: str = "sparse"  # dense | sparse (finite.representation resolves auto)
+    test_samples: int = 8192
+    optimizer: str = "adamw"  # adamw (the recipe) | sgd (rotation-invariant, for comparison)
+
+    def __post_init__(self):
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"optimizer {self.optimizer!r} is not one of {OPTIMIZERS}")
+        if self.representation not in ("dense", "sparse"):
+            raise ValueError(f"representation must be dense or sparse, got {self.representation}")
+        for name in ("n_features", "n_hidden", "n_samples", "slots", "steps", "test_samples"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        if not 0 <= self.warmup_steps < self.steps:
+            raise ValueError(f"warmup_steps must be in [0, steps), got {self.warmup_steps}")
+
+    @property
+    def test_batch(self) -> int:
+        """Test samples per evaluation block (bounded, so memory stays small)."""
+        return min(self.test_samples, 4096)
+
+
+def lr_schedule(shape: FiniteShape, lr):
+    """Linear warm-up from 0 to lr over warmup_steps, then cosine decay to 0 at steps."""
+    warm, decay = shape.warmup_steps, shape.steps - shape.warmup_steps
+
+    def schedule(count):
+        rise = lr * count / max(warm, 1)
+        fall = lr * 0.5 * (1.0 + jnp.cos(jnp.pi * (count - warm) / decay))
+        return jnp.where(count < warm, rise, fall)
+
+    return schedule
+
+
+def _optimizer(shape: FiniteShape, hp: HParams) -> optax.GradientTransformation:
+    """AdamW as torch.optim.AdamW, or plain SGD with weight decay as an L2 gradient term.
+
+    Adam scales each coordinate of W on its own, so the hidden basis is privileged: in 2-D
+    its near-sign updates pull hidden vectors towards the diagonals. Where the loss leaves
+    the arrangement free (T <= 4 points in 2-D reach zero loss with any pairwise angles
+    >= 90 degrees, all at ||W||_F^2 = T), AdamW ends near a diagonal-aligned arrangement
+    (angles about 100/100/160 degrees for T = 3) and rotation-invariant SGD at the
+    equilateral triangle (tests/test_finite.py)."""
+    schedule = lr_schedule(shape, hp.lr)
+    if shape.optimizer == "sgd":
+        return optax.chain(optax.add_decayed_weights(hp.weight_decay), optax.sgd(schedule))
+    return optax.adamw(schedule, b1=0.9, b2=0.999, eps=1e-8, weight_decay=hp.weight_decay)
+
+
+def _dataset(shape: FiniteShape, root_seed, hp: HParams) -> finite.Dataset:
+    key = rng.dataset_key(rng.instance_key(root_seed, hp.instance_id, hp.seed))
+    return finite.sample(key, hp.feature_probability, shape.n_samples, shape.slots)
+
+
+def _loss(shape: FiniteShape, params, data, importance):
+    if shape.representation == "dense":
+        return finite.loss_dense(params.W, params.b, data, importance)
+    return finite.loss_sparse(params.W, params.b, data, importance)
+
+
+def _training_data(shape: FiniteShape, dataset: finite.Dataset):
+    """What the step loop reads: the dense matrix or the sparse dataset itself."""
+    if shape.representation == "dense":
+        return finite.to_dense(dataset, shape.n_features)
+    return dataset
+
+
+def _chunk_one(shape: FiniteShape, n_steps: int, root_seed, hp: HParams, state: TrainState):
+    data = _training_data(shape, _dataset(shape, root_seed, hp))
+    optimizer = _optimizer(shape, hp)
+
+    def step(state, _):
+        loss, grads = jax.value_and_grad(_loss, argnums=1)(shape, state.params, data, hp.importance)
+        updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
+        params = optax.apply_updates(state.params, updates)
+        return state.replace(params=params, opt_state=opt_state, step=state.step + 1), loss
+
+    state, losses = jax.lax.scan(step, state, None, length=n_steps)
+    return state, jnp.mean(losses)
+
+
+def _init_one(shape: FiniteShape, root_seed, hp: HParams) -> TrainState:
+    key = rng.instance_key(root_seed, hp.instance_id, hp.seed)
+    params = models.init_params(rng.init_key(key), KIND, shape.n_features, shape.n_hidden)
+    opt_state = _optimizer(shape, hp).init(params)
+    return TrainState(params=params, opt_state=opt_state, step=jnp.zeros((), jnp.int32))
+
+
+BLOCK_BYTES = 1 << 22
+"""Instances per sequential block on CPU: their step temporaries fit in about 4 MiB."""
+
+
+def step_bytes(shape: FiniteShape) -> int:
+    """Bytes of float32 temporaries of one instance's step: a few (n, T) arrays (dense) or
+    (n, loss block) arrays plus the (m, T, K) gather (sparse)."""
+    n, T, m = shape.n_features, shape.n_samples, shape.n_hidden
+    if shape.representation == "dense":
+        return 4 * 5 * n * T
+    block = max(1, min(T, finite.LOSS_BLOCK_ENTRIES // n))
+    return 4 * (4 * n * block + 3 * m * T * shape.slots)
+
+
+def instance_block(shape: FiniteShape, n_local: int, platform: str) -> int | None:
+    if platform != "cpu":
+        return None
+    block = max(1, BLOCK_BYTES // step_bytes(shape))
+    return None if block >= n_local else block
+
+
+@jax.jit(static_argnums=(0, 3))
+def _init_instances(shape, root_seed, hp, mesh):
+    return parallel.map_instances(
+        lambda s, h: _init_one(shape, s, h), root_seed, hp, mesh=mesh, block=None
+    )
+
+
+@jax.jit(static_argnums=(2, 3, 5, 6), donate_argnums=(0,))
+def _train_chunk(state, hp, shape, n_steps, root_seed, mesh, block):
+    return parallel.map_instances(
+        lambda s, hs: _chunk_one(shape, n_steps, s, hs[0], hs[1]),
+        root_seed,
+        (hp, state),
+        mesh=mesh,
+        block=block,
+    )
+
+
+def _seed(root_seed) -> jax.Array:
+    return jnp.asarray(root_seed, jnp.uint32)
+
+
+def init_state(shape: FiniteShape, hp: HParams, root_seed: int = 0) -> TrainState:
+    (hp,), mesh = parallel.placed(hp)
+    return _init_instances(shape, _seed(root_seed), hp, mesh)
+
+
+def train_chunk(state, hp: HParams, shape: FiniteShape, n_steps: int, root_seed: int = 0):
+    """Advance every instance by n_steps full-batch steps; returns (state, mean loss (I,)).
+    `state` is donated."""
+    (state, hp), mesh = parallel.placed(state, hp)
+    n_local = parallel.local_instances(hp.lr.shape[0], mesh)
+    block = instance_block(shape, n_local, parallel.platform_of(hp))
+    return _train_chunk(state, hp, shape, n_steps, _seed(root_seed), mesh, block)
+
+
+def _test_loss_one(shape: FiniteShape, root_seed, params, hp: HParams):
+    """Loss on test_samples fresh samples, the same uniforms for every instance."""
+    n_batches = -(-shape.test_samples // shape.test_batch)
+
+    def batch(total, j):
+        key = rng.eval_key(root_seed, j)
+        u = jax.random.uniform(key, (finite.uniform_rows(), shape.test_batch, shape.slots))
+        test = finite.from_uniform(u, hp.feature_probability)
+        return total + finite.loss_sparse(params.W, params.b, test, hp.importance), None
+
+    total, _ = jax.lax.scan(batch, jnp.zeros(()), jnp.arange(n_batches))
+    return total / n_batches
+
+
+def _evaluate_one(shape: FiniteShape, root_seed, params, hp: HParams) -> dict:
+    dataset = _dataset(shape, root_seed, hp)
+    h = finite.hidden(params.W, dataset)
+    return {
+        "train_loss": finite.loss_sparse(params.W, params.b, dataset, hp.importance),
+        "test_loss": _test_loss_one(shape, root_seed, params, hp),
+        "truncated": dataset.truncated,
+        "hidden": h,
+        **datapoints.measures(params.W, h),
+    }
+
+
+@jax.jit(static_argnums=(2, 4))
+def _evaluate(params, hp, shape, root_seed, mesh):
+    return parallel.map_instances(
+        lambda s, ph: _evaluate_one(shape, s, ph[0], ph[1]),
+        root_seed,
+        (params, hp),
+        mesh=mesh,
+        block=1 if parallel.platform_of(hp) == "cpu" else None,
+    )
+
+
+def evaluate(params, hp: HParams, shape: FiniteShape, root_seed: int = 0) -> dict:
+    """Per instance: train_loss, test_loss, truncated samples, the hidden vectors h = W x
+    (I, m, T) of the training set and `datapoints.measures` (dimensionalities, norms)."""
+    (params, hp), mesh = parallel.placed(params, hp)
+    out = _evaluate(params, hp, shape, _seed(root_seed), mesh)
+    return {name: np.asarray(value) for name, value in out.items()}
+
+
+def datasets(shape: FiniteShape, hp: HParams, root_seed: int = 0) -> finite.Dataset:
+    """The training sets of every instance of hp (for inspection and tests)."""
+    one = lambda h: _dataset(shape, _seed(root_seed), h)
+    return jax.jit(jax.vmap(one))(hp)
+
+
+@dataclasses.dataclass(frozen=True)
+class FiniteResult:
+    """What `train_instances` returns; arrays are NumPy, leading axis = instance."""
+
+    params: models.Params
+    measures: dict[str, np.ndarray]  # evaluate()'s dictionary
+    diverged: np.ndarray  # (I,) bool
+    curves: dict[str, np.ndarray]  # "step" (C,), "loss" (C, I): mean train loss per chunk
+
+
+def train_instances(
+    shape: FiniteShape,
+    hp: HParams,
+    root_seed: int = 0,
+    chunk_steps: int = 1000,
+    on_chunk: Callable[[int, np.ndarray], None] | None = None,
+) -> FiniteResult:
+    """Train every instance of hp for shape.steps full-batch steps and measure it."""
+    state = init_state(shape, hp, root_seed)
+    steps, losses = [], []
+    for n_steps in chunk_schedule(shape.steps, chunk_steps):
+        state, chunk_loss = train_chunk(state, hp, shape, n_steps, root_seed)
+        chunk_loss = np.asarray(chunk_loss)
+        steps.append((steps[-1] if steps else 0) + n_steps)
+        losses.append(chunk_loss)
+        if on_chunk is not None:
+            on_chunk(steps[-1], chunk_loss)
+    measures = evaluate(state.params, hp, shape, root_seed)
+    params = jax.tree.map(np.asarray, state.params)
+    return FiniteResult(
+        params=params,
+        measures=measures,
+        diverged=is_diverged(measures["test_loss"], params),
+        curves={"step": np.asarray(steps), "loss": np.stack(losses)},
+    )
