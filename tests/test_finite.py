@@ -131,6 +131,7 @@ def _angles(H):
     return np.diff(np.concatenate([a, a[:, :1] + 360], axis=-1), axis=-1)
 
 
+@pytest.mark.slow
 def test_three_points_memorised_as_an_equilateral_triangle():
     """T = 3, m = 2, n = 1000, 1-S = 0.01, 5000 full-batch steps with warm-up and cosine
     decay. With rotation-invariant SGD (lr 0.1) the three hidden vectors form an
