@@ -15,12 +15,12 @@ from pathlib import Path
 
 import numpy as np
 
-from geomtoy import plot, store
+from geomtoy import plot, results, spec
 
 LABELS = list(plot.POLYTOPE_COLORS)
 
 
-def phase_table(res: store.Results) -> tuple[list[str], list[list]]:
+def phase_table(res: results.Results) -> tuple[list[str], list[list]]:
     """(header, rows): grid axes, seeds, label counts, best seed's geometry and loss."""
     axes = list(res.meta.get("axes", []))
     point = res.column("point")
@@ -94,8 +94,8 @@ def main():
         sorted(p for p in root.iterdir() if (p / "meta.json").exists()) if root.exists() else []
     ):
         try:
-            res = store.open_results(sweep_dir)
-        except store.SweepError:
+            res = results.open_results(sweep_dir)
+        except spec.SweepError:
             continue
         header, rows = phase_table(res)
         with open(out / f"phase_table_{sweep_dir.name}.csv", "w", newline="") as f:

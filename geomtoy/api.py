@@ -52,7 +52,7 @@ def run(
     """Train a sweep (a TOML file or a bundled name such as "pentagon") into `out`
     (default results/<name>), as `geomtoy run` does, and open the results. A complete
     directory of the same sweep is opened without training."""
-    from geomtoy import bundled, store
+    from geomtoy import bundled, runner
     from geomtoy.progress import Progress
     from geomtoy.sweep import load
 
@@ -62,7 +62,7 @@ def run(
     with _devices(devices):
         report.backend()
         command = f"geomtoy.run({str(sweep)!r}, scale={scale!r})"
-        store.run_sweep(
+        runner.run_sweep(
             spec, out, command=command, resume=resume, overwrite=overwrite, progress=report
         )
     return open_results(out)
@@ -81,7 +81,7 @@ def _pandas(table, what: str):
 class Results:
     """A complete results directory: `instances` and `features` as pandas DataFrames,
     `params` and `curves` as NumPy arrays, `meta` as a dict, `arrow` the pyarrow tables
-    (store.Results), `axes` the grid axes (dotted keys, e.g. "data.feature_probability")."""
+    (results.Results), `axes` the grid axes (dotted keys, e.g. "data.feature_probability")."""
 
     def __init__(self, loaded):
         self.arrow = loaded
@@ -124,6 +124,6 @@ class Results:
 
 def open_results(path: str | Path) -> Results:
     """Open a complete results directory (`geomtoy.open`)."""
-    from geomtoy import store
+    from geomtoy import results
 
-    return Results(store.open_results(path))
+    return Results(results.open_results(path))

@@ -1,4 +1,4 @@
-"""The `geomtoy` command: thin argument parsing over `sweep` and `store`.
+"""The `geomtoy` command: thin argument parsing over `sweep`, `runner` and `results`.
 
     geomtoy run SWEEP.toml [--out DIR] [--scale smoke|default|paper] [--resume]
                            [--set key=value ...] [--overwrite] [--quiet]
@@ -21,7 +21,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from geomtoy import __version__, bundled, spec, store
+from geomtoy import __version__, bundled, results, runner, spec
 from geomtoy.progress import Progress
 from geomtoy.spec import SweepError
 from geomtoy.sweep import load as load_sweep
@@ -103,10 +103,10 @@ def _run(args: argparse.Namespace) -> int:
     parallel.setup(args.devices)  # GEOMTOY_DISTRIBUTED=1: jax.distributed first
     progress.backend()
     try:
-        report = store.run_sweep(
+        report = runner.run_sweep(
             sweep,
             out,
-            command=store.command_line(["geomtoy", *argv]),
+            command=runner.command_line(["geomtoy", *argv]),
             resume=args.resume,
             overwrite=args.overwrite,
             progress=progress,
@@ -118,7 +118,7 @@ def _run(args: argparse.Namespace) -> int:
     if report.action == "complete":
         _say(f"{out}: already complete, nothing to train")
     elif report.complete:
-        _say(store.describe(out))
+        _say(results.describe(out))
     else:
         _say(f"{out}: trained {report.trained_blocks} blocks; blocks of other processes missing")
     return 0
@@ -136,8 +136,8 @@ def _add_analyze(sub) -> argparse.ArgumentParser:
 
 
 def _analyze(args: argparse.Namespace) -> int:
-    store.analyze_dir(args.dir)
-    _say(store.describe(Path(args.dir)))
+    runner.analyze_dir(args.dir)
+    _say(results.describe(Path(args.dir)))
     return 0
 
 
@@ -174,8 +174,8 @@ def _add_merge(sub) -> argparse.ArgumentParser:
 
 
 def _merge(args: argparse.Namespace) -> int:
-    store.finish(args.dir)
-    _say(store.describe(Path(args.dir)))
+    runner.finish(args.dir)
+    _say(results.describe(Path(args.dir)))
     return 0
 
 

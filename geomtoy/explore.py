@@ -4,7 +4,7 @@
 
 After a sweep a researcher wants to move through the grid and see what each model
 learned, not only read static figures. `build_explorer` reads complete results
-directories (`store.open_results`) and writes one HTML file that needs no server and no
+directories (`results.open_results`) and writes one HTML file that needs no server and no
 network: plain JavaScript, inline SVG and canvas, the data embedded. The page has a
 sweep picker, one control per grid axis and a seed picker (default: the grid point's
 best seed), and for the selected model the views of the paper:
@@ -52,7 +52,7 @@ from pathlib import Path
 
 import numpy as np
 
-from geomtoy import store, style
+from geomtoy import results, style
 from geomtoy.spec import SweepError
 
 DEFAULT_OUT = "explorer.html"
@@ -182,7 +182,7 @@ def _jsonable(obj):
 # ---------------------------------------------------------------- one sweep
 
 
-def _axis_column(res: store.Results, key: str) -> np.ndarray:
+def _axis_column(res: results.Results, key: str) -> np.ndarray:
     if key not in res.instances.column_names:
         raise SweepError(
             res.path / "instances.parquet", key, "grid axis named in meta.json has no column"
@@ -242,7 +242,7 @@ def _geometry_colors(geometries: list[str], counts: np.ndarray) -> list[str]:
 
 def sweep_payload(path: str | Path) -> dict:
     """Everything the page needs about one complete results directory (SweepError if not one)."""
-    res = store.open_results(path)
+    res = results.open_results(path)
     meta = res.meta
     spec = meta.get("spec", {})
     ins = res.instances
@@ -336,7 +336,7 @@ def sweep_payload(path: str | Path) -> dict:
     best = (
         np.asarray(col["best"], bool)
         if "best" in col
-        else store.best_of_point(np.asarray(col["loss"], float), point)
+        else results.best_of_point(np.asarray(col["loss"], float), point)
     )
     loss = np.asarray(col["loss"], np.float64)
 
@@ -507,7 +507,7 @@ def build_explorer(dirs: Sequence[str | Path], out: str | Path) -> Path:
         )
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
-        store.atomic_write_bytes(out, page.encode("utf-8"))
+        results.atomic_write_bytes(out, page.encode("utf-8"))
     except OSError as e:
         raise SweepError(out, None, f"cannot write: {e.strerror or e}") from None
     return out

@@ -21,7 +21,7 @@ Across processes (multi-host TPU or GPU batch jobs)
     share of the sweep's instance blocks on its own local devices only: block b belongs
     to process b % process_count (`owns_block`, `process_blocks`). That share is fixed by
     the block index alone, so it needs no communication, is the same on every process,
-    and survives a restart with the same process count; blocks are the store's units of
+    and survives a restart with the same process count; blocks are the runner's units of
     resume, so a share is whole files. Each process writes its own part files (the block
     files, or `part_name()` = `part-{process:03d}`), and process 0, or `geomtoy merge
     DIR`, joins them once all are there. Since an instance's random stream depends only
@@ -260,7 +260,7 @@ def instance_multiple() -> int:
 def place(tree, mesh: Mesh | None = None):
     """Put the leading (instance) axis of every leaf of `tree` over the mesh (the active
     one by default). Leaves already placed are not copied; a tree whose instance count
-    does not divide evenly over the devices stays where it is (the store pads its blocks
+    does not divide evenly over the devices stays where it is (the runner pads its blocks
     to a multiple of the device count)."""
     mesh = mesh or _active
     if mesh is None or mesh.size == 1:

@@ -20,7 +20,7 @@ import matplotlib
 import matplotlib.pyplot as plt
 import numpy as np
 
-from geomtoy import store, style
+from geomtoy import results, style
 
 # Colours of the polytope labels (docs/design.md vocabulary), used by every figure.
 POLYTOPE_COLORS = style.POLYTOPE_COLORS
@@ -55,9 +55,9 @@ def figure_args(description: str) -> argparse.Namespace:
     return parser.parse_args()
 
 
-def load(results_root: str | Path, sweep: str) -> store.Results:
+def load(results_root: str | Path, sweep: str) -> results.Results:
     """One sweep's complete results directory."""
-    return store.open_results(Path(results_root) / sweep)
+    return results.open_results(Path(results_root) / sweep)
 
 
 def save(
@@ -90,14 +90,14 @@ def save(
     (out / f"{stem}.json").write_text(json.dumps(meta, indent=1) + "\n")
 
 
-def best_rows(res: store.Results, axes: list[str]) -> dict[tuple, int]:
+def best_rows(res: results.Results, axes: list[str]) -> dict[tuple, int]:
     """For each grid point (values of `axes`), the row index of its best (lowest loss) seed."""
     best = res.column("best").astype(bool)
     cols = [res.column(a) for a in axes]
     return {tuple(c[i] for c in cols): i for i in np.flatnonzero(best)}
 
 
-def per_feature(res: store.Results, name: str) -> np.ndarray:
+def per_feature(res: results.Results, name: str) -> np.ndarray:
     """A features.parquet column reshaped to (I, n)."""
     inst = res.column("instance", "features")
     feat = res.column("feature", "features")
@@ -235,7 +235,7 @@ def _phase_colors(norm: np.ndarray, interference: np.ndarray) -> np.ndarray:
 
 def phase_map(results, x: str, y: str, feature: int = -1, title: str | None = None):
     """A phase diagram over grid axes x and y of a results directory (`geomtoy.open`
-    or `store.open_results`): each cell is the lowest-loss seed, coloured by one
+    or `results.open_results`): each cell is the lowest-loss seed, coloured by one
     feature's norm and interference as in the paper's §4 (the extra feature: the last,
     by default). Returns the figure."""
     res = getattr(results, "arrow", results)

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from geomtoy import cli, store
+from geomtoy import cli, results
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -75,7 +75,7 @@ def test_analyze_command(existing, capsys, tmp_path):
     shutil.copytree(out, copy)
     assert cli.main(["analyze", str(copy)]) == 0
     assert "9 instances, 0 diverged" in capsys.readouterr().out
-    assert store.open_results(copy).instances.equals(store.open_results(out).instances)
+    assert results.open_results(copy).instances.equals(results.open_results(out).instances)
 
 
 BAD_FILES = {
@@ -236,7 +236,7 @@ def test_sigkill_mid_training_then_resume_gives_the_same_tables(tmp_path):
         )
         == 0
     )
-    a, b = store.open_results(out), store.open_results(ref)
+    a, b = results.open_results(out), results.open_results(ref)
     np.testing.assert_allclose(a.column("loss"), b.column("loss"), rtol=0, atol=1e-6)
     assert a.instances.equals(b.instances) and a.features.equals(b.features)
     for key in ("W", "b"):

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from interrupt import Interrupt, StopAfter
 
-from geomtoy import cli, store
+from geomtoy import cli, results, runner
 from geomtoy.spec import SweepError
 from geomtoy.sweep import load as load_sweep
 from geomtoy.sweep import loads
@@ -44,8 +44,8 @@ def snap(*sets):
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory):
     out = tmp_path_factory.mktemp("ref") / "snap"
-    store.run_sweep(snap(), out)
-    return store.open_results(out)
+    runner.run_sweep(snap(), out)
+    return results.open_results(out)
 
 
 def test_snapshots_every_chunk_end_at_the_final_weights(reference):
@@ -68,8 +68,8 @@ def test_snapshots_every_chunk_end_at_the_final_weights(reference):
 def test_a_snapshot_is_the_weights_at_its_step(reference, tmp_path):
     """Snapshot k equals the final weights of the same sweep trained for its step only."""
     out = tmp_path / "short"
-    store.run_sweep(snap("train.steps=60", "grid.model.kind=['relu_output']"), out)
-    short = store.open_results(out)  # instances 0-2, as the relu_output rows of the reference
+    runner.run_sweep(snap("train.steps=60", "grid.model.kind=['relu_output']"), out)
+    short = results.open_results(out)  # instances 0-2, as the relu_output rows of the reference
     np.testing.assert_array_equal(reference.curves["snapshot_W"][:3, 2], short.params["W"])
     np.testing.assert_array_equal(reference.curves["snapshot_b"][:3, 2], short.params["b"])
     np.testing.assert_array_equal(
@@ -83,14 +83,14 @@ def test_a_snapshot_is_the_weights_at_its_step(reference, tmp_path):
 def test_resumed_run_gives_identical_snapshots(reference, tmp_path, stop):
     out = tmp_path / "snap"
     with pytest.raises(Interrupt):
-        store.run_sweep(snap(), out, progress=StopAfter(stop))
+        runner.run_sweep(snap(), out, progress=StopAfter(stop))
     ckpts = list((out / "blocks").glob("*.ckpt.npz"))
     assert len(ckpts) == 1
-    z = store.load_npz(ckpts[0])
+    z = results.load_npz(ckpts[0])
     assert z["snapshot_W"].shape[:2] == (2, int(z["chunks_done"]))
-    report = store.run_sweep(snap(), out)
+    report = runner.run_sweep(snap(), out)
     assert report.action == "resume" and report.complete
-    res = store.open_results(out)
+    res = results.open_results(out)
     assert set(res.curves) == set(reference.curves)
     for k in reference.curves:
         np.testing.assert_array_equal(res.curves[k], reference.curves[k], err_msg=k)
@@ -107,8 +107,8 @@ def test_snapshots_off_by_default_and_out_of_the_fingerprint(tmp_path):
     assert snap().spec["train"]["snapshots"] is True
     out = tmp_path / "plain"
     text = SNAP.replace("snapshots = true\n", "")
-    store.run_sweep(loads(text, sets=["grid.model.kind=['relu_output']"]), out)
-    assert set(store.open_results(out).curves) == {"step", "loss"}
+    runner.run_sweep(loads(text, sets=["grid.model.kind=['relu_output']"]), out)
+    assert set(results.open_results(out).curves) == {"step", "loss"}
 
 
 def test_bad_snapshot_settings_are_refused(tmp_path, capsys):

@@ -2,8 +2,8 @@
 
 Results directories are synthetic but complete: hand-built weights of known geometry
 (pentagon, antipodal pairs, dedicated features, a tetrahedron, the abs model's sign
-pairs) written in the layout of store.py, with the geometry tables computed by
-store.geometry_tables, so the page is compared with the same features.parquet a real
+pairs) written in the results layout, with the geometry tables computed by
+geometry_tables, so the page is compared with the same features.parquet a real
 run writes. The browser tests are skipped (with the reason) only where no Chromium is
 installed; `make test` installs Debian's `chromium` when it is missing.
 """
@@ -18,8 +18,9 @@ import numpy as np
 import pytest
 from browser import Browser, BrowserError, find_chromium
 
-from geomtoy import explore, store
+from geomtoy import explore, results
 from geomtoy.geometry import neurons
+from geomtoy.geometry.tables import geometry_tables
 from geomtoy.spec import SweepError
 
 LIMIT_BYTES = 20_000_000
@@ -83,7 +84,7 @@ def write_results(
     weights,
     status: str = "complete",
 ) -> Path:
-    """A results directory in store.py's layout; weights(point_index_tuple, seed, rng) -> (W, b[, W2])."""
+    """A results directory in the results layout; weights(point_index_tuple, seed, rng) -> (W, b[, W2])."""
     path.mkdir(parents=True, exist_ok=True)
     keys = list(axes)
     grid = list(np.ndindex(*[len(v) for v in axes.values()])) if keys else [()]
@@ -131,16 +132,16 @@ def write_results(
     columns |= {
         "loss": loss,
         "train_loss": loss * 1.1,
-        "best": store.best_of_point(loss, point),
+        "best": results.best_of_point(loss, point),
         "diverged": diverged,
     }
-    instances, features = store.geometry_tables(params, columns, diverged)
+    instances, features = geometry_tables(params, columns, diverged)
     steps = np.tile(np.arange(1, 11) * 100, (I, 1))
     curve = (0.05 / np.arange(1, 11))[None, :] + loss[:, None]
-    store.atomic_save_npz(path / "params.npz", params)
-    store.atomic_save_npz(path / "curves.npz", {"step": steps, "loss": curve.astype(np.float32)})
-    store.atomic_write_parquet(path / "features.parquet", features)
-    store.atomic_write_parquet(path / "instances.parquet", instances)
+    results.atomic_save_npz(path / "params.npz", params)
+    results.atomic_save_npz(path / "curves.npz", {"step": steps, "loss": curve.astype(np.float32)})
+    results.atomic_write_parquet(path / "features.parquet", features)
+    results.atomic_write_parquet(path / "instances.parquet", instances)
     spec = {
         "name": name,
         "description": f"synthetic {name}",
@@ -163,7 +164,7 @@ def write_results(
         "seeds": seeds,
         "wall_time_s": 0.0,
     }
-    store.atomic_write_json(path / "meta.json", meta)
+    results.atomic_write_json(path / "meta.json", meta)
     return path
 
 
@@ -306,7 +307,7 @@ def shown(browser: Browser) -> dict:
 
 
 def model_rows(path: Path, instance: int):
-    res = store.open_results(path)
+    res = results.open_results(path)
     f = res.features.to_pylist()
     rows = sorted((r for r in f if r["instance"] == instance), key=lambda r: r["feature"])
     inst = next(r for r in res.instances.to_pylist() if r["instance"] == instance)
@@ -366,7 +367,7 @@ def test_page_is_self_contained(page):
 
 
 def test_ten_thousand_models_embed_under_20_mb(big_sweep, big_page):
-    res = store.open_results(big_sweep)
+    res = results.open_results(big_sweep)
     assert res.instances.num_rows == 10_000 and res.params["W"].shape == (10_000, 5, 20)
     size = big_page.stat().st_size
     print(f"page for 10,000 models (n=20, m=5): {size / 1e6:.2f} MB")
@@ -386,7 +387,7 @@ def test_page_loads_without_console_errors(browser, page):
 
 
 def test_axis_control_changes_the_drawn_model(browser, page, sweeps):
-    res = store.open_results(sweeps["plane"])
+    res = results.open_results(sweeps["plane"])
     inst = res.instances.to_pylist()
     open_page(browser, page, "#sweep=0&data.feature_probability=2&train.lr=0")
     before = shown(browser)
@@ -421,7 +422,7 @@ def test_axis_control_changes_the_drawn_model(browser, page, sweeps):
 
 @pytest.mark.parametrize("sweep_index,name", [(0, "plane"), (1, "hidden"), (2, "abs")])
 def test_labels_and_counts_equal_features_parquet(browser, page, sweeps, sweep_index, name):
-    res = store.open_results(sweeps[name])
+    res = results.open_results(sweeps[name])
     for instance in range(res.instances.num_rows):
         open_page(browser, page, f"#sweep={sweep_index}&instance={instance}")
         got = shown(browser)
@@ -472,7 +473,7 @@ def test_known_geometries_are_drawn(browser, page):
 
 def test_stack_plot_counts_features_per_neuron(browser, page, sweeps):
     for sweep_index, name in ((1, "hidden"), (2, "abs")):
-        res = store.open_results(sweeps[name])
+        res = results.open_results(sweeps[name])
         for instance in range(res.instances.num_rows):
             open_page(browser, page, f"#sweep={sweep_index}&instance={instance}")
             s = shown(browser)
@@ -491,7 +492,7 @@ def test_stack_plot_counts_features_per_neuron(browser, page, sweeps):
 
 
 def test_phase_map_click_selects_that_model(browser, page, sweeps):
-    inst = store.open_results(sweeps["plane"]).instances.to_pylist()
+    inst = results.open_results(sweeps["plane"]).instances.to_pylist()
     open_page(browser, page, "#sweep=0&data.feature_probability=2&train.lr=1")
     geo = browser.eval("""(() => { const r = document.getElementById('map').getBoundingClientRect();
         const s = window.explorer.state().map; return {left: r.left, top: r.top, ...s}; })()""")
@@ -517,7 +518,7 @@ def test_phase_map_click_selects_that_model(browser, page, sweeps):
 
 
 def test_arrow_keys_move_through_the_phase_map(browser, page, sweeps):
-    inst = store.open_results(sweeps["plane"]).instances.to_pylist()
+    inst = results.open_results(sweeps["plane"]).instances.to_pylist()
     open_page(browser, page, "#sweep=0&data.feature_probability=0&train.lr=0")
     browser.eval("document.activeElement && document.activeElement.blur()")
     browser.key("ArrowRight", 39)

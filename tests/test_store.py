@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from interrupt import Interrupt, StopAfter
 
-from geomtoy import store
+from geomtoy import results, runner
 from geomtoy.progress import Progress
 from geomtoy.spec import SweepError
 from geomtoy.sweep import loads
@@ -43,8 +43,8 @@ def tiny(*sets):
 def reference(tmp_path_factory):
     """The tiny sweep run once, uninterrupted."""
     out = tmp_path_factory.mktemp("ref") / "tiny"
-    store.run_sweep(tiny(), out)
-    return store.open_results(out)
+    runner.run_sweep(tiny(), out)
+    return results.open_results(out)
 
 
 def assert_same_results(a, b):
@@ -120,13 +120,13 @@ def test_tables_follow_the_contract(reference):
 def test_interrupted_run_resumes_from_its_checkpoint(reference, tmp_path):
     out = tmp_path / "tiny"
     with pytest.raises(Interrupt):
-        store.run_sweep(tiny(), out, progress=StopAfter(13))  # block 0 done, block 1 at chunk 5
+        runner.run_sweep(tiny(), out, progress=StopAfter(13))  # block 0 done, block 1 at chunk 5
     files = sorted(p.name for p in (out / "blocks").iterdir())
     assert files == ["block-00000.npz", "block-00001.ckpt.npz"]
     assert json.loads((out / "meta.json").read_text())["status"] == "running"
     assert not (out / "instances.parquet").exists()
     with pytest.raises(SweepError, match="not complete"):
-        store.open_results(out)
+        results.open_results(out)
 
     class Count(Progress):
         seen = []
@@ -134,17 +134,17 @@ def test_interrupted_run_resumes_from_its_checkpoint(reference, tmp_path):
         def block(self, index, n_instances, steps, step=0):
             self.seen.append((index, step))
 
-    report = store.run_sweep(tiny(), out, progress=Count(stream=None))
+    report = runner.run_sweep(tiny(), out, progress=Count(stream=None))
     assert report.action == "resume" and report.trained_blocks == 2 and report.complete
     assert Count.seen == [(1, 80), (2, 0)]  # block 0 skipped, block 1 from its checkpoint
-    assert_same_results(store.open_results(out), reference)
-    runs = store.open_results(out).meta["runs"]
+    assert_same_results(results.open_results(out), reference)
+    runs = results.open_results(out).meta["runs"]
     assert len(runs) == 2
 
 
 def test_complete_directory_is_not_retrained(reference, tmp_path):
     before = {p.name: (p.stat().st_mtime_ns, p.read_bytes()) for p in reference.path.iterdir()}
-    report = store.run_sweep(tiny(), reference.path)
+    report = runner.run_sweep(tiny(), reference.path)
     assert report.action == "complete" and report.trained_blocks == 0
     assert before == {
         p.name: (p.stat().st_mtime_ns, p.read_bytes()) for p in reference.path.iterdir()
@@ -154,22 +154,22 @@ def test_complete_directory_is_not_retrained(reference, tmp_path):
 def test_blocks_from_other_processes_are_joined(reference, tmp_path):
     """Process 1 of 2 writes its blocks (part files); a later run trains only the rest."""
     out = tmp_path / "tiny"
-    r1 = store.run_sweep(tiny(), out, process_index=1, process_count=2)
+    r1 = runner.run_sweep(tiny(), out, process_index=1, process_count=2)
     assert r1.trained_blocks == 1 and not r1.complete
     assert sorted(p.name for p in (out / "blocks").iterdir()) == ["block-00001.npz"]
-    r0 = store.run_sweep(tiny(), out)
+    r0 = runner.run_sweep(tiny(), out)
     assert r0.trained_blocks == 2 and r0.complete
-    assert_same_results(store.open_results(out), reference)
+    assert_same_results(results.open_results(out), reference)
 
 
 def test_finish_joins_the_parts_of_two_processes(reference, tmp_path):
     out = tmp_path / "tiny"
-    r0 = store.run_sweep(tiny(), out, process_index=0, process_count=2)  # blocks 0 and 2
+    r0 = runner.run_sweep(tiny(), out, process_index=0, process_count=2)  # blocks 0 and 2
     assert r0.trained_blocks == 2 and not r0.complete
     with pytest.raises(SweepError, match="1 of 3 blocks missing, e.g. block-00001.npz"):
-        store.finish(out)
-    store.run_sweep(tiny(), out, process_index=1, process_count=2)  # block 1
-    assert_same_results(store.finish(out), reference)
+        runner.finish(out)
+    runner.run_sweep(tiny(), out, process_index=1, process_count=2)  # block 1
+    assert_same_results(runner.finish(out), reference)
 
 
 def test_refusals_leave_the_directory_untouched(reference, tmp_path):
@@ -178,14 +178,14 @@ def test_refusals_leave_the_directory_untouched(reference, tmp_path):
         SweepError,
         match=r"meta.json: holds a different sweep \(train.lr: 0.001 there, 0.002 here\)",
     ):
-        store.run_sweep(tiny("train.lr=2e-3"), reference.path)
+        runner.run_sweep(tiny("train.lr=2e-3"), reference.path)
     stranger = tmp_path / "stranger"
     stranger.mkdir()
     (stranger / "notes.txt").write_text("mine")
     with pytest.raises(SweepError, match="not a geomtoy results directory"):
-        store.run_sweep(tiny(), stranger)
+        runner.run_sweep(tiny(), stranger)
     with pytest.raises(SweepError, match="--resume: no run to resume"):
-        store.run_sweep(tiny(), tmp_path / "new", resume=True)
+        runner.run_sweep(tiny(), tmp_path / "new", resume=True)
     assert snapshot == {p.name: p.read_bytes() for p in reference.path.iterdir()}
     assert [p.name for p in stranger.iterdir()] == ["notes.txt"]
     assert not (tmp_path / "new").exists()
@@ -193,16 +193,16 @@ def test_refusals_leave_the_directory_untouched(reference, tmp_path):
 
 def test_overwrite_replaces_a_results_directory(tmp_path):
     out = tmp_path / "tiny"
-    store.run_sweep(tiny("train.lr=2e-3"), out)
-    report = store.run_sweep(tiny(), out, overwrite=True)
+    runner.run_sweep(tiny("train.lr=2e-3"), out)
+    report = runner.run_sweep(tiny(), out, overwrite=True)
     assert report.action == "fresh" and report.complete
-    assert store.open_results(out).meta["spec"]["train"]["lr"] == 1e-3
+    assert results.open_results(out).meta["spec"]["train"]["lr"] == 1e-3
 
 
 def test_diverged_instances_are_flagged_and_the_others_finish(tmp_path):
     sweep = tiny("grid.train.lr=[1e-3, 1e35]", "train.seeds=1")
-    store.run_sweep(sweep, tmp_path / "d")
-    res = store.open_results(tmp_path / "d")
+    runner.run_sweep(sweep, tmp_path / "d")
+    res = results.open_results(tmp_path / "d")
     diverged = res.column("diverged").reshape(3, 2)
     np.testing.assert_array_equal(diverged, [[False, True]] * 3)
     loss = res.column("loss").reshape(3, 2)
@@ -217,14 +217,14 @@ def test_analyze_recomputes_geometry_from_the_weights(reference, tmp_path):
     out = tmp_path / "copy"
     shutil.copytree(reference.path, out)
     table = reference.features.drop_columns(["norm", "polytope"])
-    store.atomic_write_parquet(
+    results.atomic_write_parquet(
         out / "features.parquet", {c: table.column(c) for c in table.column_names}
     )
     inst = reference.instances.drop_columns(["geometry"])
-    store.atomic_write_parquet(
+    results.atomic_write_parquet(
         out / "instances.parquet", {c: inst.column(c) for c in inst.column_names}
     )
-    res = store.analyze_dir(out)
+    res = runner.analyze_dir(out)
     assert res.instances.equals(reference.instances)
     assert res.features.equals(reference.features)
 
@@ -232,13 +232,13 @@ def test_analyze_recomputes_geometry_from_the_weights(reference, tmp_path):
 def test_best_of_point_ignores_nan():
     loss = np.array([3.0, 1.0, np.nan, np.nan, np.nan, 2.0, 2.0])
     point = np.array([0, 0, 0, 1, 1, 2, 2])
-    np.testing.assert_array_equal(store.best_of_point(loss, point), [0, 1, 0, 0, 0, 1, 0])
+    np.testing.assert_array_equal(results.best_of_point(loss, point), [0, 1, 0, 0, 0, 1, 0])
 
 
 def test_atomic_writes_leave_no_temporaries(tmp_path):
     path = tmp_path / "x.json"
-    store.atomic_write_json(path, {"a": 1})
-    store.atomic_write_json(path, {"a": 2})
+    results.atomic_write_json(path, {"a": 1})
+    results.atomic_write_json(path, {"a": 2})
     assert json.loads(path.read_text()) == {"a": 2} and os.listdir(tmp_path) == ["x.json"]
 
 
@@ -271,9 +271,9 @@ block_size = 4096
         def block(self, index, n_instances, steps, step=0):
             self.sizes.append(n_instances)
 
-    report = store.run_sweep(sweep, tmp_path / "many", progress=Sizes(stream=None))
+    report = runner.run_sweep(sweep, tmp_path / "many", progress=Sizes(stream=None))
     assert report.complete and Sizes.sizes == [4000] * 5
-    res = store.open_results(tmp_path / "many")
+    res = results.open_results(tmp_path / "many")
     assert res.instances.num_rows == 20_000 and res.params["W"].shape == (20_000, 1, 2)
     np.testing.assert_array_equal(res.column("instance"), np.arange(20_000))
     assert np.all(np.isfinite(res.column("loss")))

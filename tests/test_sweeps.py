@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from geomtoy import spec, store
+from geomtoy import results, spec
 from geomtoy.sweep import load as load_sweep
 
 SWEEPS = sorted((Path(__file__).resolve().parents[1] / "sweeps").glob("*.toml"))
@@ -48,7 +48,7 @@ def test_sweep_runs_at_smoke_scale(path, smoke_results):
     out = root / path.stem
     assert codes[path.stem] == 0
     sweep = load_sweep(path, scale="smoke")
-    res = store.open_results(out)
+    res = results.open_results(out)
     assert res.meta["status"] == "complete" and res.meta["scale"] == "smoke"
     assert res.instances.num_rows == sweep.n_instances
     n = res.params["n_features"]

@@ -1,75 +1,29 @@
-"""Results directories: run a sweep into one, resume it, and read it back.
+"""Run a sweep into a results directory: plan, train blocks, checkpoint, resume, assemble.
 
-Layout (docs/design.md, "Results directory")::
+A sweep is trained as a sequence of blocks (`geomtoy.sweep.Sweep.blocks`): rows of one
+static shape group, at most `train.block_size` instances, so memory stays bounded for any
+grid. Each block is written to blocks/ when it ends and is skipped by a resumed run; the
+block in training is checkpointed every `train.checkpoint_every` chunks and a resumed run
+continues from the checkpoint. An instance's random stream depends only on (root seed,
+instance id, seed, step) (geomtoy.rng), so a resumed run ends with the same tables as one
+never interrupted. Block files are also the per-process part files of a multi-host run:
+process p trains blocks b with b % process_count == p, and the tables are assembled once
+every block is there (`finish`).
 
-    results/<name>/
-      meta.json           spec, versions, devices, wall time, status running|complete, command
-      instances.parquet   one row per instance
-      features.parquet    one row per (instance, feature)
-      params.npz          W (I, m, n), b (I, n), [W2 (I, n, m)], and the per-instance
-                          hyperparameters: feature_probability, importance (I, n), lr,
-                          weight_decay, n_features, n_hidden (I,)
-      curves.npz          loss (I, C): mean training loss of each chunk; step (I, C): the
-                          step at its end (NaN and -1 pad groups with fewer chunks); with
-                          train.snapshots: snapshot_step (S,), snapshot_W (I, S, m, n),
-                          snapshot_b (I, S, n) [, snapshot_W2 (I, S, n, m)]: the weights
-                          at the end of every chunk (S = C; NaN pads smaller n, m)
-      blocks/             work area while running (removed once complete):
-        block-00003.npz       a finished block of instances (weights, losses, curves)
-        block-00004.ckpt.npz  checkpoint of the block in training
+Snapshots (train.snapshots, paper §6): the weights at the end of each chunk are copied on
+device (train_chunk donates the state) and fetched with that chunk's loss, after the next
+chunk is dispatched, so a chunk still costs one host sync. They are kept in the checkpoint
+and the block file, so a resumed run gives the same curves.npz.
 
-instances.parquet columns: `instance` (0..I-1, the id that feeds its random keys),
-`seed` (0..seeds-1 within its grid point), `point` (grid point index), `group` (static
-shape group), one column per grid axis named by its dotted key (numbers, strings, or
-JSON text for list/table values), `loss` (final loss on train.eval_samples fresh
-samples, the same samples for every instance), `train_loss` (mean training loss of the
-last chunk), `best` (lowest finite loss among the seeds of its grid point), `diverged`
-(NaN or inf in the loss or the weights), `dims_per_feature` (D* = m / ||W||_F^2),
-`n_represented` (features with ||W_i|| > 0.5) and `geometry`: the summary string of its
-tegum factors from geomtoy.geometry ("pentagon", "2 digon + 1 dedicated", "none"), or
-"diverged".
-
-features.parquet columns: `instance`, `feature`, `norm`, `dimensionality` (D_i),
-`interference`, `bias`, `factor` (tegum factor id, -1 if not represented), `polytope`
-(the label of its factor), and the instance's `importance` and `feature_probability`
-of that feature. Sweeps whose groups differ in n or m pad params.npz with NaN;
-`n_features` and `n_hidden` tell each instance's true size.
-
-meta.json: name, status (running | complete), fingerprint (hash of the resolved spec),
-file, scale, sets (--set overrides), command, spec (the resolved sweep document),
-axes (expanded values), n_instances, n_points, seeds, groups (static shape, instances,
-block size), n_blocks, blocks_done, created, updated, wall_time_s (all runs), runs (one
-record per invocation), versions, backend, devices, host, source (the sweep file's text).
-
-A sweep is trained as a sequence of blocks (`geomtoy.sweep.Sweep.blocks`): rows of one static
-shape group, at most `train.block_size` instances, so memory stays bounded for any grid.
-Each block is written when it ends and is skipped by a resumed run; the block in
-training is checkpointed every `train.checkpoint_every` chunks and a resumed run
-continues from the checkpoint. Since an instance's random stream depends only on
-(root seed, instance id, seed, step) (geomtoy.rng), a resumed run ends with the same
-tables as one never interrupted. Block files are also the per-process part files of a
-multi-host run: process p trains blocks b with b % process_count == p, and the tables
-are assembled from all block files once every block is there (`assemble`).
-
-Snapshots (train.snapshots, paper §6): the weights at the end of each chunk are
-copied on device (train_chunk donates the state) and fetched with that chunk's loss,
-after the next chunk is dispatched, so a chunk still costs one host sync. They are kept
-in the checkpoint and the block file, so a resumed run gives the same curves.npz.
-
-Every file is written atomically (a temporary file in the same directory, then
-`os.replace`), tables before meta.json says `complete`, so a killed run never leaves a
-table that looks complete but is not. Every check of the output directory happens
-before anything is written, so a refused run leaves it byte-identical.
+Every check of the output directory happens before anything is written, so a refused run
+leaves it byte-identical; tables are written before meta.json says `complete`.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
-import datetime
-import io
 import json
-import os
 import platform
 import shlex
 import shutil
@@ -78,110 +32,34 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import jax
+import jax.numpy as jnp
+import jaxlib
 import numpy as np
+import optax
 import pyarrow as pa
-import pyarrow.parquet as pq
 
-from geomtoy import spec
+import geomtoy
+from geomtoy import parallel, spec, train
+from geomtoy.geometry.tables import geometry_tables
 from geomtoy.progress import Progress
+from geomtoy.results import (
+    FORMAT,
+    GEOMETRY_COLUMNS,
+    TABLES,
+    Results,
+    ResultsDir,
+    atomic_save_npz,
+    atomic_write_json,
+    atomic_write_parquet,
+    gather,
+    load_npz,
+    now,
+    open_results,
+    write_tables,
+)
 from geomtoy.spec import SweepError
 from geomtoy.sweep import Block, Group, Sweep, loads
-
-FORMAT = 1
-TABLES = ("instances.parquet", "features.parquet", "params.npz", "curves.npz")
-GEOMETRY_COLUMNS = ("dims_per_feature", "n_represented", "geometry")
-"""Columns of instances.parquet that `geomtoy analyze` recomputes from params.npz."""
-
-
-# ---------------------------------------------------------------- atomic writes
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write `data` to `path` so a reader sees the old file or the new one, never half."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
-
-
-def atomic_write_json(path: Path, obj: Any) -> None:
-    atomic_write_bytes(path, (json.dumps(obj, indent=1, sort_keys=False) + "\n").encode())
-
-
-def atomic_save_npz(path: Path, arrays: Mapping[str, np.ndarray]) -> None:
-    buf = io.BytesIO()
-    np.savez(buf, **arrays)
-    atomic_write_bytes(path, buf.getvalue())
-
-
-def atomic_write_parquet(path: Path, columns: Mapping[str, Any]) -> None:
-    buf = io.BytesIO()
-    pq.write_table(pa.table(dict(columns)), buf)
-    atomic_write_bytes(path, buf.getvalue())
-
-
-def load_npz(path: Path) -> dict[str, np.ndarray]:
-    with np.load(path, allow_pickle=False) as z:
-        return {k: z[k] for k in z.files}
-
-
-# ---------------------------------------------------------------- the directory
-
-
-@dataclasses.dataclass(frozen=True)
-class ResultsDir:
-    """Paths inside one results directory."""
-
-    path: Path
-
-    @property
-    def meta(self) -> Path:
-        return self.path / "meta.json"
-
-    @property
-    def blocks(self) -> Path:
-        return self.path / "blocks"
-
-    def block(self, index: int) -> Path:
-        return self.blocks / f"block-{index:05d}.npz"
-
-    def checkpoint(self, index: int) -> Path:
-        return self.blocks / f"block-{index:05d}.ckpt.npz"
-
-    def table(self, name: str) -> Path:
-        return self.path / name
-
-    def read_meta(self) -> dict | None:
-        """meta.json, or None if there is none; SweepError if it is unreadable."""
-        try:
-            text = self.meta.read_text()
-        except FileNotFoundError:
-            return None
-        except OSError as e:
-            raise SweepError(self.meta, None, f"cannot read: {e.strerror or e}") from None
-        try:
-            meta = json.loads(text)
-        except json.JSONDecodeError as e:
-            reason = f"not valid JSON ({e.msg}, line {e.lineno})"
-            raise SweepError(self.meta, None, reason) from None
-        if not isinstance(meta, dict) or "fingerprint" not in meta or "status" not in meta:
-            raise SweepError(self.meta, None, "not a geomtoy meta.json (no fingerprint/status)")
-        return meta
-
-    def remove_stale_temporaries(self) -> None:
-        for d in (self.path, self.blocks):
-            if d.is_dir():
-                for p in d.glob(".*.tmp-*"):
-                    with contextlib.suppress(FileNotFoundError):
-                        p.unlink()
-
 
 # ---------------------------------------------------------------- deciding what to do
 
@@ -267,17 +145,7 @@ class RunReport:
     wall_time_s: float
 
 
-def _now() -> str:
-    return datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
-
-
 def _environment() -> dict:
-    import jax
-    import jaxlib
-    import optax
-
-    import geomtoy
-
     return {
         "versions": {
             "python": platform.python_version(),
@@ -315,8 +183,8 @@ def _new_meta(sweep: Sweep, command: str) -> dict:
         ],
         "n_blocks": len(sweep.blocks()),
         "blocks_done": 0,
-        "created": _now(),
-        "updated": _now(),
+        "created": now(),
+        "updated": now(),
         "wall_time_s": 0.0,
         "runs": [],
         "source": sweep.source,
@@ -347,7 +215,7 @@ def run_sweep(
     if plan.action == "complete":
         return RunReport(out, "complete", 0, True, 0.0)
 
-    started, t0 = _now(), time.perf_counter()
+    started, t0 = now(), time.perf_counter()
     env = _environment()
     leader = process_index == 0
     meta = _new_meta(sweep, command) if plan.action == "fresh" else plan.meta
@@ -355,8 +223,6 @@ def run_sweep(
     this_run = {"command": command, "started": started, "wall_time_s": 0.0}
     this_run["devices"] = env["devices"]
     meta["runs"] = [*meta["runs"], this_run]
-    from geomtoy import parallel
-
     # Blocks padded to a multiple of the device count, so every device gets a share;
     # the rows of each block do not depend on it, only the padding.
     blocks = sweep.blocks(multiple=parallel.instance_multiple())
@@ -366,7 +232,7 @@ def run_sweep(
             return
         this_run["wall_time_s"] = round(wall, 3)
         meta["status"] = status
-        meta["updated"] = _now()
+        meta["updated"] = now()
         meta["blocks_done"] = sum(rd.block(b.index).exists() for b in blocks)
         meta["wall_time_s"] = round(sum(r["wall_time_s"] for r in meta["runs"]), 3)
         atomic_write_json(rd.meta, meta)
@@ -443,7 +309,7 @@ def finish(path: str | Path) -> Results:
             reason = f"{len(missing)} of {len(blocks)} blocks missing, e.g. {example}"
             raise SweepError(rd.path, "blocks", reason)
         assemble(sweep, rd)
-        meta |= {"status": "complete", "updated": _now(), "blocks_done": len(blocks)}
+        meta |= {"status": "complete", "updated": now(), "blocks_done": len(blocks)}
         atomic_write_json(rd.meta, meta)
         shutil.rmtree(rd.blocks, ignore_errors=True)
     return open_results(rd.path)
@@ -451,11 +317,6 @@ def finish(path: str | Path) -> Results:
 
 def _train_block(sweep: Sweep, block: Block, rd: ResultsDir, progress: Progress) -> None:
     """Train one block to the end, checkpointing, and write its block file."""
-    import jax
-    import jax.numpy as jnp
-
-    from geomtoy import train
-
     group: Group = sweep.groups[block.group]
     shape = group.shape
     rows = block.padded_rows
@@ -531,8 +392,6 @@ def _report(progress: Progress, pending, chunks: list[int], n_real: int):
     """Fetch one chunk's losses and snapshot (the one host sync of a chunk), report them.
 
     Returns (losses (I,), snapshot {name: (I, ...)} or None)."""
-    import jax
-
     k, chunk_loss, snap = pending
     losses, snap = jax.device_get((chunk_loss, snap))
     losses = np.asarray(losses)
@@ -555,8 +414,6 @@ def _stack_snapshots(snaps: list[dict]) -> dict[str, np.ndarray]:
 def _save_checkpoint(
     path: Path, ids, fingerprint: str, state, chunks_done: int, curves, snaps=()
 ) -> None:
-    import jax
-
     leaves = jax.device_get(jax.tree_util.tree_leaves(state))
     arrays = {f"leaf_{i:03d}": np.asarray(a) for i, a in enumerate(leaves)}
     arrays |= {
@@ -577,9 +434,6 @@ def _load_checkpoint(path: Path, ids, fingerprint: str, structure, snapshots: bo
     init_state): a checkpoint whose leaves do not match it is discarded, and so is one
     without a snapshot per chunk done when `snapshots` is on.
     """
-    import jax
-    import jax.numpy as jnp
-
     if not path.exists():
         return None
     try:
@@ -611,203 +465,11 @@ def _load_checkpoint(path: Path, ids, fingerprint: str, structure, snapshots: bo
     return state, done, curves, snaps
 
 
-# ---------------------------------------------------------------- assembling tables
-
-
 def assemble(sweep: Sweep, rd: ResultsDir) -> None:
-    """Join all block files into the four tables (each written atomically)."""
-    I = sweep.n_instances
-    n_max = max(g.shape.n_features for g in sweep.groups)
-    m_max = max(g.shape.n_hidden for g in sweep.groups)
-    c_max = max(len(sweep.chunks(g)) for g in sweep.groups)
-    has_w2 = any(g.shape.kind == "abs" for g in sweep.groups)
-    W = np.full((I, m_max, n_max), np.nan, np.float32)
-    b = np.full((I, n_max), np.nan, np.float32)
-    W2 = np.full((I, n_max, m_max), np.nan, np.float32) if has_w2 else None
-    fp = np.full((I, n_max), np.nan)
-    imp = np.full((I, n_max), np.nan)
-    loss = np.full(I, np.nan)
-    train_loss = np.full(I, np.nan)
-    diverged = np.zeros(I, bool)
-    curve_loss = np.full((I, c_max), np.nan, np.float32)
-    curve_step = np.full((I, c_max), -1, np.int64)
-    snap: dict[str, np.ndarray] = {}
-    if sweep.snapshots:
-        S = len(sweep.snapshot_steps())
-        snap["W"] = np.full((I, S, m_max, n_max), np.nan, np.float32)
-        snap["b"] = np.full((I, S, n_max), np.nan, np.float32)
-        if has_w2:
-            snap["W2"] = np.full((I, S, n_max, m_max), np.nan, np.float32)
-    for block in sweep.blocks():
-        g = sweep.groups[block.group]
-        n, m = g.shape.n_features, g.shape.n_hidden
-        z = load_npz(rd.block(block.index))
-        ids = z["instance"]
-        if not np.array_equal(ids, g.instance[block.rows]):
-            raise RuntimeError(f"{rd.block(block.index)} holds other instances than its block")
-        W[ids, :m, :n] = z["W"]
-        b[ids, :n] = z["b"]
-        if "W2" in z:
-            W2[ids, :n, :m] = z["W2"]
-        fp[ids, :n] = g.feature_probability[block.rows]
-        imp[ids, :n] = g.importance[block.rows]
-        loss[ids] = z["loss"]
-        train_loss[ids] = z["train_loss"]
-        diverged[ids] = z["diverged"]
-        c = z["curve_loss"].shape[1]
-        curve_loss[ids, :c] = z["curve_loss"]
-        curve_step[ids, :c] = z["curve_step"]
-        if snap:
-            snap["W"][ids, :, :m, :n] = z["snapshot_W"]
-            snap["b"][ids, :, :n] = z["snapshot_b"]
-            if "snapshot_W2" in z:
-                snap["W2"][ids, :, :n, :m] = z["snapshot_W2"]
-
-    n_features = np.asarray([sweep.groups[g].shape.n_features for g in sweep.group_of], np.int64)
-    n_hidden = np.asarray([sweep.groups[g].shape.n_hidden for g in sweep.group_of], np.int64)
-    params = {
-        "W": W,
-        "b": b,
-        "feature_probability": fp,
-        "importance": imp,
-        "lr": np.asarray([sweep.groups[g].lr[r] for g, r in zip(sweep.group_of, sweep.row_of)]),
-        "weight_decay": np.asarray(
-            [sweep.groups[g].weight_decay[r] for g, r in zip(sweep.group_of, sweep.row_of)]
-        ),
-        "n_features": n_features,
-        "n_hidden": n_hidden,
-        "instance": np.arange(I, dtype=np.int64),
-    }
-    if W2 is not None:
-        params["W2"] = W2
-
-    columns = sweep.instance_columns()
-    columns |= {
-        "loss": loss,
-        "train_loss": train_loss,
-        "best": best_of_point(loss, sweep.point),
-        "diverged": diverged,
-    }
-    instances, features = geometry_tables(params, columns, diverged)
-    atomic_save_npz(rd.table("params.npz"), params)
-    curves = {"step": curve_step, "loss": curve_loss}
-    if sweep.snapshots:
-        curves["snapshot_step"] = sweep.snapshot_steps()
-        curves |= {f"snapshot_{k}": v for k, v in snap.items()}
-    atomic_save_npz(rd.table("curves.npz"), curves)
-    atomic_write_parquet(rd.table("features.parquet"), features)
-    atomic_write_parquet(rd.table("instances.parquet"), instances)
-
-
-def best_of_point(loss: np.ndarray, point: np.ndarray) -> np.ndarray:
-    """True for the lowest finite loss among the instances of each grid point."""
-    best = np.zeros(len(loss), bool)
-    key = np.where(np.isfinite(loss), loss, np.inf)
-    order = np.lexsort((np.arange(len(loss)), key, point))
-    first = np.ones(len(order), bool)
-    first[1:] = point[order][1:] != point[order][:-1]
-    winners = order[first]
-    best[winners[np.isfinite(key[winners])]] = True
-    return best
-
-
-def geometry_tables(params: Mapping[str, np.ndarray], columns: dict, diverged: np.ndarray):
-    """instances columns (with geometry added) and features columns, from the weights.
-
-    Uses `geomtoy.geometry.analyze` once per distinct (m, n). The instance's
-    `geometry` column is the summary string of its tegum factors (e.g. "pentagon",
-    "2 digon + 1 dedicated"), or "diverged".
-    """
-    from geomtoy.geometry import analyze
-
-    W, b = params["W"], params["b"]
-    n_features, n_hidden = params["n_features"], params["n_hidden"]
-    I = len(W)
-    offset = np.concatenate([[0], np.cumsum(n_features)])
-    F = int(offset[-1])
-    dpf = np.full(I, np.nan)
-    n_rep = np.zeros(I, np.int64)
-    summary = np.empty(I, object)
-    per_feature = {
-        "norm": np.full(F, np.nan),
-        "dimensionality": np.full(F, np.nan),
-        "interference": np.full(F, np.nan),
-        "factor": np.full(F, -1, np.int64),
-        "polytope": np.empty(F, object),
-    }
-    for n, m in sorted(set(zip(n_features.tolist(), n_hidden.tolist()))):
-        sel = np.flatnonzero((n_features == n) & (n_hidden == m))
-        g = analyze(W[sel, :m, :n])
-        dpf[sel] = g.dims_per_feature
-        n_rep[sel] = g.n_represented
-        summary[sel] = g.summary
-        rows = (offset[sel][:, None] + np.arange(n)[None, :]).reshape(-1)
-        for k, column in per_feature.items():
-            column[rows] = np.asarray(getattr(g, k)).reshape(-1)
-    summary[diverged] = "diverged"
-
-    instances = dict(columns)
-    instances["dims_per_feature"] = dpf
-    instances["n_represented"] = n_rep
-    instances["geometry"] = [str(s) for s in summary]
-    instance = np.repeat(np.arange(I, dtype=np.int64), n_features)
-    feature = np.arange(F, dtype=np.int64) - offset[:-1][instance]
-    mask = np.arange(W.shape[-1])[None, :] < n_features[:, None]  # real features of each row
-
-    features = {
-        "instance": instance,
-        "feature": feature,
-        "norm": per_feature["norm"],
-        "dimensionality": per_feature["dimensionality"],
-        "interference": per_feature["interference"],
-        "bias": np.asarray(b, np.float64)[mask],
-        "factor": per_feature["factor"],
-        "polytope": [str(s) for s in per_feature["polytope"]],
-        "importance": np.asarray(params["importance"], np.float64)[mask],
-        "feature_probability": np.asarray(params["feature_probability"], np.float64)[mask],
-    }
-    return instances, features
-
-
-# ---------------------------------------------------------------- reading back
-
-
-@dataclasses.dataclass(frozen=True)
-class Results:
-    """A complete results directory, loaded: tables as pyarrow Tables, arrays as NumPy."""
-
-    path: Path
-    meta: dict
-    instances: pa.Table
-    features: pa.Table
-    params: dict[str, np.ndarray]
-    curves: dict[str, np.ndarray]
-
-    def column(self, name: str, table: str = "instances") -> np.ndarray:
-        """One column as a NumPy array (strings as an object array)."""
-        return getattr(self, table).column(name).to_numpy(zero_copy_only=False)
-
-
-def open_results(path: str | Path) -> Results:
-    """Load a complete results directory (SweepError if it is not one)."""
-    rd = ResultsDir(Path(path))
-    meta = rd.read_meta()
-    if meta is None:
-        raise SweepError(rd.path, "meta.json", "not a geomtoy results directory")
-    if meta["status"] != "complete":
-        reason = f"run is {meta['status']}, not complete; rerun `geomtoy run` to finish it"
-        raise SweepError(rd.path, "meta.json", reason)
-    for t in TABLES:
-        if not rd.table(t).exists():
-            raise SweepError(rd.path, t, "missing")
-    return Results(
-        path=rd.path,
-        meta=meta,
-        instances=pq.read_table(rd.table("instances.parquet")),
-        features=pq.read_table(rd.table("features.parquet")),
-        params=load_npz(rd.table("params.npz")),
-        curves=load_npz(rd.table("curves.npz")),
-    )
+    """Join all block files into the four tables, with the geometry of the weights."""
+    params, columns, curves = gather(sweep, rd)
+    instances, features = geometry_tables(params, columns, columns["diverged"])
+    write_tables(rd, params, curves, instances, features)
 
 
 def analyze_dir(path: str | Path) -> Results:
@@ -823,22 +485,8 @@ def analyze_dir(path: str | Path) -> Results:
     instances = {c: instances[c] for c in order} | instances
     atomic_write_parquet(rd.table("features.parquet"), features)
     atomic_write_parquet(rd.table("instances.parquet"), instances)
-    atomic_write_json(rd.meta, res.meta | {"analyzed": _now()})
+    atomic_write_json(rd.meta, res.meta | {"analyzed": now()})
     return open_results(path)
-
-
-def describe(path: Path) -> str:
-    """One line about a complete results directory: instances, divergences, geometries."""
-    res = open_results(path)
-    geometry = res.column("geometry")
-    diverged = int(np.sum(res.column("diverged")))
-    values, counts = np.unique(geometry.astype(str), return_counts=True)
-    top = sorted(zip(counts, values), reverse=True)[:3]
-    common = ", ".join(f"{v} x{c}" for c, v in top)
-    return (
-        f"{path}: {len(geometry)} instances, {diverged} diverged, "
-        f"{res.meta['wall_time_s']:.1f} s; most common geometry: {common}"
-    )
 
 
 def command_line(argv: list[str]) -> str:

@@ -1,0 +1,70 @@
+"""The geometry tables of a results directory, from its weights.
+
+`geometry_tables` turns stacked weights (params.npz) into the geometry columns of
+instances.parquet and all of features.parquet; a run writes them when it assembles its
+tables and `geomtoy analyze` recomputes them after this package changed, without training.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+
+from geomtoy.geometry import analyze
+
+
+def geometry_tables(params: Mapping[str, np.ndarray], columns: dict, diverged: np.ndarray):
+    """instances columns (with geometry added) and features columns, from the weights.
+
+    Uses `geomtoy.geometry.analyze` once per distinct (m, n). The instance's
+    `geometry` column is the summary string of its tegum factors (e.g. "pentagon",
+    "2 digon + 1 dedicated"), or "diverged".
+    """
+    W, b = params["W"], params["b"]
+    n_features, n_hidden = params["n_features"], params["n_hidden"]
+    I = len(W)
+    offset = np.concatenate([[0], np.cumsum(n_features)])
+    F = int(offset[-1])
+    dpf = np.full(I, np.nan)
+    n_rep = np.zeros(I, np.int64)
+    summary = np.empty(I, object)
+    per_feature = {
+        "norm": np.full(F, np.nan),
+        "dimensionality": np.full(F, np.nan),
+        "interference": np.full(F, np.nan),
+        "factor": np.full(F, -1, np.int64),
+        "polytope": np.empty(F, object),
+    }
+    for n, m in sorted(set(zip(n_features.tolist(), n_hidden.tolist()))):
+        sel = np.flatnonzero((n_features == n) & (n_hidden == m))
+        g = analyze(W[sel, :m, :n])
+        dpf[sel] = g.dims_per_feature
+        n_rep[sel] = g.n_represented
+        summary[sel] = g.summary
+        rows = (offset[sel][:, None] + np.arange(n)[None, :]).reshape(-1)
+        for k, column in per_feature.items():
+            column[rows] = np.asarray(getattr(g, k)).reshape(-1)
+    summary[diverged] = "diverged"
+
+    instances = dict(columns)
+    instances["dims_per_feature"] = dpf
+    instances["n_represented"] = n_rep
+    instances["geometry"] = [str(s) for s in summary]
+    instance = np.repeat(np.arange(I, dtype=np.int64), n_features)
+    feature = np.arange(F, dtype=np.int64) - offset[:-1][instance]
+    mask = np.arange(W.shape[-1])[None, :] < n_features[:, None]  # real features of each row
+
+    features = {
+        "instance": instance,
+        "feature": feature,
+        "norm": per_feature["norm"],
+        "dimensionality": per_feature["dimensionality"],
+        "interference": per_feature["interference"],
+        "bias": np.asarray(b, np.float64)[mask],
+        "factor": per_feature["factor"],
+        "polytope": [str(s) for s in per_feature["polytope"]],
+        "importance": np.asarray(params["importance"], np.float64)[mask],
+        "feature_probability": np.asarray(params["feature_probability"], np.float64)[mask],
+    }
+    return instances, features

@@ -1,0 +1,301 @@
+"""The results directory: atomic file I/O, its layout, table assembly and reading back.
+
+A results directory holds meta.json, instances.parquet, features.parquet, params.npz and
+curves.npz (columns and arrays: docs/results.md), and blocks/ while a run is in progress.
+Every file is written atomically (a temporary file in the same directory, then
+`os.replace`), so a killed run never leaves a table that looks complete but is not.
+NumPy and pyarrow only: plotting and the explorer read results without JAX.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import datetime
+import io
+import json
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from geomtoy.spec import SweepError
+from geomtoy.sweep import Sweep
+
+FORMAT = 1
+TABLES = ("instances.parquet", "features.parquet", "params.npz", "curves.npz")
+GEOMETRY_COLUMNS = ("dims_per_feature", "n_represented", "geometry")
+"""Columns of instances.parquet that `geomtoy analyze` recomputes from params.npz."""
+
+
+# ---------------------------------------------------------------- atomic writes
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write `data` to `path` so a reader sees the old file or the new one, never half."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+
+
+def atomic_write_json(path: Path, obj: Any) -> None:
+    atomic_write_bytes(path, (json.dumps(obj, indent=1, sort_keys=False) + "\n").encode())
+
+
+def atomic_save_npz(path: Path, arrays: Mapping[str, np.ndarray]) -> None:
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def atomic_write_parquet(path: Path, columns: Mapping[str, Any]) -> None:
+    buf = io.BytesIO()
+    pq.write_table(pa.table(dict(columns)), buf)
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def load_npz(path: Path) -> dict[str, np.ndarray]:
+    with np.load(path, allow_pickle=False) as z:
+        return {k: z[k] for k in z.files}
+
+
+# ---------------------------------------------------------------- the directory
+
+
+@dataclasses.dataclass(frozen=True)
+class ResultsDir:
+    """Paths inside one results directory."""
+
+    path: Path
+
+    @property
+    def meta(self) -> Path:
+        return self.path / "meta.json"
+
+    @property
+    def blocks(self) -> Path:
+        return self.path / "blocks"
+
+    def block(self, index: int) -> Path:
+        return self.blocks / f"block-{index:05d}.npz"
+
+    def checkpoint(self, index: int) -> Path:
+        return self.blocks / f"block-{index:05d}.ckpt.npz"
+
+    def table(self, name: str) -> Path:
+        return self.path / name
+
+    def read_meta(self) -> dict | None:
+        """meta.json, or None if there is none; SweepError if it is unreadable."""
+        try:
+            text = self.meta.read_text()
+        except FileNotFoundError:
+            return None
+        except OSError as e:
+            raise SweepError(self.meta, None, f"cannot read: {e.strerror or e}") from None
+        try:
+            meta = json.loads(text)
+        except json.JSONDecodeError as e:
+            reason = f"not valid JSON ({e.msg}, line {e.lineno})"
+            raise SweepError(self.meta, None, reason) from None
+        if not isinstance(meta, dict) or "fingerprint" not in meta or "status" not in meta:
+            raise SweepError(self.meta, None, "not a geomtoy meta.json (no fingerprint/status)")
+        return meta
+
+    def remove_stale_temporaries(self) -> None:
+        for d in (self.path, self.blocks):
+            if d.is_dir():
+                for p in d.glob(".*.tmp-*"):
+                    with contextlib.suppress(FileNotFoundError):
+                        p.unlink()
+
+
+# ---------------------------------------------------------------- assembling tables
+
+
+def now() -> str:
+    """The current UTC time, as meta.json records it."""
+    return datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
+
+
+# ---------------------------------------------------------------- assembling tables
+
+
+def _padded(sweep: Sweep) -> dict[str, np.ndarray]:
+    """The sweep's arrays before any block is read: NaN (or -1, False) padded to the
+    largest n, m and chunk count of its groups."""
+    I = sweep.n_instances
+    n = max(g.shape.n_features for g in sweep.groups)
+    m = max(g.shape.n_hidden for g in sweep.groups)
+    c = max(len(sweep.chunks(g)) for g in sweep.groups)
+    has_w2 = any(g.shape.kind == "abs" for g in sweep.groups)
+    nan = np.nan
+    a = {
+        "W": np.full((I, m, n), nan, np.float32),
+        "b": np.full((I, n), nan, np.float32),
+        "feature_probability": np.full((I, n), nan),
+        "importance": np.full((I, n), nan),
+        "loss": np.full(I, nan),
+        "train_loss": np.full(I, nan),
+        "diverged": np.zeros(I, bool),
+        "curve_loss": np.full((I, c), nan, np.float32),
+        "curve_step": np.full((I, c), -1, np.int64),
+    }
+    if has_w2:
+        a["W2"] = np.full((I, n, m), nan, np.float32)
+    if sweep.snapshots:
+        S = len(sweep.snapshot_steps())
+        a["snapshot_W"] = np.full((I, S, m, n), nan, np.float32)
+        a["snapshot_b"] = np.full((I, S, n), nan, np.float32)
+        if has_w2:
+            a["snapshot_W2"] = np.full((I, S, n, m), nan, np.float32)
+    return a
+
+
+def _fill(a: dict[str, np.ndarray], z: Mapping[str, np.ndarray], ids, n: int, m: int) -> None:
+    """Copy one block file's arrays into the padded sweep arrays at rows `ids`."""
+    for name, index in (
+        ("W", (ids, slice(m), slice(n))),
+        ("b", (ids, slice(n))),
+        ("W2", (ids, slice(n), slice(m))),
+        ("snapshot_W", (ids, slice(None), slice(m), slice(n))),
+        ("snapshot_b", (ids, slice(None), slice(n))),
+        ("snapshot_W2", (ids, slice(None), slice(n), slice(m))),
+        ("loss", ids),
+        ("train_loss", ids),
+        ("diverged", ids),
+    ):
+        if name in z and name in a:
+            a[name][index] = z[name]
+    c = z["curve_loss"].shape[1]
+    a["curve_loss"][ids, :c] = z["curve_loss"]
+    a["curve_step"][ids, :c] = z["curve_step"]
+
+
+def gather(sweep: Sweep, rd: ResultsDir) -> tuple[dict, dict, dict]:
+    """Join all block files: (params.npz arrays, instances columns without geometry,
+    curves.npz arrays)."""
+    a = _padded(sweep)
+    for block in sweep.blocks():
+        g = sweep.groups[block.group]
+        z = load_npz(rd.block(block.index))
+        ids = z["instance"]
+        if not np.array_equal(ids, g.instance[block.rows]):
+            raise RuntimeError(f"{rd.block(block.index)} holds other instances than its block")
+        _fill(a, z, ids, g.shape.n_features, g.shape.n_hidden)
+        n = g.shape.n_features
+        a["feature_probability"][ids, :n] = g.feature_probability[block.rows]
+        a["importance"][ids, :n] = g.importance[block.rows]
+
+    def per_instance(get) -> np.ndarray:
+        return np.asarray([get(sweep.groups[g], r) for g, r in zip(sweep.group_of, sweep.row_of)])
+
+    params = {k: a[k] for k in ("W", "b", "feature_probability", "importance")}
+    params |= {
+        "lr": per_instance(lambda g, r: g.lr[r]),
+        "weight_decay": per_instance(lambda g, r: g.weight_decay[r]),
+        "n_features": np.asarray(per_instance(lambda g, r: g.shape.n_features), np.int64),
+        "n_hidden": np.asarray(per_instance(lambda g, r: g.shape.n_hidden), np.int64),
+        "instance": np.arange(sweep.n_instances, dtype=np.int64),
+    }
+    if "W2" in a:
+        params["W2"] = a["W2"]
+    columns = sweep.instance_columns()
+    columns |= {
+        "loss": a["loss"],
+        "train_loss": a["train_loss"],
+        "best": best_of_point(a["loss"], sweep.point),
+        "diverged": a["diverged"],
+    }
+    curves = {"step": a["curve_step"], "loss": a["curve_loss"]}
+    if sweep.snapshots:
+        curves["snapshot_step"] = sweep.snapshot_steps()
+        curves |= {k: v for k, v in a.items() if k.startswith("snapshot_")}
+    return params, columns, curves
+
+
+def write_tables(rd: ResultsDir, params: dict, curves: dict, instances: dict, features: dict):
+    """The four tables, each written atomically, instances.parquet last."""
+    atomic_save_npz(rd.table("params.npz"), params)
+    atomic_save_npz(rd.table("curves.npz"), curves)
+    atomic_write_parquet(rd.table("features.parquet"), features)
+    atomic_write_parquet(rd.table("instances.parquet"), instances)
+
+
+def best_of_point(loss: np.ndarray, point: np.ndarray) -> np.ndarray:
+    """True for the lowest finite loss among the instances of each grid point."""
+    best = np.zeros(len(loss), bool)
+    key = np.where(np.isfinite(loss), loss, np.inf)
+    order = np.lexsort((np.arange(len(loss)), key, point))
+    first = np.ones(len(order), bool)
+    first[1:] = point[order][1:] != point[order][:-1]
+    winners = order[first]
+    best[winners[np.isfinite(key[winners])]] = True
+    return best
+
+
+# ---------------------------------------------------------------- reading back
+
+
+@dataclasses.dataclass(frozen=True)
+class Results:
+    """A complete results directory, loaded: tables as pyarrow Tables, arrays as NumPy."""
+
+    path: Path
+    meta: dict
+    instances: pa.Table
+    features: pa.Table
+    params: dict[str, np.ndarray]
+    curves: dict[str, np.ndarray]
+
+    def column(self, name: str, table: str = "instances") -> np.ndarray:
+        """One column as a NumPy array (strings as an object array)."""
+        return getattr(self, table).column(name).to_numpy(zero_copy_only=False)
+
+
+def open_results(path: str | Path) -> Results:
+    """Load a complete results directory (SweepError if it is not one)."""
+    rd = ResultsDir(Path(path))
+    meta = rd.read_meta()
+    if meta is None:
+        raise SweepError(rd.path, "meta.json", "not a geomtoy results directory")
+    if meta["status"] != "complete":
+        reason = f"run is {meta['status']}, not complete; rerun `geomtoy run` to finish it"
+        raise SweepError(rd.path, "meta.json", reason)
+    for t in TABLES:
+        if not rd.table(t).exists():
+            raise SweepError(rd.path, t, "missing")
+    return Results(
+        path=rd.path,
+        meta=meta,
+        instances=pq.read_table(rd.table("instances.parquet")),
+        features=pq.read_table(rd.table("features.parquet")),
+        params=load_npz(rd.table("params.npz")),
+        curves=load_npz(rd.table("curves.npz")),
+    )
+
+
+def describe(path: Path) -> str:
+    """One line about a complete results directory: instances, divergences, geometries."""
+    res = open_results(path)
+    geometry = res.column("geometry")
+    diverged = int(np.sum(res.column("diverged")))
+    values, counts = np.unique(geometry.astype(str), return_counts=True)
+    top = sorted(zip(counts, values), reverse=True)[:3]
+    common = ", ".join(f"{v} x{c}" for c, v in top)
+    return (
+        f"{path}: {len(geometry)} instances, {diverged} diverged, "
+        f"{res.meta['wall_time_s']:.1f} s; most common geometry: {common}"
+    )
