@@ -15,10 +15,34 @@ Two samplers make the uniforms from an instance's step key:
 Both are pure functions of the key, so the per-instance invariants hold for either.
 """
 
+import math
+
 import jax
 import jax.numpy as jnp
+from jax.scipy.special import erfinv
 
-from geomtoy.spec import SAMPLERS, STRUCTURES
+SAMPLERS = ("hash", "threefry")
+STRUCTURES = ("independent", "correlated", "anticorrelated", "hierarchical")
+
+_BELOW_ONE = 1.0 - 2.0**-24  # the largest float32 below 1: keeps erfinv finite
+
+
+def _normal_quantile(w: jax.Array) -> jax.Array:
+    """sqrt(2) erfinv(w): |N(0, 1)| from w ~ Uniform[0, 1), N(0, 1) from Uniform[-1, 1)."""
+    return math.sqrt(2.0) * erfinv(jnp.clip(w, -_BELOW_ONE, _BELOW_ONE))
+
+
+MAGNITUDES = {"uniform": lambda w: w, "half_normal": _normal_quantile}
+"""The value of a present feature as a function of its uniform w (in [0, 1), or [-1, 1)
+for signed inputs): uniform as in the paper, or the half-normal |N(0, 1)| (N(0, 1) signed),
+by inverse transform of the same uniform, so no extra random bits are drawn."""
+
+
+def feature_values(w: jax.Array, signed: bool = False, magnitude: str = "uniform"):
+    """Values of present features from their Uniform[0, 1) draws w (see MAGNITUDES)."""
+    if signed:
+        w = 2.0 * w - 1.0
+    return MAGNITUDES[magnitude](w)
 
 
 def _lowbias32(x: jax.Array) -> jax.Array:
@@ -76,13 +100,12 @@ def uniform(key: jax.Array, shape: tuple[int, ...], sampler: str = "hash") -> ja
     return uniform_from_stream(stream(key, sampler), shape, sampler)
 
 
-def sparse_from_uniform(u: jax.Array, feature_probability: jax.Array, signed: bool = False):
+def sparse_from_uniform(
+    u: jax.Array, feature_probability: jax.Array, signed: bool = False, magnitude="uniform"
+):
     """Turn uniforms u (n, B) into sparse features with per-feature probability (n,)."""
     p = feature_probability[:, None]
-    value = u / p
-    if signed:
-        value = 2.0 * value - 1.0
-    return jnp.where(u < p, value, 0.0)
+    return jnp.where(u < p, feature_values(u / p, signed, magnitude), 0.0)
 
 
 def sample_sparse(
@@ -106,12 +129,13 @@ def sample_sparse_from_stream(
     sampler: str = "hash",
     structure: str = "independent",
     set_size: int = 1,
+    magnitude: str = "uniform",
 ) -> jax.Array:
     """sample_sparse(key, ...) given s = stream(key, sampler); the same batch. Feature sets
     (structure, set_size: see features_from_uniform) draw extra rows of uniforms."""
     n = feature_probability.shape[0]
     u = uniform_from_stream(s, (uniform_rows(n, structure, set_size), batch_size), sampler)
-    return features_from_uniform(u, feature_probability, structure, set_size, signed)
+    return features_from_uniform(u, feature_probability, structure, set_size, signed, magnitude)
 
 
 # --- feature sets (paper §5.2) ------------------------------------------------------
@@ -132,6 +156,7 @@ def features_from_uniform(
     structure: str = "independent",
     set_size: int = 1,
     signed: bool = False,
+    magnitude: str = "uniform",
 ) -> jax.Array:
     """Sparse features x (n, B) from uniforms U (uniform_rows(n, ...), B).
 
@@ -152,13 +177,11 @@ def features_from_uniform(
     """
     n = feature_probability.shape[0]
     if structure == "independent":
-        return sparse_from_uniform(U[:n], feature_probability, signed)
+        return sparse_from_uniform(U[:n], feature_probability, signed, magnitude)
     if structure not in STRUCTURES:
         raise ValueError(f"structure {structure!r} is not one of {STRUCTURES}")
     n_sets = n // set_size
-    value = U[:n]
-    if signed:
-        value = 2.0 * value - 1.0
+    value = feature_values(U[:n], signed, magnitude)
     if structure == "hierarchical":
         return jnp.where(_hierarchical_presence(U, feature_probability, set_size), value, 0.0)
     presence = jnp.repeat(U[n : n + n_sets], set_size, axis=0)  # (n, B): the set's draw

@@ -52,7 +52,7 @@ from pathlib import Path
 
 import numpy as np
 
-from geomtoy import results, style
+from geomtoy import models, results, style
 from geomtoy.spec import SweepError
 
 DEFAULT_OUT = "explorer.html"
@@ -100,8 +100,6 @@ PALETTE = (
     "#9edae5",
 )
 """Colours for geometry summaries that are not a single polytope label."""
-
-RELU_HIDDEN_KINDS = ("relu_hidden", "abs")
 
 ASSET_NAMES = ("explorer.html", "explorer.css", "explorer.js")
 
@@ -402,6 +400,14 @@ def sweep_payload(path: str | Path) -> dict:
         "n_points": int(point.max()) + 1 if I else 0,
         "axes": axes,
         "kinds": kind_labels,
+        "kind_flags": {
+            k: {
+                "privileged_hidden": models.MODELS[k].privileged_hidden,
+                "untied": models.MODELS[k].untied,
+            }
+            for k in kind_labels
+            if k in models.MODELS
+        },
         "polytopes": poly_labels,
         "polytope_colors": [POLYTOPE_COLORS.get(p, "#8c8c8c") for p in poly_labels],
         "geometries": geometries,

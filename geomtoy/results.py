@@ -17,14 +17,16 @@ import json
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from geomtoy.spec import SweepError
-from geomtoy.sweep import Sweep
+from geomtoy.errors import SweepError
+
+if TYPE_CHECKING:
+    from geomtoy.sweep import Sweep
 
 FORMAT = 1
 TABLES = ("instances.parquet", "features.parquet", "params.npz", "curves.npz")
@@ -140,7 +142,7 @@ def _padded(sweep: Sweep) -> dict[str, np.ndarray]:
     n = max(g.shape.n_features for g in sweep.groups)
     m = max(g.shape.n_hidden for g in sweep.groups)
     c = max(len(sweep.chunks(g)) for g in sweep.groups)
-    has_w2 = any(g.shape.kind == "abs" for g in sweep.groups)
+    has_w2 = any(g.shape.model.untied for g in sweep.groups)
     nan = np.nan
     a = {
         "W": np.full((I, m, n), nan, np.float32),

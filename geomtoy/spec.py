@@ -3,8 +3,9 @@
 One field list (`FIELDS`) says, for every TOML key, how it is checked, its default, whether it
 may be a grid axis and what it means; `STATIC_KEYS` says which keys fix the compiled program
 (the rest are per-instance array leaves). `Shape` is the static configuration of one compiled
-program, shared by the sweep planner and the training engine. No JAX, no I/O: a sweep file is
-validated before anything heavy is imported. The key reference for users is docs/sweep-file.md.
+program, shared by the sweep planner and the training engine. The enumerations of model kinds,
+activations, samplers, structures and magnitudes come from the registries next to their math
+(geomtoy.models, geomtoy.data). No JAX arrays, no I/O. Users: docs/sweep-file.md.
 """
 
 from __future__ import annotations
@@ -14,20 +15,25 @@ import difflib
 import math
 import re
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any
 
-KINDS = ("relu_output", "linear", "relu_hidden", "abs")
+from geomtoy import data, models
+from geomtoy.errors import SweepError as SweepError  # the bad-input error, re-exported
+
+KINDS = models.KINDS
+ACTIVATIONS = tuple(models.ACTIVATIONS)
 OPTIMIZERS = ("adamw", "adam", "sgd")
 SCHEDULES = ("constant", "linear", "cosine")
-SAMPLERS = ("hash", "threefry")
-STRUCTURES = ("independent", "correlated", "anticorrelated", "hierarchical")
+SAMPLERS = data.SAMPLERS
+STRUCTURES = data.STRUCTURES
+MAGNITUDES = tuple(data.MAGNITUDES)
 SCALES = ("smoke", "default", "paper")
 SECTIONS = ("model", "data", "train")
 STATIC_KEYS = (
     "model.kind",
     "model.n_features",
     "model.n_hidden",
+    "model.activation",
     "train.batch_size",
     "train.steps",
     "train.optimizer",
@@ -36,6 +42,7 @@ STATIC_KEYS = (
     "train.sampler",
     "data.structure",
     "data.set_size",
+    "data.magnitude",
 )
 """Keys that fix a shape or the compiled program: one group per distinct combination."""
 
@@ -56,15 +63,6 @@ SMOKE_LIMITS = {
 
 
 REQUIRED = object()
-
-
-class SweepError(ValueError):
-    """Bad input: one line naming the file, the key and the reason."""
-
-    def __init__(self, file: str | Path, key: str | None, reason: str):
-        self.file, self.key, self.reason = str(file), key, reason
-        parts = [self.file] + ([key] if key else []) + [reason]
-        super().__init__(": ".join(" ".join(str(p).split()) for p in parts))
 
 
 class Bad(Exception):
@@ -225,6 +223,13 @@ FIELDS: dict[str, Field] = {
     "model.kind": Field(_choice(KINDS), "relu_output", True, "model kind"),
     "model.n_features": Field(_int(1), REQUIRED, True, "n, number of features"),
     "model.n_hidden": Field(_int(1), REQUIRED, True, "m, hidden dimensions"),
+    "model.activation": Field(
+        _choice(ACTIVATIONS),
+        "relu",
+        True,
+        "output nonlinearity of the kinds that have one: relu (the paper) or gelu (exact, "
+        "x Phi(x)); linear has none",
+    ),
     "data.feature_probability": Field(
         _per_feature(_probability, "probability in (0, 1]"), REQUIRED, True, "1 - S"
     ),
@@ -240,6 +245,13 @@ FIELDS: dict[str, Field] = {
     ),
     "data.set_size": Field(
         _int(1), 1, True, "features per correlated/anticorrelated/hierarchical set"
+    ),
+    "data.magnitude": Field(
+        _choice(MAGNITUDES),
+        "uniform",
+        True,
+        "value of a present feature: uniform on [0, 1) (the paper), or half_normal, |N(0, 1)| "
+        "(signed inputs of abs: uniform on [-1, 1), or N(0, 1))",
     ),
     "data.varied_feature": Field(_int(), -1, True, "index of the varied feature"),
     "data.varied_importance": Field(_float(0.0), None, True, "its importance"),
@@ -260,7 +272,13 @@ FIELDS: dict[str, Field] = {
 }
 TOP_LEVEL = ("name", "description", "root_seed")
 HASH_EXCLUDED = ("description",)
-OMITTED_AT_DEFAULT = ("train.snapshots", "data.structure", "data.set_size")
+OMITTED_AT_DEFAULT = (
+    "train.snapshots",
+    "data.structure",
+    "data.set_size",
+    "model.activation",
+    "data.magnitude",
+)
 """Keys added after results format 1: in the resolved spec only when not at their
 default, so the fingerprints of sweeps that do not use them do not change."""
 
@@ -287,14 +305,18 @@ class Shape:
     schedule: str = "constant"
     eval_samples: int = 2**17
     sampler: str = "hash"
-    structure: str = "independent"  # independent | correlated | anticorrelated
-    set_size: int = 1  # consecutive features per correlated / anticorrelated set
+    structure: str = "independent"  # independent | correlated | anticorrelated | hierarchical
+    set_size: int = 1  # consecutive features per set (structure != independent)
+    activation: str = "relu"  # output nonlinearity (models.ACTIVATIONS)
+    magnitude: str = "uniform"  # value of a present feature (data.MAGNITUDES)
 
     def __post_init__(self):
         for name, options in (
             ("kind", KINDS),
             ("optimizer", OPTIMIZERS),
             ("structure", STRUCTURES),
+            ("activation", ACTIVATIONS),
+            ("magnitude", MAGNITUDES),
             ("sampler", SAMPLERS),
             ("schedule", SCHEDULES),
         ):
@@ -308,6 +330,11 @@ class Shape:
             raise ValueError(
                 f"set_size {self.set_size} does not divide n_features {self.n_features}"
             )
+
+    @property
+    def model(self) -> models.Kind:
+        """The registry entry of this shape's model kind (flags, math)."""
+        return models.MODELS[self.kind]
 
     @property
     def eval_batch(self) -> int:

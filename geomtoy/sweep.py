@@ -388,7 +388,7 @@ class Sweep:
         total = 0
         for g in self.groups:
             n, m = g.shape.n_features, g.shape.n_hidden
-            per_snapshot = m * n * (2 if g.shape.kind == "abs" else 1) + n
+            per_snapshot = m * n * (2 if g.shape.model.untied else 1) + n
             total += 4 * len(g) * len(self.chunks(g)) * per_snapshot
         return total
 

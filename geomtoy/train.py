@@ -170,7 +170,7 @@ def step_bytes(shape: Shape, batch: int | None = None) -> int:
     """Bytes of float32 temporaries one instance's training step holds: about four
     (n, B) arrays (x, the pre-activation, the residual, its gradient) and three (m, B);
     `batch` replaces B (the evaluation batch)."""
-    m = shape.n_hidden * (2 if shape.kind == "abs" else 1)
+    m = shape.n_hidden * (2 if shape.model.untied else 1)
     return 4 * (batch or shape.batch_size) * (4 * shape.n_features + 3 * m)
 
 
@@ -202,13 +202,14 @@ def _step_one(shape: Shape, stream, hp: HParams, state: TrainState):
         stream,
         hp.feature_probability,
         shape.batch_size,
-        signed=shape.kind == "abs",
+        signed=shape.model.signed_inputs,
         sampler=shape.sampler,
         structure=shape.structure,
         set_size=shape.set_size,
+        magnitude=shape.magnitude,
     )
     loss, grads = jax.value_and_grad(models.loss, argnums=1)(
-        shape.kind, state.params, x, hp.importance
+        shape.kind, state.params, x, hp.importance, shape.activation
     )
     optimizer = make_optimizer(shape, hp.lr, hp.weight_decay)
     updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
@@ -252,9 +253,14 @@ def _evaluate_one(shape: Shape, root_seed, params: Params, hp: HParams) -> jax.A
         rows = data.uniform_rows(shape.n_features, shape.structure, shape.set_size)
         u = data.uniform(rng.eval_key(root_seed, j), (rows, shape.eval_batch), shape.sampler)
         x = data.features_from_uniform(
-            u, hp.feature_probability, shape.structure, shape.set_size, shape.kind == "abs"
+            u,
+            hp.feature_probability,
+            shape.structure,
+            shape.set_size,
+            shape.model.signed_inputs,
+            shape.magnitude,
         )
-        return total + models.loss(shape.kind, params, x, hp.importance), None
+        return total + models.loss(shape.kind, params, x, hp.importance, shape.activation), None
 
     total, _ = jax.lax.scan(batch_loss, jnp.zeros_like(hp.lr), jnp.arange(shape.eval_batches))
     return total / shape.eval_batches

@@ -1,5 +1,7 @@
 """Slow, obviously correct NumPy (float64) references for the engine's math."""
 
+import math
+
 import numpy as np
 
 
@@ -118,3 +120,23 @@ def sae_loss_and_grad(W_enc, b_enc, W_dec, b_dec, h, l1, activation="relu", k=1)
     db_enc = G_pre.sum(axis=1)
     db_dec = G.sum(axis=1) - W_enc.T @ G_pre.sum(axis=1)
     return loss, (dW_enc, db_enc, dW_dec, db_dec)
+
+
+def activation(name, z):
+    """The output nonlinearity in float64: ReLU, or the exact GELU z Phi(z)."""
+    if name == "relu":
+        return np.maximum(z, 0.0)
+    if name == "gelu":
+        erf = np.vectorize(math.erf)
+        return 0.5 * z * (1.0 + erf(z / math.sqrt(2.0)))
+    raise ValueError(name)
+
+
+def forward_with(kind, activation_name, W, b, x, W2=None):
+    """Model output with a chosen output nonlinearity (linear has none)."""
+    h = W @ x
+    if kind == "linear":
+        return W.T @ h + b[:, None]
+    hidden = h if kind == "relu_output" else np.maximum(h, 0.0)
+    out = (W2 if kind == "abs" else W.T) @ hidden + b[:, None]
+    return activation(activation_name, out)

@@ -319,20 +319,17 @@ def test_bad_syntax_missing_keys_and_bad_overrides():
 
 
 def test_static_keys_are_the_shape():
-    """The static keys are exactly the fields of the Shape that the engine compiles for."""
+    """The static keys are exactly the fields of the Shape that the engine compiles for, and
+    the enumerations are the engine's registries."""
     from geomtoy import data, models, train
 
     assert train.Shape is spec.Shape
-    assert models.KINDS is spec.KINDS and data.SAMPLERS is spec.SAMPLERS
-    assert data.STRUCTURES is spec.STRUCTURES
+    assert spec.KINDS == tuple(models.MODELS) and spec.SAMPLERS is data.SAMPLERS
+    assert spec.STRUCTURES is data.STRUCTURES and spec.MAGNITUDES == tuple(data.MAGNITUDES)
+    assert spec.ACTIVATIONS == tuple(models.ACTIVATIONS)
     fields = {f.name for f in dataclasses.fields(spec.Shape)}
-
-    def section(k):
-        if k in ("kind", "n_features", "n_hidden"):
-            return "model"
-        return "data" if k in ("structure", "set_size") else "train"
-
-    assert set(spec.STATIC_KEYS) == {f"{section(k)}.{k}" for k in fields}
+    assert {k.split(".", 1)[1] for k in spec.STATIC_KEYS} == fields
+    assert all(k in spec.FIELDS and spec.FIELDS[k].axis for k in spec.STATIC_KEYS)
 
 
 def test_unquoted_grid_keys():

@@ -606,13 +606,14 @@
   let STACK = null; // drawn blocks, for the tooltip
   function renderStack(D, M) {
     const card = $("stack-card");
-    const privileged = M.kind === "relu_hidden" || M.kind === "abs";
+    const flags = (D.kind_flags || {})[M.kind] || {};
+    const privileged = !!flags.privileged_hidden;
     card.hidden = !privileged;
     STACK = null;
     if (!privileged) return null;
     const n = M.n, m = M.m, C = D.constants;
     let W = Array.from({ length: m }, (_, h) => Array.from(M.W.subarray(h * n, h * n + n), (v) => (fin(v) ? v : 0)));
-    if (M.kind === "abs") { // footnote 15: the largest |W1| weight into each neuron is 1
+    if (flags.untied) { // footnote 15: the largest |W1| weight into each neuron is 1
       W = W.map((row) => { let big = 0; for (const v of row) big = Math.max(big, Math.abs(v)); const s = big > C.dead_neuron ? big : 1; return row.map((v) => v / s); });
     }
     const info = W.map((row, h) => {
@@ -675,7 +676,7 @@
     ctx.fillText("neuron", 2, padT + H + 13);
     ctx.fillText("features", 2, padT + H + 26);
     STACK = { blocks, D, M };
-    $("stack-sub").textContent = (M.kind === "abs" ? "W₁ rescaled per neuron (footnote 15); " : "") +
+    $("stack-sub").textContent = (((D.kind_flags || {})[M.kind] || {}).untied ? "W₁ rescaled per neuron (footnote 15); " : "") +
       "one column per neuron, each weight a block coloured by its feature, negatives below the axis; " +
       "bottom row: features per neuron (|W| > " + C.feature_threshold + " × max) — " + mono + " monosemantic, " + poly + " polysemantic";
     return { neurons: m, mono, poly, order: info.map((q) => q.h), features_per_neuron: info.map((q) => q.count) };
