@@ -52,15 +52,15 @@ def run(
     """Train a sweep (a TOML file or a bundled name such as "pentagon") into `out`
     (default results/<name>), as `geomtoy run` does, and open the results. A complete
     directory of the same sweep is opened without training."""
-    from geomtoy import bundled, runner
+    from geomtoy import bundled, compile_cache, runner
     from geomtoy.progress import Progress
     from geomtoy.sweep import load
 
     spec = load(bundled.resolve(sweep), scale=scale, sets=list(sets))
     out = Path(out) if out is not None else Path("results") / spec.name
     report = Progress(sys.stderr if progress else None)
+    compile_cache.enable()  # as the command line: compiled programs persist across runs
     with _devices(devices):
-        report.backend()
         command = f"geomtoy.run({str(sweep)!r}, scale={scale!r})"
         runner.run_sweep(
             spec, out, command=command, resume=resume, overwrite=overwrite, progress=report

@@ -64,6 +64,12 @@ def _add_run(sub) -> argparse.ArgumentParser:
     )
     p.add_argument("--quiet", "-q", action="store_true", help="no progress lines")
     p.add_argument(
+        "--log",
+        choices=("none", "wandb"),
+        default="none",
+        help="also send every chunk's progress record to a tracker (needs the wandb package)",
+    )
+    p.add_argument(
         "--devices",
         type=_devices,
         default="auto",
@@ -94,14 +100,22 @@ def _devices(value: str):
 def _run(args: argparse.Namespace) -> int:
     sweep = load_sweep(bundled.resolve(args.sweep), scale=args.scale, sets=args.set)
     out = Path(args.out) if args.out else Path("results") / sweep.name
-    progress = Progress(None if args.quiet else sys.stderr)
+    trackers = []
+    if args.log == "wandb":
+        from geomtoy.progress import WandbTracker
+
+        try:
+            trackers.append(WandbTracker(sweep.name, sweep.spec, out))
+        except ModuleNotFoundError as e:
+            print(f"geomtoy: error: {e}", file=sys.stderr)
+            return 2
+    progress = Progress(None if args.quiet else sys.stderr, trackers=trackers)
     argv = sys.argv[1:] if args.argv is None else args.argv
     from geomtoy import compile_cache, parallel
 
     compile_cache.enable(args.compile_cache, enabled=not args.no_compile_cache)
     saved = parallel.active_mesh()  # restored on exit: in-process callers keep their mesh
     parallel.setup(args.devices)  # GEOMTOY_DISTRIBUTED=1: jax.distributed first
-    progress.backend()
     try:
         report = runner.run_sweep(
             sweep,
@@ -115,6 +129,8 @@ def _run(args: argparse.Namespace) -> int:
         )
     finally:
         parallel.use_devices(saved or 1)
+        for tracker in trackers:
+            tracker.finish()
     if report.action == "complete":
         _say(f"{out}: already complete, nothing to train")
     elif report.complete:
@@ -205,6 +221,27 @@ def _bench(args: argparse.Namespace) -> int:
     return run_from_args(args)
 
 
+def _add_export(sub) -> argparse.ArgumentParser:
+    p = sub.add_parser(
+        "export",
+        help="write a results directory's weights for PyTorch tools (safetensors)",
+        description="Write W, b (and W2) of every instance, with the grid values as metadata, "
+        "to one safetensors file (layout: docs/export.md).",
+    )
+    p.add_argument("dir", metavar="DIR", help="a complete results directory")
+    p.add_argument("--format", default="safetensors", help="output format (default: %(default)s)")
+    p.add_argument("--out", metavar="FILE", help="file to write (default: DIR.safetensors)")
+    return p
+
+
+def _export(args: argparse.Namespace) -> int:
+    from geomtoy import export
+
+    out = export.export(args.dir, args.out, args.format)
+    print(f"{out}: {out.stat().st_size / 1e6:.1f} MB")
+    return 0
+
+
 def _add_sweeps(sub) -> argparse.ArgumentParser:
     return sub.add_parser(
         "sweeps",
@@ -235,6 +272,7 @@ COMMANDS: dict[str, tuple[Callable, Callable[[argparse.Namespace], int]]] = {
     "merge": (_add_merge, _merge),
     "bench": (_add_bench, _bench),
     "sweeps": (_add_sweeps, _sweeps),
+    "export": (_add_export, _export),
 }
 
 

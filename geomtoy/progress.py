@@ -1,41 +1,51 @@
-"""Progress of a sweep: one report per chunk, with loss quantiles, speed and ETA.
+"""Progress of a sweep: a header, one report per chunk, ETA, and a machine-readable log.
 
 The training loop hands over each chunk's per-instance mean losses once they are on the
-host (the one host sync per chunk; never one per step). In a terminal the report is a
-progress bar redrawn in place; in a log (stderr not a TTY) it is one plain line per
-chunk, e.g.::
+host (the one host sync per chunk; never one per step). Events, in order: `start` (the
+header line: instances, groups, blocks, backend and devices, output directory), then per
+block `group` (when a new shape group begins: "compiling group k/G (...)"), `block`,
+`chunk` ..., `block_end`; `note` and `close`. In a terminal the report is a bar redrawn in
+place, cut to the terminal's width; in a log (stderr not a TTY) one line per chunk::
 
-    pentagon block 1/3 step 2500/10000 loss med 0.0412 p10 0.0398 p90 0.0521 | 61.3 inst/s
-        6.1e+05 steps/s | ETA 0:00:42          (on one line)
+    pentagon block 1/3 step 2500/10000 | ETA 0:00:42, 0:00:12 elapsed | 6.1e+05
+    model-steps/s | loss med 0.0412 p10 0.0398 p90 0.0521          (on one line)
 
-inst/s counts whole trainings (instances x steps / steps per instance) per second and
-steps/s model-steps (one instance, one optimizer step) per second. The ETA divides the
-model-steps still to do by the recent speed; chunks that include compilation are left
-out of the speed once a later chunk has been timed.
+A model-step is one optimizer step of one instance. The speed counts only chunks that
+did not compile: the first chunk of each block is left out, and its excess over the
+speed is the compile time of its group. The ETA is the model-steps still to do at that
+speed plus the mean compile time for every group not yet started; before the first
+timed chunk there is no ETA ("?").
+
+With an output directory, every chunk is also a JSON line in `progress.jsonl` there
+(`progress-<k>.jsonl` for process k > 0 of a multi-process run): time, block, group,
+step, loss quantiles, diverged count, rate, ETA. `trackers` (callables taking that
+record, e.g. `WandbTracker`) receive the same records.
 """
 
 from __future__ import annotations
 
+import collections
+import json
 import math
 import shutil
 import sys
 import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import TextIO
 
 import numpy as np
 
 
 def backend_line() -> str:
-    """Where a run trains, e.g. ``backend cpu: 2 devices (2 x cpu), 1 process``:
-    the first line of every run, so a log says whether an accelerator was found."""
-    import collections
-
+    """Where a run trains, e.g. ``cpu: 2 devices (2 x cpu), 1 process``: part of the
+    header, the first line of every run, so a log says whether an accelerator was found."""
     import jax
 
     local = jax.local_devices()
     kinds = collections.Counter(d.device_kind for d in local)
     described = ", ".join(f"{n} x {kind}" for kind, n in kinds.items())
-    line = f"backend {jax.default_backend()}: {len(local)} devices ({described})"
+    line = f"{jax.default_backend()}: {len(local)} devices ({described})"
     if jax.process_count() > 1:
         line += f", {jax.device_count()} in all"
     if jax.process_count() == 1:
@@ -43,63 +53,117 @@ def backend_line() -> str:
     return line + f", process {jax.process_index()} of {jax.process_count()} (from 0)"
 
 
-def _hms(seconds: float) -> str:
-    if not math.isfinite(seconds):
+def _hms(seconds: float | None) -> str:
+    if seconds is None or not math.isfinite(seconds):
         return "?"
     seconds = int(round(seconds))
     return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
 
 
-class Progress:
-    """Chunk-level reports of one run to `stream` (default sys.stderr; None: silent)."""
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
 
-    def __init__(self, stream: TextIO | None = sys.stderr, tty: bool | None = None):
+
+class Progress:
+    """Chunk-level reports of one run to `stream` (default sys.stderr; None: silent).
+
+    `clock` is the time source (seconds; a fake one in tests), `trackers` callables that
+    receive every chunk record."""
+
+    def __init__(
+        self,
+        stream: TextIO | None = sys.stderr,
+        tty: bool | None = None,
+        clock: Callable[[], float] = time.perf_counter,
+        trackers: Sequence[Callable[[dict], None]] = (),
+    ):
         self.stream = stream
         self.tty = bool(stream is not None and (stream.isatty() if tty is None else tty))
+        self.clock = clock
+        self.trackers = list(trackers)
         self.name = ""
-        self.total = 0
-        self.done = 0
-        self.n_blocks = 0
-        self.block_index = 0
-        self.block_instances = 0
+        self.total = self.done = 0
+        self.n_blocks = self.block_index = self.block_instances = 0
         self.steps = 1
-        self.rate = math.nan  # model-steps per second, smoothed
-        self._t = None
+        self.n_groups = self.groups_started = 0
+        self.group_index = None
+        self.rate = math.nan  # model-steps per second over chunks that did not compile
+        self._t0 = self._t = None
         self._first_chunk = True
-        self._rate_is_rough = False  # the speed so far includes a compilation
+        self._group_first = False  # the block in training is its group's first
+        self._untimed: list[tuple[float, int]] = []  # (seconds, model-steps) of first chunks
         self._line_open = False
+        self._log = None
 
     # -- events from the run loop
 
-    def start(self, name: str, total: int, n_blocks: int, done_blocks: int | None = None) -> None:
-        """A run begins: `total` model-steps to do in this process, over n_blocks."""
+    def start(
+        self,
+        name: str,
+        total: int,
+        n_blocks: int,
+        done_blocks: int | None = None,
+        *,
+        instances: int | None = None,
+        n_groups: int | None = None,
+        out: str | Path | None = None,
+        fresh: bool = True,
+        process_index: int = 0,
+    ) -> None:
+        """A run begins: `total` model-steps to do in this process, over n_blocks, with
+        n_groups shape groups still to train. Writes the header line first."""
         self.name, self.total, self.n_blocks, self.done = name, total, n_blocks, 0
+        self.n_groups, self.groups_started, self.group_index = n_groups or 0, 0, None
+        self._t0 = self.clock()
+        if self.stream is not None:
+            plan = [_plural(instances, "instance")] if instances is not None else []
+            plan += [_plural(n_groups, "group")] if n_groups is not None else []
+            plan += [_plural(n_blocks, "block")]
+            where = f" -> {out}" if out is not None else ""
+            self.note(f"{', '.join(plan)}{where}; backend {backend_line()}")
+        if out is not None:
+            stem = "progress" if process_index == 0 else f"progress-{process_index:03d}"
+            self._log = open(Path(out) / f"{stem}.jsonl", "w" if fresh else "a")  # noqa: SIM115
         if done_blocks:
             self.note(f"resuming: {done_blocks} of {n_blocks} blocks already done")
+
+    def group(self, index: int, n_groups: int, label: str) -> None:
+        """The next block starts group `index` (0-based) of n_groups: its program compiles."""
+        self.group_index = index
+        self.groups_started += 1
+        self._group_first = True
+        self.note(f"compiling group {index + 1}/{n_groups} ({label})")
 
     def block(self, index: int, n_instances: int, steps: int, step: int = 0) -> None:
         """A block of n_instances begins (at `step` when resumed from a checkpoint)."""
         self.block_index, self.block_instances, self.steps = index, n_instances, steps
         self.done += step * n_instances  # steps a checkpoint saved are not to do
-        self._t = time.perf_counter()
+        self._t = self.clock()
         self._first_chunk = True
         if step:
             self.note(f"block {index + 1}/{self.n_blocks}: resuming from step {step}")
 
     def chunk(self, step: int, model_steps: int, losses: np.ndarray) -> None:
         """A chunk ended at `step`; losses are the block's per-instance mean chunk losses."""
-        now = time.perf_counter()
+        now = self.clock()
         dt = now - self._t if self._t is not None else math.nan
         self._t = now
         self.done += model_steps
-        if dt > 0:
+        if self._first_chunk:
+            if self._group_first and dt > 0:
+                self._untimed.append((dt, model_steps))
+            self._group_first = False
+        elif dt > 0:
             rate = model_steps / dt
-            if not self.rate > 0 or self._rate_is_rough:
-                self.rate, self._rate_is_rough = rate, self._first_chunk
-            elif not self._first_chunk:  # a block's first chunk may include compilation
-                self.rate = 0.7 * self.rate + 0.3 * rate
+            self.rate = rate if not self.rate > 0 else 0.7 * self.rate + 0.3 * rate
         self._first_chunk = False
-        self._emit(self._line(step, losses), final=False)
+        record = self._record(now, step, model_steps, losses)
+        self._emit(self._line(record))
+        if self._log is not None:
+            self._log.write(json.dumps(record) + "\n")
+            self._log.flush()
+        for track in self.trackers:
+            track(record)
 
     def block_end(self, n_diverged: int) -> None:
         if n_diverged:
@@ -107,11 +171,6 @@ class Progress:
         elif self.tty and self._line_open:
             self._write("\n")
             self._line_open = False
-
-    def backend(self) -> None:
-        """The run's first line: backend, devices and processes (`backend_line`)."""
-        if self.stream is not None:
-            self.note(backend_line())
 
     def note(self, message: str) -> None:
         """A free-form line (resume, assembling, ...)."""
@@ -124,29 +183,66 @@ class Progress:
         if self._line_open:
             self._write("\n")
             self._line_open = False
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
+    # -- estimates
+
+    def compile_seconds(self) -> float:
+        """Mean compile time of a group: first chunks' time beyond the measured speed."""
+        if not (self._untimed and self.rate > 0):
+            return math.nan
+        return float(np.mean([max(dt - ms / self.rate, 0.0) for dt, ms in self._untimed]))
+
+    def eta(self) -> float | None:
+        """Seconds still to go, or None before the first timed chunk."""
+        if not self.rate > 0:
+            return None
+        left = max(self.total - self.done, 0) / self.rate
+        groups_left = max(self.n_groups - self.groups_started, 0)
+        if groups_left:
+            compile_s = self.compile_seconds()
+            left += groups_left * (compile_s if math.isfinite(compile_s) else 0.0)
+        return left
 
     # -- formatting
 
-    def _line(self, step: int, losses: np.ndarray) -> str:
+    def _record(self, now: float, step: int, model_steps: int, losses: np.ndarray) -> dict:
+        losses = np.asarray(losses, dtype=np.float64)
         finite = losses[np.isfinite(losses)]
-        if finite.size:
-            p10, med, p90 = np.percentile(finite, [10, 50, 90])
-            loss = f"loss med {med:.4g} p10 {p10:.4g} p90 {p90:.4g}"
-        else:
-            loss = "loss -"
-        bad = losses.size - finite.size
-        if bad:
-            loss += f" ({bad} non-finite)"
-        eta = (self.total - self.done) / self.rate if self.rate > 0 else math.nan
-        speed = "-"
-        if self.rate > 0:
-            speed = f"{self.rate / self.steps:.4g} inst/s {self.rate:.2g} steps/s"
+        q = np.percentile(finite, [0, 10, 50, 90, 100]) if finite.size else [None] * 5
+        eta = self.eta()
+        return {
+            "time_s": round(now - self._t0, 3) if self._t0 is not None else None,
+            "block": self.block_index,
+            "group": self.group_index,
+            "step": step,
+            "steps": self.steps,
+            "model_steps_done": self.done,
+            "model_steps_total": self.total,
+            **{
+                f"loss_{k}": None if v is None else float(v)
+                for k, v in zip(("min", "p10", "p50", "p90", "max"), q)
+            },
+            "diverged": int(losses.size - finite.size),
+            "rate": self.rate if self.rate > 0 else None,
+            "eta_s": None if eta is None else round(eta, 3),
+        }
+
+    def _line(self, r: dict) -> str:
+        speed = f"{r['rate']:.3g} model-steps/s" if r["rate"] else "- model-steps/s"
+        loss = "loss -"
+        if r["loss_p50"] is not None:
+            loss = f"loss med {r['loss_p50']:.4g} p10 {r['loss_p10']:.4g} p90 {r['loss_p90']:.4g}"
+        if r["diverged"]:
+            loss += f" ({r['diverged']} non-finite)"
         return (
-            f"{self.name} block {self.block_index + 1}/{self.n_blocks} step {step}/{self.steps} "
-            f"{loss} | {speed} | ETA {_hms(eta)}"
+            f"{self.name} block {self.block_index + 1}/{self.n_blocks} step {r['step']}/{r['steps']}"
+            f" | ETA {_hms(r['eta_s'])}, {_hms(r['time_s'])} elapsed | {speed} | {loss}"
         )
 
-    def _emit(self, line: str, final: bool) -> None:
+    def _emit(self, line: str) -> None:
         if self.stream is None:
             return
         if not self.tty:
@@ -154,12 +250,9 @@ class Progress:
             return
         width = shutil.get_terminal_size((120, 20)).columns
         frac = self.done / self.total if self.total else 1.0
-        bar_width = 20
-        filled = int(round(frac * bar_width))
-        eta = line.rsplit(" | ETA ", 1)
-        bar = f"[{'#' * filled}{'.' * (bar_width - filled)}] {100 * frac:3.0f}% ETA {eta[-1]} "
-        text = (bar + eta[0])[: width - 1]
-        self._write("\r" + text + "\x1b[K")
+        filled = int(round(frac * 20))
+        bar = f"[{'#' * filled}{'.' * (20 - filled)}] {100 * frac:3.0f}% "
+        self._write("\r" + (bar + line)[: width - 1] + "\x1b[K")
         self._line_open = True
 
     def _write(self, text: str) -> None:
@@ -169,3 +262,24 @@ class Progress:
                 self.stream.flush()
             except (OSError, ValueError):  # a closed pipe or terminal never stops training
                 self.stream = None
+
+
+class WandbTracker:
+    """`--log wandb`: every chunk record to a Weights & Biases run (wandb must be
+    installed; its own settings, e.g. WANDB_MODE=offline, apply)."""
+
+    def __init__(self, name: str, config: dict, directory: str | Path):
+        try:
+            import wandb
+        except ModuleNotFoundError:
+            raise ModuleNotFoundError(
+                "--log wandb needs the wandb package: pip install wandb"
+            ) from None
+        self._run = wandb.init(project="geomtoy", name=name, config=config, dir=str(directory))
+
+    def __call__(self, record: dict) -> None:
+        step = record["model_steps_done"]
+        self._run.log({k: v for k, v in record.items() if v is not None}, step=step)
+
+    def finish(self) -> None:
+        self._run.finish()

@@ -250,14 +250,26 @@ def run_sweep(
     mine = [b for b in blocks if b.index % process_count == process_index]
     todo = [b for b in mine if not _block_done(rd, b, sweep)]
     progress = progress or Progress(stream=None)
+    groups = list(dict.fromkeys(b.group for b in todo))  # in training order
     progress.start(
         sweep.name,
         total=sum(len(b.rows) * sweep.groups[b.group].shape.steps for b in todo),
         n_blocks=len(blocks),
         done_blocks=len(blocks) - len(todo) if process_count == 1 else None,
+        instances=sweep.n_instances,
+        n_groups=len(groups),
+        out=out,
+        fresh=plan.action == "fresh" or plan.overwrite,
+        process_index=process_index,
     )
 
+    started = set()
     for block in todo:
+        if block.group not in started:  # its program compiles with this block
+            started.add(block.group)
+            s = sweep.groups[block.group].shape
+            label = f"{s.kind}, n={s.n_features}, m={s.n_hidden}"
+            progress.group(groups.index(block.group), len(groups), label)
         _train_block(sweep, block, rd, progress)
         save_meta("running", time.perf_counter() - t0)
 

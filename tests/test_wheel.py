@@ -115,7 +115,8 @@ def test_installed_wheel_runs_a_bundled_sweep_outside_a_checkout(tmp_path):
         text=True,
     )
     assert run.returncode == 0, run.stderr
-    assert run.stderr.splitlines()[0].startswith("backend cpu")
+    first = run.stderr.splitlines()[0]
+    assert first.startswith("pentagon: ") and "; backend cpu: " in first and "1 process" in first
     assert (work / "OUT" / "instances.parquet").is_file()
     explore = subprocess.run(
         [geomtoy, "explore", "OUT", "--out", "OUT.html"],

@@ -1,0 +1,121 @@
+"""Progress with a fake clock: the header, compile lines, an ETA that excludes compilation
+and counts the groups still to compile, progress.jsonl, and trackers."""
+
+import io
+import json
+
+import numpy as np
+import pytest
+
+from geomtoy.progress import Progress, backend_line
+
+
+class Clock:
+    def __init__(self):
+        self.t = 0.0
+
+    def __call__(self):
+        return self.t
+
+
+def simulate(tmp_path, compile_s=5.0, rate=1000.0, groups=3, chunks=4, chunk_steps=1000):
+    """A sweep of `groups` groups of one block each, `chunks` chunks per block: compile
+    costs `compile_s` (charged to a group's first chunk), training `rate` model-steps/s.
+    Returns [(true seconds left, reported ETA or None)] after every chunk, and the log."""
+    clock, out = Clock(), io.StringIO()
+    records = []
+    p = Progress(out, tty=False, clock=clock, trackers=[records.append])
+    total = groups * chunks * chunk_steps
+    p.start("demo", total=total, n_blocks=groups, instances=30, n_groups=groups, out=tmp_path)
+    truth_end = groups * (compile_s + chunks * chunk_steps / rate)
+    seen = []
+    for g in range(groups):
+        p.group(g, groups, "relu_output, n=5, m=2")
+        p.block(g, 10, steps=chunks * chunk_steps // 10)
+        for c in range(chunks):
+            clock.t += chunk_steps / rate + (compile_s if c == 0 else 0.0)
+            p.chunk(
+                step=(c + 1) * chunk_steps // 10, model_steps=chunk_steps, losses=np.full(10, 0.1)
+            )
+            seen.append((truth_end - clock.t, p.eta()))
+        p.block_end(0)
+    p.close()
+    return seen, out.getvalue(), records
+
+
+def test_eta_excludes_compilation_and_counts_groups_to_compile(tmp_path):
+    seen, text, records = simulate(tmp_path)
+    assert seen[0][1] is None  # before the first timed chunk: no ETA
+    assert "ETA ?" in text.splitlines()[2]
+    assert backend_line().startswith("cpu: ")  # tests run on CPU
+    for truth, eta in seen[1:]:
+        assert eta is not None and abs(eta - truth) <= 0.3 * truth + 1e-9, (truth, eta)
+    # a naive rate over the first chunk would have said 12 chunks at 1/6 the speed
+    lines = text.splitlines()
+    assert (
+        lines[0]
+        == f"demo: 30 instances, 3 groups, 3 blocks -> {tmp_path}; backend {backend_line()}"
+    )
+    assert lines[1] == "demo: compiling group 1/3 (relu_output, n=5, m=2)"
+    assert sum("compiling group" in ln for ln in lines) == 3
+    assert (
+        "model-steps/s" in text
+        and "elapsed" in text
+        and " steps/s" not in text.replace("model-steps/s", "")
+    )
+
+
+def test_progress_jsonl_one_record_per_chunk(tmp_path):
+    _, _, records = simulate(tmp_path, groups=2, chunks=3)
+    lines = (tmp_path / "progress.jsonl").read_text().splitlines()
+    assert len(lines) == 6
+    logged = [json.loads(ln) for ln in lines]
+    assert logged == records  # trackers get the same records
+    last = logged[-1]
+    assert last["step"] == 300 and last["diverged"] == 0 and last["loss_p50"] == pytest.approx(0.1)
+    assert {"loss_p10", "loss_p90", "rate", "eta_s", "time_s", "group", "block"} <= set(last)
+    assert last["rate"] == pytest.approx(1000.0)
+
+
+def test_non_finite_losses_are_counted_and_lines_fit_a_terminal():
+    clock, out = Clock(), io.StringIO()
+    p = Progress(out, tty=True, clock=clock)
+    p.start("x" * 300, total=100, n_blocks=1)
+    p.block(0, 4, steps=10)
+    clock.t = 1.0
+    p.chunk(step=5, model_steps=20, losses=np.array([0.1, np.nan, np.inf, 0.2]))
+    redraw = out.getvalue().split("\r")[-1]
+    assert len(redraw.replace("\x1b[K", "")) < 120
+    clock.t = 2.0
+    p.chunk(step=10, model_steps=20, losses=np.array([0.1, np.nan, np.inf, 0.2]))
+    assert p.eta() == pytest.approx(60 / 20)
+
+
+def test_log_wandb_needs_wandb_and_feeds_it(monkeypatch, tmp_path, capsys):
+    import sys
+    import types
+
+    from geomtoy import cli
+    from geomtoy.progress import WandbTracker
+
+    monkeypatch.setitem(sys.modules, "wandb", None)  # not installed
+    sweep = str(tmp_path / "s.toml")
+    (tmp_path / "s.toml").write_text(
+        'name = "s"\n[model]\nn_features = 2\nn_hidden = 1\n[data]\nfeature_probability = 0.5\n'
+    )
+    assert cli.main(["run", sweep, "--out", str(tmp_path / "o"), "--log", "wandb"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "pip install wandb" in err[0]
+    assert not (tmp_path / "o").exists()
+
+    logged, inits = [], []
+    run = types.SimpleNamespace(log=lambda r, step: logged.append((step, r)), finish=lambda: None)
+    fake = types.SimpleNamespace(init=lambda **kw: inits.append(kw) or run)
+    monkeypatch.setitem(sys.modules, "wandb", fake)
+    tracker = WandbTracker("s", {"name": "s"}, tmp_path)
+    p = Progress(None, clock=Clock(), trackers=[tracker])
+    p.start("s", total=20, n_blocks=1)
+    p.block(0, 2, steps=10)
+    p.chunk(step=10, model_steps=20, losses=np.array([0.1, 0.2]))
+    assert inits[0]["project"] == "geomtoy" and inits[0]["config"] == {"name": "s"}
+    assert logged[0][0] == 20 and logged[0][1]["loss_p50"] == pytest.approx(0.15)
