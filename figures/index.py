@@ -4,13 +4,15 @@ For every complete results directory under --results, the phase table counts, pe
 point, the features carrying each polytope label (all seeds together) and names the best
 seed's geometry; it is written as phase_table_<sweep>.csv and shown in the gallery. The
 gallery links every figure of --out that has a caption (stem.json written by
-geomtoy.plot.save), with the paper section and the figure's line of measured numbers.
+geomtoy.plot.save), in the paper's order (introduction first), with the paper section and
+the figure's line of measured numbers.
 """
 
 import argparse
 import csv
 import html
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +20,29 @@ import numpy as np
 from geomtoy import plot, results, spec
 
 LABELS = list(plot.POLYTOPE_COLORS)
+
+# Figures sharing a paper section, in the paper's order; others follow by name.
+WITHIN_SECTION = (
+    "fig_basic_20x5",
+    "fig_basic_80x20",
+    "fig_dims_per_feature",
+    "fig_feature_dimensionality",
+    "fig_pentagon",
+    "fig_nonuniform",
+    "fig_correlated",
+    "fig_dynamics",
+    "fig_dynamics_correlated",
+)
+
+
+def paper_order(meta: dict) -> tuple:
+    """Sort key of a caption: its first paper section (§1 first), then `WITHIN_SECTION`;
+    figures without a section (follow-up work) come last."""
+    m = re.search(r"§(\d+(?:\.\d+)*)", meta.get("section", ""))
+    section = (0, *map(int, m.group(1).split("."))) if m else (1,)
+    stem = meta["stem"]
+    within = WITHIN_SECTION.index(stem) if stem in WITHIN_SECTION else len(WITHIN_SECTION)
+    return section, within, stem
 
 
 def phase_table(res: results.Results) -> tuple[list[str], list[list]]:
@@ -70,8 +95,8 @@ def main():
         f"<p>Results: <code>{html.escape(args.results)}</code>. Sections refer to "
         "Elhage et al. 2022 (arXiv:2209.10652), summarised in docs/paper.md.</p>",
     ]
-    for meta_path in sorted(out.glob("fig_*.json")):
-        meta = json.loads(meta_path.read_text())
+    captions = [json.loads(p.read_text()) for p in out.glob("fig_*.json")]
+    for meta in sorted(captions, key=paper_order):
         stem = meta["stem"]
         parts.append(
             f"<figure id='{stem}'><h2>{html.escape(meta['title'])} "

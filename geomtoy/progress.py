@@ -16,8 +16,8 @@ speed is the compile time of its group. The ETA is the model-steps still to do a
 speed plus the mean compile time for every group not yet started; before the first
 timed chunk there is no ETA ("?").
 
-With an output directory, every chunk is also a JSON line in `progress.jsonl` there
-(`progress-<k>.jsonl` for process k > 0 of a multi-process run): time, block, group,
+Every chunk is also a JSON line in the `log` file, the results directory's
+`progress.jsonl` (written by process 0 of a multi-process run): time, block, group,
 step, loss quantiles, diverged count, rate, ETA. `trackers` (callables taking that
 record, e.g. `WandbTracker`) receive the same records.
 """
@@ -107,11 +107,12 @@ class Progress:
         instances: int | None = None,
         n_groups: int | None = None,
         out: str | Path | None = None,
+        log: str | Path | None = None,
         fresh: bool = True,
-        process_index: int = 0,
     ) -> None:
         """A run begins: `total` model-steps to do in this process, over n_blocks, with
-        n_groups shape groups still to train. Writes the header line first."""
+        n_groups shape groups still to train, into `out`. Writes the header line first;
+        chunk records go to the JSON-lines file `log` (new when `fresh`)."""
         self.name, self.total, self.n_blocks, self.done = name, total, n_blocks, 0
         self.n_groups, self.groups_started, self.group_index = n_groups or 0, 0, None
         self._t0 = self.clock()
@@ -121,9 +122,8 @@ class Progress:
             plan += [_plural(n_blocks, "block")]
             where = f" -> {out}" if out is not None else ""
             self.note(f"{', '.join(plan)}{where}; backend {backend_line()}")
-        if out is not None:
-            stem = "progress" if process_index == 0 else f"progress-{process_index:03d}"
-            self._log = open(Path(out) / f"{stem}.jsonl", "w" if fresh else "a")  # noqa: SIM115
+        if log is not None:  # appended to by a resumed run
+            self._log = open(log, "w" if fresh else "a")  # noqa: SIM115
         if done_blocks:
             self.note(f"resuming: {done_blocks} of {n_blocks} blocks already done")
 

@@ -259,8 +259,8 @@ def run_sweep(
         instances=sweep.n_instances,
         n_groups=len(groups),
         out=out,
+        log=rd.path / "progress.jsonl" if leader else None,
         fresh=plan.action == "fresh" or plan.overwrite,
-        process_index=process_index,
     )
 
     started = set()

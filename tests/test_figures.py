@@ -66,3 +66,14 @@ def test_gallery_links_every_figure_and_a_phase_table_per_sweep(figure_outputs):
     for sweep in root.iterdir():
         assert (gallery / f"phase_table_{sweep.name}.csv").exists()
         assert sweep.name in page
+
+
+def test_gallery_follows_the_papers_order(figure_outputs):
+    """Introduction first, then §3.2, §4, §5.1, §5.2, ... (not the alphabet)."""
+    _, gallery, _ = figure_outputs
+    page = (gallery / "index.html").read_text()
+    order = ["fig_intro", "fig_basic_20x5", "fig_phase", "fig_dims_per_feature", "fig_pentagon"]
+    order += ["fig_nonuniform", "fig_correlated", "fig_dynamics", "fig_adversarial"]
+    order += ["fig_privileged_basis", "fig_abs_100x40"]
+    positions = [page.index(f"id='{stem}'") for stem in order]
+    assert positions == sorted(positions)

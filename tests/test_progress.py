@@ -26,7 +26,15 @@ def simulate(tmp_path, compile_s=5.0, rate=1000.0, groups=3, chunks=4, chunk_ste
     records = []
     p = Progress(out, tty=False, clock=clock, trackers=[records.append])
     total = groups * chunks * chunk_steps
-    p.start("demo", total=total, n_blocks=groups, instances=30, n_groups=groups, out=tmp_path)
+    p.start(
+        "demo",
+        total=total,
+        n_blocks=groups,
+        instances=30,
+        n_groups=groups,
+        out=tmp_path,
+        log=tmp_path / "progress.jsonl",
+    )
     truth_end = groups * (compile_s + chunks * chunk_steps / rate)
     seen = []
     for g in range(groups):
@@ -119,3 +127,48 @@ def test_log_wandb_needs_wandb_and_feeds_it(monkeypatch, tmp_path, capsys):
     p.chunk(step=10, model_steps=20, losses=np.array([0.1, 0.2]))
     assert inits[0]["project"] == "geomtoy" and inits[0]["config"] == {"name": "s"}
     assert logged[0][0] == 20 and logged[0][1]["loss_p50"] == pytest.approx(0.15)
+
+
+def test_smoke_runs_leave_progress_jsonl(smoke_results):
+    """basic_20x5 at smoke scale (linear and ReLU groups): one record per chunk of each."""
+    root, codes = smoke_results
+    assert codes["basic_20x5"] == 0
+    path = root / "basic_20x5" / "progress.jsonl"
+    records = [json.loads(ln) for ln in path.read_text().splitlines()]
+    assert {r["group"] for r in records} == {0, 1}
+    assert records[-1]["model_steps_done"] == records[-1]["model_steps_total"]
+    assert all(r["diverged"] == 0 and r["loss_p50"] > 0 for r in records)
+
+
+@pytest.mark.slow
+def test_a_run_writes_its_header_compile_lines_and_progress_jsonl(tmp_path):
+    """A 2-group sweep through the runner: the header is the first line, one compile line
+    per group, and progress.jsonl holds one record per chunk."""
+    from geomtoy import runner
+    from geomtoy.sweep import loads
+
+    sweep = loads(
+        'name = "two"\n[model]\nn_features = 2\nn_hidden = 1\n[data]\nfeature_probability = 0.5\n'
+        "[train]\nsteps = 60\nbatch_size = 64\nchunk_steps = 20\nseeds = 2\neval_samples = 256\n"
+        '[grid]\n"model.kind" = ["linear", "relu_output"]\n'
+    )
+    out = io.StringIO()
+    runner.run_sweep(sweep, tmp_path / "two", progress=Progress(out, tty=False))
+    lines = out.getvalue().splitlines()
+    assert lines[0].startswith("two: 4 instances, 2 groups, ") and "; backend cpu: " in lines[0]
+    assert [ln for ln in lines if "compiling" in ln] == [
+        "two: compiling group 1/2 (linear, n=2, m=1)",
+        "two: compiling group 2/2 (relu_output, n=2, m=1)",
+    ]
+    records = [
+        json.loads(ln) for ln in (tmp_path / "two" / "progress.jsonl").read_text().splitlines()
+    ]
+    assert [(r["group"], r["step"]) for r in records] == [
+        (0, 20),
+        (0, 40),
+        (0, 60),
+        (1, 20),
+        (1, 40),
+        (1, 60),
+    ]
+    assert records[-1]["model_steps_done"] == records[-1]["model_steps_total"] == 4 * 60
