@@ -238,7 +238,8 @@ def _export(args: argparse.Namespace) -> int:
     from geomtoy import export
 
     out = export.export(args.dir, args.out, args.format)
-    print(f"{out}: {out.stat().st_size / 1e6:.1f} MB")
+    size = out.stat().st_size
+    print(f"{out}: {size / 1e6:.1f} MB" if size >= 1e5 else f"{out}: {size / 1e3:.1f} kB")
     return 0
 
 

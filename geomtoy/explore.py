@@ -14,7 +14,7 @@ best seed), and for the selected model the views of the paper:
   projected on their top 2 or 3 principal directions, 3-D ones rotatable by drag),
   coloured by importance and labelled by polytope (§5.1);
 - W^T W and the bias as heatmaps, and the bars of ||W_i|| coloured by interference (§3.2);
-- the features table (norm, D_i, interference, bias, factor, polytope, §1.6);
+- the features table (norm, D_i, interference, bias, factor, polytope, §3.2, §5.1);
 - a phase map over two chosen axes (or an axis and the seed), each cell coloured by the
   best seed's geometry summary, or by the norm and interference of one feature as in
   the paper's phase diagram (§4); clicking a cell selects that model (arrow keys move);

@@ -139,7 +139,7 @@ def test_closed_forms():
     np.testing.assert_allclose(per_dim, 3 / 4, rtol=1e-6)
     np.testing.assert_allclose(G, np.eye(3), atol=1e-7)
     # k equal-norm parallel or antiparallel copies orthogonal to the rest get 1/k each
-    # (§1.6); with unequal norms, collinear features share as ||W_i||^2 / sum ||W_j||^2.
+    # (§5.1); with unequal norms, collinear features share as ||W_i||^2 / sum ||W_j||^2.
     _, dimensionality, *_ = fn(jnp.array([[1.0, -1.0, 1.0, 0.0], [0.0, 0.0, 0.0, 3.0]]))
     np.testing.assert_allclose(dimensionality, [1 / 3, 1 / 3, 1 / 3, 1.0], rtol=1e-6)
     _, dimensionality, interfere, *_ = fn(jnp.array([[1.0, -2.0, 0.5, 0.0], [0.0, 0.0, 0.0, 3.0]]))

@@ -9,7 +9,7 @@ With `W^_i = W_i / ||W_i||` (taken as 0 for a zero column):
 - feature norm ``||W_i||``: about 1 for a represented feature, about 0 otherwise;
 - interference ``sum_{j != i} (W^_i . W_j)^2``: 0 when `W_i` is orthogonal to every
   other feature, >= 1 when some group of features can activate `W_i` as strongly as
-  feature i itself (§1.6, the "superposition" colour of the paper's bar charts);
+  feature i itself (§3.2, the "superposition" colour of the paper's bar charts);
 - feature dimensionality ``D_i = ||W_i||^2 / sum_j (W^_i . W_j)^2`` (the sum includes
   j = i; §5.1): the fraction of a dimension feature i gets. ``0 <= D_i <= 1``; 1 for a
   feature orthogonal to all others, 1/2 in an antipodal pair, d/k for k features forming
@@ -48,7 +48,7 @@ def overlaps(W: jax.Array) -> jax.Array:
 
 
 def interference(W: jax.Array) -> jax.Array:
-    """Interference ``sum_{j != i} (W^_i . W_j)^2`` of each feature (n,); §1.6."""
+    """Interference ``sum_{j != i} (W^_i . W_j)^2`` of each feature (n,); §3.2."""
     return interference_from_gram(gram(W))
 
 
