@@ -21,7 +21,8 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from geomtoy import __version__, bundled, results, runner, spec
+from geomtoy import __version__, bundled, jobs, results, runner, signals, spec
+from geomtoy.directory import plan_run
 from geomtoy.progress import Progress
 from geomtoy.spec import SweepError
 from geomtoy.sweep import load as load_sweep
@@ -76,6 +77,12 @@ def _add_run(sub) -> argparse.ArgumentParser:
         metavar="N",
         help="split instances over N local devices (default: all; on CPU one per core)",
     )
+    p.add_argument(
+        "--worker",
+        metavar="K/N",
+        help="task K of a job array of N sharing --out: train the blocks b %% N == K; "
+        "'auto' reads the task from SLURM_ARRAY_TASK_ID, SGE_TASK_ID, ... (see README)",
+    )
     cache = p.add_mutually_exclusive_group()
     cache.add_argument(
         "--compile-cache",
@@ -109,6 +116,9 @@ def _run(args: argparse.Namespace) -> int:
         except ModuleNotFoundError as e:
             print(f"geomtoy: error: {e}", file=sys.stderr)
             return 2
+    worker = jobs.resolve(args.worker)
+    # Refusals that need no devices come before JAX starts (the runner plans again).
+    plan_run(sweep, out, resume=args.resume, overwrite=args.overwrite, worker=worker)
     progress = Progress(None if args.quiet else sys.stderr, trackers=trackers)
     argv = sys.argv[1:] if args.argv is None else args.argv
     from geomtoy import compile_cache, parallel
@@ -116,6 +126,8 @@ def _run(args: argparse.Namespace) -> int:
     compile_cache.enable(args.compile_cache, enabled=not args.no_compile_cache)
     saved = parallel.active_mesh()  # restored on exit: in-process callers keep their mesh
     parallel.setup(args.devices)  # GEOMTOY_DISTRIBUTED=1: jax.distributed first
+    signals.check()  # Ctrl-C or SIGTERM during start-up
+    runner.check_memory(sweep)
     try:
         report = runner.run_sweep(
             sweep,
@@ -126,6 +138,7 @@ def _run(args: argparse.Namespace) -> int:
             progress=progress,
             process_index=parallel.process_index(),
             process_count=parallel.process_count(),
+            worker=worker,
         )
     finally:
         parallel.use_devices(saved or 1)
@@ -136,7 +149,10 @@ def _run(args: argparse.Namespace) -> int:
     elif report.complete:
         _say(results.describe(out))
     else:
-        _say(f"{out}: trained {report.trained_blocks} blocks; blocks of other processes missing")
+        _say(
+            f"{out}: trained {report.trained_blocks} blocks; blocks of other tasks not done "
+            f"yet: the last task to finish assembles the tables (or run geomtoy merge {out})"
+        )
     return 0
 
 
@@ -294,16 +310,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     checkpoint written (143 SIGTERM, 129 SIGHUP, 130 Ctrl-C): rerun to resume."""
     args = build_parser().parse_args(argv)
     args.argv = None if argv is None else list(argv)
-    from geomtoy import jobs, parallel, signals
+    from geomtoy import parallel
 
     if args.command == "run" and parallel.distributed_requested() and argv is None:
         if not os.environ.get(jobs.SUPERVISED_ENV):
             return jobs.supervise(sys.argv[1:])
     try:
         with signals.handling():
-            code = args.handler(args)
-            signals.check()  # a signal during the last moments: the run is done anyway
-            return code
+            return args.handler(args)
     except SweepError as e:
         _say(f"geomtoy: error: {e}", sys.stderr)
         return 2

@@ -505,8 +505,12 @@ def build_explorer(dirs: Sequence[str | Path], out: str | Path) -> Path:
     Raises SweepError (the CLI's exit 2) for a directory that is not a complete results
     directory, or an output path that cannot be written.
     """
-    page = _page(dirs)
     out = Path(out)
+    inside = out.parent.resolve()
+    if results.ResultsDir(inside).meta.exists() or inside.name == "blocks":
+        reason = "inside a results directory; write the page elsewhere, e.g. --out explorer.html"
+        raise SweepError(out, None, reason)
+    page = _page(dirs)
     if out.is_dir():
         raise SweepError(
             out, None, "is a directory; give the HTML file to write, e.g. --out explorer.html"

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from geomtoy.spec import SweepError
+from geomtoy.errors import SweepError
 
 CHECKSUM = "checksum"
 """The array of a block or checkpoint file holding the hash of all the others."""

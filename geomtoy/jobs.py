@@ -26,7 +26,7 @@ import os
 import re
 from collections.abc import Mapping
 
-from geomtoy.spec import SweepError
+from geomtoy.errors import SweepError
 
 Worker = tuple[int, int]
 """(K, N): task K of an array of N."""

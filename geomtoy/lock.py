@@ -37,7 +37,7 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from geomtoy.spec import SweepError
+from geomtoy.errors import SweepError
 
 RUN_LOCK = ".geomtoy.lock"
 META_LOCK = ".geomtoy-meta.lock"
@@ -235,4 +235,4 @@ def meta_lock(directory: Path, timeout_s: float = 600.0) -> Iterator[None]:
     try:
         yield
     finally:
-        lock.release(remove=False)
+        lock.release()

@@ -227,18 +227,29 @@ def setup(devices: int | str | None = "auto") -> Mesh | None:
     want = None if devices in (None, "auto") else int(devices)
     if want is not None and want < 1:
         raise ValueError(f"--devices must be a positive integer, got {devices!r}")
+    cpu = _cpu_backend() and not backend_started()
+    have = cpu_cores() if cpu else len(jax.local_devices())
+    if want is not None and want > have:
+        from geomtoy.spec import SweepError
+
+        what = "CPU cores" if cpu else f"local {jax.default_backend()} devices"
+        raise SweepError("--devices", None, f"{want} asked, but there are {have} {what} here")
     configure_cpu_devices(want)
-    return use_devices(min(want, len(jax.local_devices())) if want else None)
+    return use_devices(want)
+
+
+def _cpu_backend() -> bool:
+    """Whether JAX's backend is, or will be, the CPU."""
+    platform = os.environ.get("JAX_PLATFORMS", "").split(",")[0] or None
+    return platform == "cpu" or (platform is None and _only_cpu_installed())
 
 
 def configure_cpu_devices(want: int | None = None) -> None:
     """Before JAX starts, on a CPU backend: `want` CPU devices (default one per core), the
     layout the engine trains fastest on. Does nothing once JAX has started or when an
     accelerator will be the backend."""
-    platform = os.environ.get("JAX_PLATFORMS", "").split(",")[0] or None
-    if platform in (None, "cpu") and not backend_started():
-        if platform == "cpu" or _only_cpu_installed():
-            set_cpu_device_count(want or cpu_cores())
+    if _cpu_backend() and not backend_started():
+        set_cpu_device_count(want or cpu_cores())
 
 
 def _only_cpu_installed() -> bool:

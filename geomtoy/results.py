@@ -24,6 +24,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from geomtoy.errors import SweepError
+from geomtoy.integrity import check_rows, read_npz, read_parquet
 
 if TYPE_CHECKING:
     from geomtoy.sweep import Sweep
@@ -31,6 +32,24 @@ if TYPE_CHECKING:
 FORMAT = 1
 TABLES = ("instances.parquet", "features.parquet", "params.npz", "curves.npz")
 GEOMETRY_COLUMNS = ("dims_per_feature", "n_represented", "geometry")
+META_KEYS = (
+    "name",
+    "status",
+    "fingerprint",
+    "file",
+    "scale",
+    "sets",
+    "spec",
+    "source",
+    "runs",
+    "n_instances",
+    "wall_time_s",
+)
+"""Keys every meta.json has; one without them is reported as damaged."""
+INSTANCE_COLUMNS = ("instance", "seed", "point", "loss", "best", "diverged")
+FEATURE_COLUMNS = ("instance", "feature")
+"""Columns a table must have to be read (the geometry ones `geomtoy analyze` recomputes)."""
+PARAMS_KEYS = ("W", "b", "n_features", "n_hidden", "feature_probability", "importance")
 """Columns of instances.parquet that `geomtoy analyze` recomputes from params.npz."""
 
 
@@ -47,9 +66,10 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
+    except BaseException:  # disk full, read-only, a signal: no half-written temporary
+        with contextlib.suppress(OSError):
             tmp.unlink()
+        raise
 
 
 def atomic_write_json(path: Path, obj: Any) -> None:
@@ -114,6 +134,10 @@ class ResultsDir:
             raise SweepError(self.meta, None, reason) from None
         if not isinstance(meta, dict) or "fingerprint" not in meta or "status" not in meta:
             raise SweepError(self.meta, None, "not a geomtoy meta.json (no fingerprint/status)")
+        missing = [k for k in META_KEYS if k not in meta]
+        if missing or not isinstance(meta["runs"], list):
+            what = f"no {missing[0]!r}" if missing else "'runs' is not a list"
+            raise SweepError(self.meta, None, f"damaged: {what}")
         return meta
 
     def remove_stale_temporaries(self) -> None:
@@ -192,7 +216,7 @@ def gather(sweep: Sweep, rd: ResultsDir) -> tuple[dict, dict, dict]:
     a = _padded(sweep)
     for block in sweep.blocks():
         g = sweep.groups[block.group]
-        z = load_npz(rd.block(block.index))
+        z = read_npz(rd.block(block.index), checksum=True)
         ids = z["instance"]
         if not np.array_equal(ids, g.instance[block.rows]):
             raise RuntimeError(f"{rd.block(block.index)} holds other instances than its block")
@@ -268,7 +292,8 @@ class Results:
 
 
 def open_results(path: str | Path) -> Results:
-    """Load a complete results directory (SweepError if it is not one)."""
+    """Load a complete results directory, checking every file it reads (SweepError naming
+    the file and the problem if it is not one, or is damaged)."""
     rd = ResultsDir(Path(path))
     meta = rd.read_meta()
     if meta is None:
@@ -276,16 +301,19 @@ def open_results(path: str | Path) -> Results:
     if meta["status"] != "complete":
         reason = f"run is {meta['status']}, not complete; rerun `geomtoy run` to finish it"
         raise SweepError(rd.path, "meta.json", reason)
-    for t in TABLES:
-        if not rd.table(t).exists():
-            raise SweepError(rd.path, t, "missing")
+    I = meta["n_instances"]
+    params = read_npz(rd.table("params.npz"), PARAMS_KEYS)
+    check_rows(rd.table("params.npz"), params, params, I)
+    curves = read_npz(rd.table("curves.npz"), ("loss", "step"))
+    check_rows(rd.table("curves.npz"), curves, ("loss", "step"), I)
+    features = int(np.sum(params["n_features"]))
     return Results(
         path=rd.path,
         meta=meta,
-        instances=pq.read_table(rd.table("instances.parquet")),
-        features=pq.read_table(rd.table("features.parquet")),
-        params=load_npz(rd.table("params.npz")),
-        curves=load_npz(rd.table("curves.npz")),
+        instances=read_parquet(rd.table("instances.parquet"), INSTANCE_COLUMNS, I),
+        features=read_parquet(rd.table("features.parquet"), FEATURE_COLUMNS, features),
+        params=params,
+        curves=curves,
     )
 
 

@@ -23,14 +23,10 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import json
 import platform
 import shlex
-import shutil
 import time
-from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -40,96 +36,25 @@ import optax
 import pyarrow as pa
 
 import geomtoy
-from geomtoy import parallel, spec, train
+from geomtoy import integrity, jobs, lock, memory, parallel, signals, train
+from geomtoy.directory import Writer, block_problem, merge, plan_run
 from geomtoy.geometry.tables import geometry_tables
 from geomtoy.progress import Progress
 from geomtoy.results import (
     FORMAT,
     GEOMETRY_COLUMNS,
-    TABLES,
     Results,
     ResultsDir,
     atomic_save_npz,
     atomic_write_json,
     atomic_write_parquet,
     gather,
-    load_npz,
     now,
     open_results,
     write_tables,
 )
 from geomtoy.spec import SweepError
 from geomtoy.sweep import Block, Group, Sweep, loads
-
-# ---------------------------------------------------------------- deciding what to do
-
-
-@dataclasses.dataclass(frozen=True)
-class Plan:
-    """What a run will do with its output directory, decided before writing anything."""
-
-    action: str  # "fresh" | "resume" | "complete" (nothing to train)
-    meta: dict | None  # the existing meta.json, if any
-    overwrite: bool
-
-
-def _flat(document: Mapping) -> dict[str, Any]:
-    """A spec document as {dotted key: value}; grid axes as "grid.<key>"."""
-    out = {}
-    for k, v in document.items():
-        if k in (*spec.SECTIONS, "grid") and isinstance(v, dict):
-            out |= {f"{k}.{kk}": vv for kk, vv in v.items()}
-        else:
-            out[k] = v
-    return out
-
-
-def _first_difference(old: dict, new: dict) -> str:
-    """The first key whose value differs between two spec documents, for messages."""
-    a, b = _flat(old), _flat(new)
-    for key in list(b) + [k for k in a if k not in b]:
-        there, here = (json.dumps(d.get(key, "<absent>")) for d in (a, b))
-        if there != here:
-            return f"{key}: {there} there, {here} here"
-    return "same spec, different fingerprint (another geomtoy version?)"
-
-
-def plan_run(sweep: Sweep, out: Path, *, resume: bool = False, overwrite: bool = False) -> Plan:
-    """Check the output directory against the sweep; SweepError (exit 2) if refused.
-
-    Fresh directory (absent, empty, or only blocks/ written by other processes of a
-    multi-host run, whose block files carry the fingerprint): train. Same sweep, status
-    running: resume. Same sweep, complete, all tables present: nothing to do. A
-    different sweep, or a non-empty directory that is not a results directory: refused,
-    unless `overwrite` (only for results directories). `resume` requires a run to resume.
-    """
-    out = Path(out)
-    rd = ResultsDir(out)
-    if out.exists() and not out.is_dir():
-        raise SweepError(out, None, "exists and is not a directory")
-    meta = rd.read_meta() if out.is_dir() else None
-    if meta is None:
-        if out.is_dir() and any(p.name != "blocks" for p in out.iterdir()):
-            reason = "not a geomtoy results directory (non-empty, no meta.json); use another --out"
-            raise SweepError(out, "meta.json", reason)
-        if resume:
-            raise SweepError(out, None, "--resume: no run to resume here")
-        return Plan("fresh", None, overwrite)
-    if overwrite:
-        return Plan("fresh", meta, True)
-    if meta["fingerprint"] != sweep.fingerprint():
-        why = _first_difference(meta.get("spec", {}), sweep.spec)
-        if meta.get("scale") != sweep.scale:
-            why = f"scale {meta.get('scale')} there, {sweep.scale} here; {why}"
-        reason = f"holds a different sweep ({why}); use another --out, or --overwrite to replace it"
-        raise SweepError(out, "meta.json", reason)
-    if meta["status"] == "complete":
-        missing = [t for t in TABLES if not rd.table(t).exists()]
-        if missing:
-            raise SweepError(out, missing[0], "missing from a complete run; rerun with --overwrite")
-        return Plan("complete", meta, False)
-    return Plan("resume", meta, False)
-
 
 # ---------------------------------------------------------------- running
 
@@ -201,130 +126,98 @@ def run_sweep(
     progress: Progress | None = None,
     process_index: int = 0,
     process_count: int = 1,
+    worker: jobs.Worker | None = None,
 ) -> RunReport:
-    """Train every unfinished block of `sweep` into `out` and assemble the tables.
+    """Train every unfinished block of `sweep` that is this process's into `out`, and
+    assemble the tables if it finds every block done (geomtoy.directory).
 
-    Refusals raise SweepError before anything is written. `process_index/process_count`
-    select this process's blocks (block b goes to process b % process_count); only
-    process 0 writes meta.json and assembles the tables, and only once all blocks are
-    there (else `finish` does it later).
+    Refusals raise SweepError before anything is written. `worker=(K, N)` (a job-array
+    task) or `process_index/process_count` (a jax.distributed job) select the blocks
+    b % N == K; the run then shares the directory with the other tasks.
     """
     out = Path(out)
-    plan = plan_run(sweep, out, resume=resume, overwrite=overwrite)
+    if worker is None and process_count > 1:
+        worker = (process_index, process_count)
+    plan = plan_run(sweep, out, resume=resume, overwrite=overwrite, worker=worker)
     rd = ResultsDir(out)
-    if plan.action == "complete":
+    if plan.action == "complete" and not rd.blocks.exists():
         return RunReport(out, "complete", 0, True, 0.0)
-
-    started, t0 = now(), time.perf_counter()
-    env = _environment()
-    leader = process_index == 0
-    meta = _new_meta(sweep, command) if plan.action == "fresh" else plan.meta
-    meta |= env
-    this_run = {"command": command, "started": started, "wall_time_s": 0.0}
-    this_run["devices"] = env["devices"]
-    meta["runs"] = [*meta["runs"], this_run]
     # Blocks padded to a multiple of the device count, so every device gets a share;
     # the rows of each block do not depend on it, only the padding.
     blocks = sweep.blocks(multiple=parallel.instance_multiple())
-
-    def save_meta(status: str, wall: float) -> None:
-        if not leader:
-            return
-        this_run["wall_time_s"] = round(wall, 3)
-        meta["status"] = status
-        meta["updated"] = now()
-        meta["blocks_done"] = sum(rd.block(b.index).exists() for b in blocks)
-        meta["wall_time_s"] = round(sum(r["wall_time_s"] for r in meta["runs"]), 3)
-        atomic_write_json(rd.meta, meta)
-
-    out.mkdir(parents=True, exist_ok=True)
-    save_meta("running", 0.0)
-    if plan.overwrite and leader:  # after the new meta: stale files can no longer pass as results
-        for name in TABLES:
-            with contextlib.suppress(FileNotFoundError):
-                rd.table(name).unlink()
-        shutil.rmtree(rd.blocks, ignore_errors=True)
-    rd.blocks.mkdir(parents=True, exist_ok=True)
-    rd.remove_stale_temporaries()
-
-    mine = [b for b in blocks if b.index % process_count == process_index]
-    todo = [b for b in mine if not _block_done(rd, b, sweep)]
-    progress = progress or Progress(stream=None)
-    groups = list(dict.fromkeys(b.group for b in todo))  # in training order
-    progress.start(
-        sweep.name,
-        total=sum(len(b.rows) * sweep.groups[b.group].shape.steps for b in todo),
-        n_blocks=len(blocks),
-        done_blocks=len(blocks) - len(todo) if process_count == 1 else None,
-        instances=sweep.n_instances,
-        n_groups=len(groups),
-        out=out,
-        log=rd.path / "progress.jsonl" if leader else None,
-        fresh=plan.action == "fresh" or plan.overwrite,
-    )
-
-    started = set()
-    for block in todo:
-        if block.group not in started:  # its program compiles with this block
-            started.add(block.group)
-            s = sweep.groups[block.group].shape
-            label = f"{s.kind}, n={s.n_features}, m={s.n_hidden}"
-            progress.group(groups.index(block.group), len(groups), label)
-        _train_block(sweep, block, rd, progress)
-        save_meta("running", time.perf_counter() - t0)
-
-    complete = False
-    if leader and all(rd.block(b.index).exists() for b in blocks):
-        progress.note("assembling tables")
-        assemble(sweep, rd)
-        save_meta("complete", time.perf_counter() - t0)
-        shutil.rmtree(rd.blocks, ignore_errors=True)
-        complete = True
+    check_memory(sweep, blocks)
+    signals.check()
+    t0 = time.perf_counter()
+    env = _environment()
+    record = {"command": command, "started": now(), "wall_time_s": 0.0, "devices": env["devices"]}
+    if worker is not None:
+        record["worker"] = f"{worker[0]}/{worker[1]}"
+    with Writer(sweep, out, plan, worker=worker, command=command) as writer:
+        if writer.start(lambda: _new_meta(sweep, command) | env, record) is None:
+            return RunReport(out, "complete", 0, True, 0.0)
+        mine = [b for b in blocks if jobs.owns(b.index, worker)]
+        progress = progress or Progress(stream=None)
+        problems = {b.index: block_problem(rd, b, sweep) for b in mine}
+        todo = [b for b in mine if problems[b.index] is not None]
+        groups = list(dict.fromkeys(b.group for b in todo))  # in training order
+        progress.start(
+            sweep.name,
+            total=sum(len(b.rows) * sweep.groups[b.group].shape.steps for b in todo),
+            n_blocks=len(blocks),
+            done_blocks=len(mine) - len(todo),
+            instances=sweep.n_instances,
+            n_groups=len(groups),
+            out=out,
+            log=rd.path / "progress.jsonl" if jobs.owns(0, worker) else None,
+            fresh=plan.action == "fresh" or plan.overwrite,
+        )
+        for b in todo:
+            if problems[b.index] != "missing":
+                progress.note(f"{rd.block(b.index).name}: {problems[b.index]}; training it again")
+        started = set()
+        for i, block in enumerate(todo):
+            if block.group not in started:  # its program compiles with this block
+                started.add(block.group)
+                s = sweep.groups[block.group].shape
+                label = f"{s.kind}, n={s.n_features}, m={s.n_hidden}"
+                progress.group(groups.index(block.group), len(groups), label)
+            _train_block(sweep, block, rd, progress)
+            if i + 1 < len(todo):
+                writer.update(time.perf_counter() - t0, len(mine) - len(todo) + i + 1)
+        complete = writer.finish(
+            time.perf_counter() - t0, lambda: assemble(sweep, rd), sweep.blocks()
+        )
     progress.close()
     return RunReport(out, plan.action, len(todo), complete, time.perf_counter() - t0)
 
 
-def _block_done(rd: ResultsDir, block: Block, sweep: Sweep) -> bool:
-    path = rd.block(block.index)
-    if not path.exists():
-        return False
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            ok = str(z["fingerprint"]) == sweep.fingerprint()
-    except Exception:  # a damaged block file is retrained, never trusted
-        ok = False
-    if not ok:
-        path.unlink()
-    return ok
+def check_memory(sweep: Sweep, blocks: list[Block] | None = None) -> None:
+    """Refuse (SweepError) a sweep one of whose blocks cannot fit on its devices."""
+    blocks = blocks or sweep.blocks(multiple=parallel.instance_multiple())
+    limit, what = memory.device_memory()
+    n_devices = parallel.instance_multiple()
+    platform = jax.default_backend()
+    for shape, size in {(sweep.groups[b.group].shape, b.size) for b in blocks}:
+        per_device = -(-size // n_devices)
+        at_once = train.instance_block(shape, per_device, platform) or per_device
+        why = memory.block_problem(shape, per_device, at_once, limit, what)
+        if why:
+            raise SweepError(sweep.file, "train.block_size", why)
 
 
 def finish(path: str | Path) -> Results:
-    """Assemble the tables of a run whose blocks are all on disk, e.g. written by the
-    processes of a multi-host run; a complete directory is returned as it is.
+    """`geomtoy merge`: assemble the tables of a run whose block files were written by
+    other processes (geomtoy.directory.merge); returns the complete results."""
 
-    The sweep is rebuilt from meta.json (source text, scale, overrides) and must still
-    have the recorded fingerprint. SweepError if blocks are missing.
-    """
-    rd = ResultsDir(Path(path))
-    meta = rd.read_meta()
-    if meta is None:
-        raise SweepError(rd.path, "meta.json", "not a geomtoy results directory")
-    if meta["status"] != "complete":
+    def rebuild(meta: dict) -> Sweep:
         sweep = loads(meta["source"], file=meta["file"], scale=meta["scale"], sets=meta["sets"])
         if sweep.fingerprint() != meta["fingerprint"]:
             reason = "the recorded sweep no longer gives its fingerprint (another geomtoy version?)"
-            raise SweepError(rd.meta, "fingerprint", reason)
-        blocks = sweep.blocks()
-        missing = [b for b in blocks if not _block_done(rd, b, sweep)]
-        if missing:
-            example = rd.block(missing[0].index).name
-            reason = f"{len(missing)} of {len(blocks)} blocks missing, e.g. {example}"
-            raise SweepError(rd.path, "blocks", reason)
-        assemble(sweep, rd)
-        meta |= {"status": "complete", "updated": now(), "blocks_done": len(blocks)}
-        atomic_write_json(rd.meta, meta)
-        shutil.rmtree(rd.blocks, ignore_errors=True)
-    return open_results(rd.path)
+            raise SweepError(Path(path) / "meta.json", "fingerprint", reason)
+        return sweep
+
+    merge(Path(path), rebuild, assemble)
+    return open_results(path)
 
 
 def _train_block(sweep: Sweep, block: Block, rd: ResultsDir, progress: Progress) -> None:
@@ -362,18 +255,21 @@ def _train_block(sweep: Sweep, block: Block, rd: ResultsDir, progress: Progress)
         if pending is not None:
             fetch(pending)
         pending = (k, chunk_loss, snap)
-        if (k + 1) % sweep.checkpoint_every == 0 and k + 1 < len(chunks):
+        stop = signals.pending() is not None  # SIGTERM, SIGHUP, Ctrl-C: checkpoint, then stop
+        if ((k + 1) % sweep.checkpoint_every == 0 or stop) and k + 1 < len(chunks):
             fetch(pending)
             pending = None
             _save_checkpoint(
                 rd.checkpoint(block.index), ids, fingerprint, state, k + 1, curves, snaps
             )
+            signals.check()
     if pending is not None:
         fetch(pending)
 
     loss = np.asarray(train.evaluate(state.params, hp, shape, root))
     params = jax.device_get(state.params)
     diverged = train.is_diverged(loss, params)
+    loss = np.where(diverged, np.nan, loss)  # NaN weights can still evaluate to a finite loss
     n = len(block.rows)
     arrays = {
         "fingerprint": np.asarray(fingerprint),
@@ -390,7 +286,7 @@ def _train_block(sweep: Sweep, block: Block, rd: ResultsDir, progress: Progress)
         arrays["W2"] = np.asarray(params.W2)[:n]
     if sweep.snapshots:
         arrays |= {f"snapshot_{k}": v[:n] for k, v in _stack_snapshots(snaps).items()}
-    atomic_save_npz(rd.block(block.index), arrays)
+    atomic_save_npz(rd.block(block.index), integrity.with_checksum(arrays))
     with contextlib.suppress(FileNotFoundError):
         rd.checkpoint(block.index).unlink()
     progress.block_end(int(np.sum(diverged[:n])))
@@ -435,7 +331,7 @@ def _save_checkpoint(
         "curve_loss": np.stack(curves, axis=1),
     }
     arrays |= {f"snapshot_{k}": v for k, v in _stack_snapshots(list(snaps)).items()}
-    atomic_save_npz(path, arrays)
+    atomic_save_npz(path, integrity.with_checksum(arrays))
 
 
 def _load_checkpoint(path: Path, ids, fingerprint: str, structure, snapshots: bool = False):
@@ -449,7 +345,7 @@ def _load_checkpoint(path: Path, ids, fingerprint: str, structure, snapshots: bo
     if not path.exists():
         return None
     try:
-        z = load_npz(path)
+        z = integrity.read_npz(path, ("fingerprint", "instance", "chunks_done"), checksum=True)
         leaves, treedef = jax.tree_util.tree_flatten(structure)
         saved = [z[f"leaf_{i:03d}"] for i in range(len(leaves))]
         ok = (
@@ -466,10 +362,9 @@ def _load_checkpoint(path: Path, ids, fingerprint: str, structure, snapshots: bo
                 and "W" in stacked
                 and all(v.shape[:2] == (len(ids), done) for v in stacked.values())
             )
-    except Exception:  # unreadable: train the block from the start
-        ok = False
+    except (integrity.Damaged, KeyError, ValueError):  # train the block from the start;
+        ok = False  # the next checkpoint replaces the file
     if not ok:
-        path.unlink()
         return None
     state = jax.tree_util.tree_unflatten(treedef, [jnp.asarray(a) for a in saved])
     curves = list(z["curve_loss"].T)
@@ -489,6 +384,15 @@ def analyze_dir(path: str | Path) -> Results:
     from params.npz (e.g. after the geometry module changed); other columns are kept."""
     res = open_results(path)
     rd = ResultsDir(res.path)
+    held = lock.run_lock(rd.path, command="geomtoy analyze")  # it rewrites two tables
+    try:
+        _reanalyze(res, rd)
+    finally:
+        lock.release_all(held)
+    return open_results(path)
+
+
+def _reanalyze(res: Results, rd: ResultsDir) -> None:
     names = res.instances.column_names
     kept = {c: res.instances.column(c) for c in names if c not in GEOMETRY_COLUMNS}
     diverged = res.column("diverged").astype(bool)
@@ -498,7 +402,6 @@ def analyze_dir(path: str | Path) -> Results:
     atomic_write_parquet(rd.table("features.parquet"), features)
     atomic_write_parquet(rd.table("instances.parquet"), instances)
     atomic_write_json(rd.meta, res.meta | {"analyzed": now()})
-    return open_results(path)
 
 
 def command_line(argv: list[str]) -> str:

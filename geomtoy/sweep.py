@@ -234,13 +234,15 @@ def host_memory() -> int:
         return 2**40
 
 
-def check_grid_size(n_instances: int, file: str, origin: str) -> None:
-    """Refuse a grid whose instance count does not fit int32 ids or the host's memory,
-    before anything is materialised."""
+def check_grid_size(
+    n_instances: int, file: str, origin: str, per_instance: int = HOST_BYTES_PER_INSTANCE
+) -> None:
+    """Refuse a grid whose instance count does not fit int32 ids or the host's memory
+    (`per_instance` bytes each), before anything is materialised."""
     if n_instances > INT32_MAX:
         reason = f"{n_instances:.3g} instances do not fit int32 instance ids (at most {INT32_MAX})"
         raise SweepError(file, origin, reason)
-    need, have = n_instances * HOST_BYTES_PER_INSTANCE, host_memory()
+    need, have = n_instances * per_instance, host_memory()
     if need > have // 2:
         reason = (
             f"{n_instances:.3g} instances need about {need / 2**30:.0f} GiB of host memory to "
@@ -522,6 +524,12 @@ def parse(
     n_instances = math.prod(_axis_length(v) for v in axes.values()) * seeds
     check_grid_size(n_instances, file, "grid" if axes else origins.get("train.seeds", "grid"))
     expanded = tuple(_expand_axis(key, spec, file, schema) for key, spec in axes.items())
+    n_axis = next((a.values for a in expanded if a.key == "model.n_features"), ())
+    n_max = max((*n_axis, resolved.get("model.n_features") or 1))
+    if n_max > 1:  # per-feature hyperparameters, (I, n) float64, are on the host
+        where = next((a.origin for a in expanded if a.key == "model.n_features"), None)
+        where = where or origins.get("model.n_features", "grid")
+        check_grid_size(n_instances, file, where, HOST_BYTES_PER_INSTANCE + 48 * n_max)
     spec = _spec_document(resolved, {k: v.value for k, v in axes.items()}, schema)
     return Parsed(resolved, origins, expanded, spec)
 

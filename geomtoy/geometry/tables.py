@@ -46,6 +46,7 @@ def geometry_tables(params: Mapping[str, np.ndarray], columns: dict, diverged: n
         for k, column in per_feature.items():
             column[rows] = np.asarray(getattr(g, k)).reshape(-1)
     summary[diverged] = "diverged"
+    dpf[diverged] = np.nan  # D* of NaN or inf weights is no dimensionality
 
     instances = dict(columns)
     instances["dims_per_feature"] = dpf
