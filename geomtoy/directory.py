@@ -32,7 +32,14 @@ from pathlib import Path
 from typing import Any
 
 from geomtoy import integrity, lock, spec
-from geomtoy.results import TABLES, ResultsDir, atomic_write_json, now, open_results
+from geomtoy.results import (
+    RUN_META_KEYS,
+    TABLES,
+    ResultsDir,
+    atomic_write_json,
+    now,
+    open_results,
+)
 from geomtoy.spec import SweepError
 from geomtoy.sweep import Block, Sweep
 
@@ -109,7 +116,7 @@ def plan_run(
     if overwrite and worker is not None:
         reason = "--overwrite replaces a whole run; not with --worker (remove the directory first)"
         raise SweepError(out, None, reason)
-    meta = rd.read_meta() if out.is_dir() else None
+    meta = rd.read_meta(RUN_META_KEYS) if out.is_dir() else None
     if meta is None:
         if out.is_dir() and any(not _bookkeeping(p.name) for p in out.iterdir()):
             reason = "not a geomtoy results directory (non-empty, no meta.json); use another --out"
@@ -209,7 +216,7 @@ class Writer:
             return self._update(wall_time_s, blocks_done)
 
     def _update(self, wall_time_s: float, blocks_done: int, status: str | None = None) -> dict:
-        meta = self.rd.read_meta()
+        meta = self.rd.read_meta(RUN_META_KEYS)
         meta["runs"][self.run_index]["wall_time_s"] = round(wall_time_s, 3)
         meta["wall_time_s"] = round(sum(r.get("wall_time_s", 0.0) for r in meta["runs"]), 3)
         meta |= {"updated": now(), "blocks_done": blocks_done}
@@ -262,7 +269,7 @@ def merge(path: Path, rebuild: Callable[[dict], Sweep], assemble) -> None:
     directory is checked and left as it is. Nothing is deleted but the block files used,
     once the tables are written; each block that cannot be used is named, with why."""
     rd = ResultsDir(Path(path))
-    meta = rd.read_meta()
+    meta = rd.read_meta(RUN_META_KEYS)
     if meta is None:
         raise SweepError(rd.path, "meta.json", "not a geomtoy results directory")
     if meta["status"] == "complete":

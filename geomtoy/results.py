@@ -32,20 +32,10 @@ if TYPE_CHECKING:
 FORMAT = 1
 TABLES = ("instances.parquet", "features.parquet", "params.npz", "curves.npz")
 GEOMETRY_COLUMNS = ("dims_per_feature", "n_represented", "geometry")
-META_KEYS = (
-    "name",
-    "status",
-    "fingerprint",
-    "file",
-    "scale",
-    "sets",
-    "spec",
-    "source",
-    "runs",
-    "n_instances",
-    "wall_time_s",
-)
-"""Keys every meta.json has; one without them is reported as damaged."""
+META_KEYS = ("name", "status", "fingerprint", "n_instances")
+"""Keys a meta.json needs to be read; one without them is reported as damaged."""
+RUN_META_KEYS = (*META_KEYS, "file", "scale", "sets", "spec", "source", "runs", "wall_time_s")
+"""Keys a meta.json needs for a run to resume it or `geomtoy merge` to finish it."""
 INSTANCE_COLUMNS = ("instance", "seed", "point", "loss", "best", "diverged")
 FEATURE_COLUMNS = ("instance", "feature")
 """Columns a table must have to be read (the geometry ones `geomtoy analyze` recomputes)."""
@@ -119,8 +109,9 @@ class ResultsDir:
     def table(self, name: str) -> Path:
         return self.path / name
 
-    def read_meta(self) -> dict | None:
-        """meta.json, or None if there is none; SweepError if it is unreadable."""
+    def read_meta(self, keys: tuple[str, ...] = META_KEYS) -> dict | None:
+        """meta.json, or None if there is none; SweepError if it is unreadable or lacks
+        one of `keys`."""
         try:
             text = self.meta.read_text()
         except FileNotFoundError:
@@ -134,8 +125,8 @@ class ResultsDir:
             raise SweepError(self.meta, None, reason) from None
         if not isinstance(meta, dict) or "fingerprint" not in meta or "status" not in meta:
             raise SweepError(self.meta, None, "not a geomtoy meta.json (no fingerprint/status)")
-        missing = [k for k in META_KEYS if k not in meta]
-        if missing or not isinstance(meta["runs"], list):
+        missing = [k for k in keys if k not in meta]
+        if missing or not isinstance(meta.get("runs", []), list):
             what = f"no {missing[0]!r}" if missing else "'runs' is not a list"
             raise SweepError(self.meta, None, f"damaged: {what}")
         return meta

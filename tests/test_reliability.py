@@ -388,6 +388,8 @@ def test_7_damaged_tables_are_named_in_one_line(case, command, complete, tmp_pat
     out = copy_of(complete, tmp_path)
     damage(out / name)
     before = snapshot(out)
+    if case == "meta without runs" and command not in ("run", "merge"):
+        return  # reading needs no run records; resuming and merging do
     if command == "open":
         from geomtoy import results
         from geomtoy.spec import SweepError
