@@ -3,63 +3,68 @@
 Uniform superposition organises features into uniform polytopes (§5.1): k features
 spanning d dimensions with equal norms and the polytope's angles, each with feature
 dimensionality D = d/k. Different polytopes sit in orthogonal subspaces (a tegum
-product), so the graph that links features whose directions interfere falls apart
-into one connected component per polytope: a *tegum factor*. A triangular bipyramid is
-a triangle factor plus a digon factor (3 x 2/3 and 2 x 1/2, not 5 x 3/5), an
-octahedron is three digons.
+product): a triangular bipyramid is a triangle factor plus a digon factor (3 x 2/3 and
+2 x 1/2, not 5 x 3/5), an octahedron is three digons. Trained tegum products are only
+approximately orthogonal, so factors are read at every scale of interference.
 
 `analyze` labels every feature of every model:
 
 1. represented: ``||W_i|| > REPRESENTED_NORM``; the others are `not_represented`;
-2. tegum factors: connected components of the graph on represented features with an
-   edge where ``|cos(W_i, W_j)| > LINK_COS``;
-3. label of a factor of k features: the polytope of `POLYTOPES` with k vertices whose
-   checks all pass, else `other`. The checks rest on the factor's own Gram matrix, not
-   on D_i: equal norms (``max/min - 1 <= NORM_RTOL``), the spanned dimension (the
-   number of singular values of the factor's columns above ``RANK_RTOL`` times the
-   largest equals the polytope's d) and the polytope's angles up to permutation (each
-   feature's sorted cosines to the other members within ``COS_TOL`` of the ideal
-   polytope's). A lone represented feature is `dedicated`; D_i = d/k then follows.
+2. candidate factors: the clusters of single linkage on ``|cos(W_i, W_j)|`` among the
+   represented features (`geomtoy.geometry.tegum`), from the connected components of
+   the graph with an edge where ``|cos| > LINK_COS`` down to single features;
+3. a candidate of k features is a polytope of `vocabulary.POLYTOPES` with k vertices
+   when all its checks pass (`matches_polytope`): equal norms (``max/min - 1 <=
+   NORM_RTOL``), the spanned dimension (singular values of its columns above
+   ``RANK_RTOL`` times the largest) equal to the polytope's d, each feature's sorted
+   cosines to the other members within ``COS_TOL`` of the ideal's, and every member's
+   D_i within ``DIM_TOL`` of d/k. A candidate whose strongest link to the rest, its
+   leak ``l``, is not zero may deviate by what that leak explains: the features of a
+   polytope leaning by ``l`` towards an outside feature change their cosines by up to
+   ``1.5 l^2`` and gain a singular value of ``sqrt(2) l`` times the largest, so the
+   cosine and rank tolerances grow by those amounts (with ``l`` capped at `LEAK_MAX`);
+4. the factors are the coarsest passing candidates: a component that passes is kept
+   whole, one that fails is split at its weakest links and its pieces are tried in
+   turn. Represented features in no polytope are `other`; they form one `other` factor
+   per connected component (``|cos| > LINK_COS``) among themselves.
 
-The dense work (Gram matrix, D_i, the components) is written for one model in `jnp`
-and vmapped over a block of models; the ragged per-factor checks are vectorised NumPy
-over all factors of one size in the block, on Gram matrices formed from the factors'
-own columns. Models are processed in blocks of at most `BLOCK_GRAM_ENTRIES` Gram
-entries, so memory stays bounded for any I and n.
+Every factor gets its size k, the dimension d it spans, its fit error (RMS Gram error
+to the ideal polytope after the best vertex matching, `geomtoy.geometry.fit`; NaN for
+`other`) and its leak (the largest |cos| of a member to a represented feature outside
+the factor; features that are not represented have no direction to speak of).
 
-Speed, measured on the 2-core development CPU (JAX 0.10.2, float32, compilation
-excluded, the machine shared with other jobs): 10,000 models with n=400, m=30 (copies
-of three trained models) in 17.7 s wall and 17.5 s CPU at load average 4.5, 36-43 s
-wall and 19-21 s CPU at load average 7-8; 100,000 models with n=5, m=2 in 1.2 s; 100
-models with n=1000, m=30 in 2.1 s. About half of the time is the component search,
-which runs on all n features although only the represented ones can link.
+The dense work (Gram matrix, D_i, the spanning order, the `other` components and the
+leaks) is written for one model in `jnp` and vmapped over a block of models; the ragged
+per-candidate checks are vectorised NumPy over all candidates of one size in the block,
+on Gram matrices formed from the candidates' own columns. Models are processed in
+blocks of at most `BLOCK_GRAM_ENTRIES` Gram entries, so memory stays bounded.
 
-Calibration: the thresholds below were checked on models trained with `geomtoy.train`
-(the notebook recipe of docs/paper.md, 10,000 steps). n=5, m=2, uniform importance, feature probability
+Calibration of the thresholds below: models trained with `geomtoy.train` (10,000
+steps, AdamW 1e-3, batch 1024). n=5, m=2, uniform importance, feature probability
 0.05, 8 seeds: 7 pentagons (norm spread <= 1.1%, cosine error <= 0.009, D_i 0.400) and
-one seed with 2 digons. n=5, m=2, importance 0.9^i, dense: 8/8 "2 dedicated" with the
-other three not represented. n=200, m=20 and n=400, m=30 over 1/p = 1.4 ... 5.7:
-"17 digon + 1 triangle", "19 digon", "29 digon", "1 pentagon + 8 digon + 1 other",
-"6 pentagon + 18 digon", "6 triangle + 2 other"; the clean factors had norm spread <=
-1.7%, cosine error <= 0.025 and extra singular values <= 0.09 x the largest. The
-`other` factors there are genuine non-vocabulary structures, e.g. 11 antipodal pairs in
-10 dimensions at |cos| = 0.1 (D = 5/11 = 0.45), or, at 1/p >= 4.8 (n=200, m=20) and
-in the transition 1/p <= 1.6, one large component whose pairwise |cos| form a continuum
-from 0.03 to 0.13 with no gap to cut at.
+one seed with 2 digons; n=200, m=20 and n=400, m=30 over 1/p = 1.4 ... 5.7: clean
+factors had norm spread <= 1.7%, cosine error <= 0.025 and extra singular values <=
+0.09 x the largest.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import functools
-import math
-from collections.abc import Mapping
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from geomtoy.geometry import dimensionality as dim
+from geomtoy.geometry import fit, tegum
+from geomtoy.geometry.vocabulary import (
+    FACTOR_LABELS,
+    LABELS,
+    NOT_REPRESENTED,
+    OTHER,
+    POLYTOPES,
+    Polytope,
+)
 
 REPRESENTED_NORM = 0.5
 """A feature is represented iff ``||W_i|| > 0.5`` (docs/paper.md, checks).
@@ -118,119 +123,50 @@ BLOCK_GRAM_ENTRIES = 2**24
 """Models per block are chosen so one block's Gram matrices hold at most 2**24 entries
 (64 MiB in float32); this bounds memory for any number of models and features."""
 
-NOT_REPRESENTED = "not_represented"
-OTHER = "other"
 
+LEAK_MAX = 0.25
+"""The leak up to which the cosine and rank tolerances grow with it (see `analyze`).
 
-@dataclasses.dataclass(frozen=True)
-class Polytope:
-    """A uniform polytope of the vocabulary: k unit vertices spanning d dimensions."""
-
-    name: str
-    vertices: np.ndarray  # (k, d), unit rows
-
-    @property
-    def n_vertices(self) -> int:
-        return self.vertices.shape[0]
-
-    @property
-    def n_dims(self) -> int:
-        return self.vertices.shape[1]
-
-    @property
-    def dimensionality(self) -> float:
-        """D_i of each vertex, d/k (§5.1)."""
-        return self.n_dims / self.n_vertices
-
-    @functools.cached_property
-    def row_cosines(self) -> np.ndarray:
-        """Sorted cosines of one vertex to the k-1 others; the same for every vertex."""
-        cos = self.vertices @ self.vertices.T
-        rows = _off_diagonal_rows(cos[None])[0]
-        rows.sort(axis=-1)
-        if not np.allclose(rows, rows[:1], atol=1e-12):
-            raise ValueError(f"{self.name} is not vertex-transitive")
-        return rows[0]
-
-
-def _ring(k: int, phase: float = 0.0) -> np.ndarray:
-    angle = phase + 2 * np.pi * np.arange(k) / k
-    return np.stack([np.cos(angle), np.sin(angle)], axis=1)
-
-
-def _square_antiprism() -> np.ndarray:
-    """Two squares at heights +-1/sqrt(3), twisted by 45 degrees.
-
-    The height 1/sqrt(3) makes the 8 vertices a tight frame (sum v v^T = 8/3 I), the
-    only proportions with D_i = 3/8 exactly, the line the paper observes (§5.1).
-    """
-    h = 1.0 / math.sqrt(3.0)
-    r = math.sqrt(1.0 - h * h)
-    top = np.concatenate([r * _ring(4), np.full((4, 1), h)], axis=1)
-    bottom = np.concatenate([r * _ring(4, np.pi / 4), np.full((4, 1), -h)], axis=1)
-    return np.concatenate([top, bottom])
-
-
-def _tetrahedron() -> np.ndarray:
-    vertices = np.array([[1, 1, 1], [1, -1, -1], [-1, 1, -1], [-1, -1, 1]], float)
-    return vertices / math.sqrt(3.0)
-
-
-POLYTOPES: Mapping[str, Polytope] = {
-    p.name: p
-    for p in (
-        Polytope("dedicated", np.ones((1, 1))),
-        Polytope("digon", np.array([[1.0], [-1.0]])),
-        Polytope("triangle", _ring(3)),
-        Polytope("tetrahedron", _tetrahedron()),
-        Polytope("pentagon", _ring(5)),
-        Polytope("square_antiprism", _square_antiprism()),
-    )
-}
-"""The polytope vocabulary of docs/design.md with ideal unit vertices (§5.1)."""
-
-LABELS = (
-    "square_antiprism",
-    "pentagon",
-    "digon",
-    "triangle",
-    "tetrahedron",
-    "dedicated",
-    OTHER,
-    NOT_REPRESENTED,
-)
-"""Every feature label, in the fixed order of summaries and `Geometry.factor_counts`:
-polytopes by increasing D = d/k (most superposition first: 3/8, 2/5, 1/2, 2/3, 3/4, 1),
-then `other`, then `not_represented`."""
-
-FACTOR_LABELS = LABELS[:-1]
-"""Labels a tegum factor can carry: the columns of `Geometry.factor_counts`."""
+A trained triangle whose members interfere at |cos| = 0.2 with one outside feature
+(n=100, m=10, 1-S = 0.66) leans towards it: its cosines are -0.43 instead of -0.5 and
+its third singular value is 0.29 x the largest, as a lift by 0.2 predicts (1.5 x 0.04
+and sqrt(2) x 0.2). Beyond 0.25 (cosine tolerance 0.14, rank tolerance 0.55) the checks
+stop widening: a larger leak is no weak interference."""
 
 _LABEL_INDEX = {label: index for index, label in enumerate(LABELS)}
+_SIZES = sorted({p.n_vertices for p in POLYTOPES.values()})
 
 
 @dataclasses.dataclass(frozen=True)
 class Geometry:
     """Geometry of I models with n features each; every field is a NumPy array.
 
-    Fields (features table and instances table of docs/design.md):
+    Fields (features table and instances table of the results directory):
         norm: (I, n) feature norms ``||W_i||``.
         dimensionality: (I, n) feature dimensionality D_i.
         interference: (I, n) ``sum_{j != i} (W^_i . W_j)^2``.
         factor: (I, n) int, tegum factor id inside its model, numbered 0, 1, ... in
             order of each factor's lowest feature index; -1 if not represented.
         polytope: (I, n) str, the label of the feature's factor (see `LABELS`).
+        factor_size: (I, n) int, k: features in the feature's factor (0 if not
+            represented).
+        factor_dim: (I, n) int, d: dimensions the factor spans (0 if not represented).
+        fit_error: (I, n) the factor's RMS Gram error to its polytope after the best
+            vertex matching (`geomtoy.geometry.fit`); NaN for `other` and not represented.
+        leak: (I, n) the factor's largest |cos| of a member to a represented feature
+            outside it (0 when there is none); NaN if not represented.
         dims_per_feature: (I,) D* = m / ||W||_F^2 (inf for W = 0).
         n_represented: (I,) int, features with ``||W_i|| > REPRESENTED_NORM``.
         factor_counts: (I, len(FACTOR_LABELS)) int, tegum factors per label.
-        summary: (I,) str, e.g. ``"pentagon"`` or ``"2 digon + 1 dedicated"``.
+        summary: (I,) str, e.g. ``"pentagon"``, ``"2 digon + 1 dedicated"`` or
+            ``"11 digon + 1 other (14 in 5-D)"``.
 
     The summary counts tegum factors (not features) per label in `LABELS` order, as
-    ``"<count> <label>"`` joined by ``" + "``; a model that is one factor is just its
-    label (``"pentagon"``). Features that are not represented are not listed (their
-    number is ``n - n_represented``); a model with no represented feature is
-    ``"none"``. Models with non-finite weights (diverged) get NaN metrics and no
-    represented feature.
+    ``"<count> <label>"`` joined by ``" + "``; `other` factors are described by their
+    sizes and spanned dimensions, largest first; a model that is one factor is just its
+    label. Features that are not represented are not listed (their number is ``n -
+    n_represented``); a model with no represented feature is ``"none"``. Models with
+    non-finite weights (diverged) get NaN metrics and no represented feature.
     """
 
     norm: np.ndarray
@@ -242,6 +178,10 @@ class Geometry:
     n_represented: np.ndarray
     factor_counts: np.ndarray
     summary: np.ndarray
+    factor_size: np.ndarray
+    factor_dim: np.ndarray
+    fit_error: np.ndarray
+    leak: np.ndarray
 
     def count(self, label: str) -> np.ndarray:
         """Number of tegum factors labelled `label` in each model, (I,) int.
@@ -284,27 +224,50 @@ def analyze(W, *, block_size: int | None = None) -> Geometry:
         block = jax.device_put(np.concatenate([host_block, padding]))
         stats = jax.device_get(_stats_instances(block))
         stats = {name: value[:size] for name, value in stats.items()}
-        parts.append(_label_block(host_block, stats))
+        polytopes = _polytope_factors(host_block, stats)
+        group = np.full((block_size, n), -1, np.int32)
+        group[:size] = polytopes["group"]
+        represented = np.zeros((block_size, n), bool)
+        represented[:size] = stats["represented"]
+        final, leak = jax.device_get(_finish_instances(block, represented, group))
+        parts.append(_tables(host_block, stats, polytopes, final[:size], leak[:size]))
     columns = {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}
-    return Geometry(summary=_summaries(columns["factor_counts"]), **columns)
+    return Geometry(**columns)
 
 
 def _stats_one(W: jax.Array) -> dict[str, jax.Array]:
-    """Dense geometry of one model: metrics, represented mask and tegum components."""
+    """Dense geometry of one model: metrics, represented mask and spanning order."""
     G = dim.gram(W)
     norm = dim.norms_from_gram(G)
     represented = (norm > REPRESENTED_NORM) & jnp.all(jnp.isfinite(W))
+    order, weight = tegum.spanning_order(tegum.squared_cosines(G), represented)
     return {
         "norm": norm,
         "dimensionality": dim.dimensionality_from_gram(G),
         "interference": dim.interference_from_gram(G),
         "dims_per_feature": dim.dims_per_feature(W),
         "represented": represented,
-        "component": tegum_components(G, represented),
+        "order": order,
+        "weight": weight,
     }
 
 
+def _finish_one(W: jax.Array, represented: jax.Array, group: jax.Array):
+    """Factor root of every feature and leak, given the polytope factors (`group`: the
+    lowest member index, -1 for features in none): the represented rest forms `other`
+    factors, one per connected component among themselves."""
+    G = dim.gram(W)
+    n = G.shape[0]
+    leftover = represented & (group < 0)
+    rest = tegum_components(G, leftover)
+    final = jnp.where(leftover, rest, jnp.where(represented, group, jnp.arange(n)))
+    outside = represented[None, :] & (final[:, None] != final[None, :])
+    leak_sq = jnp.max(jnp.where(outside, tegum.squared_cosines(G), 0.0), axis=1)
+    return final.astype(jnp.int32), jnp.sqrt(leak_sq)
+
+
 _stats_instances = jax.jit(jax.vmap(_stats_one))
+_finish_instances = jax.jit(jax.vmap(_finish_one))
 
 
 def tegum_components(G: jax.Array, represented: jax.Array) -> jax.Array:
@@ -341,47 +304,81 @@ def tegum_components(G: jax.Array, represented: jax.Array) -> jax.Array:
     return label.astype(jnp.int32)
 
 
-def _label_block(W: np.ndarray, stats: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Host side, one block: group features into factors, label and count them.
+def _polytope_factors(W: np.ndarray, stats: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Host side, one block: the coarsest single-linkage clusters that pass a check.
 
-    Only factors of a polytope's size need their Gram matrix, formed here from their
+    Only clusters of a polytope's size are checked, on Gram matrices formed from their
     own columns of W, so the dense n x n Gram never leaves the compiled block.
     """
-    represented = stats["represented"]
-    component = stats["component"].astype(np.int64)
     W_features = np.swapaxes(W, 1, 2)  # (I, n, m): row i is W_i
+    n_models, n = stats["represented"].shape
+    n_represented = stats["represented"].sum(axis=1)
+    found = []
+    for k in _SIZES:
+        model, start, leak_sq = tegum.dendrogram_nodes(
+            stats["weight"], n_represented, k, LINK_COS**2
+        )
+        members = stats["order"][model[:, None], start[:, None] + np.arange(k)]
+        columns = W_features[model[:, None], members].astype(np.float64)
+        sub_gram = columns @ np.swapaxes(columns, 1, 2)
+        dims = stats["dimensionality"][model[:, None], members]
+        label = np.full(len(model), -1)
+        for polytope in (p for p in POLYTOPES.values() if p.n_vertices == k):
+            ok = matches_polytope(sub_gram, polytope, leak=np.sqrt(leak_sq))
+            ok &= np.all(np.abs(dims - polytope.dimensionality) <= DIM_TOL, axis=1)
+            label[(label < 0) & ok] = _LABEL_INDEX[polytope.name]
+        passed = label >= 0
+        found.append(
+            (model[passed], start[passed], members[passed], label[passed], sub_gram[passed])
+        )
+    sizes = np.concatenate([np.full(len(f[0]), f[2].shape[1]) for f in found])
+    keep = tegum.outermost(
+        np.concatenate([f[0] for f in found]), np.concatenate([f[1] for f in found]), sizes, n
+    )
+    group = np.full((n_models, n), -1, np.int32)
+    label = np.where(stats["represented"], _LABEL_INDEX[OTHER], _LABEL_INDEX[NOT_REPRESENTED])
+    fit_error = np.full((n_models, n), np.nan)
+    factor_dim = np.zeros((n_models, n), np.int64)
+    offset = 0
+    for model, _, members, labels, sub_gram in found:
+        kept = keep[offset : offset + len(model)]
+        offset += len(model)
+        for index in np.unique(labels[kept]):
+            polytope = POLYTOPES[LABELS[index]]
+            sel = np.flatnonzero(kept & (labels == index))
+            rows, cols = model[sel, None], members[sel]
+            group[rows, cols] = cols.min(axis=1, keepdims=True)
+            label[rows, cols] = index
+            factor_dim[rows, cols] = polytope.n_dims
+            fit_error[rows, cols] = fit.fit_error(sub_gram[sel], polytope)[:, None]
+    return {"group": group, "label": label, "fit_error": fit_error, "factor_dim": factor_dim}
+
+
+def _tables(W, stats, polytopes, final, leak) -> dict[str, np.ndarray]:
+    """Factor ids, sizes, dimensions, leaks, counts and summaries of one block."""
+    represented = stats["represented"]
     n_models, n = represented.shape
-    label = np.full((n_models, n), _LABEL_INDEX[NOT_REPRESENTED], np.int8)
-
-    model, feature = np.nonzero(represented)
-    key = model * n + component[model, feature]
-    order = np.argsort(key, kind="stable")
-    key_sorted = key[order]
-    starts = np.flatnonzero(np.r_[True, key_sorted[1:] != key_sorted[:-1]])
-    sizes = np.diff(np.r_[starts, key_sorted.size])
-    member_size = np.repeat(sizes, sizes)
-    label_sorted = np.full(key_sorted.size, _LABEL_INDEX[OTHER], np.int8)
-    for polytope in POLYTOPES.values():
-        k = polytope.n_vertices
-        selected = member_size == k
-        if not selected.any():
-            continue
-        members = order[selected].reshape(-1, k)  # factors of size k are contiguous
-        columns = W_features[model[members], feature[members]].astype(np.float64)
-        sub_gram = columns @ np.swapaxes(columns, 1, 2)  # (F, k, k)
-        matches = matches_polytope(sub_gram, polytope)
-        dims = stats["dimensionality"][model[members], feature[members]]
-        matches &= np.all(np.abs(dims - polytope.dimensionality) <= DIM_TOL, axis=1)
-        factor_label = np.where(matches, _LABEL_INDEX[polytope.name], _LABEL_INDEX[OTHER])
-        label_sorted[selected] = np.repeat(factor_label, k)
-    label[model[order], feature[order]] = label_sorted
-
-    is_root = represented & (component == np.arange(n))
+    label = polytopes["label"]
+    is_root = represented & (final == np.arange(n))
     root_rank = np.cumsum(is_root, axis=1) - 1
-    factor = np.where(represented, np.take_along_axis(root_rank, component, 1), -1)
+    factor = np.where(represented, np.take_along_axis(root_rank, final, 1), -1)
+
+    key = (np.arange(n_models)[:, None] * n + final).reshape(-1)
+    rep = represented.reshape(-1)
+    size = np.bincount(key[rep], minlength=n_models * n)
+    factor_leak = np.zeros(n_models * n)
+    np.maximum.at(factor_leak, key[rep], leak.reshape(-1)[rep])
+    factor_dim = polytopes["factor_dim"].copy()
+    other = represented & (label == _LABEL_INDEX[OTHER])
+    factor_dim[other] = _spanned_dims(W, key.reshape(n_models, n), other)
+
     root_model, root_feature = np.nonzero(is_root)
     factor_counts = np.zeros((n_models, len(FACTOR_LABELS)), np.int64)
     np.add.at(factor_counts, (root_model, label[root_model, root_feature]), 1)
+    others = [[] for _ in range(n_models)]
+    other_root = is_root & other
+    for i, j in zip(*np.nonzero(other_root)):
+        others[i].append((int(size[i * n + j]), int(factor_dim[i, j])))
 
     return {
         "norm": stats["norm"],
@@ -392,44 +389,75 @@ def _label_block(W: np.ndarray, stats: dict[str, np.ndarray]) -> dict[str, np.nd
         "dims_per_feature": stats["dims_per_feature"],
         "n_represented": represented.sum(axis=1),
         "factor_counts": factor_counts,
+        "summary": _summaries(factor_counts, others),
+        "factor_size": np.where(represented, size[key].reshape(n_models, n), 0),
+        "factor_dim": np.where(represented, factor_dim, 0),
+        "fit_error": polytopes["fit_error"],
+        "leak": np.where(represented, factor_leak[key].reshape(n_models, n), np.nan),
     }
 
 
-def matches_polytope(sub_gram: np.ndarray, polytope: Polytope) -> np.ndarray:
+def _spanned_dims(W: np.ndarray, key: np.ndarray, members: np.ndarray) -> np.ndarray:
+    """Dimension spanned by the factor of each selected feature (singular values of the
+    factor's columns above RANK_RTOL x the largest), in np.nonzero order of `members`."""
+    model, feature = np.nonzero(members)
+    keys = key[model, feature]
+    order = np.argsort(keys, kind="stable")
+    starts = np.flatnonzero(np.r_[True, keys[order][1:] != keys[order][:-1]])
+    sizes = np.diff(np.r_[starts, len(order)])
+    dims_sorted = np.zeros(len(order), np.int64)
+    for k in np.unique(sizes):
+        first = starts[sizes == k]
+        rows = order[first[:, None] + np.arange(k)]  # (F, k) positions in the nonzero list
+        columns = W[model[rows[:, :1]], :, feature[rows]]  # (F, k, m)
+        singular = np.linalg.svd(columns.astype(np.float64), compute_uv=False)
+        rank = np.sum(singular > RANK_RTOL * singular[:, :1], axis=1)
+        dims_sorted[(first[:, None] + np.arange(k)).reshape(-1)] = np.repeat(rank, k)
+    dims = np.empty(len(order), np.int64)
+    dims[order] = dims_sorted
+    return dims
+
+
+def matches_polytope(sub_gram: np.ndarray, polytope: Polytope, leak=None) -> np.ndarray:
     """Whether each factor's Gram matrix (F, k, k) is the polytope's, up to permutation.
 
     Checks equal norms (`NORM_RTOL`), the spanned dimension (`RANK_RTOL`) and every
-    member's sorted cosines to the others against the ideal's (`COS_TOL`). Returns (F,)
-    bool.
+    member's sorted cosines to the others against the ideal's (`COS_TOL`). With `leak`
+    (F,), each factor's largest |cos| to the rest, the cosine and rank tolerances grow
+    by ``1.5 l^2`` and ``sqrt(2) l`` (``l`` capped at `LEAK_MAX`). Returns (F,) bool.
     """
     sub_gram = np.asarray(sub_gram, dtype=np.float64)
-    k = polytope.n_vertices
+    F, k = sub_gram.shape[0], polytope.n_vertices
     if sub_gram.shape[1:] != (k, k):
         raise ValueError(f"{polytope.name} needs (F, {k}, {k}) Gram blocks")
+    lean = np.zeros(F) if leak is None else np.clip(np.asarray(leak, float), 0.0, LEAK_MAX)
     norm = np.sqrt(np.clip(np.diagonal(sub_gram, axis1=1, axis2=2), 0.0, None))
     equal_norms = norm.max(axis=1) <= (1.0 + NORM_RTOL) * norm.min(axis=1)
     if k == 1:
         return equal_norms & (norm[:, 0] > 0)
 
     singular = np.sqrt(np.clip(np.linalg.eigvalsh(sub_gram), 0.0, None))
-    rank = np.sum(singular > RANK_RTOL * singular[:, -1:], axis=1)
+    rank_rtol = RANK_RTOL + np.sqrt(2.0) * lean
+    rank = np.sum(singular > rank_rtol[:, None] * singular[:, -1:], axis=1)
 
     safe = np.where(norm > 0, norm, 1.0)
     cos = sub_gram / (safe[:, :, None] * safe[:, None, :])
-    rows = np.sort(_off_diagonal_rows(cos), axis=-1)
-    angles_match = np.all(np.abs(rows - polytope.row_cosines) <= COS_TOL, axis=(1, 2))
+    rows = np.sort(cos[:, ~np.eye(k, dtype=bool)].reshape(F, k, k - 1), axis=-1)
+    cos_tol = COS_TOL + 1.5 * lean**2
+    angles_match = np.all(np.abs(rows - polytope.row_cosines) <= cos_tol[:, None, None], (1, 2))
     return equal_norms & (rank == polytope.n_dims) & angles_match
 
 
-def _off_diagonal_rows(matrix: np.ndarray) -> np.ndarray:
-    """(F, k, k) -> (F, k, k-1): each row without its diagonal entry."""
-    F, k, _ = matrix.shape
-    return matrix[:, ~np.eye(k, dtype=bool)].reshape(F, k, k - 1)
-
-
-def summary(counts) -> str:
-    """Summary string of one model from its factor counts per `FACTOR_LABELS`."""
-    terms = [(int(c), label) for c, label in zip(counts, FACTOR_LABELS) if c > 0]
+def summary(counts, others=()) -> str:
+    """Summary string of one model from its factor counts per `FACTOR_LABELS` and the
+    (size, spanned dimension) of each of its `other` factors."""
+    terms = []
+    for count, label in zip(counts, FACTOR_LABELS):
+        if count > 0 and label == OTHER and len(others):
+            shapes = sorted(others, reverse=True)
+            label = f"other ({', '.join(f'{k} in {d}-D' for k, d in shapes)})"
+        if count > 0:
+            terms.append((int(count), label))
     if not terms:
         return "none"
     if len(terms) == 1 and terms[0][0] == 1:
@@ -437,9 +465,13 @@ def summary(counts) -> str:
     return " + ".join(f"{c} {label}" for c, label in terms)
 
 
-def _summaries(factor_counts: np.ndarray) -> np.ndarray:
-    if factor_counts.shape[0] == 0:
-        return np.zeros(0, dtype=str)
-    unique, inverse = np.unique(factor_counts, axis=0, return_inverse=True)
-    strings = np.array([summary(row) for row in unique])
-    return strings[inverse.reshape(-1)]
+def _summaries(factor_counts: np.ndarray, others: list[list[tuple[int, int]]]) -> np.ndarray:
+    """Summary strings of I models; each distinct structure is formatted once."""
+    keys = [tuple(row) + tuple(sorted(o)) for row, o in zip(factor_counts.tolist(), others)]
+    cache: dict[tuple, str] = {}
+    out = np.empty(len(keys), dtype=object)
+    for index, key in enumerate(keys):
+        if key not in cache:
+            cache[key] = summary(factor_counts[index], others[index])
+        out[index] = cache[key]
+    return out.astype(str) if len(keys) else np.zeros(0, dtype=str)

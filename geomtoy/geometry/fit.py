@@ -1,0 +1,104 @@
+"""Fit error of a tegum factor to its polytope: Gram distance after the best vertex matching.
+
+The factor's Gram matrix is scaled to mean squared norm 1 and compared with the ideal
+unit Gram matrix ``V V^T`` of the polytope, with the factor's features assigned to the
+ideal vertices. The error is the root mean square over the k^2 entries, so it reads as
+a typical cosine (or relative squared norm) error: 0 for the ideal polytope in any
+rotation, scale and order of features.
+
+Matching: a polytope whose Gram matrix no permutation changes (a simplex, the digon)
+needs none. For the others the factor's features are embedded in d dimensions (top
+eigenvectors of its Gram matrix), aligned onto the ideal vertices by orthogonal
+Procrustes from d anchor features (tried against every ordered d-tuple of ideal
+vertices starting at vertex 0, which vertex-transitivity makes enough), and assigned by
+`scipy.optimize.linear_sum_assignment` on the aligned squared distances. This is the
+best matching whenever the factor is close to its polytope, which is when it has the
+label.
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+
+import numpy as np
+from scipy.optimize import linear_sum_assignment
+
+from geomtoy.geometry.vocabulary import POLYTOPES, Polytope
+
+
+def fit_error(sub_gram: np.ndarray, polytope: Polytope) -> np.ndarray:
+    """RMS Gram error of each factor (F, k, k) to the polytope after matching, (F,)."""
+    sub_gram = np.asarray(sub_gram, np.float64)
+    if len(sub_gram) == 0:
+        return np.zeros(0)
+    scale = np.mean(np.diagonal(sub_gram, axis1=1, axis2=2), axis=1)
+    G = sub_gram / np.where(scale > 0, scale, 1.0)[:, None, None]
+    ideal = polytope.gram
+    if _needs_no_matching(polytope.name):
+        return _rms(G - ideal)
+    perm = _matching(G, polytope)
+    matched = ideal[perm[:, :, None], perm[:, None, :]]
+    return _rms(G - matched)
+
+
+def _rms(diff: np.ndarray) -> np.ndarray:
+    return np.sqrt(np.mean(diff * diff, axis=(1, 2)))
+
+
+@functools.cache
+def _needs_no_matching(name: str) -> bool:
+    ideal = POLYTOPES[name].gram
+    off = ideal[~np.eye(len(ideal), dtype=bool)]
+    return off.size == 0 or np.ptp(off) < 1e-9
+
+
+@functools.cache
+def _anchor_tuples(name: str) -> np.ndarray:
+    """Ordered d-tuples of ideal vertices starting at vertex 0 that span R^d, (T, d)."""
+    V = POLYTOPES[name].vertices
+    k, d = V.shape
+    tuples = [
+        (0, *rest)
+        for rest in itertools.permutations(range(1, k), d - 1)
+        if np.linalg.svd(V[[0, *rest]], compute_uv=False)[-1] > 0.3
+    ]
+    return np.asarray(tuples, np.int64).reshape(-1, d)
+
+
+def _matching(G: np.ndarray, polytope: Polytope) -> np.ndarray:
+    """Ideal vertex of each feature of each factor, (F, k) int."""
+    F, k, _ = G.shape
+    V = polytope.vertices
+    d = polytope.n_dims
+    values, vectors = np.linalg.eigh(G)
+    X = vectors[:, :, -d:] * np.sqrt(np.clip(values[:, None, -d:], 0.0, None))  # (F, k, d)
+    anchors = _anchors(X)  # (F, d)
+    A = np.take_along_axis(X, anchors[:, :, None], axis=1)  # (F, d, d)
+    B = V[_anchor_tuples(polytope.name)]  # (T, d, d)
+    U, _, Vt = np.linalg.svd(np.einsum("fai,taj->ftij", A, B))
+    R = U @ Vt  # (F, T, d, d): orthogonal maps of the anchors onto each tuple
+    Y = np.einsum("fki,ftij->ftkj", X, R)
+    cost = np.sum((Y[:, :, :, None, :] - V[None, None, None]) ** 2, axis=-1)  # (F, T, k, k)
+    best = np.argmin(cost.min(axis=-1).sum(axis=-1), axis=1)
+    cost = cost[np.arange(F), best]  # (F, k, k)
+    perm = np.argmin(cost, axis=-1)
+    for f in np.flatnonzero(np.sort(perm, axis=1) != np.arange(k)).tolist():
+        perm[f] = linear_sum_assignment(cost[f])[1]
+    return perm
+
+
+def _anchors(X: np.ndarray) -> np.ndarray:
+    """d features per factor spanning its embedding: feature 0, then greedily the one
+    farthest from the span of those chosen (pivoted Gram-Schmidt), (F, d) int."""
+    F, k, d = X.shape
+    residual = X.copy()
+    chosen = np.zeros((F, d), np.int64)
+    rows = np.arange(F)
+    for step in range(d):
+        if step:
+            chosen[:, step] = np.argmax(np.sum(residual**2, axis=-1), axis=1)
+        u = residual[rows, chosen[:, step]]
+        u = u / np.maximum(np.linalg.norm(u, axis=-1, keepdims=True), 1e-12)
+        residual = residual - np.einsum("fk,fi->fki", np.einsum("fki,fi->fk", residual, u), u)
+    return chosen

@@ -1,0 +1,96 @@
+"""Tegum factors at every scale: the single-linkage hierarchy of the interference graph.
+
+Trained tegum products are only approximately orthogonal, so one weak link can join
+clean polytopes into a component no polytope matches. `geomtoy.geometry.polytopes`
+therefore reads each component at the scale where its structure is: a component that
+fails every vocabulary check is split at its weakest links, recursively, and a piece
+that passes is a factor. These pieces are the clusters of single linkage on the
+squared cosines ``c_ij = cos^2(W_i, W_j)`` of the represented features.
+
+`spanning_order` (one model, `jnp`, vmapped by the caller) builds a maximum spanning
+tree with Prim's algorithm and returns the order in which it adds the features and the
+weight of the link each one was added by. In that order every cluster is an interval,
+and an interval ``[a, a + k)`` is a cluster exactly when the links inside it are all
+stronger than the two at its ends (`dendrogram_nodes`); the strongest link from a
+cluster to any feature outside it is the stronger of those two, its *leak*. Choosing
+the coarsest clusters that pass a check is then a sort (`outermost`), with no recursion
+on the host.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+
+def squared_cosines(G: jax.Array) -> jax.Array:
+    """``cos^2(W_i, W_j) = G_ij^2 / (G_ii G_jj)`` (n, n); 0 where a column is zero."""
+    norm_sq = jnp.diagonal(G)
+    denominator = norm_sq[:, None] * norm_sq[None, :]
+    positive = denominator > 0
+    return jnp.where(positive, G * G / jnp.where(positive, denominator, 1.0), 0.0)
+
+
+def spanning_order(c: jax.Array, represented: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """Prim's maximum spanning tree of the represented features of one model.
+
+    Args:
+        c: (n, n) link strengths (squared cosines).
+        represented: (n,) bool.
+
+    Returns:
+        order (n,) int32: the represented features in the order Prim adds them (ties to
+        the lowest index), then the others in index order; weight (n,): the strength of
+        the link that added each position, -1 for the first feature and for every
+        feature that is not represented.
+    """
+    n = c.shape[0]
+
+    def add(state, _):
+        best, in_tree = state
+        score = jnp.where(in_tree, -jnp.inf, jnp.where(represented, best, -2.0))
+        j = jnp.argmax(score)
+        return (jnp.maximum(best, c[j]), in_tree.at[j].set(True)), (j, score[j])
+
+    start = (jnp.full(n, -1.0, c.dtype), jnp.zeros(n, bool))
+    _, (order, weight) = jax.lax.scan(add, start, None, length=n)
+    return order.astype(jnp.int32), jnp.maximum(weight, -1.0)
+
+
+def dendrogram_nodes(weight: np.ndarray, n_represented: np.ndarray, k: int, floor: float):
+    """Clusters of k features: start positions ``(model, a)`` and their leaks (squared).
+
+    ``[a, a + k)`` is a cluster iff it lies among the represented positions, every link
+    inside it is stronger than `floor` (it is connected in the interference graph) and
+    stronger than both end links ``weight[a]`` and ``weight[a + k]``. Every represented
+    position is a cluster of size 1.
+    """
+    n_models, n = weight.shape
+    padded = np.concatenate([weight, np.full((n_models, 1), -1.0, weight.dtype)], axis=1)
+    starts = np.arange(n - k + 1)
+    inside = starts[None, :] + k <= n_represented[:, None]
+    left, right = padded[:, : n - k + 1], padded[:, k : n + 1]
+    if k > 1:
+        windows = np.lib.stride_tricks.sliding_window_view(weight[:, 1:], k - 1, axis=1)
+        internal = windows.min(axis=-1)
+        inside &= (internal > floor) & (left < internal) & (right < internal)
+    model, a = np.nonzero(inside)
+    return model, a, np.maximum(np.maximum(left[model, a], right[model, a]), 0.0)
+
+
+def outermost(model: np.ndarray, start: np.ndarray, size: np.ndarray, n: int) -> np.ndarray:
+    """Which of the given clusters lie inside no other given cluster, (F,) bool.
+
+    Clusters are nested or disjoint, so after sorting by start (longest first at equal
+    starts) a cluster is inside another exactly when it starts before the furthest end
+    seen so far.
+    """
+    key = model.astype(np.int64) * (n + 1) + start
+    order = np.lexsort((-size, key))
+    end = np.maximum.accumulate((key + size)[order])
+    inner = np.zeros(len(order), bool)
+    inner[1:] = key[order][1:] < end[:-1]
+    keep = np.empty(len(order), bool)
+    keep[order] = ~inner
+    return keep
