@@ -31,7 +31,7 @@ from geomtoy.geometry import (
 )
 
 COPIES = 16
-M, N = 10, 9  # every fixture is embedded in R^M and padded to N features
+M, N = 10, 24  # every fixture is embedded in R^M and padded to N features
 GLOBAL_SCALE = (0.8, 1.3)
 NORM_JITTER = 0.02
 NOISE = 0.004
@@ -102,6 +102,15 @@ def square_antiprism(height=1 / math.sqrt(3.0)):
 
 FIXTURES = {
     # name: (V (d, k), per-feature labels, per-feature ideal D, summary)
+    **{
+        f"registry_{name}": (
+            p.vertices.T,
+            [name] * p.n_vertices,
+            [p.dimensionality] * p.n_vertices,
+            name,
+        )
+        for name, p in POLYTOPES.items()
+    },
     "orthonormal": (np.eye(4), ["dedicated"] * 4, [1.0] * 4, "4 dedicated"),
     "antipodal_pair": (np.array([[1.0, -1.0]]), ["digon"] * 2, [0.5] * 2, "digon"),
     "triangle": (ring(3), ["triangle"] * 3, [2 / 3] * 3, "triangle"),
@@ -158,7 +167,9 @@ def test_fixture_labels_and_dimensionality(name):
 
 def test_ideal_polytopes_are_tight_frames_with_d_over_k():
     """check C6: k unit vertices spanning d dimensions with D_i = d/k for every vertex."""
-    W = np.zeros((len(POLYTOPES), 3, 8), np.float32)
+    d_max = max(p.n_dims for p in POLYTOPES.values())
+    k_max = max(p.n_vertices for p in POLYTOPES.values())
+    W = np.zeros((len(POLYTOPES), d_max, k_max), np.float32)
     for index, polytope in enumerate(POLYTOPES.values()):
         V = polytope.vertices
         k, d = V.shape
@@ -173,6 +184,9 @@ def test_ideal_polytopes_are_tight_frames_with_d_over_k():
         )
         assert set(g.polytope[index, :k]) == {polytope.name}
         assert g.summary[index] == polytope.name
+        np.testing.assert_allclose(g.fit_error[index, :k], 0.0, atol=1e-5)
+        assert set(g.factor_size[index, :k]) == {k}
+        assert set(g.factor_dim[index, :k]) == {polytope.n_dims}
 
 
 def test_thomson_square_antiprism_is_accepted_but_not_tight():
@@ -230,7 +244,12 @@ IRREGULAR = {
         np.concatenate([ring(5), np.array([[0.0, 0.0, 0.0, 0.0, 0.6]])])
     ),
     "eight_random_in_3d": unit(np.random.default_rng(5).normal(size=(3, 8))),
-    "six_in_2d": ring(6),
+    "six_at_uneven_angles_in_2d": np.stack(
+        [
+            np.cos(np.radians([0, 50, 120, 180, 230, 300])),
+            np.sin(np.radians([0, 50, 120, 180, 230, 300])),
+        ]
+    ),
 }
 
 
@@ -241,7 +260,8 @@ def test_irregular_configurations_are_other(name):
     W, expected = variants(V, ["other"] * k, seed=100 + sorted(IRREGULAR).index(name))
     g = analyze(W)
     np.testing.assert_array_equal(g.polytope, expected)
-    assert list(g.summary) == ["other"] * W.shape[0]
+    assert all(s.startswith("other (") for s in g.summary), g.summary
+    assert np.all(np.isnan(g.fit_error)) and np.all(g.factor_size[expected == "other"] >= 1)
 
 
 def test_each_check_rejects_on_its_own(monkeypatch):
@@ -304,6 +324,11 @@ def test_summary_strings():
     assert summary(counts(dedicated=1, digon=2)) == "2 digon + 1 dedicated"
     assert summary(counts(other=1, square_antiprism=2)) == ("2 square_antiprism + 1 other")
     assert summary(counts(dedicated=3)) == "3 dedicated"
+    assert summary(counts(other=1), [(14, 5)]) == "other (14 in 5-D)"
+    assert (
+        summary(counts(digon=11, pentagon=2, other=2), [(2, 2), (14, 5)])
+        == "2 pentagon + 11 digon + 2 other (14 in 5-D, 2 in 2-D)"
+    )
     assert LABELS[-1] == "not_represented" and FACTOR_LABELS == LABELS[:-1]
 
 
@@ -423,7 +448,7 @@ def test_trained_like_pentagons_in_2d():
     assert np.all(g.polytope == "pentagon")
     assert np.all(np.abs(g.dimensionality - 0.4) < NOISY_D_TOL)
     W[:, :, 0] *= 0.85
-    assert np.all(analyze(W.astype(np.float32)).summary == "other")
+    assert np.all(analyze(W.astype(np.float32)).summary == "other (5 in 2-D)")
 
 
 def test_lone_feature_sharing_its_direction_with_weak_features_is_not_dedicated():

@@ -110,14 +110,22 @@ equal. In trained polytopes the extra singular values stayed <= 0.09 x the large
 the count is the polytope's dimension, while a lifted or tilted configuration (0.23
 in the tilted triangle above) counts an extra dimension."""
 
-DIM_TOL = 0.05
-"""A factor keeps its polytope label only if every member's D_i is within 0.05 of d/k.
+INTERFERENCE_MAX = 0.25
+"""A factor's members each receive at most 0.25 of interference from outside it.
 
-Norms, rank and angles are read inside the factor; D_i also counts the interference
-from features outside it, those below REPRESENTED_NORM included. In the dense uniform
-regime a lone feature of norm > 0.5 can share its direction with dozens of weak ones
-(D_i ~ 0.25, seen at n=100, m=10, 1-S = 1): it is no dedicated dimension. Trained
-polytopes sat within 0.004 (pentagons) and 0.02 (digons, docs/paper.md, calibration) of d/k."""
+The interference from outside, ``x_i = sum_{j not in factor} (W^_i . W_j)^2 /
+||W_i||^2``, is what separates D_i from d/k: ``D_i = 1 / (k/d + x_i)`` for a member of
+an ideal polytope. It counts every feature, those below REPRESENTED_NORM included: in
+the dense uniform regime a lone feature of norm > 0.5 can share its direction with
+dozens of weak ones (x ~ 3, D_i ~ 0.25, seen at n=100, m=10, 1-S = 1): it is no
+dedicated dimension; a digon inside a tangle of features (D_i ~ 2/7) has x ~ 1.5.
+Trained polytopes with weak links had x <= CALIBRATION_PLACEHOLDER."""
+
+SEPARATION = 1.5
+"""The cosine and rank tolerances widen with a candidate's leak only when its weakest
+internal link is at least 2 x its leak: a piece linked to the rest about as strongly as
+inside (four vertices of a 4-simplex, leak = internal |cos| = 0.25) is no weakly
+linked polytope and must match as it stands."""
 
 BLOCK_GRAM_ENTRIES = 2**24
 """Models per block are chosen so one block's Gram matrices hold at most 2**24 entries
@@ -315,17 +323,22 @@ def _polytope_factors(W: np.ndarray, stats: dict[str, np.ndarray]) -> dict[str, 
     n_represented = stats["represented"].sum(axis=1)
     found = []
     for k in _SIZES:
-        model, start, leak_sq = tegum.dendrogram_nodes(
+        model, start, leak_sq, internal_sq = tegum.dendrogram_nodes(
             stats["weight"], n_represented, k, LINK_COS**2
         )
+        leak = np.sqrt(leak_sq)
+        lean = np.where(SEPARATION * leak <= np.sqrt(internal_sq), leak, 0.0)
         members = stats["order"][model[:, None], start[:, None] + np.arange(k)]
         columns = W_features[model[:, None], members].astype(np.float64)
         sub_gram = columns @ np.swapaxes(columns, 1, 2)
-        dims = stats["dimensionality"][model[:, None], members]
+        quiet = np.all(
+            outside_interference(sub_gram, stats["dimensionality"][model[:, None], members])
+            <= INTERFERENCE_MAX,
+            axis=1,
+        )
         label = np.full(len(model), -1)
         for polytope in (p for p in POLYTOPES.values() if p.n_vertices == k):
-            ok = matches_polytope(sub_gram, polytope, leak=np.sqrt(leak_sq))
-            ok &= np.all(np.abs(dims - polytope.dimensionality) <= DIM_TOL, axis=1)
+            ok = quiet & matches_polytope(sub_gram, polytope, leak=lean)
             label[(label < 0) & ok] = _LABEL_INDEX[polytope.name]
         passed = label >= 0
         found.append(
@@ -416,6 +429,14 @@ def _spanned_dims(W: np.ndarray, key: np.ndarray, members: np.ndarray) -> np.nda
     dims = np.empty(len(order), np.int64)
     dims[order] = dims_sorted
     return dims
+
+
+def outside_interference(sub_gram: np.ndarray, dims: np.ndarray) -> np.ndarray:
+    """``x_i = 1/D_i - sum_{j in factor} G_ij^2 / G_ii^2`` of each member (F, k): the
+    interference a member receives from outside its factor, in units of its own norm."""
+    norm_sq = np.diagonal(sub_gram, axis1=1, axis2=2)
+    inside = np.sum(sub_gram**2, axis=2) / np.where(norm_sq > 0, norm_sq, 1.0) ** 2
+    return np.where(dims > 0, 1.0 / np.where(dims > 0, dims, 1.0), np.inf) - inside
 
 
 def matches_polytope(sub_gram: np.ndarray, polytope: Polytope, leak=None) -> np.ndarray:

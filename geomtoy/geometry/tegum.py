@@ -59,7 +59,8 @@ def spanning_order(c: jax.Array, represented: jax.Array) -> tuple[jax.Array, jax
 
 
 def dendrogram_nodes(weight: np.ndarray, n_represented: np.ndarray, k: int, floor: float):
-    """Clusters of k features: start positions ``(model, a)`` and their leaks (squared).
+    """Clusters of k features: start positions ``(model, a)``, their leaks and their
+    weakest internal links (squared cosines; inf for k = 1).
 
     ``[a, a + k)`` is a cluster iff it lies among the represented positions, every link
     inside it is stronger than `floor` (it is connected in the interference graph) and
@@ -67,16 +68,21 @@ def dendrogram_nodes(weight: np.ndarray, n_represented: np.ndarray, k: int, floo
     position is a cluster of size 1.
     """
     n_models, n = weight.shape
+    if k > n:
+        empty = np.zeros(0, np.int64)
+        return empty, empty, np.zeros(0, weight.dtype), np.zeros(0, weight.dtype)
     padded = np.concatenate([weight, np.full((n_models, 1), -1.0, weight.dtype)], axis=1)
     starts = np.arange(n - k + 1)
     inside = starts[None, :] + k <= n_represented[:, None]
     left, right = padded[:, : n - k + 1], padded[:, k : n + 1]
+    internal = np.full(inside.shape, np.inf, weight.dtype)
     if k > 1:
         windows = np.lib.stride_tricks.sliding_window_view(weight[:, 1:], k - 1, axis=1)
         internal = windows.min(axis=-1)
         inside &= (internal > floor) & (left < internal) & (right < internal)
     model, a = np.nonzero(inside)
-    return model, a, np.maximum(np.maximum(left[model, a], right[model, a]), 0.0)
+    leak = np.maximum(np.maximum(left[model, a], right[model, a]), 0.0)
+    return model, a, leak, internal[model, a]
 
 
 def outermost(model: np.ndarray, start: np.ndarray, size: np.ndarray, n: int) -> np.ndarray:

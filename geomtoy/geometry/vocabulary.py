@@ -1,7 +1,7 @@
 """The polytope vocabulary: the one registry of the labels a tegum factor can carry.
 
 Each entry is a uniform polytope of k unit vertices spanning d dimensions, every vertex
-with feature dimensionality D = d/k (E7), with the colour and short label that figures
+with feature dimensionality D = d/k (paper §5.1), with the colour and short label that figures
 and the explorer show. Every other list of labels (figure reference lines, legends, the
 gallery's tables, the explorer's payload) is derived from `POLYTOPES` and `LABELS`.
 
@@ -48,7 +48,7 @@ class Polytope:
 
     @property
     def dimensionality(self) -> float:
-        """D_i of each vertex, d/k (E7)."""
+        """D_i of each vertex, d/k (§5.1)."""
         return self.n_dims / self.n_vertices
 
     @property
@@ -90,7 +90,7 @@ def square_antiprism() -> np.ndarray:
     """Two squares at heights +-1/sqrt(3), twisted by 45 degrees.
 
     The height 1/sqrt(3) makes the 8 vertices a tight frame (sum v v^T = 8/3 I), the
-    only proportions with D_i = 3/8 exactly, the line the paper observes (E7).
+    only proportions with D_i = 3/8 exactly, the line the paper observes (§5.1).
     """
     h = 1.0 / math.sqrt(3.0)
     r = math.sqrt(1.0 - h * h)
