@@ -84,7 +84,7 @@ $(FIGOUT)/fig_pentagon.png: figures/fig_pentagon.py $(RESULTS)/pentagon/instance
 	$(FIGRUN)
 $(FIGOUT)/fig_phase.png: figures/fig_phase.py $(RESULTS)/phase_2x1/instances.parquet $(RESULTS)/phase_3x2/instances.parquet geomtoy/theory.py $(FIGDEPS)
 	$(FIGRUN)
-$(FIGOUT)/fig_dims_per_feature.png: figures/fig_uniform.py $(RESULTS)/uniform_superposition/instances.parquet $(FIGDEPS)
+$(FIGOUT)/fig_dims_per_feature.png: figures/fig_uniform.py $(RESULTS)/uniform_superposition/instances.parquet $(RESULTS)/feature_geometry/instances.parquet $(FIGDEPS)
 	$(FIGRUN)
 $(FIGOUT)/fig_nonuniform.png: figures/fig_nonuniform.py $(RESULTS)/nonuniform_pentagon/instances.parquet $(FIGDEPS)
 	$(FIGRUN)

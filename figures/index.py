@@ -18,8 +18,9 @@ from pathlib import Path
 import numpy as np
 
 from geomtoy import plot, results, spec
+from geomtoy.geometry import vocabulary
 
-LABELS = list(plot.POLYTOPE_COLORS)
+LABELS = list(vocabulary.LABELS)
 
 # Figures sharing a paper section, in the paper's order; others follow by name.
 WITHIN_SECTION = (
@@ -53,14 +54,15 @@ def phase_table(res: results.Results) -> tuple[list[str], list[list]]:
     best = res.column("best").astype(bool)
     geometry = res.column("geometry")
     loss = res.column("loss")
-    header = axes + ["seeds"] + LABELS + ["best seed geometry", "best loss"]
+    present = [name for name in LABELS if np.any(labels == name)]  # labels that occur
+    header = axes + ["seeds"] + present + ["best seed geometry", "best loss"]
     rows = []
     for p in np.unique(point):
         idx = np.flatnonzero(point == p)
         b = idx[best[idx]][0]
         values = [res.column(a)[b] for a in axes]
         values = [f"{v:.4g}" if isinstance(v, float | np.floating) else str(v) for v in values]
-        counts = [int((labels[idx] == name).sum()) for name in LABELS]
+        counts = [int((labels[idx] == name).sum()) for name in present]
         rows.append(values + [len(idx)] + counts + [str(geometry[b]), f"{loss[b]:.4g}"])
     return header, rows
 

@@ -53,6 +53,7 @@ from pathlib import Path
 import numpy as np
 
 from geomtoy import models, results, style
+from geomtoy.geometry import vocabulary
 from geomtoy.spec import SweepError
 
 DEFAULT_OUT = "explorer.html"
@@ -63,17 +64,8 @@ F32_BUDGET = 8_000_000
 F16_METRICS_BUDGET = 16_000_000
 """Bytes of arrays (weights already float16) above which the per-feature metrics are float16."""
 
-LABELS = (
-    "dedicated",
-    "digon",
-    "triangle",
-    "tetrahedron",
-    "pentagon",
-    "square_antiprism",
-    "other",
-    "not_represented",
-)
-"""Polytope vocabulary of docs/design.md, in the order the page lists it."""
+LABELS = (*vocabulary.POLYTOPES, vocabulary.OTHER, vocabulary.NOT_REPRESENTED)
+"""Every polytope label, in the order the page lists it (the vocabulary registry's)."""
 
 POLYTOPE_COLORS = style.POLYTOPE_COLORS
 
@@ -410,6 +402,7 @@ def sweep_payload(path: str | Path) -> dict:
         },
         "polytopes": poly_labels,
         "polytope_colors": [POLYTOPE_COLORS.get(p, "#8c8c8c") for p in poly_labels],
+        "polytope_short": [style.POLYTOPE_SHORT.get(p, p) for p in poly_labels],
         "geometries": geometries,
         "geometry_colors": geo_colors,
         "curve_steps": steps_distinct,

@@ -21,17 +21,12 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from geomtoy import results, style
+from geomtoy.geometry import vocabulary
 
-# Colours of the polytope labels (docs/design.md vocabulary), used by every figure.
+# Colours of the polytope labels (the vocabulary registry), used by every figure.
 POLYTOPE_COLORS = style.POLYTOPE_COLORS
 # D = d / k of each uniform polytope (paper §5.1): the reference lines of the D_i figure.
-POLYTOPE_DIMENSIONALITY = {
-    "tetrahedron": 3 / 4,
-    "triangle": 2 / 3,
-    "digon": 1 / 2,
-    "pentagon": 2 / 5,
-    "square_antiprism": 3 / 8,
-}
+POLYTOPE_DIMENSIONALITY = {p.name: p.dimensionality for p in vocabulary.POLYTOPES.values()}
 
 RC = {
     "figure.dpi": 110,

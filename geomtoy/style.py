@@ -1,14 +1,10 @@
 """Presentation constants shared by the figures (geomtoy.plot) and the explorer page
 (geomtoy.explore); no matplotlib here, so the explorer does not start it."""
 
-POLYTOPE_COLORS = {
-    "dedicated": "#1f77b4",
-    "tetrahedron": "#17becf",
-    "triangle": "#2ca02c",
-    "digon": "#d62728",
-    "pentagon": "#9467bd",
-    "square_antiprism": "#e377c2",
-    "other": "#8c8c8c",
-    "not_represented": "#d9d9d9",
-}
-"""Colour of each polytope label of the vocabulary of docs/design.md."""
+from geomtoy.geometry import vocabulary
+
+POLYTOPE_COLORS = dict(vocabulary.COLORS)
+"""Colour of each polytope label, from the vocabulary registry (in `LABELS` order)."""
+
+POLYTOPE_SHORT = dict(vocabulary.SHORT)
+"""Short label of each polytope label, for crowded plots, from the vocabulary registry."""

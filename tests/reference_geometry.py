@@ -60,8 +60,8 @@ def tegum_factors(W):
     represented = np.sqrt(norm_sq) > polytopes.REPRESENTED_NORM
     with np.errstate(invalid="ignore", divide="ignore"):
         c = np.nan_to_num(G**2 / np.outer(norm_sq, norm_sq))
-        D = np.nan_to_num(norm_sq**2 / np.sum(G**2, axis=1))
     rep = [int(i) for i in np.flatnonzero(represented)]
+    weak = (G**2)[:, ~represented].sum(axis=1) / np.where(norm_sq > 0, norm_sq, 1.0) ** 2
 
     def leak(nodes):
         outside = [j for j in rep if j not in nodes]
@@ -69,10 +69,11 @@ def tegum_factors(W):
 
     def check(nodes):
         sub = G[np.ix_(nodes, nodes)][None]
-        quiet = polytopes.outside_interference(sub, D[nodes][None]) <= polytopes.INTERFERENCE_MAX
-        if not np.all(quiet):
+        if np.any(weak[nodes] > polytopes.INTERFERENCE_MAX):
             return None
         lean = leak(nodes)
+        if lean > polytopes.LEAK_MAX:
+            return None
         if len(nodes) > 1 and polytopes.SEPARATION * lean > np.sqrt(bottleneck(nodes, c)):
             lean = 0.0
         for p in POLYTOPES.values():

@@ -1,6 +1,7 @@
 """Geometry labels on models trained by the engine (issue: geometry acceptance, docs/paper.md checks C3, C9)."""
 
 import numpy as np
+import pytest
 
 from geomtoy.geometry import analyze
 from geomtoy.train import HParams, Shape, train_instances
@@ -33,3 +34,56 @@ def test_dense_model_two_dedicated_three_not_represented():
         assert g.polytope[i].tolist() == ["dedicated"] * 2 + ["not_represented"] * 3
         assert g.summary[i] == "2 dedicated"
         np.testing.assert_allclose(g.dimensionality[i, :2], 1.0, atol=0.01)
+
+
+def _visible_triangles(W, rep):
+    """Triples a person reads as triangles: pairwise cosines within 0.1 of -1/2."""
+    import itertools
+
+    unit = W[:, rep] / np.linalg.norm(W[:, rep], axis=0)
+    C = unit.T @ unit
+    return [
+        [rep[a], rep[b], rep[c]]
+        for a, b, c in itertools.combinations(range(len(rep)), 3)
+        if max(abs(C[a, b] + 0.5), abs(C[a, c] + 0.5), abs(C[b, c] + 0.5)) < 0.1
+    ]
+
+
+@pytest.mark.slow
+def test_weakly_linked_trained_triangles_are_triangles():
+    """n=100, m=10, 1-S = 0.66, 4 seeds: 3 or 4 triangles (D_i 0.63-0.70) per model,
+    some leaning by |cos| up to 0.22 towards an outside feature (cosines -0.40 ... -0.44
+    inside): every visible triangle is labelled triangle, with leak and fit error."""
+    res = train_instances(
+        Shape(n_features=100, n_hidden=10),
+        HParams.create(4, 100, feature_probability=0.66, seed=np.arange(4)),
+        chunk_steps=2500,
+    )
+    W = np.asarray(res.params.W, np.float64)
+    g = analyze(res.params.W)
+    total = 0
+    for i in range(4):
+        rep = np.flatnonzero(g.norm[i] > 0.5)
+        for triple in _visible_triangles(W[i], rep):
+            total += 1
+            assert list(g.polytope[i][triple]) == ["triangle"] * 3, (i, triple, g.summary[i])
+            assert len(set(g.factor[i][triple])) == 1 and np.all(g.factor_size[i][triple] == 3)
+            assert np.all(g.fit_error[i][triple] < 0.08) and np.all(g.leak[i][triple] < 0.3)
+    assert total >= 8
+
+
+@pytest.mark.slow
+def test_trained_cross_set_octahedra_are_three_digons():
+    """n=6, m=3, two correlated sets of 3 (paper §6): every seed that keeps all six
+    features forms the cross-set octahedron, three antipodal pairs (tegum factors that
+    interfere at |cos| up to ~0.1), read as 3 digons; the others drop one feature."""
+    res = train_instances(
+        Shape(n_features=6, n_hidden=3, structure="correlated", set_size=3),
+        HParams.create(12, 6, feature_probability=0.03, seed=np.arange(12)),
+        chunk_steps=2500,
+    )
+    g = analyze(res.params.W)
+    full = g.n_represented == 6
+    assert full.sum() >= 6
+    assert set(g.summary[full]) == {"3 digon"}
+    assert set(g.summary[~full]) <= {"2 digon + 1 dedicated"}

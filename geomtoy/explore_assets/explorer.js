@@ -263,7 +263,11 @@
   }
 
   // ---------------------------------------------------------------- SVG helpers
-  const SHORT = { dedicated: "dedicated", digon: "digon", triangle: "triangle", tetrahedron: "tetrahedron", pentagon: "pentagon", square_antiprism: "sq. antiprism", other: "other", not_represented: "not repr." };
+  /** Short label of a polytope label, from the sweep's payload (the vocabulary registry). */
+  function shortLabel(label) {
+    const k = S.D.polytopes.indexOf(label);
+    return (S.D.polytope_short && S.D.polytope_short[k]) || label;
+  }
   function arrow(x0, y0, x1, y1, color, f, faded, extra) {
     if (!(fin(x1) && fin(y1))) return ""; // a diverged model's NaN weights draw nothing
     const op = faded ? ' opacity="0.35"' : "";
@@ -294,7 +298,7 @@
       if (labels && !faded && fin(x) && fin(y)) {
         const L = Math.hypot(x - c, y - c) || 1, lx = x + ((x - c) / L) * 10, ly = y + ((y - c) / L) * 10;
         const anchor = lx < c - 6 ? "end" : lx > c + 6 ? "start" : "middle";
-        const text = opts.long ? j + " " + (SHORT[D.polytopes[M.poly[j]]] || D.polytopes[M.poly[j]]) : String(j);
+        const text = opts.long ? j + " " + shortLabel(D.polytopes[M.poly[j]]) : String(j);
         txt += '<text x="' + lx.toFixed(1) + '" y="' + (ly + 4).toFixed(1) + '" font-size="10.5" text-anchor="' + anchor + '" fill="#333" data-f="' + j + '">' + esc(text) + "</text>";
       }
     });
@@ -377,7 +381,7 @@
         const y = 10 + j * rowH + rowH / 2, x = c + s * M.W[j];
         const faded = D.polytopes[M.poly[j]] === "not_represented";
         out += arrow(c, y, x, y, colors[j], j, faded);
-        out += '<text x="4" y="' + (y + 4) + '" font-size="10.5" fill="#333" data-f="' + j + '">' + j + " " + esc(SHORT[D.polytopes[M.poly[j]]]) + "</text>";
+        out += '<text x="4" y="' + (y + 4) + '" font-size="10.5" fill="#333" data-f="' + j + '">' + j + " " + esc(shortLabel(D.polytopes[M.poly[j]])) + "</text>";
         arrows++;
       }
       html = '<div class="panel">' + out + "</svg></div>";

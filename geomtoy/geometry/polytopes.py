@@ -17,12 +17,13 @@ approximately orthogonal, so factors are read at every scale of interference.
    when all its checks pass (`matches_polytope`): equal norms (``max/min - 1 <=
    NORM_RTOL``), the spanned dimension (singular values of its columns above
    ``RANK_RTOL`` times the largest) equal to the polytope's d, each feature's sorted
-   cosines to the other members within ``COS_TOL`` of the ideal's, and every member's
-   D_i within ``DIM_TOL`` of d/k. A candidate whose strongest link to the rest, its
-   leak ``l``, is not zero may deviate by what that leak explains: the features of a
-   polytope leaning by ``l`` towards an outside feature change their cosines by up to
-   ``1.5 l^2`` and gain a singular value of ``sqrt(2) l`` times the largest, so the
-   cosine and rank tolerances grow by those amounts (with ``l`` capped at `LEAK_MAX`);
+   cosines to the other members within ``COS_TOL`` of the ideal's, and no member
+   sharing its direction with weak features (`INTERFERENCE_MAX`). A candidate whose strongest
+   link to the rest, its leak ``l``, is weak next to its own weakest link
+   (`SEPARATION`) may deviate by what that leak explains: the features of a polytope
+   leaning by ``l`` towards an outside feature change their cosines by up to ``1.5
+   l^2`` and gain a singular value of ``sqrt(2) l`` times the largest, so the cosine and
+   rank tolerances grow by those amounts (with ``l`` capped at `LEAN_MAX`); no candidate with a leak above `LEAK_MAX` passes;
 4. the factors are the coarsest passing candidates: a component that passes is kept
    whole, one that fails is split at its weakest links and its pieces are tried in
    turn. Represented features in no polytope are `other`; they form one `other` factor
@@ -111,15 +112,15 @@ the count is the polytope's dimension, while a lifted or tilted configuration (0
 in the tilted triangle above) counts an extra dimension."""
 
 INTERFERENCE_MAX = 0.25
-"""A factor's members each receive at most 0.25 of interference from outside it.
+"""A feature can be in a polytope only if the weak features give it at most 0.25 of
+interference: ``sum_{j not represented} (W^_i . W_j)^2 / ||W_i||^2 <= 0.25``.
 
-The interference from outside, ``x_i = sum_{j not in factor} (W^_i . W_j)^2 /
-||W_i||^2``, is what separates D_i from d/k: ``D_i = 1 / (k/d + x_i)`` for a member of
-an ideal polytope. It counts every feature, those below REPRESENTED_NORM included: in
-the dense uniform regime a lone feature of norm > 0.5 can share its direction with
-dozens of weak ones (x ~ 3, D_i ~ 0.25, seen at n=100, m=10, 1-S = 1): it is no
-dedicated dimension; a digon inside a tangle of features (D_i ~ 2/7) has x ~ 1.5.
-Trained polytopes with weak links had x <= CALIBRATION_PLACEHOLDER."""
+In the dense uniform regime a lone feature of norm > 0.5 can share its direction with
+dozens of weak ones (interference ~ 3, D_i ~ 0.25, seen at n=100, m=10, 1-S = 1): it is
+no dedicated dimension. In trained sparse models the weak features give <= 0.01.
+Interference among represented features is what the leak measures instead: at 1/(1-S)
+= 4.84 (n=200, m=20) antipodal pairs at cos -0.999 meet some twenty other features at
+|cos| 0.1-0.25, which lowers their D_i to 0.37, yet they are digons."""
 
 SEPARATION = 1.5
 """The cosine and rank tolerances widen with a candidate's leak only when its weakest
@@ -132,7 +133,16 @@ BLOCK_GRAM_ENTRIES = 2**24
 (64 MiB in float32); this bounds memory for any number of models and features."""
 
 
-LEAK_MAX = 0.25
+LEAK_MAX = 0.3
+"""A factor links to the rest at |cos| <= 0.3 (its leak); a lone feature with a
+stronger link is no dedicated dimension.
+
+Tegum factors are nearly orthogonal: trained weakly linked factors had leaks <= 0.26
+(digons at 1/(1-S) = 4.84, n=200, m=20), <= 0.22 (triangles, n=100, m=10) and <= 0.21
+(cross-set octahedra), while three antipodal pairs at uneven angles in one plane meet
+at |cos| 0.64: no tegum product, `other`."""
+
+LEAN_MAX = 0.25
 """The leak up to which the cosine and rank tolerances grow with it (see `analyze`).
 
 A trained triangle whose members interfere at |cos| = 0.2 with one outside feature
@@ -249,7 +259,10 @@ def _stats_one(W: jax.Array) -> dict[str, jax.Array]:
     norm = dim.norms_from_gram(G)
     represented = (norm > REPRESENTED_NORM) & jnp.all(jnp.isfinite(W))
     order, weight = tegum.spanning_order(tegum.squared_cosines(G), represented)
+    norm_sq = jnp.diagonal(G)
+    weak = jnp.sum(jnp.where(represented[None, :], 0.0, G * G), axis=1)
     return {
+        "weak_interference": weak / jnp.where(norm_sq > 0, norm_sq, 1.0) ** 2,
         "norm": norm,
         "dimensionality": dim.dimensionality_from_gram(G),
         "interference": dim.interference_from_gram(G),
@@ -279,37 +292,9 @@ _finish_instances = jax.jit(jax.vmap(_finish_one))
 
 
 def tegum_components(G: jax.Array, represented: jax.Array) -> jax.Array:
-    """Connected components of the interference graph of one model, (n,) int32.
-
-    Nodes are the represented features; i and j are linked iff ``|cos| > LINK_COS``.
-    Each feature gets the lowest feature index of its component (its own index when not
-    represented). Min-label propagation with pointer jumping: every round takes the
-    lowest label among a feature's neighbours, then the label of that label, so labels
-    only decrease, stay inside the component, and stop changing exactly when each
-    component carries its minimum index; rounds grow with the component diameter,
-    which is small for polytopes.
-    """
-    n = G.shape[0]
-    norm_sq = jnp.diagonal(G)
-    # |cos_ij| > LINK_COS without square roots or divisions.
-    linked = (G * G > LINK_COS**2 * norm_sq[:, None] * norm_sq[None, :]) & (
-        represented[:, None] & represented[None, :]
-    )
-    linked = linked | jnp.eye(n, dtype=bool)
-    # Float labels and an additive penalty instead of an integer select: the same
-    # min, but XLA vectorises it about 4x faster on CPU. Exact for n < 2**24.
-    label_dtype = jnp.promote_types(G.dtype, jnp.float32)
-    penalty = jnp.where(linked, 0.0, float(n)).astype(label_dtype)
-    index = jnp.arange(n, dtype=label_dtype)
-
-    def round_(state):
-        label, _ = state
-        lowest = jnp.min(penalty + label[None, :], axis=1)
-        lowest = lowest[lowest.astype(jnp.int32)]
-        return lowest, jnp.any(lowest != label)
-
-    label, _ = jax.lax.while_loop(lambda s: s[1], round_, (index, jnp.array(True)))
-    return label.astype(jnp.int32)
+    """Connected components of the interference graph of one model, (n,) int32: the
+    represented features linked at ``|cos| > LINK_COS`` (`tegum.components`)."""
+    return tegum.components(G, represented, LINK_COS)
 
 
 def _polytope_factors(W: np.ndarray, stats: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -331,11 +316,8 @@ def _polytope_factors(W: np.ndarray, stats: dict[str, np.ndarray]) -> dict[str, 
         members = stats["order"][model[:, None], start[:, None] + np.arange(k)]
         columns = W_features[model[:, None], members].astype(np.float64)
         sub_gram = columns @ np.swapaxes(columns, 1, 2)
-        quiet = np.all(
-            outside_interference(sub_gram, stats["dimensionality"][model[:, None], members])
-            <= INTERFERENCE_MAX,
-            axis=1,
-        )
+        weak = stats["weak_interference"][model[:, None], members]
+        quiet = np.all(weak <= INTERFERENCE_MAX, axis=1) & (leak <= LEAK_MAX)
         label = np.full(len(model), -1)
         for polytope in (p for p in POLYTOPES.values() if p.n_vertices == k):
             ok = quiet & matches_polytope(sub_gram, polytope, leak=lean)
@@ -431,27 +413,19 @@ def _spanned_dims(W: np.ndarray, key: np.ndarray, members: np.ndarray) -> np.nda
     return dims
 
 
-def outside_interference(sub_gram: np.ndarray, dims: np.ndarray) -> np.ndarray:
-    """``x_i = 1/D_i - sum_{j in factor} G_ij^2 / G_ii^2`` of each member (F, k): the
-    interference a member receives from outside its factor, in units of its own norm."""
-    norm_sq = np.diagonal(sub_gram, axis1=1, axis2=2)
-    inside = np.sum(sub_gram**2, axis=2) / np.where(norm_sq > 0, norm_sq, 1.0) ** 2
-    return np.where(dims > 0, 1.0 / np.where(dims > 0, dims, 1.0), np.inf) - inside
-
-
 def matches_polytope(sub_gram: np.ndarray, polytope: Polytope, leak=None) -> np.ndarray:
     """Whether each factor's Gram matrix (F, k, k) is the polytope's, up to permutation.
 
     Checks equal norms (`NORM_RTOL`), the spanned dimension (`RANK_RTOL`) and every
     member's sorted cosines to the others against the ideal's (`COS_TOL`). With `leak`
     (F,), each factor's largest |cos| to the rest, the cosine and rank tolerances grow
-    by ``1.5 l^2`` and ``sqrt(2) l`` (``l`` capped at `LEAK_MAX`). Returns (F,) bool.
+    by ``1.5 l^2`` and ``sqrt(2) l`` (``l`` capped at `LEAN_MAX`). Returns (F,) bool.
     """
     sub_gram = np.asarray(sub_gram, dtype=np.float64)
     F, k = sub_gram.shape[0], polytope.n_vertices
     if sub_gram.shape[1:] != (k, k):
         raise ValueError(f"{polytope.name} needs (F, {k}, {k}) Gram blocks")
-    lean = np.zeros(F) if leak is None else np.clip(np.asarray(leak, float), 0.0, LEAK_MAX)
+    lean = np.zeros(F) if leak is None else np.clip(np.asarray(leak, float), 0.0, LEAN_MAX)
     norm = np.sqrt(np.clip(np.diagonal(sub_gram, axis1=1, axis2=2), 0.0, None))
     equal_norms = norm.max(axis=1) <= (1.0 + NORM_RTOL) * norm.min(axis=1)
     if k == 1:

@@ -32,6 +32,40 @@ def squared_cosines(G: jax.Array) -> jax.Array:
     return jnp.where(positive, G * G / jnp.where(positive, denominator, 1.0), 0.0)
 
 
+def components(G: jax.Array, represented: jax.Array, link_cos: float) -> jax.Array:
+    """Connected components of the interference graph of one model, (n,) int32.
+
+    Nodes are the represented features; i and j are linked iff ``|cos| > link_cos``.
+    Each feature gets the lowest feature index of its component (its own index when not
+    represented). Min-label propagation with pointer jumping: every round takes the
+    lowest label among a feature's neighbours, then the label of that label, so labels
+    only decrease, stay inside the component, and stop changing exactly when each
+    component carries its minimum index; rounds grow with the component diameter,
+    which is small for polytopes.
+    """
+    n = G.shape[0]
+    norm_sq = jnp.diagonal(G)
+    # |cos_ij| > link_cos without square roots or divisions.
+    linked = (G * G > link_cos**2 * norm_sq[:, None] * norm_sq[None, :]) & (
+        represented[:, None] & represented[None, :]
+    )
+    linked = linked | jnp.eye(n, dtype=bool)
+    # Float labels and an additive penalty instead of an integer select: the same
+    # min, but XLA vectorises it about 4x faster on CPU. Exact for n < 2**24.
+    label_dtype = jnp.promote_types(G.dtype, jnp.float32)
+    penalty = jnp.where(linked, 0.0, float(n)).astype(label_dtype)
+    index = jnp.arange(n, dtype=label_dtype)
+
+    def round_(state):
+        label, _ = state
+        lowest = jnp.min(penalty + label[None, :], axis=1)
+        lowest = lowest[lowest.astype(jnp.int32)]
+        return lowest, jnp.any(lowest != label)
+
+    label, _ = jax.lax.while_loop(lambda s: s[1], round_, (index, jnp.array(True)))
+    return label.astype(jnp.int32)
+
+
 def spanning_order(c: jax.Array, represented: jax.Array) -> tuple[jax.Array, jax.Array]:
     """Prim's maximum spanning tree of the represented features of one model.
 
