@@ -60,6 +60,7 @@ def tegum_factors(W):
     represented = np.sqrt(norm_sq) > polytopes.REPRESENTED_NORM
     with np.errstate(invalid="ignore", divide="ignore"):
         c = np.nan_to_num(G**2 / np.outer(norm_sq, norm_sq))
+        D = np.nan_to_num(norm_sq**2 / np.sum(G**2, axis=1))
     rep = [int(i) for i in np.flatnonzero(represented)]
     weak = (G**2)[:, ~represented].sum(axis=1) / np.where(norm_sq > 0, norm_sq, 1.0) ** 2
 
@@ -70,6 +71,8 @@ def tegum_factors(W):
     def check(nodes):
         sub = G[np.ix_(nodes, nodes)][None]
         if np.any(weak[nodes] > polytopes.INTERFERENCE_MAX):
+            return None
+        if len(nodes) == 1 and D[nodes[0]] * (1 + polytopes.INTERFERENCE_MAX) < 1:
             return None
         lean = leak(nodes)
         if lean > polytopes.LEAK_MAX:

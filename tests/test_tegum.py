@@ -178,3 +178,19 @@ def test_decomposition_matches_recursive_numpy_reference():
             g.factor[index], np.searchsorted(roots, root) * (root >= 0) - (root < 0)
         )
         np.testing.assert_allclose(g.leak[index], leak, atol=1e-5)
+
+
+def test_every_list_of_labels_derives_from_the_registry(tmp_path):
+    """Figures, gallery and explorer payload read names, colours and short labels from
+    the one vocabulary registry."""
+    from geomtoy import explore, plot, style
+    from geomtoy.geometry import vocabulary
+
+    assert list(style.POLYTOPE_COLORS) == list(vocabulary.LABELS)
+    assert set(explore.LABELS) == set(vocabulary.LABELS)
+    assert plot.POLYTOPE_DIMENSIONALITY == {
+        name: p.n_dims / p.n_vertices for name, p in POLYTOPES.items()
+    }
+    for name, p in POLYTOPES.items():
+        assert style.POLYTOPE_COLORS[name] == p.color and style.POLYTOPE_SHORT[name] == p.short
+    assert len(set(style.POLYTOPE_COLORS.values())) == len(vocabulary.LABELS)

@@ -18,7 +18,8 @@ approximately orthogonal, so factors are read at every scale of interference.
    NORM_RTOL``), the spanned dimension (singular values of its columns above
    ``RANK_RTOL`` times the largest) equal to the polytope's d, each feature's sorted
    cosines to the other members within ``COS_TOL`` of the ideal's, and no member
-   sharing its direction with weak features (`INTERFERENCE_MAX`). A candidate whose strongest
+   sharing its direction with weak features (`INTERFERENCE_MAX`; a lone feature is
+   `dedicated` only if all others give it at most that). A candidate whose strongest
    link to the rest, its leak ``l``, is weak next to its own weakest link
    (`SEPARATION`) may deviate by what that leak explains: the features of a polytope
    leaning by ``l`` towards an outside feature change their cosines by up to ``1.5
@@ -117,7 +118,10 @@ interference: ``sum_{j not represented} (W^_i . W_j)^2 / ||W_i||^2 <= 0.25``.
 
 In the dense uniform regime a lone feature of norm > 0.5 can share its direction with
 dozens of weak ones (interference ~ 3, D_i ~ 0.25, seen at n=100, m=10, 1-S = 1): it is
-no dedicated dimension. In trained sparse models the weak features give <= 0.01.
+no dedicated dimension. In trained sparse models the weak features give <= 0.01. A
+lone feature has no shape to check, so it is `dedicated` only if all other features
+together give it at most 0.25 (D_i >= 0.8): at 1/(1-S) = 1.37 (n=200, m=20) lone
+features at D_i = 0.71 are not.
 Interference among represented features is what the leak measures instead: at 1/(1-S)
 = 4.84 (n=200, m=20) antipodal pairs at cos -0.999 meet some twenty other features at
 |cos| 0.1-0.25, which lowers their D_i to 0.37, yet they are digons."""
@@ -318,6 +322,9 @@ def _polytope_factors(W: np.ndarray, stats: dict[str, np.ndarray]) -> dict[str, 
         sub_gram = columns @ np.swapaxes(columns, 1, 2)
         weak = stats["weak_interference"][model[:, None], members]
         quiet = np.all(weak <= INTERFERENCE_MAX, axis=1) & (leak <= LEAK_MAX)
+        if k == 1:  # no shape to check: a dedicated dimension is one barely shared
+            D = stats["dimensionality"][model, members[:, 0]]
+            quiet &= D * (1.0 + INTERFERENCE_MAX) >= 1.0
         label = np.full(len(model), -1)
         for polytope in (p for p in POLYTOPES.values() if p.n_vertices == k):
             ok = quiet & matches_polytope(sub_gram, polytope, leak=lean)
