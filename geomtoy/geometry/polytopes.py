@@ -244,28 +244,30 @@ def analyze(W, *, block_size: int | None = None) -> Geometry:
         # Padded on the host to keep one compiled shape; device_put compiles nothing.
         padding = np.zeros((block_size - size, m, n), host_block.dtype)
         block = jax.device_put(np.concatenate([host_block, padding]))
-        stats = jax.device_get(_stats_instances(block))
-        stats = {name: value[:size] for name, value in stats.items()}
+        stats, c = _stats_instances(block)
+        stats = {name: value[:size] for name, value in jax.device_get(stats).items()}
         polytopes = _polytope_factors(host_block, stats)
         group = np.full((block_size, n), -1, np.int32)
         group[:size] = polytopes["group"]
         represented = np.zeros((block_size, n), bool)
         represented[:size] = stats["represented"]
-        final, leak = jax.device_get(_finish_instances(block, represented, group))
+        final, leak = jax.device_get(_finish_instances(c, represented, group))
         parts.append(_tables(host_block, stats, polytopes, final[:size], leak[:size]))
     columns = {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}
     return Geometry(**columns)
 
 
-def _stats_one(W: jax.Array) -> dict[str, jax.Array]:
-    """Dense geometry of one model: metrics, represented mask and spanning order."""
+def _stats_one(W: jax.Array) -> tuple[dict[str, jax.Array], jax.Array]:
+    """Dense geometry of one model: metrics, represented mask and spanning order, and
+    the squared cosines (kept on the device for `_finish_one`)."""
     G = dim.gram(W)
     norm = dim.norms_from_gram(G)
     represented = (norm > REPRESENTED_NORM) & jnp.all(jnp.isfinite(W))
-    order, weight = tegum.spanning_order(tegum.squared_cosines(G), represented)
+    c = tegum.squared_cosines(G)
+    order, weight = tegum.spanning_order(c, represented)
     norm_sq = jnp.diagonal(G)
     weak = jnp.sum(jnp.where(represented[None, :], 0.0, G * G), axis=1)
-    return {
+    stats = {
         "weak_interference": weak / jnp.where(norm_sq > 0, norm_sq, 1.0) ** 2,
         "norm": norm,
         "dimensionality": dim.dimensionality_from_gram(G),
@@ -275,19 +277,19 @@ def _stats_one(W: jax.Array) -> dict[str, jax.Array]:
         "order": order,
         "weight": weight,
     }
+    return stats, c
 
 
-def _finish_one(W: jax.Array, represented: jax.Array, group: jax.Array):
-    """Factor root of every feature and leak, given the polytope factors (`group`: the
-    lowest member index, -1 for features in none): the represented rest forms `other`
-    factors, one per connected component among themselves."""
-    G = dim.gram(W)
-    n = G.shape[0]
+def _finish_one(c: jax.Array, represented: jax.Array, group: jax.Array):
+    """Factor root of every feature and leak, given the squared cosines and the polytope
+    factors (`group`: the lowest member index, -1 for features in none): the represented
+    rest forms `other` factors, one per connected component among themselves."""
+    n = c.shape[0]
     leftover = represented & (group < 0)
-    rest = tegum_components(G, leftover)
+    rest = tegum.linked_components(c > LINK_COS**2, leftover)
     final = jnp.where(leftover, rest, jnp.where(represented, group, jnp.arange(n)))
     outside = represented[None, :] & (final[:, None] != final[None, :])
-    leak_sq = jnp.max(jnp.where(outside, tegum.squared_cosines(G), 0.0), axis=1)
+    leak_sq = jnp.max(jnp.where(outside, c, 0.0), axis=1)
     return final.astype(jnp.int32), jnp.sqrt(leak_sq)
 
 

@@ -37,24 +37,28 @@ def components(G: jax.Array, represented: jax.Array, link_cos: float) -> jax.Arr
 
     Nodes are the represented features; i and j are linked iff ``|cos| > link_cos``.
     Each feature gets the lowest feature index of its component (its own index when not
-    represented). Min-label propagation with pointer jumping: every round takes the
-    lowest label among a feature's neighbours, then the label of that label, so labels
-    only decrease, stay inside the component, and stop changing exactly when each
-    component carries its minimum index; rounds grow with the component diameter,
-    which is small for polytopes.
+    represented); see `linked_components`.
     """
-    n = G.shape[0]
     norm_sq = jnp.diagonal(G)
     # |cos_ij| > link_cos without square roots or divisions.
-    linked = (G * G > link_cos**2 * norm_sq[:, None] * norm_sq[None, :]) & (
-        represented[:, None] & represented[None, :]
-    )
-    linked = linked | jnp.eye(n, dtype=bool)
+    linked = G * G > link_cos**2 * norm_sq[:, None] * norm_sq[None, :]
+    return linked_components(linked, represented)
+
+
+def linked_components(linked: jax.Array, represented: jax.Array) -> jax.Array:
+    """Connected components of the represented nodes of a boolean (n, n) graph, (n,).
+
+    Min-label propagation with pointer jumping: every round takes the lowest label among
+    a feature's neighbours, then the label of that label, so labels only decrease, stay
+    inside the component, and stop changing exactly when each component carries its
+    minimum index; rounds grow with the component diameter, which is small for polytopes.
+    """
+    n = linked.shape[0]
+    linked = linked & represented[:, None] & represented[None, :] | jnp.eye(n, dtype=bool)
     # Float labels and an additive penalty instead of an integer select: the same
     # min, but XLA vectorises it about 4x faster on CPU. Exact for n < 2**24.
-    label_dtype = jnp.promote_types(G.dtype, jnp.float32)
-    penalty = jnp.where(linked, 0.0, float(n)).astype(label_dtype)
-    index = jnp.arange(n, dtype=label_dtype)
+    penalty = jnp.where(linked, 0.0, float(n)).astype(jnp.float32)
+    index = jnp.arange(n, dtype=jnp.float32)
 
     def round_(state):
         label, _ = state
@@ -80,16 +84,29 @@ def spanning_order(c: jax.Array, represented: jax.Array) -> tuple[jax.Array, jax
         feature that is not represented.
     """
     n = c.shape[0]
+    n_represented = jnp.sum(represented)
 
-    def add(state, _):
-        best, in_tree = state
-        score = jnp.where(in_tree, -jnp.inf, jnp.where(represented, best, -2.0))
+    def add(state):
+        best, in_tree, step, order, weight = state
+        score = jnp.where(in_tree | ~represented, -jnp.inf, best)
         j = jnp.argmax(score)
-        return (jnp.maximum(best, c[j]), in_tree.at[j].set(True)), (j, score[j])
+        order, weight = order.at[step].set(j), weight.at[step].set(score[j])
+        return jnp.maximum(best, c[j]), in_tree.at[j].set(True), step + 1, order, weight
 
-    start = (jnp.full(n, -1.0, c.dtype), jnp.zeros(n, bool))
-    _, (order, weight) = jax.lax.scan(add, start, None, length=n)
-    return order.astype(jnp.int32), jnp.maximum(weight, -1.0)
+    start = (
+        jnp.full(n, -1.0, c.dtype),
+        jnp.zeros(n, bool),
+        jnp.zeros((), jnp.int32),
+        jnp.zeros(n, jnp.int32),
+        jnp.full(n, -1.0, c.dtype),
+    )
+    # Only the represented features are added, so the loop runs as long as they last.
+    _, _, _, order, weight = jax.lax.while_loop(lambda s: s[2] < n_represented, add, start)
+    position = jnp.arange(n)
+    rest = jnp.argsort(represented, stable=True)  # the others first, in index order
+    rest = rest[jnp.clip(position - n_represented, 0, n - 1)]
+    order = jnp.where(position < n_represented, order, rest)
+    return order.astype(jnp.int32), jnp.where(position < n_represented, weight, -1.0)
 
 
 def dendrogram_nodes(weight: np.ndarray, n_represented: np.ndarray, k: int, floor: float):
