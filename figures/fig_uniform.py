@@ -128,7 +128,7 @@ def feature_dimensionality(args):
     ax.set_xlabel("1 / (1 - S)")
     ax.set_ylabel("feature dimensionality D_i")
     ax.set_title(f"Feature dimensionality of every represented feature (best seed), n={n}, m={m}")
-    ax.legend(fontsize=6, markerscale=2.5, loc="upper right", ncol=2)
+    ax.legend(fontsize=6, markerscale=2.5, loc="lower left", ncol=2)
     table = density_table(x, label)
     plot.save(
         fig,

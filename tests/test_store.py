@@ -166,7 +166,9 @@ def test_finish_joins_the_parts_of_two_processes(reference, tmp_path):
     out = tmp_path / "tiny"
     r0 = runner.run_sweep(tiny(), out, process_index=0, process_count=2)  # blocks 0 and 2
     assert r0.trained_blocks == 2 and not r0.complete
-    with pytest.raises(SweepError, match=r"1 of 3 blocks cannot be used \(block-00001.npz missing\)"):
+    with pytest.raises(
+        SweepError, match=r"1 of 3 blocks cannot be used \(block-00001.npz missing\)"
+    ):
         runner.finish(out)
     runner.run_sweep(tiny(), out, process_index=1, process_count=2)  # block 1
     assert_same_results(runner.finish(out), reference)

@@ -102,3 +102,25 @@ def _anchors(X: np.ndarray) -> np.ndarray:
         u = u / np.maximum(np.linalg.norm(u, axis=-1, keepdims=True), 1e-12)
         residual = residual - np.einsum("fk,fi->fki", np.einsum("fki,fi->fk", residual, u), u)
     return chosen
+
+
+def spanned_dims(W: np.ndarray, key: np.ndarray, members: np.ndarray, rank_rtol: float):
+    """Dimension spanned by the factor (same `key`) of each selected feature of W (I, m, n):
+    singular values of the factor's columns above `rank_rtol` x the largest, in
+    np.nonzero order of `members` (I, n)."""
+    model, feature = np.nonzero(members)
+    keys = key[model, feature]
+    order = np.argsort(keys, kind="stable")
+    starts = np.flatnonzero(np.r_[True, keys[order][1:] != keys[order][:-1]])
+    sizes = np.diff(np.r_[starts, len(order)])
+    dims_sorted = np.zeros(len(order), np.int64)
+    for k in np.unique(sizes):
+        first = starts[sizes == k]
+        rows = order[first[:, None] + np.arange(k)]  # (F, k) positions in the nonzero list
+        columns = W[model[rows[:, :1]], :, feature[rows]]  # (F, k, m)
+        singular = np.linalg.svd(columns.astype(np.float64), compute_uv=False)
+        rank = np.sum(singular > rank_rtol * singular[:, :1], axis=1)
+        dims_sorted[(first[:, None] + np.arange(k)).reshape(-1)] = np.repeat(rank, k)
+    dims = np.empty(len(order), np.int64)
+    dims[order] = dims_sorted
+    return dims

@@ -41,12 +41,23 @@ per-candidate checks are vectorised NumPy over all candidates of one size in the
 on Gram matrices formed from the candidates' own columns. Models are processed in
 blocks of at most `BLOCK_GRAM_ENTRIES` Gram entries, so memory stays bounded.
 
+Speed, measured on the 2-core development CPU while ~20 other jobs shared it (load 20-25,
+float32, compilation excluded): 10,000 models with n=400, m=30 (copies of three models:
+14 digons + 8 pentagons, 6 digons + 12 triangles, each polytope tilted by 16 degrees,
+and a 150-feature tangle, padded with weak features) in 31 s of CPU (179 s wall), where
+the previous single-threshold labelling took 14 s of CPU (96 s wall) in the same run.
+
 Calibration of the thresholds below: models trained with `geomtoy.train` (10,000
 steps, AdamW 1e-3, batch 1024). n=5, m=2, uniform importance, feature probability
 0.05, 8 seeds: 7 pentagons (norm spread <= 1.1%, cosine error <= 0.009, D_i 0.400) and
-one seed with 2 digons; n=200, m=20 and n=400, m=30 over 1/p = 1.4 ... 5.7: clean
-factors had norm spread <= 1.7%, cosine error <= 0.025 and extra singular values <=
-0.09 x the largest.
+one seed with 2 digons; clean factors of n=200, m=20 and n=400, m=30 had norm spread
+<= 1.7%, cosine error <= 0.025 and extra singular values <= 0.09 x the largest. The
+notebook's feature-geometry recipe (sweep feature_geometry, n=200, m=20, best of 2
+seeds) reads, by 1/(1-S): 1.60 "5 triangle + 1 other (11 in 9-D)" (the other: pairs at
+cos -0.77 between the triangle and digon phases), 1.88-3.53 all digons, 4.13 "2
+pentagon + 16 digon", 4.84 "3 pentagon + 13 digon + 1 other (14 in 5-D)" (digons and
+pentagons meeting some twenty features each at |cos| 0.1-0.26), and from 5.67 on one
+tangle of 62-135 features in 20-D with no gap between its links: `other`.
 """
 
 from __future__ import annotations
@@ -66,6 +77,7 @@ from geomtoy.geometry.vocabulary import (
     OTHER,
     POLYTOPES,
     Polytope,
+    summary,
 )
 
 REPRESENTED_NORM = 0.5
@@ -374,7 +386,7 @@ def _tables(W, stats, polytopes, final, leak) -> dict[str, np.ndarray]:
     np.maximum.at(factor_leak, key[rep], leak.reshape(-1)[rep])
     factor_dim = polytopes["factor_dim"].copy()
     other = represented & (label == _LABEL_INDEX[OTHER])
-    factor_dim[other] = _spanned_dims(W, key.reshape(n_models, n), other)
+    factor_dim[other] = fit.spanned_dims(W, key.reshape(n_models, n), other, RANK_RTOL)
 
     root_model, root_feature = np.nonzero(is_root)
     factor_counts = np.zeros((n_models, len(FACTOR_LABELS)), np.int64)
@@ -399,27 +411,6 @@ def _tables(W, stats, polytopes, final, leak) -> dict[str, np.ndarray]:
         "fit_error": polytopes["fit_error"],
         "leak": np.where(represented, factor_leak[key].reshape(n_models, n), np.nan),
     }
-
-
-def _spanned_dims(W: np.ndarray, key: np.ndarray, members: np.ndarray) -> np.ndarray:
-    """Dimension spanned by the factor of each selected feature (singular values of the
-    factor's columns above RANK_RTOL x the largest), in np.nonzero order of `members`."""
-    model, feature = np.nonzero(members)
-    keys = key[model, feature]
-    order = np.argsort(keys, kind="stable")
-    starts = np.flatnonzero(np.r_[True, keys[order][1:] != keys[order][:-1]])
-    sizes = np.diff(np.r_[starts, len(order)])
-    dims_sorted = np.zeros(len(order), np.int64)
-    for k in np.unique(sizes):
-        first = starts[sizes == k]
-        rows = order[first[:, None] + np.arange(k)]  # (F, k) positions in the nonzero list
-        columns = W[model[rows[:, :1]], :, feature[rows]]  # (F, k, m)
-        singular = np.linalg.svd(columns.astype(np.float64), compute_uv=False)
-        rank = np.sum(singular > RANK_RTOL * singular[:, :1], axis=1)
-        dims_sorted[(first[:, None] + np.arange(k)).reshape(-1)] = np.repeat(rank, k)
-    dims = np.empty(len(order), np.int64)
-    dims[order] = dims_sorted
-    return dims
 
 
 def matches_polytope(sub_gram: np.ndarray, polytope: Polytope, leak=None) -> np.ndarray:
@@ -450,23 +441,6 @@ def matches_polytope(sub_gram: np.ndarray, polytope: Polytope, leak=None) -> np.
     cos_tol = COS_TOL + 1.5 * lean**2
     angles_match = np.all(np.abs(rows - polytope.row_cosines) <= cos_tol[:, None, None], (1, 2))
     return equal_norms & (rank == polytope.n_dims) & angles_match
-
-
-def summary(counts, others=()) -> str:
-    """Summary string of one model from its factor counts per `FACTOR_LABELS` and the
-    (size, spanned dimension) of each of its `other` factors."""
-    terms = []
-    for count, label in zip(counts, FACTOR_LABELS):
-        if count > 0 and label == OTHER and len(others):
-            shapes = sorted(others, reverse=True)
-            label = f"other ({', '.join(f'{k} in {d}-D' for k, d in shapes)})"
-        if count > 0:
-            terms.append((int(count), label))
-    if not terms:
-        return "none"
-    if len(terms) == 1 and terms[0][0] == 1:
-        return terms[0][1]
-    return " + ".join(f"{c} {label}" for c, label in terms)
 
 
 def _summaries(factor_counts: np.ndarray, others: list[list[tuple[int, int]]]) -> np.ndarray:

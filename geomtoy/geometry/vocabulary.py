@@ -183,3 +183,20 @@ def reference_lines() -> dict[float, list[str]]:
     for p in POLYTOPES.values():
         lines.setdefault(round(p.dimensionality, 12), []).append(p.name)
     return dict(sorted(lines.items()))
+
+
+def summary(counts, others=()) -> str:
+    """Summary string of one model from its factor counts per `FACTOR_LABELS` and the
+    (size, spanned dimension) of each of its `other` factors."""
+    terms = []
+    for count, label in zip(counts, FACTOR_LABELS):
+        if count > 0 and label == OTHER and len(others):
+            shapes = sorted(others, reverse=True)
+            label = f"other ({', '.join(f'{k} in {d}-D' for k, d in shapes)})"
+        if count > 0:
+            terms.append((int(count), label))
+    if not terms:
+        return "none"
+    if len(terms) == 1 and terms[0][0] == 1:
+        return terms[0][1]
+    return " + ".join(f"{c} {label}" for c, label in terms)
