@@ -315,6 +315,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "run" and parallel.distributed_requested() and argv is None:
         if not os.environ.get(jobs.SUPERVISED_ENV):
             return jobs.supervise(sys.argv[1:])
+        jobs.die_with_parent()
     try:
         with signals.handling():
             return args.handler(args)

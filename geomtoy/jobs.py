@@ -116,7 +116,8 @@ FATAL_MARKERS = (
 )
 """Words of the coordination service's fatal errors: a peer process was lost."""
 _NATIVE_LOG = re.compile(
-    r"^([IWEF]\d{4} |\*\*\* |\s+@\s|PC: |Check failure|F\d{4}|\[\w+\] |E0000|\s*#\d+ )"
+    r"^([IWEF]\d{4} |\*\*\* |\s+@\s|PC: |Check failure|F\d{4}|\[\w+\] |E0000|\s*#\d+ "
+    r"|(WARNING|INFO|ERROR|DEBUG):\S)"
 )
 """Lines of native (C++) logs and stack traces: held back, shown only if no peer was lost."""
 
@@ -184,6 +185,16 @@ def supervise(argv: list[str]) -> int:
     for line in held:
         _write(sys.stderr, line)
     return code if code >= 0 else 128 - code
+
+
+def die_with_parent() -> None:
+    """In the supervised child: be killed when the supervising process dies (Linux), as
+    a scheduler that SIGKILLs the job's first process expects; elsewhere nothing."""
+    with contextlib.suppress(Exception):
+        import ctypes
+        import signal
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
 
 
 def _summary(line: str) -> str:

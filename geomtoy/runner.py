@@ -222,6 +222,7 @@ def finish(path: str | Path) -> Results:
 
 def _train_block(sweep: Sweep, block: Block, rd: ResultsDir, progress: Progress) -> None:
     """Train one block to the end, checkpointing, and write its block file."""
+    signals.check()  # a signal between blocks: the last one is written, stop here
     group: Group = sweep.groups[block.group]
     shape = group.shape
     rows = block.padded_rows
