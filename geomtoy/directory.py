@@ -83,6 +83,11 @@ def _bookkeeping(name: str) -> bool:
     return name in ("blocks", ASIDE) or lock.is_lock_file(name) or ".tmp-" in name
 
 
+def leftovers(rd: ResultsDir) -> list[str]:
+    """What a killed run left in a complete directory: blocks/, locks, temporaries."""
+    return [p.name for p in rd.path.iterdir() if _bookkeeping(p.name)] if rd.path.is_dir() else []
+
+
 def _enclosing_results(out: Path) -> Path | None:
     """A results directory that `out` would be inside of, if any."""
     for parent in Path(os.path.abspath(out)).parents:
@@ -189,8 +194,14 @@ class Writer:
             plan = plan_run(
                 self.sweep, self.rd.path, overwrite=self.plan.overwrite, worker=self.worker
             )
-            if plan.action == "complete":
+            if plan.action == "complete":  # finished meanwhile, or left by a kill at the end
                 self._clean(set())
+                if self.worker is None:
+                    self.rd.remove_stale_temporaries()
+                    shutil.rmtree(self.rd.path / ASIDE, ignore_errors=True)
+                    for p in self.rd.path.glob(".geomtoy-worker-*.lock"):
+                        with contextlib.suppress(lock.Locked):  # removed unless held
+                            lock.FileLock(p).acquire().release()
                 return None
             aside = self.rd.path / ASIDE
             if plan.overwrite:

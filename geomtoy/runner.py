@@ -37,7 +37,7 @@ import pyarrow as pa
 
 import geomtoy
 from geomtoy import integrity, jobs, lock, memory, parallel, signals, train
-from geomtoy.directory import Writer, block_problem, merge, plan_run
+from geomtoy.directory import Writer, block_problem, leftovers, merge, plan_run
 from geomtoy.geometry.tables import geometry_tables
 from geomtoy.progress import Progress
 from geomtoy.results import (
@@ -140,7 +140,7 @@ def run_sweep(
         worker = (process_index, process_count)
     plan = plan_run(sweep, out, resume=resume, overwrite=overwrite, worker=worker)
     rd = ResultsDir(out)
-    if plan.action == "complete" and not rd.blocks.exists():
+    if plan.action == "complete" and not leftovers(rd):
         return RunReport(out, "complete", 0, True, 0.0)
     # Blocks padded to a multiple of the device count, so every device gets a share;
     # the rows of each block do not depend on it, only the padding.
@@ -157,23 +157,7 @@ def run_sweep(
             return RunReport(out, "complete", 0, True, 0.0)
         mine = [b for b in blocks if jobs.owns(b.index, worker)]
         progress = progress or Progress(stream=None)
-        problems = {b.index: block_problem(rd, b, sweep) for b in mine}
-        todo = [b for b in mine if problems[b.index] is not None]
-        groups = list(dict.fromkeys(b.group for b in todo))  # in training order
-        progress.start(
-            sweep.name,
-            total=sum(len(b.rows) * sweep.groups[b.group].shape.steps for b in todo),
-            n_blocks=len(blocks),
-            done_blocks=len(mine) - len(todo),
-            instances=sweep.n_instances,
-            n_groups=len(groups),
-            out=out,
-            log=rd.path / "progress.jsonl" if jobs.owns(0, worker) else None,
-            fresh=plan.action == "fresh" or plan.overwrite,
-        )
-        for b in todo:
-            if problems[b.index] != "missing":
-                progress.note(f"{rd.block(b.index).name}: {problems[b.index]}; training it again")
+        todo, groups = _begin(sweep, rd, blocks, mine, progress, worker, plan)
         started = set()
         for i, block in enumerate(todo):
             if block.group not in started:  # its program compiles with this block
@@ -189,6 +173,29 @@ def run_sweep(
         )
     progress.close()
     return RunReport(out, plan.action, len(todo), complete, time.perf_counter() - t0)
+
+
+def _begin(sweep, rd: ResultsDir, blocks, mine, progress: Progress, worker, plan):
+    """This process's blocks still to train (a damaged one is named) and their groups in
+    training order; the progress header."""
+    problems = {b.index: block_problem(rd, b, sweep) for b in mine}
+    todo = [b for b in mine if problems[b.index] is not None]
+    groups = list(dict.fromkeys(b.group for b in todo))
+    progress.start(
+        sweep.name,
+        total=sum(len(b.rows) * sweep.groups[b.group].shape.steps for b in todo),
+        n_blocks=len(blocks),
+        done_blocks=len(mine) - len(todo),
+        instances=sweep.n_instances,
+        n_groups=len(groups),
+        out=rd.path,
+        log=rd.path / "progress.jsonl" if jobs.owns(0, worker) else None,
+        fresh=plan.action == "fresh" or plan.overwrite,
+    )
+    for b in todo:
+        if problems[b.index] != "missing":
+            progress.note(f"{rd.block(b.index).name}: {problems[b.index]}; training it again")
+    return todo, groups
 
 
 def check_memory(sweep: Sweep, blocks: list[Block] | None = None) -> None:
