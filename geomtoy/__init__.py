@@ -23,6 +23,8 @@ _EXPORTS = {
     "analyze": ("geomtoy.geometry", "analyze"),
     "HParams": ("geomtoy.train", "HParams"),
     "Shape": ("geomtoy.train", "Shape"),
+    "explore": ("geomtoy.explore", None),  # modules: geomtoy.explore.show, geomtoy.plot....
+    "plot": ("geomtoy.plot", None),
 }
 __all__ = ["__version__", *_EXPORTS]
 
@@ -37,7 +39,8 @@ def __getattr__(name: str):
         from geomtoy import parallel
 
         parallel.configure_cpu_devices()
-    value = getattr(importlib.import_module(module), attr)
+    loaded = importlib.import_module(module)
+    value = loaded if attr is None else getattr(loaded, attr)
     globals()[name] = value
     return value
 

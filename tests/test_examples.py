@@ -29,7 +29,7 @@ def test_top_level_exports_are_lazy():
         "import sys, geomtoy\n"
         "assert 'jax' not in sys.modules and 'geomtoy.train' not in sys.modules\n"
         "assert callable(geomtoy.run) and callable(geomtoy.open) and callable(geomtoy.analyze)\n"
-        "assert callable(geomtoy.train_instances)\n"
+        "assert callable(geomtoy.train_instances) and callable(geomtoy.explore.show)\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
 
