@@ -64,7 +64,11 @@ def hash_uniform_from_bits(k: jax.Array, shape: tuple[int, ...]) -> jax.Array:
     size = 1
     for d in shape:
         size *= d
-    counter = jax.lax.iota(jnp.uint32, size).reshape(shape)
+    return hash_uniform_at(k, jax.lax.iota(jnp.uint32, size).reshape(shape))
+
+
+def hash_uniform_at(k: jax.Array, counter: jax.Array) -> jax.Array:
+    """The hash sampler's Uniform[0, 1) value at each uint32 counter, keyed by words k."""
     x = _lowbias32(counter * jnp.uint32(0x9E3779B9) + k[0])
     x = _lowbias32(x ^ k[1])
     return (x >> 9).astype(jnp.float32) * jnp.float32(2.0**-23)

@@ -34,6 +34,8 @@ import math
 import jax
 import jax.numpy as jnp
 
+from geomtoy import data
+
 REPRESENTATIONS = ("auto", "dense", "sparse")
 
 CAPACITY_TAIL = 1e-12
@@ -55,6 +57,10 @@ class Dataset:
     index: jax.Array  # (T, K) int32: feature index of each slot (0 in padding)
     value: jax.Array  # (T, K) float32: the feature's value (0 in padding)
     truncated: jax.Array  # () int32: samples that had more than K candidates
+
+
+MAX_SLOTS = 1 << 20
+"""Slot counters use 20 bits (`uniforms`)."""
 
 
 def capacity(n_features: int, max_probability: float, tail: float = CAPACITY_TAIL) -> int:
@@ -81,13 +87,24 @@ def capacity(n_features: int, max_probability: float, tail: float = CAPACITY_TAI
     return 1
 
 
-def uniform_rows() -> int:
-    """Uniforms per slot: the geometric gap, the thinning draw and the value."""
-    return 3
+UNIFORM_ROWS = 3
+"""Uniforms per slot: the geometric gap, the thinning draw and the value."""
+
+
+def uniforms(key: jax.Array, n_samples: int, slots: int) -> jax.Array:
+    """Uniforms (3, T, K) for `from_uniform`; sample t, row r, slot k depends only on
+    (key, t, r, k), not on T or K, so a dataset does not depend on the capacity it is
+    stored with (the first K candidates of a sample are the same for every K)."""
+    words = jax.vmap(lambda t: data.hash_key_bits(jax.random.fold_in(key, t)))(
+        jnp.arange(n_samples, dtype=jnp.uint32)
+    )  # (T, 2)
+    row = jnp.arange(UNIFORM_ROWS, dtype=jnp.uint32)[:, None, None] << 20
+    counter = row | jnp.arange(slots, dtype=jnp.uint32)[None, None, :]  # (3, 1, K)
+    return data.hash_uniform_at((words[None, :, :1], words[None, :, 1:]), counter)
 
 
 def from_uniform(u: jax.Array, feature_probability: jax.Array) -> Dataset:
-    """A dataset from uniforms u (3, T, K) in [0, 1) and per-feature probabilities (n,)."""
+    """A dataset from uniforms u (3, T, K) (`uniforms`) in [0, 1) and per-feature probabilities (n,)."""
     n = feature_probability.shape[0]
     q = jnp.max(feature_probability)
     log_1q = jnp.log1p(-jnp.minimum(q, 1.0))
@@ -107,8 +124,7 @@ def from_uniform(u: jax.Array, feature_probability: jax.Array) -> Dataset:
 
 def sample(key: jax.Array, feature_probability: jax.Array, n_samples: int, slots: int) -> Dataset:
     """T = n_samples unit-norm samples with `slots` capacity, a pure function of `key`."""
-    u = jax.random.uniform(key, (uniform_rows(), n_samples, slots), jnp.float32)
-    return from_uniform(u, feature_probability)
+    return from_uniform(uniforms(key, n_samples, slots), feature_probability)
 
 
 def to_dense(dataset: Dataset, n_features: int) -> jax.Array:

@@ -10,8 +10,9 @@ init, AdamW (betas 0.9/0.999, eps 1e-8, decoupled weight decay on W and b), lear
 warmed up linearly from 0 over `warmup_steps`, then cosine decay to 0 at `steps`;
 loss summed over features and averaged over the T samples (`geomtoy.finite`).
 
-Public API:
-    FiniteShape, init_state, train_chunk, evaluate, measure, train_instances
+Public API (init_state, train_chunk and evaluate keep geomtoy.train's contracts and take
+the spec's Shape with n_samples > 0, so the runner trains either engine the same way):
+    init_state, train_chunk, evaluate (test loss), measure, datasets, train_instances
 """
 
 from __future__ import annotations
@@ -24,17 +25,18 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from geomtoy import finite, models, parallel, rng
+from geomtoy import finite, models, parallel, rng, train
 from geomtoy.geometry import datapoints
-from geomtoy.train import HParams, TrainState, chunk_schedule, is_diverged
+from geomtoy.spec import Shape, chunk_schedule
+from geomtoy.train import HParams, TrainState, is_diverged
 
 KIND = "relu_output"
-OPTIMIZERS = ("adamw", "sgd")
 
 
 @dataclasses.dataclass(frozen=True)
 class FiniteShape:
-    """Static configuration of a group of finite-data instances (one compiled program)."""
+    """The engine's static configuration of a finite-data group (`finite_shape`): the
+    spec's Shape plus the slot capacity K of a sparse sample and the resolved layout."""
 
     n_features: int
     n_hidden: int
@@ -42,42 +44,56 @@ class FiniteShape:
     slots: int  # K: capacity of a sparse sample (finite.capacity)
     steps: int = 50_000
     warmup_steps: int = 2_500
-    representation: str = "sparse"  # dense | sparse (finite.representation resolves auto)
+    representation: str = "sparse"  # dense | sparse
     test_samples: int = 8192
-    optimizer: str = "adamw"  # adamw (the recipe) | sgd (rotation-invariant, for comparison)
+    optimizer: str = "adamw"  # as geomtoy.train.make_optimizer: adamw | adam | sgd
+    schedule: str = "warmup_cosine"  # as geomtoy.train.lr_schedule
 
     def __post_init__(self):
-        if self.optimizer not in OPTIMIZERS:
-            raise ValueError(f"optimizer {self.optimizer!r} is not one of {OPTIMIZERS}")
         if self.representation not in ("dense", "sparse"):
             raise ValueError(f"representation must be dense or sparse, got {self.representation}")
         for name in ("n_features", "n_hidden", "n_samples", "slots", "steps", "test_samples"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        if self.slots > finite.MAX_SLOTS:
+            raise ValueError(f"slots {self.slots} exceed {finite.MAX_SLOTS}")
         if not 0 <= self.warmup_steps < self.steps:
             raise ValueError(f"warmup_steps must be in [0, steps), got {self.warmup_steps}")
 
-    @property
-    def test_batch(self) -> int:
-        """Test samples per evaluation block (bounded, so memory stays small)."""
-        return min(self.test_samples, 4096)
+
+def finite_shape(shape: Shape | FiniteShape, hp: HParams) -> FiniteShape:
+    """The engine's static shape for a spec Shape with n_samples > 0 (or a FiniteShape).
+    K is computed from the largest feature probability of the instances in hp; a dataset
+    does not depend on K (finite.uniforms), so neither does a result."""
+    if isinstance(shape, FiniteShape):
+        return shape
+    if shape.n_samples < 1:
+        raise ValueError("geomtoy.fullbatch trains finite training sets: n_samples must be > 0")
+    q = float(np.max(np.asarray(jax.device_get(hp.feature_probability))))
+    n, T = shape.n_features, shape.n_samples
+    return FiniteShape(
+        n_features=n,
+        n_hidden=shape.n_hidden,
+        n_samples=T,
+        slots=finite.capacity(n, q),
+        steps=shape.steps,
+        warmup_steps=shape.warmup_steps,
+        representation=finite.representation(shape.representation, n, T),
+        test_samples=shape.eval_samples,
+        optimizer=shape.optimizer,
+        schedule=shape.schedule,
+    )
 
 
 def lr_schedule(shape: FiniteShape, lr):
-    """Linear warm-up from 0 to lr over warmup_steps, then cosine decay to 0 at steps."""
-    warm, decay = shape.warmup_steps, shape.steps - shape.warmup_steps
-
-    def schedule(count):
-        rise = lr * count / max(warm, 1)
-        fall = lr * 0.5 * (1.0 + jnp.cos(jnp.pi * (count - warm) / decay))
-        return jnp.where(count < warm, rise, fall)
-
-    return schedule
+    """The learning rate at each optimizer step (geomtoy.train.lr_schedule)."""
+    return train.lr_schedule(shape, lr)
 
 
 def _optimizer(shape: FiniteShape, hp: HParams) -> optax.GradientTransformation:
-    """AdamW as torch.optim.AdamW, or plain SGD with weight decay as an L2 gradient term.
+    """geomtoy.train.make_optimizer: AdamW as torch.optim.AdamW (the recipe), or Adam/SGD
+    with weight decay as an L2 gradient term.
 
     Adam scales each coordinate of W on its own, so the hidden basis is privileged: in 2-D
     its near-sign updates pull hidden vectors towards the diagonals. Where the loss leaves
@@ -85,10 +101,7 @@ def _optimizer(shape: FiniteShape, hp: HParams) -> optax.GradientTransformation:
     >= 90 degrees, all at ||W||_F^2 = T), AdamW ends near a diagonal-aligned arrangement
     (angles about 100/100/160 degrees for T = 3) and rotation-invariant SGD at the
     equilateral triangle (tests/test_finite.py)."""
-    schedule = lr_schedule(shape, hp.lr)
-    if shape.optimizer == "sgd":
-        return optax.chain(optax.add_decayed_weights(hp.weight_decay), optax.sgd(schedule))
-    return optax.adamw(schedule, b1=0.9, b2=0.999, eps=1e-8, weight_decay=hp.weight_decay)
+    return train.make_optimizer(shape, hp.lr, hp.weight_decay)
 
 
 def _dataset(shape: FiniteShape, root_seed, hp: HParams) -> finite.Dataset:
@@ -173,14 +186,17 @@ def _seed(root_seed) -> jax.Array:
     return jnp.asarray(root_seed, jnp.uint32)
 
 
-def init_state(shape: FiniteShape, hp: HParams, root_seed: int = 0) -> TrainState:
+def init_state(shape: Shape | FiniteShape, hp: HParams, root_seed: int = 0) -> TrainState:
+    """Initial weights and optimizer state (geomtoy.train.init_state's contract)."""
+    shape = finite_shape(shape, hp)
     (hp,), mesh = parallel.placed(hp)
     return _init_instances(shape, _seed(root_seed), hp, mesh)
 
 
-def train_chunk(state, hp: HParams, shape: FiniteShape, n_steps: int, root_seed: int = 0):
+def train_chunk(state, hp: HParams, shape: Shape | FiniteShape, n_steps: int, root_seed: int = 0):
     """Advance every instance by n_steps full-batch steps; returns (state, mean loss (I,)).
-    `state` is donated."""
+    `state` is donated (geomtoy.train.train_chunk's contract)."""
+    shape = finite_shape(shape, hp)
     (state, hp), mesh = parallel.placed(state, hp)
     n_local = parallel.local_instances(hp.lr.shape[0], mesh)
     block = instance_block(shape, n_local, parallel.platform_of(hp))
@@ -188,17 +204,10 @@ def train_chunk(state, hp: HParams, shape: FiniteShape, n_steps: int, root_seed:
 
 
 def _test_loss_one(shape: FiniteShape, root_seed, params, hp: HParams):
-    """Loss on test_samples fresh samples, the same uniforms for every instance."""
-    n_batches = -(-shape.test_samples // shape.test_batch)
-
-    def batch(total, j):
-        key = rng.eval_key(root_seed, j)
-        u = jax.random.uniform(key, (finite.uniform_rows(), shape.test_batch, shape.slots))
-        test = finite.from_uniform(u, hp.feature_probability)
-        return total + finite.loss_sparse(params.W, params.b, test, hp.importance), None
-
-    total, _ = jax.lax.scan(batch, jnp.zeros(()), jnp.arange(n_batches))
-    return total / n_batches
+    """Loss on test_samples fresh samples from uniforms shared by every instance."""
+    u = finite.uniforms(rng.eval_key(root_seed, 0), shape.test_samples, shape.slots)
+    test = finite.from_uniform(u, hp.feature_probability)
+    return finite.loss_sparse(params.W, params.b, test, hp.importance)
 
 
 def _evaluate_one(shape: FiniteShape, root_seed, params, hp: HParams) -> dict:
@@ -224,16 +233,23 @@ def _evaluate(params, hp, shape, root_seed, mesh):
     )
 
 
-def evaluate(params, hp: HParams, shape: FiniteShape, root_seed: int = 0) -> dict:
+def measure(params, hp: HParams, shape: Shape | FiniteShape, root_seed: int = 0) -> dict:
     """Per instance: train_loss, test_loss, truncated samples, the hidden vectors h = W x
     (I, m, T) of the training set and `datapoints.measures` (dimensionalities, norms)."""
+    shape = finite_shape(shape, hp)
     (params, hp), mesh = parallel.placed(params, hp)
     out = _evaluate(params, hp, shape, _seed(root_seed), mesh)
     return {name: np.asarray(value) for name, value in out.items()}
 
 
-def datasets(shape: FiniteShape, hp: HParams, root_seed: int = 0) -> finite.Dataset:
+def evaluate(params, hp: HParams, shape: Shape | FiniteShape, root_seed: int = 0):
+    """Each instance's test loss (I,) (geomtoy.train.evaluate's contract)."""
+    return measure(params, hp, shape, root_seed)["test_loss"]
+
+
+def datasets(shape: Shape | FiniteShape, hp: HParams, root_seed: int = 0) -> finite.Dataset:
     """The training sets of every instance of hp (for inspection and tests)."""
+    shape = finite_shape(shape, hp)
     one = lambda h: _dataset(shape, _seed(root_seed), h)
     return jax.jit(jax.vmap(one))(hp)
 
@@ -243,19 +259,20 @@ class FiniteResult:
     """What `train_instances` returns; arrays are NumPy, leading axis = instance."""
 
     params: models.Params
-    measures: dict[str, np.ndarray]  # evaluate()'s dictionary
+    measures: dict[str, np.ndarray]  # measure()'s dictionary
     diverged: np.ndarray  # (I,) bool
     curves: dict[str, np.ndarray]  # "step" (C,), "loss" (C, I): mean train loss per chunk
 
 
 def train_instances(
-    shape: FiniteShape,
+    shape: Shape | FiniteShape,
     hp: HParams,
     root_seed: int = 0,
     chunk_steps: int = 1000,
     on_chunk: Callable[[int, np.ndarray], None] | None = None,
 ) -> FiniteResult:
     """Train every instance of hp for shape.steps full-batch steps and measure it."""
+    shape = finite_shape(shape, hp)
     state = init_state(shape, hp, root_seed)
     steps, losses = [], []
     for n_steps in chunk_schedule(shape.steps, chunk_steps):
@@ -265,7 +282,7 @@ def train_instances(
         losses.append(chunk_loss)
         if on_chunk is not None:
             on_chunk(steps[-1], chunk_loss)
-    measures = evaluate(state.params, hp, shape, root_seed)
+    measures = measure(state.params, hp, shape, root_seed)
     params = jax.tree.map(np.asarray, state.params)
     return FiniteResult(
         params=params,

@@ -23,7 +23,8 @@ from geomtoy.errors import SweepError as SweepError  # the bad-input error, re-e
 KINDS = models.KINDS
 ACTIVATIONS = tuple(models.ACTIVATIONS)
 OPTIMIZERS = ("adamw", "adam", "sgd")
-SCHEDULES = ("constant", "linear", "cosine")
+SCHEDULES = ("constant", "linear", "cosine", "warmup_cosine")
+REPRESENTATIONS = ("auto", "dense", "sparse")
 SAMPLERS = data.SAMPLERS
 STRUCTURES = data.STRUCTURES
 MAGNITUDES = tuple(data.MAGNITUDES)
@@ -43,6 +44,9 @@ STATIC_KEYS = (
     "data.structure",
     "data.set_size",
     "data.magnitude",
+    "data.n_samples",
+    "data.representation",
+    "train.warmup_steps",
 )
 """Keys that fix a shape or the compiled program: one group per distinct combination."""
 
@@ -256,12 +260,30 @@ FIELDS: dict[str, Field] = {
     "data.varied_feature": Field(_int(), -1, True, "index of the varied feature"),
     "data.varied_importance": Field(_float(0.0), None, True, "its importance"),
     "data.varied_feature_probability": Field(_probability, None, True, "its probability"),
+    "data.n_samples": Field(
+        _int(0),
+        0,
+        True,
+        "T: a finite training set of T unit-norm samples drawn once per instance, every step "
+        "on all of it (full batch, train.batch_size unused; geomtoy.fullbatch); 0: fresh "
+        "samples every step",
+    ),
+    "data.representation": Field(
+        _choice(REPRESENTATIONS),
+        "auto",
+        True,
+        "how a finite training set is held: sparse (index/value slots), dense (n x T), or "
+        "auto (dense when n x T float32 fits in 4 MiB)",
+    ),
     "train.steps": Field(_int(1), 10_000, True, "optimizer steps"),
     "train.batch_size": Field(_int(1), 1024, True, "fresh samples per step"),
     "train.lr": Field(_float(0.0, strict=True), 1e-3, True, "learning rate"),
     "train.optimizer": Field(_choice(OPTIMIZERS), "adamw", True, "optimizer"),
     "train.weight_decay": Field(_float(0.0), 0.01, True, "weight decay"),
     "train.schedule": Field(_choice(SCHEDULES), "constant", True, "learning-rate schedule"),
+    "train.warmup_steps": Field(
+        _int(0), 0, True, "warmup_cosine: linear warm-up steps from 0 to lr, then cosine to 0"
+    ),
     "train.seeds": Field(_int(1), 1, False, "instances per grid point"),
     "train.eval_samples": Field(_int(1), 2**17, True, "samples of the final loss"),
     "train.sampler": Field(_choice(SAMPLERS), "hash", True, "uniform sampler (geomtoy.data)"),
@@ -278,6 +300,9 @@ OMITTED_AT_DEFAULT = (
     "data.set_size",
     "model.activation",
     "data.magnitude",
+    "data.n_samples",
+    "data.representation",
+    "train.warmup_steps",
 )
 """Keys added after results format 1: in the resolved spec only when not at their
 default, so the fingerprints of sweeps that do not use them do not change."""
@@ -309,6 +334,9 @@ class Shape:
     set_size: int = 1  # consecutive features per set (structure != independent)
     activation: str = "relu"  # output nonlinearity (models.ACTIVATIONS)
     magnitude: str = "uniform"  # value of a present feature (data.MAGNITUDES)
+    n_samples: int = 0  # T > 0: a finite training set, trained full batch (geomtoy.fullbatch)
+    representation: str = "auto"  # how a finite set is held: auto | dense | sparse
+    warmup_steps: int = 0  # warmup_cosine schedule: linear warm-up steps
 
     def __post_init__(self):
         for name, options in (
@@ -319,6 +347,7 @@ class Shape:
             ("magnitude", MAGNITUDES),
             ("sampler", SAMPLERS),
             ("schedule", SCHEDULES),
+            ("representation", REPRESENTATIONS),
         ):
             if getattr(self, name) not in options:
                 raise ValueError(f"{name} {getattr(self, name)!r} is not one of {options}")
@@ -330,6 +359,25 @@ class Shape:
             raise ValueError(
                 f"set_size {self.set_size} does not divide n_features {self.n_features}"
             )
+        if problem := self.finite_problem():
+            raise ValueError(problem)
+
+    def finite_problem(self) -> str | None:
+        """Why this finite-data shape cannot be trained, or None (one rule for the sweep
+        planner and the engine)."""
+        if self.n_samples < 0 or self.warmup_steps < 0:
+            return "data.n_samples and train.warmup_steps must be >= 0"
+        if self.warmup_steps >= self.steps and self.schedule == "warmup_cosine":
+            return f"train.warmup_steps {self.warmup_steps} must be < train.steps {self.steps}"
+        finite_recipe = ("relu_output", "independent", "relu", "uniform")
+        if self.n_samples and (
+            (self.kind, self.structure, self.activation, self.magnitude) != finite_recipe
+        ):
+            return (
+                "finite training sets (data.n_samples > 0) train the relu_output model "
+                "(relu activation) on independent, uniform-magnitude features"
+            )
+        return None
 
     @property
     def model(self) -> models.Kind:

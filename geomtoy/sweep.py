@@ -416,6 +416,8 @@ def auto_block_size(shape: Shape) -> int:
     x_hat and their gradients); evaluation uses batches of at most 8192 samples.
     """
     batch = max(shape.batch_size, min(shape.eval_samples, 8192))
+    if shape.n_samples:  # full batch: the (n, T) output and x, or the sparse loss blocks
+        batch = max(min(shape.n_samples, 2**20 // shape.n_features), min(shape.eval_samples, 4096))
     per_instance = 4 * batch * (6 * shape.n_features + 3 * shape.n_hidden)
     return int(max(1, min(65536, AUTO_BLOCK_BYTES // per_instance)))
 
@@ -624,7 +626,10 @@ def _expand(file, source, scale, sets, spec, resolved, origins, axes: tuple[Axis
                 f"{static['set_size']} does not divide model.n_features = {static['n_features']}"
             )
             raise SweepError(file, "data.set_size", reason)
-        shape = Shape(**static)
+        try:
+            shape = Shape(**static)
+        except ValueError as e:  # finite-data combinations (spec.Shape.finite_problem)
+            raise SweepError(file, "data.n_samples", str(e)) from None
         leaves = _resolve_point(point, point_origins, file)
         if static["structure"] == "hierarchical":
             _check_hierarchy(leaves[0], static["set_size"], file)

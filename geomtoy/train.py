@@ -133,11 +133,22 @@ class TrainResult:
 
 
 def lr_schedule(shape: Shape, lr: jax.Array) -> Callable[[jax.Array], jax.Array]:
-    """Learning rate at optimizer step `count` (0-based), as in the notebook's helpers."""
+    """Learning rate at optimizer step `count` (0-based), as in the notebook's helpers;
+    warmup_cosine is the finite-data recipe: linear from 0 to lr over warmup_steps, then a
+    half cosine to 0 at steps."""
     if shape.schedule == "constant":
         return lambda count: lr
     if shape.schedule == "linear":
         return lambda count: lr * (1.0 - count / shape.steps)
+    if shape.schedule == "warmup_cosine":
+        warm, decay = shape.warmup_steps, shape.steps - shape.warmup_steps
+
+        def warmup_cosine(count):
+            rise = lr * count / max(warm, 1)
+            fall = lr * 0.5 * (1.0 + jnp.cos(jnp.pi * (count - warm) / decay))
+            return jnp.where(count < warm, rise, fall)
+
+        return warmup_cosine
     denom = max(shape.steps - 1, 1)
     return lambda count: lr * jnp.cos(0.5 * jnp.pi * count / denom)
 

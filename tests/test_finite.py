@@ -103,6 +103,7 @@ def test_datapoint_dimensionality_of_regular_polygons():
 
 def test_warmup_cosine_schedule():
     shape = fullbatch.FiniteShape(5, 2, 3, 5, steps=1100, warmup_steps=100)
+    assert shape.schedule == "warmup_cosine"
     lr = fullbatch.lr_schedule(shape, 1e-3)
     np.testing.assert_allclose(
         [lr(0), lr(50), lr(100), lr(600), lr(1100)], [0, 5e-4, 1e-3, 5e-4, 0], atol=1e-9
