@@ -62,15 +62,16 @@ class FiniteShape:
             raise ValueError(f"warmup_steps must be in [0, steps), got {self.warmup_steps}")
 
 
-def finite_shape(shape: Shape | FiniteShape, hp: HParams) -> FiniteShape:
+def finite_shape(shape: Shape | FiniteShape, hp: HParams | None) -> FiniteShape:
     """The engine's static shape for a spec Shape with n_samples > 0 (or a FiniteShape).
     K is computed from the largest feature probability of the instances in hp; a dataset
-    does not depend on K (finite.uniforms), so neither does a result."""
+    does not depend on K (finite.uniforms), so neither does a result. Without hp (for the
+    initial state, which does not depend on K) K is 1."""
     if isinstance(shape, FiniteShape):
         return shape
     if shape.n_samples < 1:
         raise ValueError("geomtoy.fullbatch trains finite training sets: n_samples must be > 0")
-    q = float(np.max(np.asarray(jax.device_get(hp.feature_probability))))
+    q = 0.0 if hp is None else float(np.max(jax.device_get(hp.feature_probability)))
     n, T = shape.n_features, shape.n_samples
     return FiniteShape(
         n_features=n,
@@ -188,7 +189,7 @@ def _seed(root_seed) -> jax.Array:
 
 def init_state(shape: Shape | FiniteShape, hp: HParams, root_seed: int = 0) -> TrainState:
     """Initial weights and optimizer state (geomtoy.train.init_state's contract)."""
-    shape = finite_shape(shape, hp)
+    shape = finite_shape(shape, None)
     (hp,), mesh = parallel.placed(hp)
     return _init_instances(shape, _seed(root_seed), hp, mesh)
 

@@ -276,6 +276,7 @@ class Results:
     features: pa.Table
     params: dict[str, np.ndarray]
     curves: dict[str, np.ndarray]
+    samples: pa.Table | None = None  # samples.parquet: finite training sets only
 
     def column(self, name: str, table: str = "instances") -> np.ndarray:
         """One column as a NumPy array (strings as an object array)."""
@@ -305,6 +306,9 @@ def open_results(path: str | Path) -> Results:
         features=read_parquet(rd.table("features.parquet"), FEATURE_COLUMNS, features),
         params=params,
         curves=curves,
+        samples=pq.read_table(samples)
+        if (samples := rd.table("samples.parquet")).exists()
+        else None,
     )
 
 

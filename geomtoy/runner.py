@@ -36,8 +36,9 @@ import optax
 import pyarrow as pa
 
 import geomtoy
-from geomtoy import integrity, jobs, lock, memory, parallel, signals, train
+from geomtoy import fullbatch, integrity, jobs, lock, memory, parallel, signals, spec, train
 from geomtoy.directory import Writer, block_problem, leftovers, merge, plan_run
+from geomtoy.geometry.samples import block_arrays, finite_tables
 from geomtoy.geometry.tables import geometry_tables
 from geomtoy.progress import Progress
 from geomtoy.results import (
@@ -227,11 +228,19 @@ def finish(path: str | Path) -> Results:
     return open_results(path)
 
 
+def engine(shape: spec.Shape):
+    """The training engine of a group: full batch on a finite training set
+    (geomtoy.fullbatch, data.n_samples > 0) or fresh samples every step (geomtoy.train);
+    both have init_state, train_chunk and evaluate with the same contracts."""
+    return fullbatch if shape.n_samples else train
+
+
 def _train_block(sweep: Sweep, block: Block, rd: ResultsDir, progress: Progress) -> None:
     """Train one block to the end, checkpointing, and write its block file."""
     signals.check()  # a signal between blocks: the last one is written, stop here
     group: Group = sweep.groups[block.group]
     shape = group.shape
+    eng = engine(shape)
     rows = block.padded_rows
     ids = group.instance[rows]
     hp = train.HParams.create(**group.leaves(rows))
@@ -239,12 +248,12 @@ def _train_block(sweep: Sweep, block: Block, rd: ResultsDir, progress: Progress)
     root = sweep.root_seed
     fingerprint = sweep.fingerprint()
 
-    structure = jax.eval_shape(lambda hp: train.init_state(shape, hp, root), hp)
+    structure = jax.eval_shape(lambda hp: eng.init_state(shape, hp, root), hp)
     ckpt = _load_checkpoint(
         rd.checkpoint(block.index), ids, fingerprint, structure, sweep.snapshots
     )
     if ckpt is None:
-        state, done, curves, snaps = train.init_state(shape, hp, root), 0, [], []
+        state, done, curves, snaps = eng.init_state(shape, hp, root), 0, [], []
     else:
         state, done, curves, snaps = ckpt
     progress.block(block.index, len(block.rows), steps=shape.steps, step=sum(chunks[:done]))
@@ -257,7 +266,7 @@ def _train_block(sweep: Sweep, block: Block, rd: ResultsDir, progress: Progress)
 
     pending = None  # the previous chunk's loss (and snapshot), fetched after the next dispatch
     for k in range(done, len(chunks)):
-        state, chunk_loss = train.train_chunk(state, hp, shape, chunks[k], root)
+        state, chunk_loss = eng.train_chunk(state, hp, shape, chunks[k], root)
         # A device copy: the next train_chunk donates (invalidates) state.params.
         snap = jax.tree.map(jnp.copy, state.params) if sweep.snapshots else None
         if pending is not None:
@@ -274,17 +283,24 @@ def _train_block(sweep: Sweep, block: Block, rd: ResultsDir, progress: Progress)
     if pending is not None:
         fetch(pending)
 
-    loss = np.asarray(train.evaluate(state.params, hp, shape, root))
+    n = len(block.rows)
+    finite = {}
+    if shape.n_samples:  # test loss, the exact full-batch train loss and the measurements
+        measures = fullbatch.measure(state.params, hp, shape, root)
+        loss, finite = measures["test_loss"], block_arrays(measures, n)
+        curves_last = measures["train_loss"]
+    else:
+        loss = np.asarray(train.evaluate(state.params, hp, shape, root))
+        curves_last = curves[-1]
     params = jax.device_get(state.params)
     diverged = train.is_diverged(loss, params)
     loss = np.where(diverged, np.nan, loss)  # NaN weights can still evaluate to a finite loss
-    n = len(block.rows)
     arrays = {
         "fingerprint": np.asarray(fingerprint),
         "instance": ids[:n],
         "loss": loss[:n],
         "diverged": diverged[:n],
-        "train_loss": curves[-1][:n],
+        "train_loss": curves_last[:n],
         "curve_loss": np.stack(curves, axis=1)[:n],
         "curve_step": np.cumsum(chunks),
         "W": np.asarray(params.W)[:n],
@@ -294,7 +310,7 @@ def _train_block(sweep: Sweep, block: Block, rd: ResultsDir, progress: Progress)
         arrays["W2"] = np.asarray(params.W2)[:n]
     if sweep.snapshots:
         arrays |= {f"snapshot_{k}": v[:n] for k, v in _stack_snapshots(snaps).items()}
-    atomic_save_npz(rd.block(block.index), integrity.with_checksum(arrays))
+    atomic_save_npz(rd.block(block.index), integrity.with_checksum(arrays | finite))
     with contextlib.suppress(FileNotFoundError):
         rd.checkpoint(block.index).unlink()
     progress.block_end(int(np.sum(diverged[:n])))
@@ -384,6 +400,11 @@ def assemble(sweep: Sweep, rd: ResultsDir) -> None:
     """Join all block files into the four tables, with the geometry of the weights."""
     params, columns, curves = gather(sweep, rd)
     instances, features = geometry_tables(params, columns, columns["diverged"])
+    if any(g.shape.n_samples for g in sweep.groups):
+        blocks = (integrity.read_npz(rd.block(b.index), checksum=True) for b in sweep.blocks())
+        extra, samples = finite_tables(sweep.n_instances, blocks)
+        instances |= extra
+        atomic_write_parquet(rd.table("samples.parquet"), samples)
     write_tables(rd, params, curves, instances, features)
 
 

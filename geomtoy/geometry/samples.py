@@ -1,0 +1,102 @@
+"""Tables of finite-data runs: per-instance summaries and the per-sample table.
+
+A block of a finite-data group (data.n_samples = T > 0) stores, besides the weights,
+the measurements of `geomtoy.fullbatch.measure`: the training set's hidden vectors
+h_X = W x_X (I, m, T), their data-point dimensionalities D_X and norms, the feature
+dimensionalities D_i, and the norms of W and H. `finite_tables` turns them into
+
+instances.parquet columns (NaN / "" for instances of infinite-data groups)
+    n_samples              T (0 for fresh samples every step)
+    test_loss              loss on eval_samples fresh samples (= loss)
+    sample_dim_mean        mean_X D_X (about m/T whenever H H^T is near isotropic)
+    sample_dim_max         max_X D_X: m/T for a T-gon, the best-stored point otherwise
+    feature_dim_max        max_i D_i: 2/5 for a clean pentagon, less with many small
+                           features adding to the denominator
+    weight_norm            ||W||_F
+    hidden_norm            ||H||_F / sqrt(T), the RMS hidden-vector norm
+    truncated              samples that overflowed their sparse slots (should be 0)
+    sample_geometry        the hidden vectors labelled by geomtoy.geometry.analyze as it
+                           labels features (e.g. "triangle", "pentagon"); "" when T is
+                           above SAMPLE_GEOMETRY_MAX (a T x T Gram matrix per instance)
+
+samples.parquet, one row per training point of every finite instance
+    instance, sample, dimensionality (D_X), norm (||h_X||), hidden_0 ... hidden_{m-1}
+    (the hidden vector, NaN past the instance's m).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+import numpy as np
+
+from geomtoy.geometry.polytopes import analyze
+
+SAMPLE_GEOMETRY_MAX = 512
+"""Largest T whose hidden vectors are labelled (their Gram matrix is T x T)."""
+
+SUMMARY_COLUMNS = (
+    "n_samples",
+    "test_loss",
+    "sample_dim_mean",
+    "sample_dim_max",
+    "feature_dim_max",
+    "weight_norm",
+    "hidden_norm",
+    "truncated",
+)
+
+
+def block_arrays(measures: Mapping[str, np.ndarray], n: int) -> dict[str, np.ndarray]:
+    """What a finite block file stores (the first n, unpadded, instances of `measures`)."""
+    keep = ("hidden", "sample_dimensionality", "sample_norm", "feature_dimensionality")
+    out = {f"finite_{k}": np.asarray(measures[k])[:n] for k in keep}
+    out["finite_weight_norm"] = np.asarray(measures["weight_norm"])[:n]
+    out["finite_truncated"] = np.asarray(measures["truncated"])[:n]
+    return out
+
+
+def finite_tables(n_instances: int, blocks: Iterable[Mapping[str, np.ndarray]]):
+    """(instance columns, samples.parquet columns or None) from the block files."""
+    cols = {k: np.full(n_instances, np.nan) for k in SUMMARY_COLUMNS}
+    cols["n_samples"] = np.zeros(n_instances, np.int64)
+    cols["truncated"] = np.zeros(n_instances, np.int64)
+    cols["sample_geometry"] = np.full(n_instances, "", object)
+    parts = []
+    for z in blocks:
+        if "finite_hidden" not in z:
+            continue
+        ids, H = z["instance"], z["finite_hidden"]
+        T = H.shape[2]
+        cols["n_samples"][ids] = T
+        cols["test_loss"][ids] = z["loss"]
+        cols["sample_dim_mean"][ids] = z["finite_sample_dimensionality"].mean(axis=1)
+        cols["sample_dim_max"][ids] = z["finite_sample_dimensionality"].max(axis=1)
+        cols["feature_dim_max"][ids] = z["finite_feature_dimensionality"].max(axis=1)
+        cols["weight_norm"][ids] = z["finite_weight_norm"]
+        cols["hidden_norm"][ids] = np.sqrt(np.mean(z["finite_sample_norm"] ** 2, axis=1))
+        cols["truncated"][ids] = z["finite_truncated"]
+        finite = np.isfinite(H).all(axis=(1, 2))
+        if T <= SAMPLE_GEOMETRY_MAX and finite.any():
+            cols["sample_geometry"][ids[finite]] = analyze(H[finite]).summary
+        parts.append((ids, H, z["finite_sample_dimensionality"], z["finite_sample_norm"]))
+    if not parts:
+        return {}, None
+    return cols, _samples_columns(parts)
+
+
+def _samples_columns(parts) -> dict[str, np.ndarray]:
+    m_max = max(H.shape[1] for _, H, _, _ in parts)
+    out: dict[str, list] = {"instance": [], "sample": [], "dimensionality": [], "norm": []}
+    hidden = [[] for _ in range(m_max)]
+    for ids, H, dims, norms in parts:
+        I, m, T = H.shape
+        out["instance"].append(np.repeat(ids.astype(np.int64), T))
+        out["sample"].append(np.tile(np.arange(T, dtype=np.int64), I))
+        out["dimensionality"].append(dims.reshape(-1))
+        out["norm"].append(norms.reshape(-1))
+        for j in range(m_max):
+            hidden[j].append(H[:, j].reshape(-1) if j < m else np.full(I * T, np.nan, np.float32))
+    columns = {k: np.concatenate(v) for k, v in out.items()}
+    columns |= {f"hidden_{j}": np.concatenate(v) for j, v in enumerate(hidden)}
+    return columns
