@@ -18,7 +18,7 @@ GEOMTOY := $(PY) -m geomtoy
 SWEEPS := $(basename $(notdir $(wildcard sweeps/*.toml)))
 SWEEP_RESULTS := $(foreach s,$(SWEEPS),$(RESULTS)/$(s)/instances.parquet)
 FIGURES := fig_intro fig_basic_20x5 fig_pentagon fig_phase fig_dims_per_feature fig_nonuniform \
-	fig_privileged_basis fig_adversarial fig_correlated fig_dynamics
+	fig_privileged_basis fig_adversarial fig_correlated fig_dynamics fig_double_descent
 FIGURE_PNGS := $(foreach f,$(FIGURES),$(FIGOUT)/$(f).png)
 
 .PHONY: all setup test test-all test-min figures sweeps clean help browser bench bench-full tpu-command
@@ -97,6 +97,10 @@ $(FIGOUT)/fig_correlated.png: figures/fig_correlated.py $(RESULTS)/correlated_pa
 	$(FIGRUN)
 
 $(FIGOUT)/fig_dynamics.png: figures/fig_dynamics.py $(RESULTS)/dynamics_digons/instances.parquet $(RESULTS)/dynamics_correlated_6x3/instances.parquet geomtoy/geometry/dimensionality.py $(FIGDEPS)
+	$(FIGRUN)
+
+# fig_double_descent.py also writes fig_dd_dimensionality, fig_dd_hidden and fig_dd_map.
+$(FIGOUT)/fig_double_descent.png: figures/fig_double_descent.py $(RESULTS)/double_descent/instances.parquet $(FIGDEPS)
 	$(FIGRUN)
 
 $(EXPLORER): geomtoy/explore.py $(wildcard geomtoy/explore_assets/*) $(SWEEP_RESULTS) | $(STAMP)

@@ -99,6 +99,12 @@ class Results:
     def features(self):
         return _pandas(self.arrow.features, "results.features")
 
+    @functools.cached_property
+    def samples(self):
+        """One row per training point of a finite-data sweep (docs/results.md), or None."""
+        table = self.arrow.samples
+        return None if table is None else _pandas(table, "results.samples")
+
     def to_xarray(self):
         """One xarray Dataset over the grid axes, `seed` and (per-feature columns)
         `feature`; cells of a grid that is not a full product are NaN."""

@@ -46,7 +46,11 @@ DENSE_BYTES = 1 << 22
 the dense input is cheap to hold and the gather of the sparse path buys nothing."""
 
 LOSS_BLOCK_ENTRIES = 1 << 20
-"""The sparse loss forms the (n, block) pre-activation for blocks of about 2**20 entries."""
+"""The sparse loss forms the (n, block) pre-activation for blocks of about 2**20 entries
+(4 MiB: cache-sized on CPU); geomtoy.fullbatch uses ACCELERATOR_BLOCK_ENTRIES on GPU/TPU,
+where a long sequential loop of small blocks would idle the device."""
+
+ACCELERATOR_BLOCK_ENTRIES = 1 << 26
 
 
 @jax.tree_util.register_dataclass
@@ -155,8 +159,11 @@ def loss_dense(W: jax.Array, b: jax.Array, x: jax.Array, importance: jax.Array) 
     return jnp.sum(importance[:, None] * (x - x_hat) ** 2) / x.shape[1]
 
 
-def loss_sparse(W: jax.Array, b: jax.Array, dataset: Dataset, importance: jax.Array) -> jax.Array:
-    """The same loss from the sparse layout (module docstring: three terms)."""
+def loss_sparse(
+    W: jax.Array, b: jax.Array, dataset: Dataset, importance: jax.Array, block: int | None = None
+) -> jax.Array:
+    """The same loss from the sparse layout (module docstring: three terms); the output
+    term runs over blocks of `block` samples (default: LOSS_BLOCK_ENTRIES / n)."""
     T = dataset.index.shape[0]
     W_nz = W.T[dataset.index]  # (T, K, m): rows of W^T, contiguous
     h = jnp.einsum("tkm,tk->mt", W_nz, dataset.value)  # (m, T), as hidden()
@@ -164,13 +171,19 @@ def loss_sparse(W: jax.Array, b: jax.Array, dataset: Dataset, importance: jax.Ar
     I_nz = importance[dataset.index]
     cross = jnp.sum(I_nz * dataset.value * x_hat_nz)
     norm = jnp.sum(I_nz * dataset.value * dataset.value)
-    return (_output_energy(W, b, h, importance) - 2.0 * cross + norm) / T
+    return (_output_energy(W, b, h, importance, block) - 2.0 * cross + norm) / T
 
 
-def _output_energy(W, b, h, importance) -> jax.Array:
+def loss_block(n_features: int, n_samples: int, entries: int | None = None) -> int:
+    """Samples per block of the output term: (n, block) holds about `entries` values."""
+    entries = LOSS_BLOCK_ENTRIES if entries is None else entries
+    return max(1, min(n_samples, entries // n_features))
+
+
+def _output_energy(W, b, h, importance, block=None) -> jax.Array:
     """sum_X sum_i I_i x_hat_i^2, in blocks of samples so that (n, block) stays small."""
     n, T = W.shape[1], h.shape[1]
-    block = max(1, min(T, LOSS_BLOCK_ENTRIES // n))
+    block = loss_block(n, T) if block is None else min(block, T)
     n_blocks = -(-T // block)
     pad = n_blocks * block - T
     mask = jnp.concatenate([jnp.ones((T,)), jnp.zeros((pad,))]).reshape(n_blocks, block)

@@ -48,6 +48,7 @@ class FiniteShape:
     test_samples: int = 8192
     optimizer: str = "adamw"  # as geomtoy.train.make_optimizer: adamw | adam | sgd
     schedule: str = "warmup_cosine"  # as geomtoy.train.lr_schedule
+    loss_block: int = 0  # samples per block of the sparse output term; 0: finite.loss_block
 
     def __post_init__(self):
         if self.representation not in ("dense", "sparse"):
@@ -84,7 +85,13 @@ def finite_shape(shape: Shape | FiniteShape, hp: HParams | None) -> FiniteShape:
         test_samples=shape.eval_samples,
         optimizer=shape.optimizer,
         schedule=shape.schedule,
+        loss_block=finite.loss_block(n, T, _block_entries(hp)),
     )
+
+
+def _block_entries(hp: HParams | None) -> int:
+    cpu = hp is None or parallel.platform_of(hp) == "cpu"
+    return finite.LOSS_BLOCK_ENTRIES if cpu else finite.ACCELERATOR_BLOCK_ENTRIES
 
 
 def lr_schedule(shape: FiniteShape, lr):
@@ -113,7 +120,7 @@ def _dataset(shape: FiniteShape, root_seed, hp: HParams) -> finite.Dataset:
 def _loss(shape: FiniteShape, params, data, importance):
     if shape.representation == "dense":
         return finite.loss_dense(params.W, params.b, data, importance)
-    return finite.loss_sparse(params.W, params.b, data, importance)
+    return finite.loss_sparse(params.W, params.b, data, importance, shape.loss_block or None)
 
 
 def _training_data(shape: FiniteShape, dataset: finite.Dataset):
@@ -154,7 +161,7 @@ def step_bytes(shape: FiniteShape) -> int:
     n, T, m = shape.n_features, shape.n_samples, shape.n_hidden
     if shape.representation == "dense":
         return 4 * 5 * n * T
-    block = max(1, min(T, finite.LOSS_BLOCK_ENTRIES // n))
+    block = shape.loss_block or finite.loss_block(n, T)
     return 4 * (4 * n * block + 3 * m * T * shape.slots)
 
 
@@ -208,14 +215,16 @@ def _test_loss_one(shape: FiniteShape, root_seed, params, hp: HParams):
     """Loss on test_samples fresh samples from uniforms shared by every instance."""
     u = finite.uniforms(rng.eval_key(root_seed, 0), shape.test_samples, shape.slots)
     test = finite.from_uniform(u, hp.feature_probability)
-    return finite.loss_sparse(params.W, params.b, test, hp.importance)
+    return finite.loss_sparse(params.W, params.b, test, hp.importance, shape.loss_block or None)
 
 
 def _evaluate_one(shape: FiniteShape, root_seed, params, hp: HParams) -> dict:
     dataset = _dataset(shape, root_seed, hp)
     h = finite.hidden(params.W, dataset)
     return {
-        "train_loss": finite.loss_sparse(params.W, params.b, dataset, hp.importance),
+        "train_loss": finite.loss_sparse(
+            params.W, params.b, dataset, hp.importance, shape.loss_block or None
+        ),
         "test_loss": _test_loss_one(shape, root_seed, params, hp),
         "truncated": dataset.truncated,
         "hidden": h,
