@@ -158,8 +158,10 @@ def _best(res, m: int, T: int) -> int:
 
 def hidden_figure(res, args, m: int = 2):
     Ts = np.unique(res.column("n_samples")[res.column("model.n_hidden") == m])
-    chosen = [Ts[0], Ts[len(Ts) // 2], Ts[-1]]
-    fig, axes = plt.subplots(2, 3, figsize=(6.0, 4.2), layout="constrained")
+    chosen = sorted({Ts[0], Ts[min(1, len(Ts) - 1)], Ts[len(Ts) // 2], Ts[-1]})
+    fig, axes = plt.subplots(
+        2, len(chosen), figsize=(2 * len(chosen), 4.2), layout="constrained", squeeze=False
+    )
     ids = res.column("instance", "samples")
     for col, T in enumerate(chosen):
         i = _best(res, m, T)
@@ -189,7 +191,7 @@ def hidden_figure(res, args, m: int = 2):
         "fig_dd_hidden",
         title="Hidden vectors of training points and features (m = 2)",
         section="finite training sets",
-        caption="Lowest-test-loss seed at a small, a middle and a large T: the 40 longest "
+        caption="Lowest-test-loss seed at two small, a middle and a large T: the 40 longest "
         "feature directions W_i (top) and the training points' hidden vectors W x (bottom), "
         "with the geometry module's labels.",
         numbers="T = " + ", ".join(str(t) for t in chosen) + "; paper: T-gons of training "

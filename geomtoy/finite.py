@@ -160,10 +160,11 @@ def loss_dense(W: jax.Array, b: jax.Array, x: jax.Array, importance: jax.Array) 
 
 
 def loss_sparse(
-    W: jax.Array, b: jax.Array, dataset: Dataset, importance: jax.Array, block: int | None = None
+    W: jax.Array, b: jax.Array, dataset: Dataset, importance: jax.Array, entries: int | None = None
 ) -> jax.Array:
     """The same loss from the sparse layout (module docstring: three terms); the output
-    term runs over blocks of `block` samples (default: LOSS_BLOCK_ENTRIES / n)."""
+    term runs over blocks of samples whose (n, block) pre-activation holds about `entries`
+    values (default LOSS_BLOCK_ENTRIES)."""
     T = dataset.index.shape[0]
     W_nz = W.T[dataset.index]  # (T, K, m): rows of W^T, contiguous
     h = jnp.einsum("tkm,tk->mt", W_nz, dataset.value)  # (m, T), as hidden()
@@ -171,7 +172,7 @@ def loss_sparse(
     I_nz = importance[dataset.index]
     cross = jnp.sum(I_nz * dataset.value * x_hat_nz)
     norm = jnp.sum(I_nz * dataset.value * dataset.value)
-    return (_output_energy(W, b, h, importance, block) - 2.0 * cross + norm) / T
+    return (_output_energy(W, b, h, importance, entries) - 2.0 * cross + norm) / T
 
 
 def loss_block(n_features: int, n_samples: int, entries: int | None = None) -> int:
@@ -180,10 +181,10 @@ def loss_block(n_features: int, n_samples: int, entries: int | None = None) -> i
     return max(1, min(n_samples, entries // n_features))
 
 
-def _output_energy(W, b, h, importance, block=None) -> jax.Array:
+def _output_energy(W, b, h, importance, entries=None) -> jax.Array:
     """sum_X sum_i I_i x_hat_i^2, in blocks of samples so that (n, block) stays small."""
     n, T = W.shape[1], h.shape[1]
-    block = loss_block(n, T) if block is None else min(block, T)
+    block = loss_block(n, T, entries)
     n_blocks = -(-T // block)
     pad = n_blocks * block - T
     mask = jnp.concatenate([jnp.ones((T,)), jnp.zeros((pad,))]).reshape(n_blocks, block)
@@ -196,6 +197,7 @@ def _output_energy(W, b, h, importance, block=None) -> jax.Array:
 
     if n_blocks == 1:
         return energy(h_blocks[:, 0], mask[0])
-    blocks = (jnp.moveaxis(h_blocks, 1, 0), mask)
-    total, _ = jax.lax.scan(lambda acc, hb: (acc + energy(*hb), None), 0.0, blocks)
+    blocks = (jnp.moveaxis(h_blocks, 1, 0)[1:], mask[1:])
+    first = energy(h_blocks[:, 0], mask[0])  # the carry's type follows the data (shard_map)
+    total, _ = jax.lax.scan(lambda acc, hb: (acc + energy(*hb), None), first, blocks)
     return total

@@ -48,7 +48,7 @@ class FiniteShape:
     test_samples: int = 8192
     optimizer: str = "adamw"  # as geomtoy.train.make_optimizer: adamw | adam | sgd
     schedule: str = "warmup_cosine"  # as geomtoy.train.lr_schedule
-    loss_block: int = 0  # samples per block of the sparse output term; 0: finite.loss_block
+    loss_entries: int = finite.LOSS_BLOCK_ENTRIES  # per block of the sparse output term
 
     def __post_init__(self):
         if self.representation not in ("dense", "sparse"):
@@ -85,7 +85,7 @@ def finite_shape(shape: Shape | FiniteShape, hp: HParams | None) -> FiniteShape:
         test_samples=shape.eval_samples,
         optimizer=shape.optimizer,
         schedule=shape.schedule,
-        loss_block=finite.loss_block(n, T, _block_entries(hp)),
+        loss_entries=_block_entries(hp),
     )
 
 
@@ -120,7 +120,7 @@ def _dataset(shape: FiniteShape, root_seed, hp: HParams) -> finite.Dataset:
 def _loss(shape: FiniteShape, params, data, importance):
     if shape.representation == "dense":
         return finite.loss_dense(params.W, params.b, data, importance)
-    return finite.loss_sparse(params.W, params.b, data, importance, shape.loss_block or None)
+    return finite.loss_sparse(params.W, params.b, data, importance, shape.loss_entries)
 
 
 def _training_data(shape: FiniteShape, dataset: finite.Dataset):
@@ -161,7 +161,7 @@ def step_bytes(shape: FiniteShape) -> int:
     n, T, m = shape.n_features, shape.n_samples, shape.n_hidden
     if shape.representation == "dense":
         return 4 * 5 * n * T
-    block = shape.loss_block or finite.loss_block(n, T)
+    block = finite.loss_block(n, T, shape.loss_entries)
     return 4 * (4 * n * block + 3 * m * T * shape.slots)
 
 
@@ -215,7 +215,7 @@ def _test_loss_one(shape: FiniteShape, root_seed, params, hp: HParams):
     """Loss on test_samples fresh samples from uniforms shared by every instance."""
     u = finite.uniforms(rng.eval_key(root_seed, 0), shape.test_samples, shape.slots)
     test = finite.from_uniform(u, hp.feature_probability)
-    return finite.loss_sparse(params.W, params.b, test, hp.importance, shape.loss_block or None)
+    return finite.loss_sparse(params.W, params.b, test, hp.importance, shape.loss_entries)
 
 
 def _evaluate_one(shape: FiniteShape, root_seed, params, hp: HParams) -> dict:
@@ -223,7 +223,7 @@ def _evaluate_one(shape: FiniteShape, root_seed, params, hp: HParams) -> dict:
     h = finite.hidden(params.W, dataset)
     return {
         "train_loss": finite.loss_sparse(
-            params.W, params.b, dataset, hp.importance, shape.loss_block or None
+            params.W, params.b, dataset, hp.importance, shape.loss_entries
         ),
         "test_loss": _test_loss_one(shape, root_seed, params, hp),
         "truncated": dataset.truncated,

@@ -76,13 +76,30 @@ def finite_tables(n_instances: int, blocks: Iterable[Mapping[str, np.ndarray]]):
         cols["weight_norm"][ids] = z["finite_weight_norm"]
         cols["hidden_norm"][ids] = np.sqrt(np.mean(z["finite_sample_norm"] ** 2, axis=1))
         cols["truncated"][ids] = z["finite_truncated"]
-        finite = np.isfinite(H).all(axis=(1, 2))
-        if T <= SAMPLE_GEOMETRY_MAX and finite.any():
-            cols["sample_geometry"][ids[finite]] = analyze(H[finite]).summary
         parts.append((ids, H, z["finite_sample_dimensionality"], z["finite_sample_norm"]))
     if not parts:
         return {}, None
+    cols["sample_geometry"] = _sample_geometry(n_instances, parts)
     return cols, _samples_columns(parts)
+
+
+def _sample_geometry(n_instances: int, parts) -> np.ndarray:
+    """Labels of the hidden vectors of every instance with T <= SAMPLE_GEOMETRY_MAX, in
+    one analysis: zero columns and rows pad them to one shape (a zero vector is not
+    represented and changes no label), so the analysis compiles once."""
+    labels = np.full(n_instances, "", object)
+    small = [(ids, H) for ids, H, _, _ in parts if H.shape[2] <= SAMPLE_GEOMETRY_MAX]
+    if not small:
+        return labels
+    m_max = max(H.shape[1] for _, H in small)
+    ids = np.concatenate([i for i, _ in small])
+    padded = np.zeros((len(ids), m_max, SAMPLE_GEOMETRY_MAX), np.float32)
+    row = 0
+    for _, H in small:
+        padded[row : row + len(H), : H.shape[1], : H.shape[2]] = H
+        row += len(H)
+    labels[ids] = analyze(padded).summary  # non-finite (diverged) instances get "none"
+    return labels
 
 
 def _samples_columns(parts) -> dict[str, np.ndarray]:
