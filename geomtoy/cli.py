@@ -21,7 +21,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from geomtoy import __version__, bundled, jobs, results, runner, signals, spec
+from geomtoy import __version__, bundled, jobs, results, signals, spec
 from geomtoy.directory import plan_run
 from geomtoy.progress import Progress
 from geomtoy.spec import SweepError
@@ -121,7 +121,7 @@ def _run(args: argparse.Namespace) -> int:
     plan_run(sweep, out, resume=args.resume, overwrite=args.overwrite, worker=worker)
     progress = Progress(None if args.quiet else sys.stderr, trackers=trackers)
     argv = sys.argv[1:] if args.argv is None else args.argv
-    from geomtoy import compile_cache, parallel
+    from geomtoy import compile_cache, parallel, runner  # JAX starts here, signals handled
 
     compile_cache.enable(args.compile_cache, enabled=not args.no_compile_cache)
     saved = parallel.active_mesh()  # restored on exit: in-process callers keep their mesh
@@ -168,6 +168,8 @@ def _add_analyze(sub) -> argparse.ArgumentParser:
 
 
 def _analyze(args: argparse.Namespace) -> int:
+    from geomtoy import runner
+
     runner.analyze_dir(args.dir)
     _say(results.describe(Path(args.dir)))
     return 0
@@ -206,6 +208,8 @@ def _add_merge(sub) -> argparse.ArgumentParser:
 
 
 def _merge(args: argparse.Namespace) -> int:
+    from geomtoy import runner
+
     runner.finish(args.dir)
     _say(results.describe(Path(args.dir)))
     return 0

@@ -98,7 +98,13 @@ def _enclosing_results(out: Path) -> Path | None:
 
 
 def plan_run(
-    sweep: Sweep, out: Path, *, resume: bool = False, overwrite: bool = False, worker=None
+    sweep: Sweep,
+    out: Path,
+    *,
+    resume: bool = False,
+    overwrite: bool = False,
+    worker=None,
+    locked: bool = False,
 ) -> Plan:
     """Check the output directory against the sweep; SweepError (exit 2) if refused.
 
@@ -121,6 +127,8 @@ def plan_run(
     if overwrite and worker is not None:
         reason = "--overwrite replaces a whole run; not with --worker (remove the directory first)"
         raise SweepError(out, None, reason)
+    if out.is_dir() and not locked:  # another writer at work: say who, before anything
+        lock.check_free(out, worker)
     meta = rd.read_meta(RUN_META_KEYS) if out.is_dir() else None
     if meta is None:
         if out.is_dir() and any(not _bookkeeping(p.name) for p in out.iterdir()):
@@ -192,7 +200,11 @@ class Writer:
         """Write meta.json (the new run, or this run added to the existing one)."""
         with lock.meta_lock(self.rd.path):
             plan = plan_run(
-                self.sweep, self.rd.path, overwrite=self.plan.overwrite, worker=self.worker
+                self.sweep,
+                self.rd.path,
+                overwrite=self.plan.overwrite,
+                worker=self.worker,
+                locked=True,
             )
             if plan.action == "complete":  # finished meanwhile, or left by a kill at the end
                 self._clean(set())

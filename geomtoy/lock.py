@@ -101,6 +101,18 @@ def _is_held(path: Path) -> bool:
     return False
 
 
+def check_free(directory: Path, worker: tuple[int, int] | None = None) -> None:
+    """Locked if a run now holds `directory` in a way that excludes this one: any
+    whole run, or (for a whole run) the tasks of a job array. Only reads."""
+    directory = Path(directory)
+    workers = [p for p in directory.glob(".geomtoy-worker-*.lock") if _is_held(p)]
+    if _is_held(directory / RUN_LOCK) or (worker is None and workers):
+        lock = FileLock(
+            directory / RUN_LOCK, what="" if worker is None else "(not of this job array)"
+        )
+        raise lock._refusal()
+
+
 def _warn(message: str) -> None:
     with contextlib.suppress(OSError, ValueError):
         print(f"geomtoy: warning: {message}", file=sys.stderr, flush=True)

@@ -59,6 +59,16 @@ def check() -> None:
         raise Stopped(_pending)
 
 
+def install() -> None:
+    """Catch SIGTERM, SIGHUP and SIGINT as a flag from now on (the `geomtoy` command's
+    first act; main thread only; signals ignored by the parent stay ignored)."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    for s in HANDLED:
+        if signal.getsignal(s) is not signal.SIG_IGN:
+            signal.signal(s, _handler)
+
+
 @contextlib.contextmanager
 def handling() -> Iterator[None]:
     """Catch SIGTERM, SIGHUP and SIGINT as a flag for the duration (main thread only;
@@ -73,7 +83,6 @@ def handling() -> Iterator[None]:
         if current is signal.SIG_IGN:  # nohup, or a background job: keep ignoring it
             continue
         saved[s] = signal.signal(s, _handler)
-    _pending = None
     try:
         yield
     finally:
