@@ -67,6 +67,25 @@ def phase_table(res: results.Results) -> tuple[list[str], list[list]]:
     return header, rows
 
 
+SAE_COLUMNS = ["l0", "explained_variance", "mmcs", "recovered_0.9", "recovered_0.99", "dead"]
+
+
+def sae_table(res: store.Results) -> tuple[list[str], list[list]]:
+    """(header, rows) of an SAE sweep: per toy model and SAE grid point, seed means of
+    L0, explained variance, MMCS, shares of features recovered and dead latents."""
+    axes = ["toy"] + list(res.meta.get("axes", []))
+    point = res.column("point")
+    header = axes + ["seeds", "toy geometry"] + SAE_COLUMNS
+    rows = []
+    for p in np.unique(point):
+        idx = np.flatnonzero(point == p)
+        values = [res.column(a)[idx[0]] for a in axes]
+        values = [f"{v:.4g}" if isinstance(v, float | np.floating) else str(v) for v in values]
+        means = [f"{np.mean(res.column(c)[idx]):.3g}" for c in SAE_COLUMNS]
+        rows.append(values + [len(idx), str(res.column("geometry")[idx[0]])] + means)
+    return header, rows
+
+
 def table_html(header, rows) -> str:
     head = "".join(f"<th>{html.escape(h.replace('_', ' '))}</th>" for h in header)
     body = "".join(
@@ -124,7 +143,7 @@ def main():
             res = results.open_results(sweep_dir)
         except spec.SweepError:
             continue
-        header, rows = phase_table(res)
+        header, rows = sae_table(res) if res.meta.get("family") == "sae" else phase_table(res)
         with open(out / f"phase_table_{sweep_dir.name}.csv", "w", newline="") as f:
             csv.writer(f).writerows([header] + rows)
         parts.append(

@@ -104,8 +104,40 @@ def _devices(value: str):
     raise argparse.ArgumentTypeError(f"expected a positive integer or auto, got {value!r}")
 
 
+def _is_sae_sweep(path: Path) -> bool:
+    """An SAE sweep file (an [sae] table) runs through geomtoy.sae (docs/sae.md)."""
+    try:
+        return "\n[sae]" in "\n" + path.read_text()
+    except (OSError, UnicodeDecodeError):
+        return False  # the toy loader reports it
+
+
+def _run_sae(args: argparse.Namespace, path: Path) -> int:
+    from geomtoy.sae import runner
+    from geomtoy.sae import sweep as sae_sweep
+
+    out = Path(args.out) if args.out else None
+    root = out.parent if out else Path("results")
+    sweep = sae_sweep.load(path, scale=args.scale, sets=args.set, results_root=root)
+    out = out or root / sweep.name
+    argv = sys.argv[1:] if args.argv is None else args.argv
+    progress = Progress(None if args.quiet else sys.stderr)
+    report = runner.run(
+        sweep, out, command=store.command_line(["geomtoy", *argv]), resume=args.resume,
+        overwrite=args.overwrite, progress=progress,
+    )  # fmt: skip
+    if report.action == "complete":
+        print(f"{out}: already complete, nothing to train")
+    else:
+        print(store.describe(out))
+    return 0
+
+
 def _run(args: argparse.Namespace) -> int:
-    sweep = load_sweep(bundled.resolve(args.sweep), scale=args.scale, sets=args.set)
+    path = bundled.resolve(args.sweep)
+    if _is_sae_sweep(path):
+        return _run_sae(args, path)
+    sweep = load_sweep(path, scale=args.scale, sets=args.set)
     out = Path(args.out) if args.out else Path("results") / sweep.name
     trackers = []
     if args.log == "wandb":

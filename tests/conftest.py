@@ -22,7 +22,8 @@ def key():
 
 
 SWEEP_FILES = sorted(
-    (__import__("pathlib").Path(__file__).resolve().parents[1] / "sweeps").glob("*.toml")
+    (__import__("pathlib").Path(__file__).resolve().parents[1] / "sweeps").glob("*.toml"),
+    key=lambda p: ("\n[sae]" in "\n" + p.read_text(), p.name),  # SAE sweeps after their toys
 )
 
 

@@ -9,7 +9,11 @@ import pytest
 from geomtoy import results, spec
 from geomtoy.sweep import load as load_sweep
 
-SWEEPS = sorted((Path(__file__).resolve().parents[1] / "sweeps").glob("*.toml"))
+SWEEPS = sorted(
+    p
+    for p in (Path(__file__).resolve().parents[1] / "sweeps").glob("*.toml")
+    if "\n[sae]" not in "\n" + p.read_text()  # SAE sweeps: tests/test_sae_sweeps.py
+)
 
 
 def test_there_are_sweeps():

@@ -85,18 +85,37 @@ def pre_activation(p: SAEParams, h: jax.Array) -> jax.Array:
     return p.W_enc @ (h - p.b_dec[:, None]) + p.b_enc[:, None]
 
 
+def _order_key(x: jax.Array) -> jax.Array:
+    """uint32 keys ordered as the float32 values x (the IEEE sign-magnitude trick)."""
+    i = jax.lax.bitcast_convert_type(x, jnp.uint32)
+    return jnp.where(i >> 31 == 1, ~i, i | jnp.uint32(0x80000000))
+
+
+def _kth_largest_key(u: jax.Array, k, axis: int | None) -> jax.Array:
+    """Key of the k-th largest entry (of each column for axis=0, of all for None), found
+    bit by bit from the top (radix select): 32 passes of compare-and-count, no sort. On
+    CPU a sort of the (width, B) pre-activations cost 10x more than the SAE's matmuls."""
+
+    def bit(b, prefix):
+        candidate = prefix | (jnp.uint32(1) << (31 - b).astype(jnp.uint32))
+        count = jnp.sum(u >= (candidate if axis is None else candidate[None, :]), axis=axis)
+        return jnp.where(count >= k, candidate, prefix)
+
+    start = jnp.zeros(() if axis is None else (u.shape[1],), jnp.uint32)
+    return jax.lax.fori_loop(0, 32, bit, start, unroll=True)
+
+
 def topk_mask(pre: jax.Array, k) -> jax.Array:
-    """True at the k largest entries of each column of pre (width, B); k may be traced."""
-    width = pre.shape[0]
-    kth = jax.lax.dynamic_index_in_dim(jnp.sort(pre, axis=0), width - k, 0, keepdims=True)
-    return pre >= kth
+    """True at the k largest entries of each column of pre (width, B); k may be traced.
+    Exactly k per column unless values tie."""
+    u = _order_key(pre)
+    return u >= _kth_largest_key(u, k, 0)[None, :]
 
 
 def batch_topk_mask(pre: jax.Array, k) -> jax.Array:
     """True at the k * B largest entries of the whole batch pre (width, B)."""
-    width, B = pre.shape
-    flat = jnp.sort(pre.reshape(-1))
-    return pre >= jax.lax.dynamic_index_in_dim(flat, width * B - k * B, 0, keepdims=False)
+    u = _order_key(pre)
+    return u >= _kth_largest_key(u, k * pre.shape[1], None)
 
 
 def encode(activation: str, p: SAEParams, h: jax.Array, k=1, threshold=0.0, train=True):

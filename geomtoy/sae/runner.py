@@ -1,0 +1,230 @@
+"""Run an SAE sweep into a results directory: blocks, resume, tables.
+
+The directory has the toy sweeps' layout (meta.json, instances.parquet, features.parquet,
+params.npz, curves.npz; geomtoy.store.open_results reads it), with SAE columns:
+
+instances.parquet, one row per SAE: instance, seed, point, group, toy (the source
+    instance it reads), the source's columns prefixed "toy." (its grid axes, loss,
+    geometry...), one column per SAE grid axis, and mse, explained_variance, l0, l1,
+    dead, dense (latent counts), n_true (represented true features), mmcs,
+    recovered_0.9, recovered_0.99 (shares of true features), toy_loss, spliced_loss (the
+    toy's loss with h replaced by h_hat), loss (the SAE's training objective over its
+    last chunk), diverged, geometry (the toy's summary).
+features.parquet, one row per (SAE, true feature): instance, feature, recovery (best
+    decoder cosine, NaN if the toy does not represent the feature), polytope (the toy's
+    label of the feature), recovered_0.9, recovered_0.99.
+params.npz: W_enc (I, width, m), b_enc, W_dec (I, m, width), b_dec, threshold (I,),
+    frequency (I, width: each latent's firing rate on the evaluation samples), and the
+    toy models read: toy_W (I, m, n), toy_b. Groups of other widths are zero-padded to
+    the largest width (`width` (I,) says how many latents are real; frequency NaN).
+curves.npz: step (C,), loss (C, I).
+
+Each block of SAEs is written when it ends (blocks/), so an interrupted run resumes at
+the first unfinished block; the tables are assembled when all blocks are there.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import time
+from pathlib import Path
+
+import jax
+import numpy as np
+
+from geomtoy import store
+from geomtoy.geometry import recovery
+from geomtoy.progress import Progress
+from geomtoy.sae import train as sae_train
+from geomtoy.sae.sweep import SAESweep
+
+PARAMS = ("W_enc", "b_enc", "W_dec", "b_dec")
+
+
+def _hparams(sweep: SAESweep, rows: np.ndarray) -> sae_train.SAEHParams:
+    t = sweep.toy_of[rows]
+    toys = sweep.toys
+    return sae_train.SAEHParams.create(
+        toys.W[t], toys.b[t], feature_probability=toys.feature_probability[t],
+        importance=toys.importance[t], l1_coefficient=sweep.values["l1"][rows],
+        k=sweep.values["k"][rows], lr=sweep.values["lr"][rows], seed=sweep.seed[rows],
+        instance_id=rows,
+    )  # fmt: skip
+
+
+def _train_block(sweep: SAESweep, index, group, rows, path: Path, fingerprint, progress) -> None:
+    shape = group.shape
+    hp = _hparams(sweep, rows)
+    progress.block(index, len(rows), steps=shape.steps)
+    chunk = sweep.resolved["train.chunk_steps"]
+    last = [0]
+
+    def on_chunk(step, loss):
+        progress.chunk(step=step, model_steps=len(rows) * (step - last[0]), losses=loss)
+        last[0] = step
+
+    result = sae_train.train_saes(shape, hp, sweep.resolved["root_seed"], chunk, on_chunk)
+    t = sweep.toy_of[rows]
+    rec = recovery.feature_recovery(sweep.toys.W[t], result.params.W_dec)
+    arrays = {name: getattr(result.params, name) for name in PARAMS}
+    arrays |= {f"stat_{k}": v for k, v in result.stats.items()}
+    diverged = ~np.isfinite(result.curves["loss"][-1]) | ~np.isfinite(result.stats["mse"])
+    progress.block_end(int(diverged.sum()))
+    store.atomic_save_npz(path, arrays | {
+        "rows": rows, "threshold": result.threshold, "recovery": rec, "diverged": diverged,
+        "curve_step": result.curves["step"], "curve_loss": result.curves["loss"],
+        "fingerprint": np.asarray(fingerprint),
+    })  # fmt: skip
+
+
+def _done(path: Path, fingerprint: str) -> bool:
+    if not path.exists():
+        return False
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            ok = str(z["fingerprint"]) == fingerprint
+    except Exception:  # a damaged block file is retrained, never trusted
+        ok = False
+    if not ok:
+        path.unlink()
+    return ok
+
+
+def run(sweep: SAESweep, out, *, command="", resume=False, overwrite=False, progress=None):
+    """Train every unfinished block of an SAE sweep into `out`, then assemble the tables.
+    Returns a geomtoy.store.RunReport; SweepError before writing anything if refused."""
+    out = Path(out)
+    plan = store.plan_run(sweep, out, resume=resume, overwrite=overwrite)
+    rd = store.ResultsDir(out)
+    if plan.action == "complete":
+        return store.RunReport(out, "complete", 0, True, 0.0)
+    t0 = time.perf_counter()
+    fingerprint = sweep.fingerprint()
+    meta = plan.meta if plan.action == "resume" else _new_meta(sweep, command, fingerprint)
+    out.mkdir(parents=True, exist_ok=True)
+    store.atomic_write_json(rd.meta, meta)
+    if plan.overwrite:
+        for name in store.TABLES:
+            with contextlib.suppress(FileNotFoundError):
+                rd.table(name).unlink()
+        shutil.rmtree(rd.blocks, ignore_errors=True)
+    rd.blocks.mkdir(parents=True, exist_ok=True)
+    blocks = sweep.blocks()
+    todo = [b for b in blocks if not _done(rd.block(b[0]), fingerprint)]
+    progress = progress or Progress(stream=None)
+    total = sum(len(rows) * g.shape.steps for _, g, rows in todo)
+    done = len(blocks) - len(todo)
+    progress.start(sweep.name, total=total, n_blocks=len(blocks), done_blocks=done)
+    for index, group, rows in todo:
+        _train_block(sweep, index, group, rows, rd.block(index), fingerprint, progress)
+    progress.note("assembling tables")
+    assemble(sweep, rd, blocks)
+    meta |= {"status": "complete", "updated": store._now()}
+    meta["wall_time_s"] = round(meta.get("wall_time_s", 0.0) + time.perf_counter() - t0, 3)
+    store.atomic_write_json(rd.meta, meta)
+    shutil.rmtree(rd.blocks, ignore_errors=True)
+    progress.close()
+    return store.RunReport(out, plan.action, len(todo), True, time.perf_counter() - t0)
+
+
+def _new_meta(sweep: SAESweep, command: str, fingerprint: str) -> dict:
+    return {
+        "format": store.FORMAT, "family": "sae", "name": sweep.name, "status": "running",
+        "fingerprint": fingerprint, "file": sweep.file, "scale": sweep.scale,
+        "sets": list(sweep.sets), "command": command, "spec": sweep.spec,
+        "axes": {a.key: list(a.values) for a in sweep.axes}, "n_instances": sweep.n_instances,
+        "seeds": sweep.seeds, "source_fingerprint": sweep.toys.fingerprint,
+        "created": store._now(), "wall_time_s": 0.0, "source": sweep.source,
+        "versions": {"jax": jax.__version__},
+    }  # fmt: skip
+
+
+def _pad(a: np.ndarray, axis: int, size: int) -> np.ndarray:
+    widths = [(0, 0)] * a.ndim
+    widths[axis] = (0, size - a.shape[axis])
+    return np.pad(a, widths)
+
+
+def assemble(sweep: SAESweep, rd: store.ResultsDir, blocks) -> None:
+    """Join the block files into the four tables (see the module docstring)."""
+    parts = [dict(np.load(rd.block(i), allow_pickle=False)) for i, _, _ in blocks]
+    I = sweep.n_instances
+    width = np.zeros(I, np.int64)
+    for (_, g, rows), _p in zip(blocks, parts):
+        width[rows] = g.shape.width
+    W = int(width.max())
+    order = np.argsort(np.concatenate([p["rows"] for p in parts]))
+
+    def joined(name, pad_axis=None):
+        arrays = [p[name] if pad_axis is None else _pad(p[name], pad_axis, W) for p in parts]
+        return np.concatenate(arrays)[order]
+
+    params = {"W_enc": joined("W_enc", 1), "b_enc": joined("b_enc", 1),
+              "W_dec": joined("W_dec", 2), "b_dec": joined("b_dec"),
+              "threshold": joined("threshold"), "width": width}  # fmt: skip
+    t = sweep.toy_of
+    params |= {"toy_W": sweep.toys.W[t], "toy_b": sweep.toys.b[t]}
+    names = [k for k in parts[0] if k.startswith("stat_")]
+    stats = {k[5:]: joined(k, 1 if k == "stat_frequency" else None) for k in names}
+    rec = joined("recovery")
+    freq = np.where(np.arange(W)[None, :] < width[:, None], stats.pop("frequency"), np.nan)
+    cols = _instance_columns(sweep)
+    cols |= stats
+    cols |= recovery.summary(rec, _real(freq))
+    params["frequency"] = freq
+    cols["loss"] = np.concatenate([p["curve_loss"][-1] for p in parts])[order]
+    cols["diverged"] = joined("diverged")
+    store.atomic_write_parquet(rd.table("instances.parquet"), cols)
+    store.atomic_write_parquet(rd.table("features.parquet"), _feature_columns(sweep, rec))
+    store.atomic_save_npz(rd.table("params.npz"), params)
+    steps = parts[0]["curve_step"]
+    loss = np.concatenate([p["curve_loss"] for p in parts], axis=1)[:, order]
+    store.atomic_save_npz(rd.table("curves.npz"), {"step": steps, "loss": loss})
+
+
+def _real(freq: np.ndarray) -> np.ndarray:
+    """Firing frequencies with padded latents (NaN) counted as neither dead nor dense."""
+    return np.where(np.isnan(freq), 0.25, freq)
+
+
+def _instance_columns(sweep: SAESweep) -> dict:
+    I = sweep.n_instances
+    t = sweep.toy_of
+    cols = {"instance": np.arange(I), "seed": sweep.seed, "point": sweep.point,
+            "group": np.zeros(I, np.int64), "toy": sweep.toys.ids[t]}  # fmt: skip
+    for g in sweep.groups:
+        cols["group"][g.rows] = g.index
+    for key, col in sweep.toys.columns.items():
+        cols[key] = np.asarray(col, dtype=object if np.asarray(col).dtype == object else None)[t]
+    combos = sweep.point % _n_combos(sweep)
+    for j, axis in enumerate(sweep.axes):
+        idx = _axis_index(sweep, combos, j)
+        cols[axis.key] = [axis.values[i] for i in idx]
+    geometry = sweep.toys.columns.get("toy.geometry", np.full(len(sweep.toys.ids), "synthetic"))
+    cols["geometry"] = np.asarray(geometry, dtype=object)[t]
+    return cols
+
+
+def _n_combos(sweep: SAESweep) -> int:
+    n = 1
+    for a in sweep.axes:
+        n *= len(a.values)
+    return n
+
+
+def _axis_index(sweep: SAESweep, combo: np.ndarray, j: int) -> np.ndarray:
+    """Index into axis j's values of each instance's grid combination (first axis slowest)."""
+    inner = 1
+    for a in sweep.axes[j + 1 :]:
+        inner *= len(a.values)
+    return (combo // inner) % len(sweep.axes[j].values)
+
+
+def _feature_columns(sweep: SAESweep, rec: np.ndarray) -> dict:
+    I, n = rec.shape
+    cols = {"instance": np.repeat(np.arange(I), n), "feature": np.tile(np.arange(n), I),
+            "recovery": rec.ravel(), "polytope": sweep.toys.polytope[sweep.toy_of].ravel()}  # fmt: skip
+    for th in recovery.THRESHOLDS:
+        cols[f"recovered_{th}"] = (np.nan_to_num(rec, nan=-1.0) > th).ravel()
+    return cols

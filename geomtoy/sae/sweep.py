@@ -1,0 +1,260 @@
+"""SAE sweep files: the toy sweeps' grammar (geomtoy.sweep.parse) over the SAE field list.
+
+A sweep with an `[sae]` table trains sparse autoencoders on the hidden activations of toy
+models that an earlier sweep trained (`source.results`, a results directory relative to
+the results root, i.e. the parent of --out, or absolute; `source.instances` = "best" per
+grid point or "all"), or on synthetic dictionaries (`source.results = "synthetic"`). The
+SAE grid is the product of the source's models with the SAE axes, times `train.seeds`.
+Keys and defaults: docs/sae.md.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import itertools
+import json
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from geomtoy import spec as S
+from geomtoy import store
+from geomtoy import sweep as toy_sweep
+from geomtoy.sae.model import ACTIVATIONS
+from geomtoy.sae.source import synthetic_dictionary
+from geomtoy.sae.train import SAEShape, step_bytes
+
+SYNTHETIC = "synthetic"
+F = S.Field
+FIELDS: dict[str, S.Field] = {
+    "name": S.FIELDS["name"],
+    "description": S.FIELDS["description"],
+    "root_seed": S.FIELDS["root_seed"],
+    "source.results": F(S._text, S.REQUIRED, False, "toy results directory, or synthetic"),
+    "source.instances": F(S._choice(("best", "all")), "best", False, "toy models read"),
+    "source.n_features": F(S._int(1), 40, False, "synthetic: n directions"),
+    "source.n_hidden": F(S._int(1), 10, False, "synthetic: m dimensions"),
+    "source.feature_probability": F(
+        S._per_feature(S._probability, "probability in (0, 1]"), 0.05, False, "synthetic: p"
+    ),
+    "source.structure": F(S._choice(S.STRUCTURES), "independent", False, "synthetic sets"),
+    "source.set_size": F(S._int(1), 1, False, "synthetic: features per set"),
+    "source.dictionaries": F(S._int(1), 1, False, "synthetic: dictionaries (seeds 0, 1, ...)"),
+    "sae.width": F(S._int(1), S.REQUIRED, True, "latents"),
+    "sae.activation": F(S._choice(ACTIVATIONS), "relu", True, "relu | topk | batchtopk"),
+    "sae.l1_coefficient": F(S._float(0.0), 0.0, True, "L1 penalty weight"),
+    "sae.k": F(S._int(1), 1, True, "active latents per sample (topk, batchtopk)"),
+    "sae.resample_every": F(S._int(0), 2500, True, "steps between dead-latent checks (0: off)"),
+    "sae.resample_until": F(S._float(0.0), 0.5, True, "fraction of steps with resampling"),
+    "sae.resample_scale": F(S._float(0.0), 0.2, True, "resampled encoder-row scale"),
+    "train.steps": S.FIELDS["train.steps"],
+    "train.batch_size": S.FIELDS["train.batch_size"],
+    "train.lr": S.FIELDS["train.lr"],
+    "train.optimizer": F(S._choice(S.OPTIMIZERS), "adam", True, "optimizer"),
+    "train.schedule": S.FIELDS["train.schedule"],
+    "train.seeds": S.FIELDS["train.seeds"],
+    "train.eval_samples": F(S._int(1), 2**16, True, "samples of the final statistics"),
+    "train.sampler": S.FIELDS["train.sampler"],
+    "train.chunk_steps": S.FIELDS["train.chunk_steps"],
+    "train.block_size": S.FIELDS["train.block_size"],
+}
+SCHEMA = toy_sweep.Schema(
+    FIELDS,
+    sections=("source", "sae", "train"),
+    top_level=S.TOP_LEVEL,
+    smoke_limits=S.SMOKE_LIMITS,
+)
+STATIC = {  # SAE keys that fix the program: SAEShape field <- sweep key
+    "width": "sae.width",
+    "activation": "sae.activation",
+    "resample_every": "sae.resample_every",
+    "resample_until": "sae.resample_until",
+    "resample_scale": "sae.resample_scale",
+    "steps": "train.steps",
+    "batch_size": "train.batch_size",
+    "optimizer": "train.optimizer",
+    "schedule": "train.schedule",
+    "eval_samples": "train.eval_samples",
+    "sampler": "train.sampler",
+}
+
+
+def is_sae_sweep(text: str) -> bool:
+    """Whether a sweep file's text declares an SAE sweep (an [sae] table)."""
+    try:
+        return "sae" in tomllib.loads(text)
+    except tomllib.TOMLDecodeError:
+        return False
+
+
+@dataclasses.dataclass(frozen=True)
+class Toys:
+    """The toy models an SAE sweep reads, one row each (NumPy)."""
+
+    ids: np.ndarray  # (T,) instance ids in the source (dictionary seeds when synthetic)
+    W: np.ndarray  # (T, m, n)
+    b: np.ndarray  # (T, n)
+    feature_probability: np.ndarray  # (T, n)
+    importance: np.ndarray  # (T, n)
+    static: list  # (T,) dicts: source kind, n, m, structure, set_size
+    columns: dict[str, Any]  # source columns (grid axes, geometry), prefixed "toy."
+    polytope: np.ndarray  # (T, n) str: the toy's label of each feature
+    fingerprint: str
+
+
+@dataclasses.dataclass(frozen=True)
+class Group:
+    index: int
+    shape: SAEShape
+    rows: np.ndarray  # global SAE instance ids
+    block_size: int
+
+
+@dataclasses.dataclass(frozen=True)
+class SAESweep:
+    name: str
+    file: str
+    scale: str
+    sets: tuple[str, ...]
+    source: str  # the sweep file's text
+    spec: dict
+    resolved: dict
+    axes: tuple
+    seeds: int
+    toys: Toys
+    toy_of: np.ndarray  # (I,) row into toys
+    point: np.ndarray  # (I,)
+    seed: np.ndarray  # (I,)
+    values: dict[str, np.ndarray]  # per-instance SAE values: l1_coefficient, k, lr
+    groups: tuple[Group, ...]
+
+    @property
+    def n_instances(self) -> int:
+        return len(self.toy_of)
+
+    def fingerprint(self) -> str:
+        doc = {k: v for k, v in self.spec.items() if k not in S.HASH_EXCLUDED}
+        doc["source_fingerprint"] = self.toys.fingerprint
+        text = json.dumps(doc, sort_keys=True, default=str)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+    def blocks(self) -> list[tuple[int, Group, np.ndarray]]:
+        out = []
+        for g in self.groups:
+            for start in range(0, len(g.rows), g.block_size):
+                out.append((len(out), g, g.rows[start : start + g.block_size]))
+        return out
+
+
+def load(path: str | Path, scale: str = "default", sets=(), results_root=None) -> SAESweep:
+    """Read, check and expand an SAE sweep file; SweepError on bad input."""
+    file = str(path)
+    try:
+        text = Path(path).read_text()
+    except OSError as e:
+        raise S.SweepError(file, None, f"cannot read: {e.strerror or e}") from None
+    return loads(text, file, scale, sets, results_root)
+
+
+def loads(text: str, file: str, scale: str = "default", sets=(), results_root=None) -> SAESweep:
+    parsed = toy_sweep.parse(text, file, scale, tuple(sets), SCHEMA)
+    r = parsed.resolved
+    synthetic = r["source.results"] == SYNTHETIC
+    toys = _synthetic(r) if synthetic else _from_results(r, file, results_root)
+    axes = parsed.axes
+    combos = list(itertools.product(*(a.values for a in axes)))
+    toy_of, point, seed, per = [], [], [], {k: [] for k in ("l1", "k", "lr")}
+    shapes: dict[SAEShape, list[int]] = {}
+    for t in range(len(toys.ids)):
+        for p, combo in enumerate(combos):
+            values = dict(r) | {a.key: v for a, v in zip(axes, combo)}
+            shape = SAEShape(
+                n_features=toys.static[t]["n_features"], n_hidden=toys.static[t]["n_hidden"],
+                source=toys.static[t]["kind"], structure=toys.static[t]["structure"],
+                set_size=toys.static[t]["set_size"], **{f: values[k] for f, k in STATIC.items()},
+            )  # fmt: skip
+            for s in range(r["train.seeds"]):
+                shapes.setdefault(shape, []).append(len(toy_of))
+                toy_of.append(t)
+                point.append(t * len(combos) + p)
+                seed.append(s)
+                per["l1"].append(values["sae.l1_coefficient"])
+                per["k"].append(min(values["sae.k"], shape.width))
+                per["lr"].append(values["train.lr"])
+    groups = tuple(
+        Group(i, shape, np.asarray(rows), _block_size(r["train.block_size"], shape, len(rows)))
+        for i, (shape, rows) in enumerate(shapes.items())
+    )
+    return SAESweep(
+        name=r["name"], file=file, scale=scale, sets=tuple(sets), source=text, spec=parsed.spec,
+        resolved=r, axes=axes, seeds=r["train.seeds"], toys=toys, toy_of=np.asarray(toy_of),
+        point=np.asarray(point), seed=np.asarray(seed),
+        values={k: np.asarray(v) for k, v in per.items()}, groups=groups,
+    )  # fmt: skip
+
+
+def _block_size(setting, shape: SAEShape, n: int) -> int:
+    if setting == "auto":
+        setting = max(1, S.AUTO_BLOCK_BYTES // step_bytes(shape))
+    return max(1, min(setting, n))
+
+
+def _synthetic(r: dict) -> Toys:
+    n, m, d = r["source.n_features"], r["source.n_hidden"], r["source.dictionaries"]
+    fp = np.broadcast_to(np.asarray(r["source.feature_probability"], np.float64), (d, n))
+    static = dict(kind=SYNTHETIC, n_features=n, n_hidden=m, structure=r["source.structure"],
+                  set_size=r["source.set_size"])  # fmt: skip
+    return Toys(
+        ids=np.arange(d), W=np.stack([synthetic_dictionary(i, m, n) for i in range(d)]),
+        b=np.zeros((d, n)), feature_probability=np.array(fp), importance=np.ones((d, n)),
+        static=[static] * d, columns={"toy.dictionary": np.arange(d)},
+        polytope=np.full((d, n), SYNTHETIC, dtype=object), fingerprint="synthetic",
+    )  # fmt: skip
+
+
+def _from_results(r: dict, file: str, root) -> Toys:
+    path = Path(r["source.results"])
+    if not path.is_absolute():
+        path = Path(root or "results") / path
+    try:
+        res = store.open_results(path)
+    except S.SweepError as e:
+        raise S.SweepError(file, "source.results", f"{path}: {e.reason}") from None
+    meta = res.meta
+    src = toy_sweep.loads(meta["source"], file=meta["file"], scale=meta["scale"], sets=meta["sets"])
+    keep = ~res.column("diverged").astype(bool)
+    if r["source.instances"] == "best":
+        keep &= res.column("best").astype(bool)
+    ids = np.flatnonzero(keep)
+    rows = {}
+    for g in src.groups:
+        for j, i in enumerate(g.instance):
+            rows[int(i)] = (g, j)
+    fp, imp, static = [], [], []
+    for i in ids:
+        g, j = rows[int(i)]
+        if g.shape.kind not in ("relu_output", "linear"):
+            reason = f"toy models of kind {g.shape.kind!r} have no feature directions to recover"
+            raise S.SweepError(file, "source.results", reason)
+        fp.append(g.feature_probability[j])
+        imp.append(g.importance[j])
+        static.append(dict(kind=g.shape.kind, n_features=g.shape.n_features,
+                           n_hidden=g.shape.n_hidden, structure=g.shape.structure,
+                           set_size=g.shape.set_size))  # fmt: skip
+    if len({(d["n_features"], d["n_hidden"]) for d in static}) > 1:
+        reason = f"{path} holds toy models of several shapes; an SAE sweep reads one (n, m)"
+        raise S.SweepError(file, "source.results", reason)
+    if not len(ids):
+        raise S.SweepError(file, "source.results", f"{path} has no finished toy model")
+    names = [c for c in res.instances.column_names if c not in ("instance", "group")]
+    columns = {f"toy.{c}": res.column(c)[ids] for c in names}
+    n = res.params["W"].shape[2]
+    polytope = res.column("polytope", "features").reshape(-1, n)[ids]
+    return Toys(
+        ids=ids, W=res.params["W"][ids], b=res.params["b"][ids],
+        feature_probability=np.asarray(fp), importance=np.asarray(imp), static=static,
+        columns=columns, polytope=polytope, fingerprint=meta["fingerprint"],
+    )  # fmt: skip
