@@ -18,7 +18,8 @@ GEOMTOY := $(PY) -m geomtoy
 SWEEPS := $(basename $(notdir $(wildcard sweeps/*.toml)))
 SWEEP_RESULTS := $(foreach s,$(SWEEPS),$(RESULTS)/$(s)/instances.parquet)
 FIGURES := fig_intro fig_basic_20x5 fig_pentagon fig_phase fig_dims_per_feature fig_nonuniform \
-	fig_privileged_basis fig_adversarial fig_correlated fig_dynamics fig_double_descent
+	fig_privileged_basis fig_adversarial fig_correlated fig_dynamics fig_double_descent \
+	fig_sae_directions fig_sae_pareto fig_sae_recovery
 FIGURE_PNGS := $(foreach f,$(FIGURES),$(FIGOUT)/$(f).png)
 
 .PHONY: all setup test test-all test-min figures sweeps clean help browser bench bench-full tpu-command
@@ -74,6 +75,12 @@ $(RESULTS)/%/instances.parquet: sweeps/%.toml $(LIB) | $(STAMP)
 
 sweeps: $(SWEEP_RESULTS)
 
+# SAE sweeps (an [sae] table) also depend on the SAE engine and on the toy models they read.
+SAE_SWEEPS := $(basename $(notdir $(shell grep -l '^\[sae\]' sweeps/*.toml)))
+$(foreach s,$(SAE_SWEEPS),$(RESULTS)/$(s)/instances.parquet): $(wildcard geomtoy/sae/*.py)
+$(RESULTS)/sae_pentagon/instances.parquet: $(RESULTS)/pentagon/instances.parquet
+$(RESULTS)/sae_uniform/instances.parquet: $(RESULTS)/uniform_40x10/instances.parquet
+
 FIGDEPS = geomtoy/plot.py | $(STAMP)
 FIGRUN = $(PY) $< --results $(RESULTS) --out $(FIGOUT)
 $(FIGOUT)/fig_intro.png: figures/fig_intro.py $(RESULTS)/intro_5x2/instances.parquet $(FIGDEPS)
@@ -102,9 +109,15 @@ $(FIGOUT)/fig_dynamics.png: figures/fig_dynamics.py $(RESULTS)/dynamics_digons/i
 # fig_double_descent.py also writes fig_dd_dimensionality, fig_dd_hidden and fig_dd_map.
 $(FIGOUT)/fig_double_descent.png: figures/fig_double_descent.py $(RESULTS)/double_descent/instances.parquet $(FIGDEPS)
 	$(FIGRUN)
+$(FIGOUT)/fig_sae_directions.png: figures/fig_sae_directions.py $(RESULTS)/sae_pentagon/instances.parquet $(FIGDEPS)
+	$(FIGRUN)
+$(FIGOUT)/fig_sae_pareto.png: figures/fig_sae_pareto.py $(RESULTS)/sae_pareto_l1/instances.parquet $(RESULTS)/sae_pareto_k/instances.parquet $(FIGDEPS)
+	$(FIGRUN)
+$(FIGOUT)/fig_sae_recovery.png: figures/fig_sae_recovery.py $(RESULTS)/sae_uniform/instances.parquet $(FIGDEPS)
+	$(FIGRUN)
 
 $(EXPLORER): geomtoy/explore.py $(wildcard geomtoy/explore_assets/*) $(SWEEP_RESULTS) | $(STAMP)
-	$(GEOMTOY) explore $(foreach s,$(SWEEPS),$(RESULTS)/$(s)) --out $@
+	$(GEOMTOY) explore $(foreach s,$(filter-out $(SAE_SWEEPS),$(SWEEPS)),$(RESULTS)/$(s)) --out $@
 
 $(FIGOUT)/index.html: figures/index.py $(FIGURE_PNGS) $(EXPLORER) $(SWEEP_RESULTS) | $(STAMP)
 	$(PY) $< --results $(RESULTS) --out $(FIGOUT)

@@ -122,10 +122,18 @@ def _run_sae(args: argparse.Namespace, path: Path) -> int:
     out = out or root / sweep.name
     argv = sys.argv[1:] if args.argv is None else args.argv
     progress = Progress(None if args.quiet else sys.stderr)
-    report = runner.run(
-        sweep, out, command=store.command_line(["geomtoy", *argv]), resume=args.resume,
-        overwrite=args.overwrite, progress=progress,
-    )  # fmt: skip
+    from geomtoy import compile_cache, parallel
+
+    compile_cache.enable(args.compile_cache, enabled=not args.no_compile_cache)
+    saved = parallel.active_mesh()
+    parallel.setup(args.devices)
+    try:
+        report = runner.run(
+            sweep, out, command=store.command_line(["geomtoy", *argv]), resume=args.resume,
+            overwrite=args.overwrite, progress=progress,
+        )  # fmt: skip
+    finally:
+        parallel.use_devices(saved or 1)
     if report.action == "complete":
         print(f"{out}: already complete, nothing to train")
     else:

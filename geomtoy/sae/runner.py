@@ -26,6 +26,7 @@ the first unfinished block; the tables are assembled when all blocks are there.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import shutil
 import time
 from pathlib import Path
@@ -33,7 +34,7 @@ from pathlib import Path
 import jax
 import numpy as np
 
-from geomtoy import store
+from geomtoy import parallel, store
 from geomtoy.geometry import recovery
 from geomtoy.progress import Progress
 from geomtoy.sae import train as sae_train
@@ -55,16 +56,27 @@ def _hparams(sweep: SAESweep, rows: np.ndarray) -> sae_train.SAEHParams:
 
 def _train_block(sweep: SAESweep, index, group, rows, path: Path, fingerprint, progress) -> None:
     shape = group.shape
-    hp = _hparams(sweep, rows)
+    pad = -len(rows) % parallel.instance_multiple()  # every device gets an equal share
+    hp = _hparams(sweep, np.concatenate([rows, np.repeat(rows[-1:], pad)]))
     progress.block(index, len(rows), steps=shape.steps)
     chunk = sweep.resolved["train.chunk_steps"]
     last = [0]
 
     def on_chunk(step, loss):
-        progress.chunk(step=step, model_steps=len(rows) * (step - last[0]), losses=loss)
+        progress.chunk(
+            step=step, model_steps=len(rows) * (step - last[0]), losses=loss[: len(rows)]
+        )
         last[0] = step
 
     result = sae_train.train_saes(shape, hp, sweep.resolved["root_seed"], chunk, on_chunk)
+    n = len(rows)
+    result = dataclasses.replace(
+        result,
+        params=jax.tree.map(lambda a: a[:n], result.params),
+        threshold=result.threshold[:n],
+        stats={k: v[:n] for k, v in result.stats.items()},
+        curves={"step": result.curves["step"], "loss": result.curves["loss"][:, :n]},
+    )
     t = sweep.toy_of[rows]
     rec = recovery.feature_recovery(sweep.toys.W[t], result.params.W_dec)
     arrays = {name: getattr(result.params, name) for name in PARAMS}
