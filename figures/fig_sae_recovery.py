@@ -8,6 +8,7 @@ are pentagon features harder to recover than digon features?
 """
 
 import matplotlib.pyplot as plt
+import matplotlib.ticker
 import numpy as np
 
 from geomtoy import plot
@@ -30,6 +31,8 @@ def main():
         order = rows[np.argsort(p[rows])]
         left.plot(1 / p[order], share[order], "o-", ms=4, label=f"k = {kk}", color=f"C{j}")
     left.set_xscale("log")
+    left.xaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
+    left.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     left.set_xlabel("1 / (1 - S) of the toy model")
     left.set_ylabel("share of features recovered (cos > 0.9)")
     left.set_ylim(0, 1.02)

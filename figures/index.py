@@ -70,7 +70,7 @@ def phase_table(res: results.Results) -> tuple[list[str], list[list]]:
 SAE_COLUMNS = ["l0", "explained_variance", "mmcs", "recovered_0.9", "recovered_0.99", "dead"]
 
 
-def sae_table(res: store.Results) -> tuple[list[str], list[list]]:
+def sae_table(res: results.Results) -> tuple[list[str], list[list]]:
     """(header, rows) of an SAE sweep: per toy model and SAE grid point, seed means of
     L0, explained variance, MMCS, shares of features recovered and dead latents."""
     axes = ["toy"] + list(res.meta.get("axes", []))

@@ -113,7 +113,7 @@ def _is_sae_sweep(path: Path) -> bool:
 
 
 def _run_sae(args: argparse.Namespace, path: Path) -> int:
-    from geomtoy.sae import runner
+    from geomtoy.sae import runner as sae_runner
     from geomtoy.sae import sweep as sae_sweep
 
     out = Path(args.out) if args.out else None
@@ -128,8 +128,8 @@ def _run_sae(args: argparse.Namespace, path: Path) -> int:
     saved = parallel.active_mesh()
     parallel.setup(args.devices)
     try:
-        report = runner.run(
-            sweep, out, command=store.command_line(["geomtoy", *argv]), resume=args.resume,
+        report = sae_runner.run(
+            sweep, out, command=runner.command_line(["geomtoy", *argv]), resume=args.resume,
             overwrite=args.overwrite, progress=progress,
         )  # fmt: skip
     finally:
@@ -137,7 +137,7 @@ def _run_sae(args: argparse.Namespace, path: Path) -> int:
     if report.action == "complete":
         print(f"{out}: already complete, nothing to train")
     else:
-        print(store.describe(out))
+        print(results.describe(out))
     return 0
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from geomtoy import cli, spec, store
+from geomtoy import cli, results, spec
 from geomtoy.sae import runner
 from geomtoy.sae import sweep as sae_sweep
 from tests.interrupt import Interrupt, StopAfter
@@ -35,7 +35,7 @@ def test_sae_sweep_header_scales_and_smoke_run(path, smoke_results):
     assert n == sorted(n) and n[0] <= 64
     assert max(g.shape.steps for g in sweeps["smoke"].groups) <= 100
     assert codes[path.stem] == 0
-    res = store.open_results(root / path.stem)
+    res = results.open_results(root / path.stem)
     assert res.meta["status"] == "complete" and res.meta["family"] == "sae"
     assert res.instances.num_rows == sweeps["smoke"].n_instances
     n_features = res.params["toy_W"].shape[2]
@@ -90,10 +90,10 @@ def test_interrupted_sae_run_resumes_to_the_same_tables(smoke_results, tmp_path)
     out = tmp_path / "sae_resumed"
     with pytest.raises(Interrupt):
         runner.run(sweep, out, progress=StopAfter(3))  # inside the second block
-    assert store.ResultsDir(out).read_meta()["status"] == "running"
+    assert results.ResultsDir(out).read_meta()["status"] == "running"
     assert runner.run(sweep, out).action == "resume"
     runner.run(sweep, tmp_path / "sae_fresh")
-    a, b = store.open_results(out), store.open_results(tmp_path / "sae_fresh")
+    a, b = results.open_results(out), results.open_results(tmp_path / "sae_fresh")
     for name in ("mse", "mmcs", "l0", "loss"):
         np.testing.assert_array_equal(a.column(name), b.column(name))
     np.testing.assert_array_equal(a.params["W_dec"], b.params["W_dec"])

@@ -50,7 +50,7 @@ def test_sae_recovers_the_pentagon():
 
 def test_topk_sae_recovers_digons():
     W, b = _toy(40, 10, 1 / 3, 2, "10 digon")
-    rec, res = _recovery(W, b, 1 / 3, 80, activation="topk", k=6, steps=5000)
+    rec, res = _recovery(W, b, 1 / 3, 80, activation="topk", k=6)
     cols = recovery.summary(rec, res.stats["frequency"])
     assert (cols["n_true"] == 20).all()
     assert (cols["recovered_0.9"] >= 0.9).all(), cols["recovered_0.9"]

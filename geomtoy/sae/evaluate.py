@@ -27,7 +27,9 @@ from geomtoy.sae.source import hidden, readout
 
 def _sums_one(shape, p: sae.SAEParams, threshold, hp, u: jax.Array) -> dict[str, jax.Array]:
     """Sums of one SAE's statistics over one evaluation batch of uniforms u."""
-    x = data.features_from_uniform(u, hp.feature_probability, shape.structure, shape.set_size)
+    x = data.features_from_uniform(
+        u, hp.feature_probability, shape.structure, shape.set_size, magnitude=shape.magnitude
+    )
     h = hidden(hp.toy, x)
     f = sae.encode(shape.activation, p, h, hp.k, threshold, train=False)
     h_hat = sae.decode(p, f)
@@ -41,8 +43,9 @@ def _sums_one(shape, p: sae.SAEParams, threshold, hp, u: jax.Array) -> dict[str,
     }
     if shape.source != "synthetic":
         weight = hp.importance[:, None]
-        sums["toy_loss"] = jnp.mean(weight * (x - readout(shape.source, hp.toy, h)) ** 2)
-        sums["spliced_loss"] = jnp.mean(weight * (x - readout(shape.source, hp.toy, h_hat)) ** 2)
+        out = lambda h: readout(shape.source, hp.toy, h, shape.output_activation)
+        sums["toy_loss"] = jnp.mean(weight * (x - out(h)) ** 2)
+        sums["spliced_loss"] = jnp.mean(weight * (x - out(h_hat)) ** 2)
     return sums
 
 

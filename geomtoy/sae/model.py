@@ -101,7 +101,7 @@ def _kth_largest_key(u: jax.Array, k, axis: int | None) -> jax.Array:
         count = jnp.sum(u >= (candidate if axis is None else candidate[None, :]), axis=axis)
         return jnp.where(count >= k, candidate, prefix)
 
-    start = jnp.zeros(() if axis is None else (u.shape[1],), jnp.uint32)
+    start = jnp.zeros_like(u[0, 0] if axis is None else u[0])  # u's sharding type
     return jax.lax.fori_loop(0, 32, bit, start, unroll=True)
 
 

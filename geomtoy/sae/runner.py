@@ -1,7 +1,7 @@
 """Run an SAE sweep into a results directory: blocks, resume, tables.
 
 The directory has the toy sweeps' layout (meta.json, instances.parquet, features.parquet,
-params.npz, curves.npz; geomtoy.store.open_results reads it), with SAE columns:
+params.npz, curves.npz; geomtoy.results.open_results reads it), with SAE columns:
 
 instances.parquet, one row per SAE: instance, seed, point, group, toy (the source
     instance it reads), the source's columns prefixed "toy." (its grid axes, loss,
@@ -34,7 +34,8 @@ from pathlib import Path
 import jax
 import numpy as np
 
-from geomtoy import parallel, store
+from geomtoy import parallel, results
+from geomtoy import runner as toy_runner
 from geomtoy.geometry import recovery
 from geomtoy.progress import Progress
 from geomtoy.sae import train as sae_train
@@ -83,7 +84,7 @@ def _train_block(sweep: SAESweep, index, group, rows, path: Path, fingerprint, p
     arrays |= {f"stat_{k}": v for k, v in result.stats.items()}
     diverged = ~np.isfinite(result.curves["loss"][-1]) | ~np.isfinite(result.stats["mse"])
     progress.block_end(int(diverged.sum()))
-    store.atomic_save_npz(path, arrays | {
+    results.atomic_save_npz(path, arrays | {
         "rows": rows, "threshold": result.threshold, "recovery": rec, "diverged": diverged,
         "curve_step": result.curves["step"], "curve_loss": result.curves["loss"],
         "fingerprint": np.asarray(fingerprint),
@@ -105,19 +106,19 @@ def _done(path: Path, fingerprint: str) -> bool:
 
 def run(sweep: SAESweep, out, *, command="", resume=False, overwrite=False, progress=None):
     """Train every unfinished block of an SAE sweep into `out`, then assemble the tables.
-    Returns a geomtoy.store.RunReport; SweepError before writing anything if refused."""
+    Returns a geomtoy.toy_runner.RunReport; SweepError before writing anything if refused."""
     out = Path(out)
-    plan = store.plan_run(sweep, out, resume=resume, overwrite=overwrite)
-    rd = store.ResultsDir(out)
+    plan = toy_runner.plan_run(sweep, out, resume=resume, overwrite=overwrite)
+    rd = results.ResultsDir(out)
     if plan.action == "complete":
-        return store.RunReport(out, "complete", 0, True, 0.0)
+        return toy_runner.RunReport(out, "complete", 0, True, 0.0)
     t0 = time.perf_counter()
     fingerprint = sweep.fingerprint()
     meta = plan.meta if plan.action == "resume" else _new_meta(sweep, command, fingerprint)
     out.mkdir(parents=True, exist_ok=True)
-    store.atomic_write_json(rd.meta, meta)
+    results.atomic_write_json(rd.meta, meta)
     if plan.overwrite:
-        for name in store.TABLES:
+        for name in results.TABLES:
             with contextlib.suppress(FileNotFoundError):
                 rd.table(name).unlink()
         shutil.rmtree(rd.blocks, ignore_errors=True)
@@ -132,22 +133,22 @@ def run(sweep: SAESweep, out, *, command="", resume=False, overwrite=False, prog
         _train_block(sweep, index, group, rows, rd.block(index), fingerprint, progress)
     progress.note("assembling tables")
     assemble(sweep, rd, blocks)
-    meta |= {"status": "complete", "updated": store._now()}
+    meta |= {"status": "complete", "updated": results.now()}
     meta["wall_time_s"] = round(meta.get("wall_time_s", 0.0) + time.perf_counter() - t0, 3)
-    store.atomic_write_json(rd.meta, meta)
+    results.atomic_write_json(rd.meta, meta)
     shutil.rmtree(rd.blocks, ignore_errors=True)
     progress.close()
-    return store.RunReport(out, plan.action, len(todo), True, time.perf_counter() - t0)
+    return toy_runner.RunReport(out, plan.action, len(todo), True, time.perf_counter() - t0)
 
 
 def _new_meta(sweep: SAESweep, command: str, fingerprint: str) -> dict:
     return {
-        "format": store.FORMAT, "family": "sae", "name": sweep.name, "status": "running",
+        "format": results.FORMAT, "family": "sae", "name": sweep.name, "status": "running",
         "fingerprint": fingerprint, "file": sweep.file, "scale": sweep.scale,
         "sets": list(sweep.sets), "command": command, "spec": sweep.spec,
         "axes": {a.key: list(a.values) for a in sweep.axes}, "n_instances": sweep.n_instances,
         "seeds": sweep.seeds, "source_fingerprint": sweep.toys.fingerprint,
-        "created": store._now(), "wall_time_s": 0.0, "source": sweep.source,
+        "created": results.now(), "wall_time_s": 0.0, "source": sweep.source,
         "versions": {"jax": jax.__version__},
     }  # fmt: skip
 
@@ -158,7 +159,7 @@ def _pad(a: np.ndarray, axis: int, size: int) -> np.ndarray:
     return np.pad(a, widths)
 
 
-def assemble(sweep: SAESweep, rd: store.ResultsDir, blocks) -> None:
+def assemble(sweep: SAESweep, rd: results.ResultsDir, blocks) -> None:
     """Join the block files into the four tables (see the module docstring)."""
     parts = [dict(np.load(rd.block(i), allow_pickle=False)) for i, _, _ in blocks]
     I = sweep.n_instances
@@ -187,12 +188,12 @@ def assemble(sweep: SAESweep, rd: store.ResultsDir, blocks) -> None:
     params["frequency"] = freq
     cols["loss"] = np.concatenate([p["curve_loss"][-1] for p in parts])[order]
     cols["diverged"] = joined("diverged")
-    store.atomic_write_parquet(rd.table("instances.parquet"), cols)
-    store.atomic_write_parquet(rd.table("features.parquet"), _feature_columns(sweep, rec))
-    store.atomic_save_npz(rd.table("params.npz"), params)
+    results.atomic_write_parquet(rd.table("instances.parquet"), cols)
+    results.atomic_write_parquet(rd.table("features.parquet"), _feature_columns(sweep, rec))
+    results.atomic_save_npz(rd.table("params.npz"), params)
     steps = parts[0]["curve_step"]
     loss = np.concatenate([p["curve_loss"] for p in parts], axis=1)[:, order]
-    store.atomic_save_npz(rd.table("curves.npz"), {"step": steps, "loss": loss})
+    results.atomic_save_npz(rd.table("curves.npz"), {"step": steps, "loss": loss})
 
 
 def _real(freq: np.ndarray) -> np.ndarray:

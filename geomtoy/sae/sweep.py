@@ -20,14 +20,13 @@ from typing import Any
 
 import numpy as np
 
+from geomtoy import results
 from geomtoy import spec as S
-from geomtoy import store
 from geomtoy import sweep as toy_sweep
 from geomtoy.sae.model import ACTIVATIONS
-from geomtoy.sae.source import synthetic_dictionary
+from geomtoy.sae.source import SYNTHETIC, is_source, synthetic_dictionary
 from geomtoy.sae.train import SAEShape, step_bytes
 
-SYNTHETIC = "synthetic"
 F = S.Field
 FIELDS: dict[str, S.Field] = {
     "name": S.FIELDS["name"],
@@ -42,6 +41,7 @@ FIELDS: dict[str, S.Field] = {
     ),
     "source.structure": F(S._choice(S.STRUCTURES), "independent", False, "synthetic sets"),
     "source.set_size": F(S._int(1), 1, False, "synthetic: features per set"),
+    "source.magnitude": F(S._choice(S.MAGNITUDES), "uniform", False, "synthetic: values"),
     "source.dictionaries": F(S._int(1), 1, False, "synthetic: dictionaries (seeds 0, 1, ...)"),
     "sae.width": F(S._int(1), S.REQUIRED, True, "latents"),
     "sae.activation": F(S._choice(ACTIVATIONS), "relu", True, "relu | topk | batchtopk"),
@@ -174,7 +174,9 @@ def loads(text: str, file: str, scale: str = "default", sets=(), results_root=No
             shape = SAEShape(
                 n_features=toys.static[t]["n_features"], n_hidden=toys.static[t]["n_hidden"],
                 source=toys.static[t]["kind"], structure=toys.static[t]["structure"],
-                set_size=toys.static[t]["set_size"], **{f: values[k] for f, k in STATIC.items()},
+                set_size=toys.static[t]["set_size"], magnitude=toys.static[t]["magnitude"],
+                output_activation=toys.static[t]["activation"],
+                **{f: values[k] for f, k in STATIC.items()},
             )  # fmt: skip
             for s in range(r["train.seeds"]):
                 shapes.setdefault(shape, []).append(len(toy_of))
@@ -206,7 +208,8 @@ def _synthetic(r: dict) -> Toys:
     n, m, d = r["source.n_features"], r["source.n_hidden"], r["source.dictionaries"]
     fp = np.broadcast_to(np.asarray(r["source.feature_probability"], np.float64), (d, n))
     static = dict(kind=SYNTHETIC, n_features=n, n_hidden=m, structure=r["source.structure"],
-                  set_size=r["source.set_size"])  # fmt: skip
+                  set_size=r["source.set_size"], magnitude=r["source.magnitude"],
+                  activation="relu")  # fmt: skip
     return Toys(
         ids=np.arange(d), W=np.stack([synthetic_dictionary(i, m, n) for i in range(d)]),
         b=np.zeros((d, n)), feature_probability=np.array(fp), importance=np.ones((d, n)),
@@ -220,7 +223,7 @@ def _from_results(r: dict, file: str, root) -> Toys:
     if not path.is_absolute():
         path = Path(root or "results") / path
     try:
-        res = store.open_results(path)
+        res = results.open_results(path)
     except S.SweepError as e:
         raise S.SweepError(file, "source.results", f"{path}: {e.reason}") from None
     meta = res.meta
@@ -236,14 +239,15 @@ def _from_results(r: dict, file: str, root) -> Toys:
     fp, imp, static = [], [], []
     for i in ids:
         g, j = rows[int(i)]
-        if g.shape.kind not in ("relu_output", "linear"):
+        if not is_source(g.shape.kind):
             reason = f"toy models of kind {g.shape.kind!r} have no feature directions to recover"
             raise S.SweepError(file, "source.results", reason)
         fp.append(g.feature_probability[j])
         imp.append(g.importance[j])
         static.append(dict(kind=g.shape.kind, n_features=g.shape.n_features,
                            n_hidden=g.shape.n_hidden, structure=g.shape.structure,
-                           set_size=g.shape.set_size))  # fmt: skip
+                           set_size=g.shape.set_size, magnitude=g.shape.magnitude,
+                           activation=g.shape.activation))  # fmt: skip
     if len({(d["n_features"], d["n_hidden"]) for d in static}) > 1:
         reason = f"{path} holds toy models of several shapes; an SAE sweep reads one (n, m)"
         raise S.SweepError(file, "source.results", reason)

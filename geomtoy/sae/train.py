@@ -42,6 +42,8 @@ class SAEShape:
     sampler: str = "hash"
     structure: str = "independent"
     set_size: int = 1
+    magnitude: str = "uniform"  # of a present feature (data.MAGNITUDES)
+    output_activation: str = "relu"  # the toy model's (models.ACTIVATIONS), for its loss
     resample_every: int = 2500  # 0: never
     resample_until: float = 0.5  # fraction of steps after which no latent is resampled
     resample_scale: float = 0.2
@@ -55,6 +57,8 @@ class SAEShape:
             ("schedule", self.schedule, spec.SCHEDULES),
             ("sampler", self.sampler, spec.SAMPLERS),
             ("structure", self.structure, spec.STRUCTURES),
+            ("magnitude", self.magnitude, spec.MAGNITUDES),
+            ("output_activation", self.output_activation, spec.ACTIVATIONS),
         ):
             if value not in allowed:
                 raise ValueError(f"{name} {value!r} is not one of {allowed}")
@@ -137,7 +141,7 @@ def _optimizer(shape: SAEShape, hp: SAEHParams):
 def _sample(shape: SAEShape, stream, hp: SAEHParams) -> jax.Array:
     return data.sample_sparse_from_stream(
         stream, hp.feature_probability, shape.batch_size, sampler=shape.sampler,
-        structure=shape.structure, set_size=shape.set_size,
+        structure=shape.structure, set_size=shape.set_size, magnitude=shape.magnitude,
     )  # fmt: skip
 
 
