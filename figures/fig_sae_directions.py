@@ -25,14 +25,14 @@ def main():
         len(widths), len(l1s), figsize=(1.7 * len(l1s), 1.9 * len(widths)),
         layout="constrained", squeeze=False,
     )  # fmt: skip
-    colors = plt.cm.tab10(np.arange(P["toy_W"].shape[2]))
+    colors = plt.cm.tab10(np.arange(P["W"].shape[2]))
     best = {}
     for r, w in enumerate(widths):
         for c, a in enumerate(l1s):
             ax = axes[r, c]
             rows = np.flatnonzero((width == w) & (l1 == a))
             i = rows[np.argmin(seed[rows])]
-            W = P["toy_W"][i]
+            W = P["W"][i]
             lim = 1.15 * max(1.0, np.linalg.norm(W, axis=0).max())
             plot.draw_features_2d(ax, W, colors, lim=lim)
             D = P["W_dec"][i][:, : int(P["width"][i])]

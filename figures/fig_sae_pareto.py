@@ -41,7 +41,7 @@ def main():
         if not len(xs):
             continue
         p = res.meta["spec"]["source"].get("feature_probability", 0.05)
-        true_l0 = np.mean(p) * res.params["toy_W"].shape[2]
+        true_l0 = np.mean(p) * res.params["W"].shape[2]
         for ax, y in zip(axes, (mmcs, share)):
             ax.plot(l0, y, "o-", color=colour, label=label, ms=4)
         best = int(np.argmax(mmcs))

@@ -38,7 +38,7 @@ def test_sae_sweep_header_scales_and_smoke_run(path, smoke_results):
     res = results.open_results(root / path.stem)
     assert res.meta["status"] == "complete" and res.meta["family"] == "sae"
     assert res.instances.num_rows == sweeps["smoke"].n_instances
-    n_features = res.params["toy_W"].shape[2]
+    n_features = res.params["W"].shape[2]
     assert res.features.num_rows == res.instances.num_rows * n_features
     for axis in sweeps["smoke"].axes:
         assert axis.key in res.instances.column_names

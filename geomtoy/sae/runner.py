@@ -9,15 +9,17 @@ instances.parquet, one row per SAE: instance, seed, point, group, toy (the sourc
     dead, dense (latent counts), n_true (represented true features), mmcs,
     recovered_0.9, recovered_0.99 (shares of true features), toy_loss, spliced_loss (the
     toy's loss with h replaced by h_hat), loss (the SAE's training objective over its
-    last chunk), diverged, geometry (the toy's summary).
+    last chunk), best (lowest loss among the seeds of its grid point), diverged,
+    geometry (the toy's summary).
 features.parquet, one row per (SAE, true feature): instance, feature, recovery (best
     decoder cosine, NaN if the toy does not represent the feature), polytope (the toy's
     label of the feature), recovered_0.9, recovered_0.99.
 params.npz: W_enc (I, width, m), b_enc, W_dec (I, m, width), b_dec, threshold (I,),
     frequency (I, width: each latent's firing rate on the evaluation samples), and the
-    toy models read: toy_W (I, m, n), toy_b. Groups of other widths are zero-padded to
-    the largest width (`width` (I,) says how many latents are real; frequency NaN).
-curves.npz: step (C,), loss (C, I).
+    toy model each SAE reads: W (I, m, n), b, feature_probability, importance, n_features,
+    n_hidden. Groups of other widths are zero-padded to the largest width (`width` (I,)
+    says how many latents are real; frequency NaN).
+curves.npz: step (I, C), loss (I, C): the mean training objective of each chunk.
 
 Each block of SAEs is written when it ends (blocks/), so an interrupted run resumes at
 the first unfinished block; the tables are assembled when all blocks are there.
@@ -115,6 +117,7 @@ def run(sweep: SAESweep, out, *, command="", resume=False, overwrite=False, prog
     t0 = time.perf_counter()
     fingerprint = sweep.fingerprint()
     meta = plan.meta if plan.action == "resume" else _new_meta(sweep, command, fingerprint)
+    meta["runs"] = [*meta.get("runs", []), {"command": command, "started": results.now()}]
     out.mkdir(parents=True, exist_ok=True)
     results.atomic_write_json(rd.meta, meta)
     if plan.overwrite:
@@ -148,7 +151,7 @@ def _new_meta(sweep: SAESweep, command: str, fingerprint: str) -> dict:
         "sets": list(sweep.sets), "command": command, "spec": sweep.spec,
         "axes": {a.key: list(a.values) for a in sweep.axes}, "n_instances": sweep.n_instances,
         "seeds": sweep.seeds, "source_fingerprint": sweep.toys.fingerprint,
-        "created": results.now(), "wall_time_s": 0.0, "source": sweep.source,
+        "created": results.now(), "wall_time_s": 0.0, "source": sweep.source, "runs": [],
         "versions": {"jax": jax.__version__},
     }  # fmt: skip
 
@@ -177,7 +180,10 @@ def assemble(sweep: SAESweep, rd: results.ResultsDir, blocks) -> None:
               "W_dec": joined("W_dec", 2), "b_dec": joined("b_dec"),
               "threshold": joined("threshold"), "width": width}  # fmt: skip
     t = sweep.toy_of
-    params |= {"toy_W": sweep.toys.W[t], "toy_b": sweep.toys.b[t]}
+    toys = sweep.toys
+    params |= {"W": toys.W[t], "b": toys.b[t], "feature_probability": toys.feature_probability[t],
+               "importance": toys.importance[t], "n_features": np.full(I, toys.W.shape[2]),
+               "n_hidden": np.full(I, toys.W.shape[1])}  # fmt: skip
     names = [k for k in parts[0] if k.startswith("stat_")]
     stats = {k[5:]: joined(k, 1 if k == "stat_frequency" else None) for k in names}
     rec = joined("recovery")
@@ -188,11 +194,13 @@ def assemble(sweep: SAESweep, rd: results.ResultsDir, blocks) -> None:
     params["frequency"] = freq
     cols["loss"] = np.concatenate([p["curve_loss"][-1] for p in parts])[order]
     cols["diverged"] = joined("diverged")
+    bad = np.where(cols["diverged"], np.inf, cols["loss"])
+    cols["best"] = results.best_of_point(bad, sweep.point)
     results.atomic_write_parquet(rd.table("instances.parquet"), cols)
     results.atomic_write_parquet(rd.table("features.parquet"), _feature_columns(sweep, rec))
     results.atomic_save_npz(rd.table("params.npz"), params)
-    steps = parts[0]["curve_step"]
-    loss = np.concatenate([p["curve_loss"] for p in parts], axis=1)[:, order]
+    loss = np.concatenate([p["curve_loss"] for p in parts], axis=1)[:, order].T
+    steps = np.broadcast_to(parts[0]["curve_step"], loss.shape)
     results.atomic_save_npz(rd.table("curves.npz"), {"step": steps, "loss": loss})
 
 
