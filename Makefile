@@ -22,7 +22,7 @@ FIGURES := fig_intro fig_basic_20x5 fig_pentagon fig_phase fig_dims_per_feature 
 	fig_sae_directions fig_sae_pareto fig_sae_recovery
 FIGURE_PNGS := $(foreach f,$(FIGURES),$(FIGOUT)/$(f).png)
 
-.PHONY: all setup test test-all test-min figures sweeps clean help browser bench bench-full tpu-command
+.PHONY: all setup test test-all test-min figures sweeps clean help browser bench bench-sae bench-full tpu-command
 all: figures
 
 help:
@@ -128,6 +128,10 @@ figures: $(FIGOUT)/index.html
 bench: $(STAMP)
 	@$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install -q -e ".[bench]"
 	$(PY) -m bench
+
+bench-sae: $(STAMP)
+	@$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install -q -e ".[bench]"
+	$(PY) -m bench.sae
 
 bench-full: $(STAMP)
 	@$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install -q -e ".[bench]"

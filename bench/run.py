@@ -267,10 +267,10 @@ def _child_main(kind: str, spec_json: str) -> int:
 # --- the parent: plan, run children, write results --------------------------------
 
 
-def _run_child(kind: str, spec: dict, timeout: float) -> dict:
+def _run_child(kind: str, spec: dict, timeout: float, module: str = "bench.run") -> dict:
     env = dict(os.environ)  # JAX picks its platform as `geomtoy run` would
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT)] + [p for p in [env.get("PYTHONPATH")] if p])
-    cmd = [sys.executable, "-m", "bench.run", "_child", kind, json.dumps(spec)]
+    cmd = [sys.executable, "-m", module, "_child", kind, json.dumps(spec)]
     try:
         proc = subprocess.run(
             cmd, env=env, cwd=ROOT, capture_output=True, text=True, timeout=timeout

@@ -173,10 +173,12 @@ def _step_one(shape: SAEShape, stream, hp: SAEHParams, state: SAEState):
     updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
     params = jax.tree.map(jnp.add, state.params, updates)
     params = params.replace(W_dec=sae.unit_columns(params.W_dec))
-    fired = state.fired + jnp.sum(f > 0, axis=1, dtype=jnp.int32)
-    m = sae.THRESHOLD_MOMENTUM
-    threshold = m * state.threshold + (1.0 - m) * sae.batch_threshold(f)
-    threshold = jnp.where(state.step == 0, sae.batch_threshold(f), threshold)
+    fired, threshold = state.fired, state.threshold
+    if shape.resample_every:  # firing counts only feed the resampling check
+        fired = fired + jnp.sum(f > 0, axis=1, dtype=jnp.int32)
+    if shape.activation == "batchtopk":  # the inference threshold, a running mean
+        m, now = sae.THRESHOLD_MOMENTUM, sae.batch_threshold(f)
+        threshold = jnp.where(state.step == 0, now, m * threshold + (1.0 - m) * now)
     step = state.step + 1
     if shape.resample_every:
         check = (step % shape.resample_every == 0) & (step < shape.resample_until * shape.steps)
