@@ -13,10 +13,15 @@ from geomtoy.geometry import datapoints
 from geomtoy.spec import Shape
 from geomtoy.train import HParams
 
+# one compiled program per call shape instead of op-by-op dispatch (test time)
+_sample = jax.jit(finite.sample, static_argnums=(2, 3))
+_to_dense = jax.jit(finite.to_dense, static_argnums=1)
+_dimensionality = jax.jit(datapoints.dimensionality)
+
 
 def _dataset(n=300, T=64, p=0.03, seed=0):
     K = finite.capacity(n, p)
-    return finite.sample(jax.random.key(seed), jnp.full((n,), p), T, K), K
+    return _sample(jax.random.key(seed), jnp.full((n,), p), T, K), K
 
 
 def test_capacity_is_the_binomial_tail():
@@ -30,8 +35,8 @@ def test_capacity_is_the_binomial_tail():
 def test_samples_are_unit_norm_with_the_right_marginals():
     n, T = 20, 40_000
     p = jnp.linspace(0.02, 0.3, n)  # non-uniform: thinning of the q = 0.3 candidates
-    ds = finite.sample(jax.random.key(1), p, T, finite.capacity(n, 0.3))
-    x = np.asarray(finite.to_dense(ds, n))
+    ds = _sample(jax.random.key(1), p, T, finite.capacity(n, 0.3))
+    x = np.asarray(_to_dense(ds, n))
     assert int(ds.truncated) == 0
     present = x > 0
     # each frequency within 4 standard errors of p_i
@@ -52,12 +57,12 @@ def test_sparse_and_dense_losses_and_gradients_agree(monkeypatch, block_entries)
     monkeypatch.setattr(finite, "LOSS_BLOCK_ENTRIES", block_entries)
     n, m = 300, 3
     ds, _ = _dataset(n=n, T=64)
-    x = finite.to_dense(ds, n)
+    x = _to_dense(ds, n)
     k_w, k_b, k_i = jax.random.split(jax.random.key(2), 3)
     W = 0.4 * jax.random.normal(k_w, (m, n))
     b = 0.1 * jax.random.normal(k_b, (n,))  # both signs: some outputs active without input
     importance = jax.random.uniform(k_i, (n,), minval=0.5, maxval=1.5)
-    grad = lambda f, d: jax.value_and_grad(f, argnums=(0, 1))(W, b, d, importance)
+    grad = lambda f, d: jax.jit(jax.value_and_grad(f, argnums=(0, 1)))(W, b, d, importance)
     (l_dense, g_dense), (l_sparse, g_sparse) = (
         grad(finite.loss_dense, x),
         grad(finite.loss_sparse, ds),
@@ -84,7 +89,7 @@ def test_a_dataset_depends_only_on_root_seed_instance_id_and_seed():
     other_root = fullbatch.datasets(shape, alone, root_seed=4)
     assert not np.array_equal(other_root.value[0], one.value[0])
     one_set = lambda i: finite.Dataset(full.index[i], full.value[i], full.truncated[i])
-    dense = [np.asarray(finite.to_dense(one_set(i), 50)) for i in range(4)]
+    dense = [np.asarray(_to_dense(one_set(i), 50)) for i in range(4)]
     assert all(not np.array_equal(dense[i], dense[j]) for i in range(4) for j in range(i))
 
 
@@ -93,13 +98,12 @@ def test_datapoint_dimensionality_of_regular_polygons():
     for k in (3, 5, 7, 12):
         angle = 2 * np.pi * np.arange(k) / k
         H = 1.7 * np.stack([np.cos(angle), np.sin(angle)])
-        np.testing.assert_allclose(datapoints.dimensionality(jnp.asarray(H)), 2 / k, rtol=1e-5)
+        np.testing.assert_allclose(_dimensionality(jnp.asarray(H)), 2 / k, rtol=1e-5)
     W = jax.random.normal(jax.random.key(5), (3, 40))
     W = W.at[:, 4].set(0.0)
-    np.testing.assert_allclose(
-        datapoints.dimensionality(W), geometry.feature_dimensionality(W), rtol=1e-4, atol=1e-6
-    )
-    assert float(datapoints.dimensionality(W)[4]) == 0.0
+    D = _dimensionality(W)
+    np.testing.assert_allclose(D, jax.jit(geometry.feature_dimensionality)(W), rtol=1e-4, atol=1e-6)
+    assert float(D[4]) == 0.0
 
 
 def test_warmup_cosine_schedule():
