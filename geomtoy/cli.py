@@ -113,6 +113,7 @@ def _is_sae_sweep(path: Path) -> bool:
 
 
 def _run_sae(args: argparse.Namespace, path: Path) -> int:
+    from geomtoy import runner
     from geomtoy.sae import runner as sae_runner
     from geomtoy.sae import sweep as sae_sweep
 
