@@ -14,6 +14,7 @@ directly computed largest cross-factor |cos| to 1e-5 (float32).
 
 import itertools
 
+import jax
 import numpy as np
 import pytest
 import scipy.linalg
@@ -37,6 +38,8 @@ NAMES = (
 M = 30
 TILT_DEGREES = 16.0
 N_WEAK = 15
+N = 72  # every fixture is padded with zero columns to N features: one compiled shape
+BLOCK = 3  # and analysed in blocks of 3 models
 FIT_TOL = 0.03
 
 
@@ -68,14 +71,16 @@ def weakly_linked(seed, blocks):
     W = np.concatenate([W, weak], axis=1)
     q, r = np.linalg.qr(rng.normal(size=(M, M)))
     W = (q * np.sign(np.diag(r))) @ W * rng.uniform(0.8, 1.3)
-    perm = rng.permutation(W.shape[1])
-    labels = np.array(labels + ["not_represented"] * N_WEAK)[perm]
-    return W[:, perm].astype(np.float32), labels, np.array(fid + [-1] * N_WEAK)[perm]
+    pad = N - W.shape[1]
+    W = np.concatenate([W, np.zeros((M, pad))], axis=1)
+    perm = rng.permutation(N)
+    labels = np.array(labels + ["not_represented"] * (N_WEAK + pad))[perm]
+    return W[:, perm].astype(np.float32), labels, np.array(fid + [-1] * (N_WEAK + pad))[perm]
 
 
 def cosines(W):
     W = np.asarray(W, np.float64)
-    unit = W / np.linalg.norm(W, axis=0)
+    unit = W / np.maximum(np.linalg.norm(W, axis=0), 1e-30)
     return unit.T @ unit
 
 
@@ -87,7 +92,7 @@ MIXED_BLOCKS = VOCABULARY_BLOCKS[:4] + [("other", irregular_five())]
 @pytest.fixture(scope="module")
 def vocabulary_fixtures():
     fixtures = [weakly_linked(seed, VOCABULARY_BLOCKS) for seed in SEEDS]
-    return fixtures, analyze(np.stack([f[0] for f in fixtures]))
+    return fixtures, analyze(np.stack([f[0] for f in fixtures]), block_size=BLOCK)
 
 
 def test_weakly_linked_polytopes_are_all_found(vocabulary_fixtures):
@@ -98,7 +103,7 @@ def test_weakly_linked_polytopes_are_all_found(vocabulary_fixtures):
         assert 0.11 < C[cross].max() < 0.16  # the fixture interferes as stated
         represented = fid >= 0
         G = W.T @ W
-        one_threshold = polytopes.tegum_components(G, represented)
+        one_threshold = jax.jit(polytopes.tegum_components)(G, represented)
         assert len(set(one_threshold[represented].tolist())) < len(NAMES)
 
         np.testing.assert_array_equal(g.polytope[index], labels)
@@ -119,7 +124,7 @@ def test_weakly_linked_polytopes_are_all_found(vocabulary_fixtures):
 
 def test_irregular_configuration_among_weakly_linked_polytopes_stays_other():
     fixtures = [weakly_linked(100 + seed, MIXED_BLOCKS) for seed in SEEDS]
-    g = analyze(np.stack([f[0] for f in fixtures]))
+    g = analyze(np.stack([f[0] for f in fixtures]), block_size=BLOCK)
     for index, (_, labels, _) in enumerate(fixtures):
         np.testing.assert_array_equal(g.polytope[index], labels)
         assert g.summary[index].endswith("1 other (5 in 2-D)"), g.summary[index]
@@ -166,10 +171,8 @@ def test_decomposition_matches_recursive_numpy_reference():
     rng = np.random.default_rng(9)
     models = [weakly_linked(200 + s, MIXED_BLOCKS)[0] for s in range(3)]
     models += [weakly_linked(300 + s, VOCABULARY_BLOCKS[s::2])[0] for s in range(2)]
-    n = max(W.shape[1] for W in models)
-    models = [np.pad(W, ((0, 0), (0, n - W.shape[1]))) for W in models]
-    models += [rng.normal(size=(M, n)).astype(np.float32) * s for s in (0.2, 0.3)]
-    g = analyze(np.stack(models))
+    models += [rng.normal(size=(M, N)).astype(np.float32) * s for s in (0.2, 0.3)]
+    g = analyze(np.stack(models), block_size=BLOCK)
     for index, W in enumerate(models):
         label, root, leak = tegum_factors(W)
         np.testing.assert_array_equal(g.polytope[index], label.astype(str))
@@ -183,14 +186,11 @@ def test_decomposition_matches_recursive_numpy_reference():
 def test_every_list_of_labels_derives_from_the_registry(tmp_path):
     """Figures, gallery and explorer payload read names, colours and short labels from
     the one vocabulary registry."""
-    from geomtoy import explore, plot, style
+    from geomtoy import explore, style
     from geomtoy.geometry import vocabulary
 
     assert list(style.POLYTOPE_COLORS) == list(vocabulary.LABELS)
     assert set(explore.LABELS) == set(vocabulary.LABELS)
-    assert plot.POLYTOPE_DIMENSIONALITY == {
-        name: p.n_dims / p.n_vertices for name, p in POLYTOPES.items()
-    }
     for name, p in POLYTOPES.items():
         assert style.POLYTOPE_COLORS[name] == p.color and style.POLYTOPE_SHORT[name] == p.short
     assert len(set(style.POLYTOPE_COLORS.values())) == len(vocabulary.LABELS)
