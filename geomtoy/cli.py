@@ -83,6 +83,12 @@ def _add_run(sub) -> argparse.ArgumentParser:
         help="task K of a job array of N sharing --out: train the blocks b %% N == K; "
         "'auto' reads the task from SLURM_ARRAY_TASK_ID, SGE_TASK_ID, ... (see README)",
     )
+    p.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print instances, groups, blocks, memory per block and estimated time; "
+        "train and write nothing",
+    )
     cache = p.add_mutually_exclusive_group()
     cache.add_argument(
         "--compile-cache",
@@ -168,6 +174,11 @@ def _run(args: argparse.Namespace) -> int:
     saved = parallel.active_mesh()  # restored on exit: in-process callers keep their mesh
     parallel.setup(args.devices)  # GEOMTOY_DISTRIBUTED=1: jax.distributed first
     signals.check()  # Ctrl-C or SIGTERM during start-up
+    if args.dry_run:
+        try:
+            return _dry_run(sweep)
+        finally:
+            parallel.use_devices(saved or 1)
     runner.check_memory(sweep)
     try:
         report = runner.run_sweep(
@@ -194,6 +205,18 @@ def _run(args: argparse.Namespace) -> int:
             f"{out}: trained {report.trained_blocks} blocks; blocks of other tasks not done "
             f"yet: the last task to finish assembles the tables (or run geomtoy merge {out})"
         )
+    return 0
+
+
+def _dry_run(sweep) -> int:
+    import jax
+
+    from geomtoy import cost, parallel
+
+    platform, devices = jax.default_backend(), parallel.instance_multiple()
+    memory = cost.device_memory()
+    sweep = cost.fit_blocks(sweep, platform, devices, memory)
+    print("\n".join(cost.plan_lines(sweep, platform, devices, memory)))
     return 0
 
 

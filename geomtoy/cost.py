@@ -1,0 +1,257 @@
+"""Memory and time model of a run, known before it starts (`geomtoy run --dry-run`).
+
+Per model-step (one instance, one optimizer step on a batch of B samples, n features,
+m hidden units; m' = 2m for the abs model, whose W2 doubles the weights):
+
+* work: `elements` = n B sampled and elementwise values (counter-hash uniform, sparse x,
+  bias, ReLU, residual, square, their gradients: ~21 integer and ~14 float ops each),
+  and `flops` = 10 m' n B in the contractions (W x and W^T h forward, three products
+  backward);
+* memory: the state, ~4 bytes x (3 (params, Adam mu, nu) x (m' n + n) + 2n + 6) per
+  instance, and the step's temporaries, 4 B (3.3 n + 1.5 m') bytes per instance at once
+  when a device vmaps all its instances (GPU, TPU), plus 12 bytes per step of the chunk
+  (random streams, losses). On CPU the engine runs a device's instances in blocks of
+  about 1 MiB of temporaries (`train.instance_block`), so they stay bounded.
+* evaluation: `eval_samples` forward samples per instance in batches of 8192, about
+  4 x 8192 x 3.3 n bytes (2 n for abs) of temporaries per vmapped instance: on an accelerator the
+  evaluation, not the training step, bounds how many instances fit at once.
+
+The byte terms are fitted to XLA's buffer assignment (`compiled.memory_analysis()`) over
+n = 2..20 and every model kind, which they match within 0.9-1.3x; tests hold the
+estimate within 2x of the compiled programs. Time is work over per-device rates
+(`RATES`): for CPU fitted to bench/RESULTS.md (one device per core), for GPU and TPU
+first-principles priors (HBM bandwidth) that no run has checked yet.
+
+On an accelerator the block size (instances trained at once) follows from the device's
+memory (`block_size_for`): half of `bytes_limit` over the bytes per instance, measured
+from the compiled programs where the backend reports them (`measured_instance_bytes`),
+else this model, so a sweep of 10^6 instances runs in blocks that fit.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+from geomtoy.spec import Shape
+
+BYTES = 4  # float32 and int32
+EVAL_BATCH = 8192
+DEVICE_MEMORY_FRACTION = 0.5
+"""Share of an accelerator's memory one block's programs may use (the rest: the next
+block's arguments, snapshot copies, the runtime)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Rates:
+    """Seconds per sampled/elementwise value and per contraction FLOP, on one device."""
+
+    element_s: float
+    flop_s: float
+    eval_factor: float  # an evaluation sample's cost relative to a training sample
+    measured: bool  # fitted to measurements (True) or a prior nobody has checked (False)
+
+
+RATES = {
+    # 2-core Xeon, one device per core: many-small (5, 2) 13 us, mid (20, 5) 52 us,
+    # geometry (200, 20) 1.05 ms per model-step and device (bench/RESULTS.md)
+    "cpu": Rates(element_s=2.25e-9, flop_s=1.45e-11, eval_factor=0.35, measured=True),
+    # H200: ~10 float32 passes over each value through 4.8 TB/s HBM at 50%; FP32 ~60 TFLOP/s
+    "gpu": Rates(element_s=1.7e-11, flop_s=3.3e-14, eval_factor=0.35, measured=False),
+    # TPU v5e: 0.8 TB/s HBM at 50%; float32 matmul ~50 TFLOP/s
+    "tpu": Rates(element_s=1.0e-10, flop_s=4.0e-14, eval_factor=0.35, measured=False),
+}
+
+
+def _weights_rows(shape: Shape) -> int:
+    return shape.n_hidden * (2 if shape.kind == "abs" else 1)
+
+
+def step_work(shape: Shape) -> tuple[int, int]:
+    """(elements, contraction FLOPs) of one model-step."""
+    n, B = shape.n_features, shape.batch_size
+    return n * B, 10 * _weights_rows(shape) * n * B
+
+
+def state_bytes(shape: Shape) -> int:
+    """Bytes per instance of weights, Adam moments, counters and hyperparameters."""
+    n = shape.n_features
+    params = _weights_rows(shape) * n + n
+    return BYTES * (3 * params + 2 * n + 6)
+
+
+def step_temp_bytes(shape: Shape, chunk_steps: int) -> int:
+    """Training temporaries per vmapped instance (all of a device's on GPU and TPU)."""
+    n, B = shape.n_features, shape.batch_size
+    return int(BYTES * B * (3.3 * n + 1.5 * _weights_rows(shape))) + 12 * chunk_steps
+
+
+def eval_temp_bytes(shape: Shape) -> int:
+    """Evaluation temporaries per vmapped instance (batches of up to 8192 samples)."""
+    per_value = 2.0 if shape.kind == "abs" else 3.3  # XLA keeps fewer (n, B) arrays live
+    return int(BYTES * min(shape.eval_samples, EVAL_BATCH) * per_value * shape.n_features)
+
+
+def instance_bytes(shape: Shape, chunk_steps: int, platform: str) -> int:
+    """Device bytes one more instance in a block costs: its state (in and out of a
+    chunk), plus on GPU/TPU the larger of its training and evaluation temporaries."""
+    if platform == "cpu":  # temporaries are per cache-sized block, not per instance
+        return 2 * state_bytes(shape) + 12 * chunk_steps
+    return 2 * state_bytes(shape) + max(step_temp_bytes(shape, chunk_steps), eval_temp_bytes(shape))
+
+
+def block_bytes(shape: Shape, n_instances: int, chunk_steps: int, platform: str) -> int:
+    """Device bytes of the programs of a block of n_instances (on one device)."""
+    from geomtoy.train import instance_block  # the CPU block rule, one place
+
+    total = n_instances * instance_bytes(shape, chunk_steps, platform)
+    if platform == "cpu":  # plus one sub-block's temporaries, in the larger program
+        train_block = instance_block(shape, n_instances, "cpu") or n_instances
+        eval_batch = min(shape.eval_samples, EVAL_BATCH)
+        eval_block = instance_block(shape, n_instances, "cpu", eval_batch) or n_instances
+        total += max(train_block * step_temp_bytes(shape, 0), eval_block * eval_temp_bytes(shape))
+    return total
+
+
+def step_seconds(shape: Shape, platform: str) -> float:
+    """Model seconds of one model-step on one device."""
+    r = RATES.get(platform, RATES["gpu"])
+    elements, flops = step_work(shape)
+    return elements * r.element_s + flops * r.flop_s
+
+
+def eval_seconds(shape: Shape, platform: str) -> float:
+    """Model seconds of one instance's evaluation on one device."""
+    r = RATES.get(platform, RATES["gpu"])
+    samples = math.ceil(shape.eval_samples / EVAL_BATCH) * min(shape.eval_samples, EVAL_BATCH)
+    return r.eval_factor * step_seconds(shape, platform) * samples / shape.batch_size
+
+
+def measured_instance_bytes(shape: Shape, chunk_steps: int, probe: int = 64) -> int | None:
+    """Bytes per instance from XLA's buffer assignment of the chunk and evaluation
+    programs at two block sizes on the default backend (the slope of the larger), or
+    None where the backend does not report it."""
+    import jax
+    import numpy as np
+
+    from geomtoy import train
+
+    def peak(compiled) -> int:
+        m = compiled.memory_analysis()
+        return (
+            m.argument_size_in_bytes
+            + m.output_size_in_bytes
+            - m.alias_size_in_bytes
+            + m.temp_size_in_bytes
+        )
+
+    peaks = []
+    try:
+        for n in (probe, 2 * probe):
+            hp = train.HParams.create(n, shape.n_features)
+            state = jax.eval_shape(lambda h: train.init_state(shape, h), hp)
+            seed = np.uint32(0)
+            chunk = train._train_chunk.lower(state, hp, shape, chunk_steps, seed, None, None)
+            evaluate = train._evaluate.lower(state.params, hp, shape, seed, None, None)
+            peaks.append(max(peak(chunk.compile()), peak(evaluate.compile())))
+    except (AttributeError, NotImplementedError, TypeError):
+        return None
+    return max(1, (peaks[1] - peaks[0]) // probe)
+
+
+def device_memory(device=None) -> int | None:
+    """Bytes the device's allocator may use (None on CPU and where not reported)."""
+    import jax
+
+    device = device or jax.local_devices()[0]
+    try:
+        stats = device.memory_stats() or {}
+    except Exception:  # not every backend implements memory_stats
+        return None
+    limit = stats.get("bytes_limit")
+    return int(limit) if limit else None
+
+
+def block_size_for(memory: int, per_instance: int, devices: int = 1) -> int:
+    """Instances per block (over all `devices`) whose programs take at most
+    DEVICE_MEMORY_FRACTION of each device's `memory`."""
+    per_device = max(1, int(DEVICE_MEMORY_FRACTION * memory) // max(1, per_instance))
+    return per_device * devices
+
+
+def auto_blocks(sweep) -> bool:
+    """Whether the sweep leaves its block size to geomtoy (train.block_size = "auto")."""
+    return sweep.spec.get("train", {}).get("block_size", "auto") == "auto"
+
+
+def fit_blocks(sweep, platform: str, devices: int, memory: int | None = None, measure=True):
+    """The sweep with each group's block size chosen for this accelerator's memory
+    (train.block_size = "auto" on GPU/TPU only; elsewhere the sweep as it is). Bytes per
+    instance come from the compiled programs when `measure` and the backend reports
+    them, else from the model; the larger of the two counts."""
+    if platform == "cpu" or not auto_blocks(sweep):
+        return sweep
+    memory = memory or device_memory()
+    if memory is None:
+        return sweep
+    groups = []
+    for g in sweep.groups:
+        per = instance_bytes(g.shape, sweep.chunk_steps, platform)
+        if measure:
+            per = max(per, measured_instance_bytes(g.shape, min(sweep.chunk_steps, 64)) or 0)
+        size = min(len(g), block_size_for(memory, per, devices))
+        groups.append(dataclasses.replace(g, block_size=size))
+    return dataclasses.replace(sweep, groups=tuple(groups))
+
+
+def with_block_sizes(sweep, sizes: list[int]):
+    """The sweep with the given per-group block sizes (those a resumed run recorded)."""
+    groups = tuple(dataclasses.replace(g, block_size=int(s)) for g, s in zip(sweep.groups, sizes))
+    return dataclasses.replace(sweep, groups=groups)
+
+
+def _mib(n: float) -> str:
+    return f"{n / 2**20:,.1f} MiB" if n < 2**30 else f"{n / 2**30:,.2f} GiB"
+
+
+def _hms(seconds: float) -> str:
+    s = int(round(seconds))
+    return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}"
+
+
+def plan_lines(sweep, platform: str, devices: int, memory: int | None = None) -> list[str]:
+    """What `geomtoy run --dry-run` prints: instances, groups, blocks, memory per block
+    and the estimated time of the sweep on this backend (nothing is trained or written)."""
+    blocks = sweep.blocks(multiple=devices)
+    r = RATES.get(platform, RATES["gpu"])
+    basis = "fitted on a 2-core Xeon" if r.measured else "an unmeasured prior"
+    lines = [
+        f"{sweep.name}: {sweep.n_instances:,} instances, {len(sweep.groups)} groups, "
+        f"{len(blocks)} blocks on {devices} {platform} device(s)"
+        + (f" with {_mib(memory)} each" if memory else "")
+    ]
+    total_s, peak = 0.0, 0
+    for g in sweep.groups:
+        s = g.shape
+        size = next(b.size for b in blocks if b.group == g.index)
+        n_blocks = sum(b.group == g.index for b in blocks)
+        per_device = math.ceil(size / devices)
+        mem = block_bytes(s, per_device, sweep.chunk_steps, platform)
+        peak = max(peak, mem)
+        train_s = len(g) * s.steps * step_seconds(s, platform) / devices
+        eval_s = len(g) * eval_seconds(s, platform) / devices
+        total_s += train_s + eval_s
+        lines.append(
+            f"  group {g.index}: {s.kind} n={s.n_features} m={s.n_hidden} B={s.batch_size} "
+            f"steps={s.steps}: {len(g):,} instances in {n_blocks} blocks of {size:,}; "
+            f"{_mib(mem)} per device per block; train {_hms(train_s)} + eval {_hms(eval_s)}"
+        )
+    host = sum(
+        len(g) * 10 * BYTES * (3 * g.shape.n_features * g.shape.n_hidden) for g in sweep.groups
+    )
+    lines.append(
+        f"  estimated: {_mib(peak)} per device per block (largest), {_mib(host)} of tables "
+        f"on the host, {_hms(total_s)} of training and evaluation plus ~1 s of compilation "
+        f"per program (4 per group; none with a warm compilation cache); rates {basis}"
+    )
+    return lines

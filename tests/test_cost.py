@@ -1,0 +1,99 @@
+"""The memory and time model (geomtoy.cost) against XLA's own buffer assignment, the
+accelerator block size against device memory, and `geomtoy run --dry-run`."""
+
+import jax
+import numpy as np
+import pytest
+
+from geomtoy import cli, cost, sweep, train
+from geomtoy.spec import Shape
+
+CHUNK = 50
+
+
+def _compiled_peak(shape: Shape, n: int, block) -> int:
+    """Bytes of the larger of the chunk and evaluation programs (arguments + outputs -
+    aliased + temporaries) for n instances on one CPU device."""
+    hp = train.HParams.create(n, shape.n_features)
+    state = jax.eval_shape(lambda h: train.init_state(shape, h), hp)
+    seed = np.uint32(0)
+    eval_block = None if block is None else train.instance_block(shape, n, "cpu", 8192)
+    peaks = []
+    for lowered in (
+        train._train_chunk.lower(state, hp, shape, CHUNK, seed, None, block),
+        train._evaluate.lower(state.params, hp, shape, seed, None, eval_block),
+    ):
+        m = lowered.compile().memory_analysis()
+        peaks.append(
+            m.argument_size_in_bytes
+            + m.output_size_in_bytes
+            - m.alias_size_in_bytes
+            + m.temp_size_in_bytes
+        )
+    return max(peaks)
+
+
+def _within_2x(estimate: float, measured: float) -> None:
+    assert 0.5 <= estimate / measured <= 2.0, (estimate, measured)
+
+
+SHAPES = [
+    Shape(n_features=5, n_hidden=2),
+    pytest.param(Shape(n_features=2, n_hidden=1), marks=pytest.mark.slow),
+    pytest.param(Shape(n_features=20, n_hidden=5), marks=pytest.mark.slow),
+    pytest.param(Shape(n_features=5, n_hidden=3, kind="abs"), marks=pytest.mark.slow),
+]
+
+
+@pytest.mark.parametrize("shape", SHAPES, ids=lambda s: f"{s.kind}-{s.n_features}x{s.n_hidden}")
+def test_memory_model_within_2x_of_compiled_programs(shape):
+    n = 96
+    # CPU: cache-sized blocks inside the program
+    block = train.instance_block(shape, n, "cpu")
+    _within_2x(cost.block_bytes(shape, n, CHUNK, "cpu"), _compiled_peak(shape, n, block))
+    # GPU/TPU: one vmap over all of a device's instances (compiled here for the CPU)
+    _within_2x(cost.block_bytes(shape, n, CHUNK, "gpu"), _compiled_peak(shape, n, None))
+
+
+def test_accelerator_blocks_keep_a_million_instances_within_device_memory():
+    text = """
+name = "million"
+[model]
+n_features = 5
+n_hidden = 2
+[data]
+feature_probability = 0.1
+[train]
+seeds = 10
+[grid]
+"data.feature_probability" = { logspace = [1.0, 0.01, 1000] }
+"train.lr" = { logspace = [1e-4, 1e-2, 100] }
+"""
+    s = sweep.loads(text, file="million.toml")
+    assert s.n_instances == 10**6
+    memory = 16 * 2**30  # a 16 GiB device
+    fitted = cost.fit_blocks(s, "gpu", devices=1, memory=memory, measure=False)
+    blocks = fitted.blocks()
+    assert sum(len(b.rows) for b in blocks) == 10**6
+    g = fitted.groups[0]
+    used = cost.block_bytes(g.shape, blocks[0].size, fitted.chunk_steps, "gpu")
+    assert used <= cost.DEVICE_MEMORY_FRACTION * memory < 2 * used  # fits, and fills it
+    assert cost.fit_blocks(s, "cpu", 1, memory) is s  # CPU keeps the sweep's blocks
+
+
+def test_dry_run_prints_the_plan_and_writes_nothing(tmp_path, capsys):
+    out = tmp_path / "never"
+    path = "sweeps/phase_2x1.toml"
+    assert cli.main(["run", path, "--scale", "smoke", "--out", str(out), "--dry-run"]) == 0
+    text = capsys.readouterr().out
+    assert "phase_2x1: 18 instances, 1 groups, 1 blocks" in text
+    assert "per device per block" in text and "MiB" in text
+    assert not out.exists()
+
+
+def test_time_model_matches_the_benchmark_rates():
+    """The CPU rates reproduce the measured per-device step times they were fitted to
+    (bench/RESULTS.md) within 25%: many-small 13 us, geometry 1.05 ms."""
+    small, big = Shape(n_features=5, n_hidden=2), Shape(n_features=200, n_hidden=20)
+    assert cost.step_seconds(small, "cpu") == pytest.approx(13e-6, rel=0.25)
+    assert cost.step_seconds(big, "cpu") == pytest.approx(1.05e-3, rel=0.25)
