@@ -32,20 +32,28 @@ THEORY_COLORS = {
 
 
 def empirical(res):
-    """(rs, ps, rgb image) from the seeds of each grid point, worst dropped."""
+    """(rs, ps, rgb image) from the seeds of each grid point, worst dropped (vectorised:
+    the 10^5-point sweep draws in a second)."""
     r, p, loss = res.column(R), res.column(P), res.column("loss")
     norm = plot.per_feature(res, "norm")[:, -1]
     interference = plot.per_feature(res, "interference")[:, -1]
-    rs, ps = np.unique(r), np.unique(p)[::-1]
-    image = np.zeros((len(ps), len(rs), 3))
-    for a, pv in enumerate(ps):
-        for c, rv in enumerate(rs):
-            idx = np.flatnonzero((r == rv) & (p == pv))
-            keep = idx[np.argsort(loss[idx])[:-1]] if len(idx) > 1 else idx
-            s = np.clip(np.mean(interference[keep]), 0, 1)
-            w = np.clip(np.mean(norm[keep]), 0, 1)
-            image[a, c] = w * ((1 - s) * BLUE + s * RED) + (1 - w) * GREY
-    return rs, ps, image
+    rs, r_at = np.unique(r, return_inverse=True)
+    ps, p_at = np.unique(p, return_inverse=True)
+    point = (len(ps) - 1 - p_at) * len(rs) + r_at  # rows: density from high to low
+    order = np.lexsort((loss, point))  # by point, then loss (NaN last)
+    seeds = np.bincount(point, minlength=len(ps) * len(rs))
+    last = np.r_[point[order][1:] != point[order][:-1], True]  # highest loss of its point
+    keep = np.ones(len(r), bool)
+    keep[order[last & (seeds[point[order]] > 1)]] = False
+
+    def mean(values):
+        total = np.bincount(point[keep], values[keep], minlength=len(seeds))
+        return total / np.maximum(np.bincount(point[keep], minlength=len(seeds)), 1)
+
+    s = np.clip(mean(interference), 0, 1)[:, None]
+    w = np.clip(mean(norm), 0, 1)[:, None]
+    image = w * ((1 - s) * BLUE + s * RED) + (1 - w) * GREY
+    return rs, ps[::-1], image.reshape(len(ps), len(rs), 3)
 
 
 def edges(values):

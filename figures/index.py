@@ -46,6 +46,10 @@ def paper_order(meta: dict) -> tuple:
     return section, within, stem
 
 
+HTML_ROWS = 400
+"""Rows of a phase table shown on the page (the csv holds all: 10^5 for phase_2x1_1e5)."""
+
+
 def phase_table(res: results.Results) -> tuple[list[str], list[list]]:
     """(header, rows): grid axes, seeds, label counts, best seed's geometry and loss."""
     axes = list(res.meta.get("axes", []))
@@ -56,11 +60,13 @@ def phase_table(res: results.Results) -> tuple[list[str], list[list]]:
     loss = res.column("loss")
     present = [name for name in LABELS if np.any(labels == name)]  # labels that occur
     header = axes + ["seeds"] + present + ["best seed geometry", "best loss"]
+    columns = [res.column(a) for a in axes]
+    order = np.argsort(point, kind="stable")
+    starts = np.flatnonzero(np.r_[True, point[order][1:] != point[order][:-1]])
     rows = []
-    for p in np.unique(point):
-        idx = np.flatnonzero(point == p)
+    for idx in np.split(order, starts[1:]):  # the instances of each grid point
         b = idx[best[idx]][0]
-        values = [res.column(a)[b] for a in axes]
+        values = [c[b] for c in columns]
         values = [f"{v:.4g}" if isinstance(v, float | np.floating) else str(v) for v in values]
         counts = [int((labels[idx] == name).sum()) for name in present]
         rows.append(values + [len(idx)] + counts + [str(geometry[b]), f"{loss[b]:.4g}"])
@@ -146,10 +152,12 @@ def main():
         header, rows = sae_table(res) if res.meta.get("family") == "sae" else phase_table(res)
         with open(out / f"phase_table_{sweep_dir.name}.csv", "w", newline="") as f:
             csv.writer(f).writerows([header] + rows)
+        shown = f"; the first {HTML_ROWS} here" if len(rows) > HTML_ROWS else ""
         parts.append(
             f"<details><summary><b>{html.escape(sweep_dir.name)}</b> "
-            f"({len(rows)} grid points, <a href='phase_table_{sweep_dir.name}.csv'>csv</a>)"
-            f"</summary>{table_html(header, rows)}</details>"
+            f"({len(rows)} grid points{shown}, "
+            f"<a href='phase_table_{sweep_dir.name}.csv'>csv</a>)"
+            f"</summary>{table_html(header, rows[:HTML_ROWS])}</details>"
         )
     (out / "index.html").write_text("\n".join(parts) + "\n")
 
