@@ -566,8 +566,14 @@ def markdown(result: dict) -> str:
 def write_results(result: dict, results_md: Path) -> None:
     mode = result["mode"]
     (HERE / f"results-{mode}.json").write_text(json.dumps(result, indent=1) + "\n")
-    begin, end = f"<!-- BEGIN {mode} -->", f"<!-- END {mode} -->"
-    block = f"{begin}\n{markdown(result)}\n{end}"
+    replace_block(results_md, mode, markdown(result))
+
+
+def replace_block(results_md: Path, name: str, body: str) -> None:
+    """Put `body` between the `<!-- BEGIN name -->` / `<!-- END name -->` markers of the
+    markdown file (appended when they are missing); the text around them stays."""
+    begin, end = f"<!-- BEGIN {name} -->", f"<!-- END {name} -->"
+    block = f"{begin}\n{body}\n{end}"
     text = (
         results_md.read_text()
         if results_md.exists()
