@@ -9,9 +9,10 @@ Where: `$GEOMTOY_COMPILE_CACHE`, else `$XDG_CACHE_HOME/geomtoy/jax`, else
 `~/.cache/geomtoy/jax`; `geomtoy run --compile-cache DIR` overrides both, and
 `--no-compile-cache` (or GEOMTOY_COMPILE_CACHE=off) turns it off. A JAX_COMPILATION_CACHE_DIR
 set by the user is respected as it is. Entries are keyed by JAX on the program, the
-compiler options, the devices and the jax/jaxlib versions, so a stale entry is never used;
-with the `filelock` package installed the directory is bounded (`MAX_BYTES`, least recently
-used entries go first); an entry is 0.1-1 MB and the directory is safe to delete at any time.
+compiler options, the devices and the jax/jaxlib versions, so a stale entry is never used.
+An entry is 0.1-1 MB (a few per sweep shape); the directory is safe to delete at any time.
+It is left unbounded on purpose: JAX's size-bounded cache keeps access-time files that
+processes sharing one directory (parallel `make -j` sweeps) race on.
 
 JAX's defaults cache only programs that took over a second to compile; the small CPU
 programs of a toy-model sweep compile in 0.01-1 s, so every program is cached here
@@ -20,15 +21,11 @@ programs of a toy-model sweep compile in 0.01-1 s, so every program is cached he
 
 from __future__ import annotations
 
-import importlib.util
 import os
 from pathlib import Path
 
 ENV = "GEOMTOY_COMPILE_CACHE"
 OFF = ("0", "off", "false", "no", "none", "")
-MAX_BYTES = 2 << 30
-"""Size bound of the cache directory (JAX evicts least recently used entries; needs
-filelock)."""
 
 
 def default_dir() -> Path:
@@ -73,6 +70,4 @@ def enable(path: str | Path | None = None, enabled: bool = True) -> Path | None:
     jax.config.update("jax_enable_compilation_cache", True)
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
     jax.config.update("jax_persistent_cache_min_entry_size_bytes", -1)
-    if importlib.util.find_spec("filelock") is not None:  # JAX's eviction needs it
-        jax.config.update("jax_compilation_cache_max_size", MAX_BYTES)
     return directory
