@@ -565,7 +565,8 @@ def markdown(result: dict) -> str:
 
 def write_results(result: dict, results_md: Path) -> None:
     mode = result["mode"]
-    (HERE / f"results-{mode}.json").write_text(json.dumps(result, indent=1) + "\n")
+    json_path = Path(results_md).parent / f"results-{mode}.json"  # bench/ by default
+    json_path.write_text(json.dumps(result, indent=1) + "\n")
     replace_block(results_md, mode, markdown(result))
 
 
