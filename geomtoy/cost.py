@@ -64,7 +64,7 @@ RATES = {
 
 
 def _weights_rows(shape: Shape) -> int:
-    return shape.n_hidden * (2 if shape.kind == "abs" else 1)
+    return shape.n_hidden * (2 if shape.model.untied else 1)
 
 
 def step_work(shape: Shape) -> tuple[int, int]:
@@ -88,7 +88,7 @@ def step_temp_bytes(shape: Shape, chunk_steps: int) -> int:
 
 def eval_temp_bytes(shape: Shape) -> int:
     """Evaluation temporaries per vmapped instance (batches of up to 8192 samples)."""
-    per_value = 2.0 if shape.kind == "abs" else 3.3  # XLA keeps fewer (n, B) arrays live
+    per_value = 2.0 if shape.model.untied else 3.3  # XLA keeps fewer (n, B) arrays live
     return int(BYTES * min(shape.eval_samples, EVAL_BATCH) * per_value * shape.n_features)
 
 
@@ -159,17 +159,15 @@ def measured_instance_bytes(shape: Shape, chunk_steps: int, probe: int = 64) -> 
     return max(1, (peaks[1] - peaks[0]) // probe)
 
 
-def device_memory(device=None) -> int | None:
-    """Bytes the device's allocator may use (None on CPU and where not reported)."""
+def device_memory() -> int | None:
+    """Bytes one accelerator's allocator may use (`memory.device_memory`), None on CPU."""
     import jax
 
-    device = device or jax.local_devices()[0]
-    try:
-        stats = device.memory_stats() or {}
-    except Exception:  # not every backend implements memory_stats
+    from geomtoy import memory
+
+    if jax.default_backend() == "cpu":
         return None
-    limit = stats.get("bytes_limit")
-    return int(limit) if limit else None
+    return memory.device_memory()[0]
 
 
 def block_size_for(memory: int, per_instance: int, devices: int = 1) -> int:

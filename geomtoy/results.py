@@ -245,8 +245,17 @@ def gather(sweep: Sweep, rd: ResultsDir) -> tuple[dict, dict, dict]:
 
 def write_tables(rd: ResultsDir, params: dict, curves: dict, instances: dict, features: dict):
     """The four tables, each written atomically, instances.parquet last."""
+    write_arrays(rd, params, curves)
+    write_parquet_tables(rd, instances, features)
+
+
+def write_arrays(rd: ResultsDir, params: dict, curves: dict) -> None:
+    """params.npz and curves.npz (before the parquet tables: instances.parquet is last)."""
     atomic_save_npz(rd.table("params.npz"), params)
     atomic_save_npz(rd.table("curves.npz"), curves)
+
+
+def write_parquet_tables(rd: ResultsDir, instances: dict, features: dict) -> None:
     atomic_write_parquet(rd.table("features.parquet"), features)
     atomic_write_parquet(rd.table("instances.parquet"), instances)
 

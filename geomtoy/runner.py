@@ -21,6 +21,7 @@ leaves it byte-identical; tables are written before meta.json says `complete`.
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import dataclasses
 import platform
@@ -52,7 +53,8 @@ from geomtoy.results import (
     gather,
     now,
     open_results,
-    write_tables,
+    write_arrays,
+    write_parquet_tables,
 )
 from geomtoy.spec import SweepError
 from geomtoy.sweep import Block, Group, Sweep, loads
@@ -264,22 +266,33 @@ def _train_block(sweep: Sweep, block: Block, rd: ResultsDir, progress: Progress)
         if snap is not None:
             snaps.append(snap)
 
-    pending = None  # the previous chunk's loss (and snapshot), fetched after the next dispatch
+    # The host waits only for what the device has done while it works on the next
+    # chunk: a chunk's loss (and snapshot) is fetched, and a regular checkpoint written
+    # (its state copied to the host first), after the next chunk is dispatched; the
+    # evaluation is dispatched before the last fetch.
+    pending = None  # (chunk index, loss, snapshot) of the previous chunk
+    checkpoint = None  # (chunks done, the state then on the host), written next round
+    path = rd.checkpoint(block.index)
     for k in range(done, len(chunks)):
         state, chunk_loss = eng.train_chunk(state, hp, shape, chunks[k], root)
         # A device copy: the next train_chunk donates (invalidates) state.params.
         snap = jax.tree.map(jnp.copy, state.params) if sweep.snapshots else None
         if pending is not None:
             fetch(pending)
+        if checkpoint is not None:
+            _save_checkpoint(path, ids, fingerprint, checkpoint[1], checkpoint[0], curves, snaps)
+            checkpoint = None
         pending = (k, chunk_loss, snap)
         stop = signals.pending() is not None  # SIGTERM, SIGHUP, Ctrl-C: checkpoint, then stop
-        if ((k + 1) % sweep.checkpoint_every == 0 or stop) and k + 1 < len(chunks):
+        if stop and k + 1 < len(chunks):
             fetch(pending)
             pending = None
-            _save_checkpoint(
-                rd.checkpoint(block.index), ids, fingerprint, state, k + 1, curves, snaps
-            )
+            _save_checkpoint(path, ids, fingerprint, state, k + 1, curves, snaps)
             signals.check()
+        elif (k + 1) % sweep.checkpoint_every == 0 and k + 1 < len(chunks):
+            checkpoint = (k + 1, jax.device_get(state))
+    # dispatched behind the last chunk, before its losses are fetched
+    evaluation = None if shape.n_samples else train.evaluate(state.params, hp, shape, root)
     if pending is not None:
         fetch(pending)
 
@@ -290,7 +303,7 @@ def _train_block(sweep: Sweep, block: Block, rd: ResultsDir, progress: Progress)
         loss, finite = measures["test_loss"], block_arrays(measures, n)
         curves_last = measures["train_loss"]
     else:
-        loss = np.asarray(train.evaluate(state.params, hp, shape, root))
+        loss = np.asarray(evaluation)
         curves_last = curves[-1]
     params = jax.device_get(state.params)
     diverged = train.is_diverged(loss, params)
@@ -397,15 +410,19 @@ def _load_checkpoint(path: Path, ids, fingerprint: str, structure, snapshots: bo
 
 
 def assemble(sweep: Sweep, rd: ResultsDir) -> None:
-    """Join all block files into the four tables, with the geometry of the weights."""
+    """Join all block files into the four tables, with the geometry of the weights
+    (analysed while params.npz and curves.npz are written)."""
     params, columns, curves = gather(sweep, rd)
-    instances, features = geometry_tables(params, columns, columns["diverged"])
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        written = pool.submit(write_arrays, rd, params, curves)
+        instances, features = geometry_tables(params, columns, columns["diverged"])
+        written.result()
     if any(g.shape.n_samples for g in sweep.groups):
         blocks = (integrity.read_npz(rd.block(b.index), checksum=True) for b in sweep.blocks())
         extra, samples = finite_tables(sweep.n_instances, blocks)
         instances |= extra
         atomic_write_parquet(rd.table("samples.parquet"), samples)
-    write_tables(rd, params, curves, instances, features)
+    write_parquet_tables(rd, instances, features)
 
 
 def analyze_dir(path: str | Path) -> Results:
