@@ -15,14 +15,15 @@ LIB := $(filter-out geomtoy/plot.py geomtoy/theory.py,$(wildcard geomtoy/*.py ge
 # JAX_PLATFORMS yourself to force one. The tests pin CPU themselves (tests/conftest.py).
 
 GEOMTOY := $(PY) -m geomtoy
-SWEEPS := $(basename $(notdir $(wildcard sweeps/*.toml)))
+# phase_2x1_1e5 (10^5 models, ~5 CPU-minutes) is its own target: `make phase-1e5`
+SWEEPS := $(filter-out phase_2x1_1e5,$(basename $(notdir $(wildcard sweeps/*.toml))))
 SWEEP_RESULTS := $(foreach s,$(SWEEPS),$(RESULTS)/$(s)/instances.parquet)
 FIGURES := fig_intro fig_basic_20x5 fig_pentagon fig_phase fig_dims_per_feature fig_nonuniform \
 	fig_privileged_basis fig_adversarial fig_correlated fig_dynamics fig_double_descent \
 	fig_sae_directions fig_sae_pareto fig_sae_recovery
 FIGURE_PNGS := $(foreach f,$(FIGURES),$(FIGOUT)/$(f).png)
 
-.PHONY: all setup test test-all test-min figures sweeps clean help browser bench bench-sae bench-full tpu-command
+.PHONY: all setup test test-all test-min figures sweeps clean help browser bench bench-sae bench-full bench-whole bench-device phase-1e5 tpu-command
 all: figures
 
 help:
@@ -31,6 +32,8 @@ help:
 	@echo "make test-all                              plus the slow science checks"
 	@echo "make test-min                              smoke tests on the lowest declared versions"
 	@echo "make bench [bench-full]                    speed vs the PyTorch reference -> bench/RESULTS.md"
+	@echo "make bench-whole                           whole geomtoy run processes and start-up vs the reference"
+	@echo "make bench-device                          on an NVIDIA GPU machine: install CUDA, GPU tables, paper sweep"
 	@echo "make tpu-command                           print the multi-host TPU command"
 
 $(STAMP): pyproject.toml
@@ -136,6 +139,17 @@ bench-sae: $(STAMP)
 bench-full: $(STAMP)
 	@$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install -q -e ".[bench]"
 	$(PY) -m bench --full
+
+bench-whole: $(STAMP)
+	@$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install -q -e ".[bench]"
+	$(PY) -m bench.whole
+
+bench-device:
+	bash bench/device.sh
+
+phase-1e5: $(FIGOUT)/fig_phase_1e5.png
+$(FIGOUT)/fig_phase_1e5.png: figures/fig_phase_1e5.py figures/fig_phase.py $(RESULTS)/phase_2x1_1e5/instances.parquet $(FIGDEPS)
+	$(FIGRUN)
 
 tpu-command:
 	@$(PY) -c "from geomtoy import parallel; print(parallel.tpu_command())"

@@ -94,7 +94,15 @@ def best(runs: list[dict]) -> float | None:
     return min(walls) if walls else None
 
 
-def run(steps: list[int], rounds: int, reference: bool, device: str = "cpu", log=print) -> dict:
+def run(
+    steps: list[int],
+    rounds: int,
+    reference: bool,
+    device: str = "cpu",
+    reference_max: int = 10**9,
+    repeat: bool = True,
+    log=print,
+) -> dict:
     """Every measurement, interleaved; returns the results document."""
     result = {
         "mode": "whole",
@@ -115,18 +123,30 @@ def run(steps: list[int], rounds: int, reference: bool, device: str = "cpu", log
             log(f"start-up round {r + 1}: " + ", ".join(f"{k} {v[-1]}" for k, v in start.items()))
         result["startup"] = {k: best(v) for k, v in start.items()} | {"runs": start}
         cache = tmp / "cache-0"
-        whole = {}
+        whole, measured = {}, {}  # measured: reference wall seconds by steps
         for n in steps:
             # the longest runs once; shorter ones before and after the reference, and cold
-            short = n <= 2000
+            short = n <= 2000 and repeat
             row = {"geomtoy": [], "reference": [], "geomtoy_no_cache": []}
             row["geomtoy"].append(timed(geomtoy_run(n, tmp / f"w{n}", cache)))
-            if reference:
+            if reference and n <= reference_max:
                 row["reference"].append(timed(torch_run(n, device)))
+            elif reference:  # too long for the session: two shorter runs, a straight line
+                a, b = max(10, reference_max // 5), reference_max
+                tb = measured.get(b) or best([timed(torch_run(b, device))])
+                ta = best([timed(torch_run(a, device))])
+                if ta and tb:
+                    row["reference"].append({"wall_s": tb + (tb - ta) * (n - b) / (b - a)})
+                    row["reference_extrapolated_from"] = {str(a): ta, str(b): tb}
             if short:
                 row["geomtoy"].append(timed(geomtoy_run(n, tmp / f"w{n}", cache)))
                 row["geomtoy_no_cache"].append(timed(geomtoy_run(n, tmp / f"w{n}", None)))
+            if row["reference"] and "reference_extrapolated_from" not in row:
+                measured[n] = best(row["reference"])
+            extrapolated = row.pop("reference_extrapolated_from", None)
             whole[str(n)] = {k: best(v) for k, v in row.items()} | {"runs": row}
+            if extrapolated:
+                whole[str(n)]["reference_extrapolated_from"] = extrapolated
             log(f"{n} steps: " + ", ".join(f"{k} {best(v)}" for k, v in row.items()))
         result["whole"] = whole
     result["load_end"] = _loadavg()
@@ -166,7 +186,10 @@ def markdown(result: dict) -> str:
     for n, row in result["whole"].items():
         g, nc, ref = row["geomtoy"], row["geomtoy_no_cache"], row["reference"]
         fmt = lambda v: f"{v:.1f}" if v else "n/a"
-        lines.append(f"| {int(n):,} steps | {fmt(g)} | {fmt(nc)} | {fmt(ref)} | {_ratio(ref, g)} |")
+        how = row.get("reference_extrapolated_from")
+        note = ", ".join(f"{int(k):,} steps {v:.1f} s" for k, v in (how or {}).items())
+        ref_text = f"{fmt(ref)} (extrapolated from {note})" if how else fmt(ref)
+        lines.append(f"| {int(n):,} steps | {fmt(g)} | {fmt(nc)} | {ref_text} | {_ratio(ref, g)} |")
     return "\n".join(lines)
 
 
@@ -176,8 +199,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--startup-rounds", type=int, default=2)
     p.add_argument("--no-reference", action="store_true", help="skip the PyTorch loop")
     p.add_argument("--device", default="cpu", help="the reference's torch device (cuda on a GPU)")
+    p.add_argument(
+        "--reference-max-steps",
+        type=int,
+        default=10**9,
+        help="longer reference runs are extrapolated (a straight line through runs at "
+        "this and a fifth of this many steps)",
+    )
     p.add_argument("--results", default=str(HERE / "RESULTS.md"))
     p.add_argument("--json", default=str(HERE / "results-whole.json"))
+    p.add_argument(
+        "--once", action="store_true", help="each geomtoy run once (no repeat, no cold run)"
+    )
     p.add_argument("--markdown-only", action="store_true", help="rewrite the block from --json")
     args = p.parse_args(argv)
     if args.markdown_only:
@@ -185,7 +218,14 @@ def main(argv: list[str] | None = None) -> int:
             Path(args.results), "whole", markdown(json.loads(Path(args.json).read_text()))
         )
         return 0
-    result = run(args.steps, args.startup_rounds, not args.no_reference, args.device)
+    result = run(
+        args.steps,
+        args.startup_rounds,
+        not args.no_reference,
+        args.device,
+        args.reference_max_steps,
+        not args.once,
+    )
     Path(args.json).write_text(json.dumps(result, indent=1) + "\n")
     replace_block(Path(args.results), "whole", markdown(result))
     print(f"bench.whole: wrote {args.results} and {args.json}")
