@@ -85,7 +85,7 @@ else
   step install 240 "$PY" -m pip install -q -e ".[$CUDA_EXTRA,bench]" || exit 98
 fi
 
-step check 60 "$PY" - "$DEVICE" <<'EOF' || exit 97
+step check 120 "$PY" - "$DEVICE" <<'EOF' || exit 97
 import sys
 import jax, torch
 want = sys.argv[1]
