@@ -215,8 +215,14 @@ def _dry_run(sweep) -> int:
 
     platform, devices = jax.default_backend(), parallel.instance_multiple()
     memory = cost.device_memory()
-    sweep = cost.fit_blocks(sweep, platform, devices, memory)
     print("\n".join(cost.plan_lines(sweep, platform, devices, memory)))
+    fitted = cost.fit_blocks(sweep, platform, devices, memory)
+    for g, f in zip(sweep.groups, fitted.groups):
+        if f.block_size > g.block_size:  # an accelerator the default blocks underfill
+            print(
+                f"  group {g.index}: blocks of {f.block_size:,} would fill this device's "
+                f"memory (--set train.block_size={f.block_size})"
+            )
     return 0
 
 

@@ -22,10 +22,12 @@ estimate within 2x of the compiled programs. Time is work over per-device rates
 (`RATES`): for CPU fitted to bench/RESULTS.md (one device per core), for GPU and TPU
 first-principles priors (HBM bandwidth) that no run has checked yet.
 
-On an accelerator the block size (instances trained at once) follows from the device's
-memory (`block_size_for`): half of `bytes_limit` over the bytes per instance, measured
-from the compiled programs where the backend reports them (`measured_instance_bytes`),
-else this model, so a sweep of 10^6 instances runs in blocks that fit.
+Blocks (instances trained at once) default to about 1 GiB of temporaries
+(`train.block_size = "auto"`), which fits any device. On an accelerator, `fit_blocks`
+gives the block size that fills half of the device's allocator limit (bytes per
+instance measured from the compiled programs where the backend reports them,
+`measured_instance_bytes`, else this model); `--dry-run` prints it as a
+`train.block_size` to set, so a sweep of 10^6 instances runs in the fewest blocks that fit.
 """
 
 from __future__ import annotations
@@ -200,12 +202,6 @@ def fit_blocks(sweep, platform: str, devices: int, memory: int | None = None, me
         size = min(len(g), block_size_for(memory, per, devices))
         groups.append(dataclasses.replace(g, block_size=size))
     return dataclasses.replace(sweep, groups=tuple(groups))
-
-
-def with_block_sizes(sweep, sizes: list[int]):
-    """The sweep with the given per-group block sizes (those a resumed run recorded)."""
-    groups = tuple(dataclasses.replace(g, block_size=int(s)) for g, s in zip(sweep.groups, sizes))
-    return dataclasses.replace(sweep, groups=groups)
 
 
 def _mib(n: float) -> str:
