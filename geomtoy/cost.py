@@ -246,6 +246,6 @@ def plan_lines(sweep, platform: str, devices: int, memory: int | None = None) ->
     lines.append(
         f"  estimated: {_mib(peak)} per device per block (largest), {_mib(host)} of tables "
         f"on the host, {_hms(total_s)} of training and evaluation plus ~1 s of compilation "
-        f"per program (4 per group; none with a warm compilation cache); rates {basis}"
+        f"per program (about 5 per group; none with a warm compilation cache); rates {basis}"
     )
     return lines
