@@ -75,7 +75,6 @@ def _child_geomtoy(spec: dict) -> dict:
 
     mesh = parallel.setup(spec.get("devices", "auto"))
     import jax
-    import jax.numpy as jnp
     import numpy as np
 
     from geomtoy import train
@@ -88,12 +87,12 @@ def _child_geomtoy(spec: dict) -> dict:
     state = train.init_state(shape, hp)
     k = _steps_per_chunk(n, I, B)
 
-    (s_placed, hp_placed), mesh = parallel.placed(state, hp)
+    (hp_placed,), mesh = parallel.placed(hp)
     block = train.instance_block(
         shape, parallel.local_instances(I, mesh), parallel.platform_of(hp_placed)
     )
     t0 = time.perf_counter()
-    lowered = train._train_chunk.lower(s_placed, hp_placed, shape, k, jnp.uint32(0), mesh, block)
+    lowered = train.lower_chunk(state, hp, shape, k, block=block)
     t1 = time.perf_counter()
     compiled = lowered.compile()
     t2 = time.perf_counter()

@@ -30,14 +30,24 @@ import time
 from pathlib import Path
 
 import jax
-import jax.numpy as jnp
 import jaxlib
 import numpy as np
 import optax
 import pyarrow as pa
 
 import geomtoy
-from geomtoy import fullbatch, integrity, jobs, lock, memory, parallel, signals, spec, train
+from geomtoy import (
+    checkpoint,
+    fullbatch,
+    integrity,
+    jobs,
+    lock,
+    memory,
+    parallel,
+    signals,
+    spec,
+    train,
+)
 from geomtoy.directory import Writer, block_problem, leftovers, merge, plan_run
 from geomtoy.geometry.samples import block_arrays, finite_tables
 from geomtoy.geometry.tables import geometry_tables
@@ -251,51 +261,59 @@ def _train_block(sweep: Sweep, block: Block, rd: ResultsDir, progress: Progress)
     fingerprint = sweep.fingerprint()
 
     structure = jax.eval_shape(lambda hp: eng.init_state(shape, hp, root), hp)
-    ckpt = _load_checkpoint(
-        rd.checkpoint(block.index), ids, fingerprint, structure, sweep.snapshots
-    )
+    ckpt = checkpoint.load(rd.checkpoint(block.index), ids, fingerprint, structure, sweep.snapshots)
     if ckpt is None:
         state, done, curves, snaps = eng.init_state(shape, hp, root), 0, [], []
     else:
         state, done, curves, snaps = ckpt
     progress.block(block.index, len(block.rows), steps=shape.steps, step=sum(chunks[:done]))
 
-    def fetch(pending) -> None:
-        loss, snap = _report(progress, pending, chunks, len(block.rows))
-        curves.append(loss)
-        if snap is not None:
-            snaps.append(snap)
+    def on_chunk(chunk: train.Chunk) -> None:
+        n_real = len(block.rows)
+        progress.chunk(
+            step=chunk.step, model_steps=chunk.n_steps * n_real, losses=chunk.loss[:n_real]
+        )
+        curves.append(chunk.loss)
+        if chunk.snapshot is not None:
+            snaps.append(chunk.snapshot)
 
-    # The host waits only for what the device has done while it works on the next
-    # chunk: a chunk's loss (and snapshot) is fetched, and a regular checkpoint written
-    # (its state copied to the host first), after the next chunk is dispatched; the
-    # evaluation is dispatched before the last fetch.
-    pending = None  # (chunk index, loss, snapshot) of the previous chunk
-    checkpoint = None  # (chunks done, the state then on the host), written next round
-    path = rd.checkpoint(block.index)
-    for k in range(done, len(chunks)):
-        state, chunk_loss = eng.train_chunk(state, hp, shape, chunks[k], root)
-        # A device copy: the next train_chunk donates (invalidates) state.params.
-        snap = jax.tree.map(jnp.copy, state.params) if sweep.snapshots else None
-        if pending is not None:
-            fetch(pending)
-        if checkpoint is not None:
-            _save_checkpoint(path, ids, fingerprint, checkpoint[1], checkpoint[0], curves, snaps)
-            checkpoint = None
-        pending = (k, chunk_loss, snap)
-        stop = signals.pending() is not None  # SIGTERM, SIGHUP, Ctrl-C: checkpoint, then stop
-        if stop and k + 1 < len(chunks):
-            fetch(pending)
-            pending = None
-            _save_checkpoint(path, ids, fingerprint, state, k + 1, curves, snaps)
-            signals.check()
-        elif (k + 1) % sweep.checkpoint_every == 0 and k + 1 < len(chunks):
-            checkpoint = (k + 1, jax.device_get(state))
-    # dispatched behind the last chunk, before its losses are fetched
-    evaluation = None if shape.n_samples else train.evaluate(state.params, hp, shape, root)
-    if pending is not None:
-        fetch(pending)
+    def on_checkpoint(state, chunks_done: int) -> None:
+        checkpoint.save(
+            rd.checkpoint(block.index), ids, fingerprint, state, chunks_done, curves, snaps
+        )
 
+    evaluation = {}
+
+    def dispatch_evaluation(state) -> None:  # behind the last chunk, before its fetch
+        if not shape.n_samples:
+            evaluation["loss"] = train.evaluate(state.params, hp, shape, root)
+
+    state = train.run_chunks(
+        state,
+        hp,
+        shape,
+        chunks,
+        root,
+        start=done,
+        snapshots=sweep.snapshots,
+        on_chunk=on_chunk,
+        checkpoint_every=sweep.checkpoint_every,
+        on_checkpoint=on_checkpoint,
+        checkpoint_now=lambda: signals.pending() is not None,  # SIGTERM, SIGHUP, Ctrl-C
+        on_stop=signals.check,  # checkpointed: stop here
+        before_last_fetch=dispatch_evaluation,
+        chunk_fn=eng.train_chunk,
+    )
+    _write_block(rd, block, sweep, state, hp, ids, curves, snaps, progress, evaluation.get("loss"))
+
+
+def _write_block(
+    rd, block: Block, sweep: Sweep, state, hp, ids, curves, snaps, progress, evaluation
+):
+    """Write a trained block's file (the checkpoint goes); `evaluation`: its dispatched loss."""
+    group = sweep.groups[block.group]
+    shape, root, fingerprint = group.shape, sweep.root_seed, sweep.fingerprint()
+    chunks = sweep.chunks(group)
     n = len(block.rows)
     finite = {}
     if shape.n_samples:  # test loss, the exact full-batch train loss and the measurements
@@ -322,91 +340,11 @@ def _train_block(sweep: Sweep, block: Block, rd: ResultsDir, progress: Progress)
     if params.W2 is not None:
         arrays["W2"] = np.asarray(params.W2)[:n]
     if sweep.snapshots:
-        arrays |= {f"snapshot_{k}": v[:n] for k, v in _stack_snapshots(snaps).items()}
+        arrays |= {f"snapshot_{k}": v[:n] for k, v in checkpoint.stack_snapshots(snaps).items()}
     atomic_save_npz(rd.block(block.index), integrity.with_checksum(arrays | finite))
     with contextlib.suppress(FileNotFoundError):
         rd.checkpoint(block.index).unlink()
     progress.block_end(int(np.sum(diverged[:n])))
-
-
-SNAPSHOT_FIELDS = ("W", "b", "W2")
-"""Params fields recorded by train.snapshots, as snapshot_<field> in curves.npz."""
-
-
-def _report(progress: Progress, pending, chunks: list[int], n_real: int):
-    """Fetch one chunk's losses and snapshot (the one host sync of a chunk), report them.
-
-    Returns (losses (I,), snapshot {name: (I, ...)} or None)."""
-    k, chunk_loss, snap = pending
-    losses, snap = jax.device_get((chunk_loss, snap))
-    losses = np.asarray(losses)
-    if snap is not None:
-        snap = {
-            f: np.asarray(getattr(snap, f)) for f in SNAPSHOT_FIELDS if getattr(snap, f) is not None
-        }
-    step, model_steps = sum(chunks[: k + 1]), chunks[k] * n_real
-    progress.chunk(step=step, model_steps=model_steps, losses=losses[:n_real])
-    return losses, snap
-
-
-def _stack_snapshots(snaps: list[dict]) -> dict[str, np.ndarray]:
-    """Per-chunk snapshots [{field: (I, ...)}] as {field: (I, S, ...)}."""
-    if not snaps:
-        return {}
-    return {f: np.stack([s[f] for s in snaps], axis=1) for f in snaps[0]}
-
-
-def _save_checkpoint(
-    path: Path, ids, fingerprint: str, state, chunks_done: int, curves, snaps=()
-) -> None:
-    leaves = jax.device_get(jax.tree_util.tree_leaves(state))
-    arrays = {f"leaf_{i:03d}": np.asarray(a) for i, a in enumerate(leaves)}
-    arrays |= {
-        "fingerprint": np.asarray(fingerprint),
-        "instance": np.asarray(ids),
-        "chunks_done": np.asarray(chunks_done),
-        "curve_loss": np.stack(curves, axis=1),
-    }
-    arrays |= {f"snapshot_{k}": v for k, v in _stack_snapshots(list(snaps)).items()}
-    atomic_save_npz(path, integrity.with_checksum(arrays))
-
-
-def _load_checkpoint(path: Path, ids, fingerprint: str, structure, snapshots: bool = False):
-    """(state, chunks_done, curves, snapshots) from a checkpoint matching this block, else
-    None.
-
-    `structure` is the state's pytree of ShapeDtypeStructs (jax.eval_shape of
-    init_state): a checkpoint whose leaves do not match it is discarded, and so is one
-    without a snapshot per chunk done when `snapshots` is on.
-    """
-    if not path.exists():
-        return None
-    try:
-        z = integrity.read_npz(path, ("fingerprint", "instance", "chunks_done"), checksum=True)
-        leaves, treedef = jax.tree_util.tree_flatten(structure)
-        saved = [z[f"leaf_{i:03d}"] for i in range(len(leaves))]
-        ok = (
-            str(z["fingerprint"]) == fingerprint
-            and np.array_equal(z["instance"], ids)
-            and all(s.shape == a.shape and s.dtype == a.dtype for s, a in zip(saved, leaves))
-            and f"leaf_{len(leaves):03d}" not in z
-        )
-        done = int(z["chunks_done"])
-        stacked = {k[len("snapshot_") :]: v for k, v in z.items() if k.startswith("snapshot_")}
-        if snapshots:
-            ok = (
-                ok
-                and "W" in stacked
-                and all(v.shape[:2] == (len(ids), done) for v in stacked.values())
-            )
-    except (integrity.Damaged, KeyError, ValueError):  # train the block from the start;
-        ok = False  # the next checkpoint replaces the file
-    if not ok:
-        return None
-    state = jax.tree_util.tree_unflatten(treedef, [jnp.asarray(a) for a in saved])
-    curves = list(z["curve_loss"].T)
-    snaps = [{f: v[:, j] for f, v in stacked.items()} for j in range(done)] if snapshots else []
-    return state, done, curves, snaps
 
 
 def assemble(sweep: Sweep, rd: ResultsDir) -> None:

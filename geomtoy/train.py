@@ -29,7 +29,7 @@ Public API:
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -294,30 +294,92 @@ def _seed_array(root_seed) -> np.uint32:
     return np.uint32(root_seed)
 
 
+AUTO = "auto"
+"""block = AUTO: the instance block of `instance_block` for the platform (the default)."""
+
+
+def _init_args(shape: Shape, hp: HParams, root_seed: int):
+    (hp,), mesh = parallel.placed(hp)
+    return shape, _seed_array(root_seed), hp, mesh
+
+
+def _chunk_args(state, hp, shape: Shape, n_steps: int, root_seed: int, block):
+    (state, hp), mesh = parallel.placed(state, hp)
+    if block == AUTO:
+        n_local = parallel.local_instances(hp.lr.shape[0], mesh)
+        block = instance_block(shape, n_local, parallel.platform_of(hp))
+    return state, hp, shape, n_steps, _seed_array(root_seed), mesh, block
+
+
+def _evaluate_args(params, hp, shape: Shape, root_seed: int, block):
+    (params, hp), mesh = parallel.placed(params, hp)
+    if block == AUTO:
+        n_local = parallel.local_instances(hp.lr.shape[0], mesh)
+        block = instance_block(shape, n_local, parallel.platform_of(hp), shape.eval_batch)
+    return params, hp, shape, _seed_array(root_seed), mesh, block
+
+
 def init_state(shape: Shape, hp: HParams, root_seed: int = 0) -> TrainState:
     """Initial weights and optimizer state of every instance in hp (on the instance mesh
     when geomtoy.parallel has one, or when hp is already placed on one)."""
-    (hp,), mesh = parallel.placed(hp)
-    return _init_instances(shape, _seed_array(root_seed), hp, mesh)
+    return _init_instances(*_init_args(shape, hp, root_seed))
 
 
 def train_chunk(
-    state: TrainState, hp: HParams, shape: Shape, n_steps: int, root_seed: int = 0
+    state: TrainState, hp: HParams, shape: Shape, n_steps: int, root_seed: int = 0, *, block=AUTO
 ) -> tuple[TrainState, jax.Array]:
     """Advance every instance by n_steps; returns the new state and each instance's mean
-    training loss over those steps. `state` is donated: do not reuse it afterwards."""
-    (state, hp), mesh = parallel.placed(state, hp)
-    n_local = parallel.local_instances(hp.lr.shape[0], mesh)
-    block = instance_block(shape, n_local, parallel.platform_of(hp))
-    return _train_chunk(state, hp, shape, n_steps, _seed_array(root_seed), mesh, block)
+    training loss over those steps. `state` is donated: do not reuse it afterwards.
+    `block`: instances vmapped at once per device (None: all; AUTO: by platform)."""
+    return _train_chunk(*_chunk_args(state, hp, shape, n_steps, root_seed, block))
 
 
-def evaluate(params: Params, hp: HParams, shape: Shape, root_seed: int = 0) -> jax.Array:
+def evaluate(
+    params: Params, hp: HParams, shape: Shape, root_seed: int = 0, *, block=AUTO
+) -> jax.Array:
     """Each instance's loss on shape.eval_samples fresh samples (the same for all)."""
-    (params, hp), mesh = parallel.placed(params, hp)
-    n_local = parallel.local_instances(hp.lr.shape[0], mesh)
-    block = instance_block(shape, n_local, parallel.platform_of(hp), shape.eval_batch)
-    return _evaluate(params, hp, shape, _seed_array(root_seed), mesh, block)
+    return _evaluate(*_evaluate_args(params, hp, shape, root_seed, block))
+
+
+def lower_init(shape: Shape, hp: HParams, root_seed: int = 0) -> jax.stages.Lowered:
+    """init_state's program for these arguments, lowered (then .compile(), .as_text())."""
+    return _init_instances.lower(*_init_args(shape, hp, root_seed))
+
+
+def lower_chunk(
+    state: TrainState, hp: HParams, shape: Shape, n_steps: int, root_seed: int = 0, *, block=AUTO
+) -> jax.stages.Lowered:
+    """train_chunk's program for these arguments, lowered: for benchmarks (compile time,
+    memory_analysis) and tests (the compiled text). Nothing is donated or run."""
+    return _train_chunk.lower(*_chunk_args(state, hp, shape, n_steps, root_seed, block))
+
+
+def lower_evaluate(
+    params: Params, hp: HParams, shape: Shape, root_seed: int = 0, *, block=AUTO
+) -> jax.stages.Lowered:
+    """evaluate's program for these arguments, lowered."""
+    return _evaluate.lower(*_evaluate_args(params, hp, shape, root_seed, block))
+
+
+def programs(
+    state: TrainState,
+    hp: HParams,
+    shape: Shape,
+    n_steps: int,
+    root_seed: int = 0,
+    *,
+    mesh=None,
+    block: int | None = None,
+) -> dict[str, tuple[Callable, tuple]]:
+    """Every compiled program of a run with its arguments, {"init", "chunk", "evaluate"}:
+    (jitted function, args), placed as given (no placement): for jax.export and lowering
+    with abstract arguments (jax.eval_shape) on any mesh and block."""
+    seed = _seed_array(root_seed)
+    return {
+        "init": (_init_instances, (shape, seed, hp, mesh)),
+        "chunk": (_train_chunk, (state, hp, shape, n_steps, seed, mesh, block)),
+        "evaluate": (_evaluate, (state.params, hp, shape, seed, mesh, block)),
+    }
 
 
 def is_diverged(loss, params: Params) -> np.ndarray:
@@ -327,6 +389,87 @@ def is_diverged(loss, params: Params) -> np.ndarray:
         a = np.asarray(leaf)
         bad |= ~np.isfinite(a.reshape(a.shape[0], -1)).all(axis=1)
     return bad
+
+
+SNAPSHOT_FIELDS = ("W", "b", "W2")
+"""Params fields a snapshot records (train.snapshots), as snapshot_<field> in curves.npz."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Chunk:
+    """What the chunk loop reports on the host after chunk `index` (0-based) ends."""
+
+    index: int
+    step: int  # steps taken at its end
+    n_steps: int
+    loss: np.ndarray  # (I,) mean training loss of each instance over the chunk
+    snapshot: dict[str, np.ndarray] | None  # {field: (I, ...)} weights at its end
+
+
+def _fetch(k: int, chunks: Sequence[int], loss, snap) -> Chunk:
+    """The one host sync of a chunk: its losses and (if recorded) its snapshot."""
+    loss, snap = jax.device_get((loss, snap))
+    if snap is not None:
+        snap = {
+            f: np.asarray(getattr(snap, f)) for f in SNAPSHOT_FIELDS if getattr(snap, f) is not None
+        }
+    return Chunk(k, int(sum(chunks[: k + 1])), chunks[k], np.asarray(loss), snap)
+
+
+def run_chunks(
+    state: TrainState,
+    hp: HParams,
+    shape: Shape,
+    chunks: Sequence[int],
+    root_seed: int = 0,
+    *,
+    start: int = 0,
+    snapshots: bool = False,
+    on_chunk: Callable[[Chunk], None] | None = None,
+    checkpoint_every: int | None = None,
+    on_checkpoint: Callable[[TrainState, int], None] | None = None,
+    checkpoint_now: Callable[[], bool] | None = None,
+    on_stop: Callable[[], None] | None = None,
+    before_last_fetch: Callable[[TrainState], None] | None = None,
+    chunk_fn: Callable | None = None,
+) -> TrainState:
+    """The one chunk loop: train chunks[start:] and return the final state.
+
+    The host waits only for what the device has done while it works on the next chunk:
+    chunk k's losses (and snapshot, copied on device) are fetched, and a regular checkpoint
+    (every `checkpoint_every` chunks, its state copied to the host first) is handed to
+    on_checkpoint(state, chunks_done), after chunk k+1 is dispatched. on_chunk(Chunk) runs
+    on the host for every chunk, in order. When checkpoint_now() is true (a signal asked to
+    stop) the checkpoint is immediate, then on_stop() runs. before_last_fetch(state) may dispatch more work (the
+    evaluation) behind the last chunk. chunk_fn replaces train_chunk (same signature).
+    """
+    report = on_chunk or (lambda chunk: None)
+    step = chunk_fn or train_chunk  # another engine's chunk (e.g. full-batch) plugs in here
+    pending = deferred = None  # the previous chunk's report; a checkpoint to hand over
+    for k in range(start, len(chunks)):
+        state, loss = step(state, hp, shape, chunks[k], root_seed)
+        # A device copy: the next train_chunk donates (invalidates) state.params.
+        snap = jax.tree.map(jnp.copy, state.params) if snapshots else None
+        if pending is not None:
+            report(_fetch(*pending))
+        if deferred is not None and on_checkpoint is not None:
+            on_checkpoint(deferred[1], deferred[0])
+        pending, deferred = (k, chunks, loss, snap), None
+        more = k + 1 < len(chunks)
+        if more and checkpoint_now is not None and checkpoint_now():
+            report(_fetch(*pending))
+            pending = None
+            if on_checkpoint is not None:
+                on_checkpoint(state, k + 1)
+            if on_stop is not None:
+                on_stop()
+        elif more and checkpoint_every and (k + 1) % checkpoint_every == 0:
+            deferred = (k + 1, jax.device_get(state))
+    if before_last_fetch is not None:
+        before_last_fetch(state)
+    if pending is not None:
+        report(_fetch(*pending))
+    return state
 
 
 def train_instances(
@@ -341,15 +484,18 @@ def train_instances(
     on_chunk(step, chunk_loss) is called on the host after each chunk, with the mean
     training loss of each instance over that chunk (one host sync per chunk).
     """
-    state = init_state(shape, hp, root_seed)
+    chunks = chunk_schedule(shape.steps, chunk_steps)
     steps, losses = [], []
-    for n_steps in chunk_schedule(shape.steps, chunk_steps):
-        state, chunk_loss = train_chunk(state, hp, shape, n_steps, root_seed)
-        chunk_loss = np.asarray(chunk_loss)  # the chunk's one host sync
-        steps.append((steps[-1] if steps else 0) + n_steps)
-        losses.append(chunk_loss)
+
+    def collect(chunk: Chunk) -> None:
+        steps.append(chunk.step)
+        losses.append(chunk.loss)
         if on_chunk is not None:
-            on_chunk(steps[-1], chunk_loss)
+            on_chunk(chunk.step, chunk.loss)
+
+    state = run_chunks(
+        init_state(shape, hp, root_seed), hp, shape, chunks, root_seed, on_chunk=collect
+    )
     loss = np.asarray(evaluate(state.params, hp, shape, root_seed))
     params = jax.tree.map(np.asarray, state.params)
     return TrainResult(

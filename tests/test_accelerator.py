@@ -39,10 +39,7 @@ def _programs(kind: str, mesh=None) -> dict:
     state = jax.eval_shape(lambda h: train.init_state(shape, h), hp)
     if mesh is not None:
         (state, hp), mesh = parallel.placed(train.init_state(shape, hp), hp, mesh=mesh)
-    return {
-        "init": (train._init_instances, (shape, SEED, hp, mesh)),
-        "chunk": (train._train_chunk, (state, hp, shape, 5, SEED, mesh, None)),
-        "evaluate": (train._evaluate, (state.params, hp, shape, SEED, mesh, None)),
+    return train.programs(state, hp, shape, 5, mesh=mesh, block=None) | {
         "analysis": (polytopes._stats_instances, (jax.ShapeDtypeStruct((I, M, N), np.float32),)),
     }
 

@@ -87,12 +87,10 @@ def test_compiled_programs_hold_no_collective():
         state = train.init_state(shape, hp)
         (state, hp), mesh = parallel.placed(state, hp)
         assert mesh is not None and mesh.size == 4
-        block = train.instance_block(shape, parallel.local_instances(8, mesh), "cpu")
-        seed = train._seed_array(0)
         texts = {
-            "train_chunk": train._train_chunk.lower(state, hp, shape, 5, seed, mesh, block),
-            "init": train._init_instances.lower(shape, seed, hp, mesh),
-            "evaluate": train._evaluate.lower(state.params, hp, shape, seed, mesh, 2),
+            "train_chunk": train.lower_chunk(state, hp, shape, 5),
+            "init": train.lower_init(shape, hp),
+            "evaluate": train.lower_evaluate(state.params, hp, shape, block=2),
         }
         for name, lowered in texts.items():
             text = lowered.compile().as_text()
@@ -108,7 +106,7 @@ def test_blocks_with_padding_equal_one_vmap():
     out = {}
     for block in (None, 4):  # 11 instances in blocks of 4, 4, 3 -> balanced 4, 4, 4 (1 pad)
         state = train.init_state(shape, hp)
-        state, loss = train._train_chunk(state, hp, shape, 9, train._seed_array(0), None, block)
+        state, loss = train.train_chunk(state, hp, shape, 9, block=block)
         out[block] = (np.asarray(state.params.W), np.asarray(loss))
     np.testing.assert_allclose(out[4][0], out[None][0], rtol=RTOL, atol=1e-6)
     np.testing.assert_allclose(out[4][1], out[None][1], rtol=RTOL)
