@@ -24,6 +24,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import jax
+
 ENV = "GEOMTOY_COMPILE_CACHE"
 OFF = ("0", "off", "false", "no", "none", "")
 
@@ -53,8 +55,6 @@ def enable(path: str | Path | None = None, enabled: bool = True) -> Path | None:
     Call before the first compilation of the process. JAX_COMPILATION_CACHE_DIR, when the
     user set it, wins (JAX reads it itself). A directory that cannot be created turns the
     cache off for this run rather than failing it."""
-    import jax
-
     if os.environ.get("JAX_COMPILATION_CACHE_DIR"):
         directory = Path(os.environ["JAX_COMPILATION_CACHE_DIR"])
     else:

@@ -53,7 +53,7 @@ from pathlib import Path
 import numpy as np
 
 from geomtoy import models, results, style
-from geomtoy.geometry import vocabulary
+from geomtoy.geometry import neurons, polytopes, vocabulary
 from geomtoy.spec import SweepError
 
 DEFAULT_OUT = "explorer.html"
@@ -415,8 +415,6 @@ def sweep_payload(path: str | Path) -> dict:
 
 def _constants() -> dict:
     """Thresholds the page shares with geomtoy.geometry (stack-plot neuron counts)."""
-    from geomtoy.geometry import neurons, polytopes
-
     return {
         "feature_threshold": float(neurons.FEATURE_THRESHOLD),
         "dead_neuron": float(neurons.DEAD_NEURON),

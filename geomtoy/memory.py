@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import os
 
+import jax
+
 from geomtoy.spec import Shape
 
 STATE_COPIES = 4
@@ -38,8 +40,6 @@ def state_bytes(shape: Shape) -> int:
 def device_memory() -> tuple[int, str]:
     """(bytes one local device may use, what that is): the accelerator's memory limit,
     or on CPU the machine's physical memory shared by all CPU devices."""
-    import jax
-
     device = jax.local_devices()[0]
     try:
         stats = device.memory_stats() or {}

@@ -50,7 +50,11 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+from jax._src import xla_bridge
 from jax.sharding import Mesh, NamedSharding
+
+from geomtoy.errors import SweepError
+from geomtoy.jobs import PEER_LOST
 
 INST = "inst"
 """The one mesh axis: model instances."""
@@ -111,9 +115,6 @@ def initialize_distributed(environ: Mapping[str, str] | None = None) -> bool:
     try:
         jax.distributed.initialize(**kwargs)
     except Exception as e:  # XlaRuntimeError: DEADLINE_EXCEEDED, UNAVAILABLE, ...
-        from geomtoy.jobs import PEER_LOST
-        from geomtoy.spec import SweepError
-
         why = f"not all processes connected within {init_timeout} s: {str(e).splitlines()[0][:120]}"
         raise SweepError("jax.distributed", None, PEER_LOST.format(why=why)) from None
     return True
@@ -161,8 +162,6 @@ def cpu_cores() -> int:
 
 
 def backend_started() -> bool:
-    from jax._src import xla_bridge
-
     return xla_bridge.backends_are_initialized()
 
 
@@ -230,8 +229,6 @@ def setup(devices: int | str | None = "auto") -> Mesh | None:
     cpu = _cpu_backend() and not backend_started()
     have = cpu_cores() if cpu else len(jax.local_devices())
     if want is not None and want > have:
-        from geomtoy.spec import SweepError
-
         what = "CPU cores" if cpu else f"local {jax.default_backend()} devices"
         raise SweepError("--devices", None, f"{want} asked, but there are {have} {what} here")
     configure_cpu_devices(want)

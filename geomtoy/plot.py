@@ -21,7 +21,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from geomtoy import results, style
-from geomtoy.geometry import vocabulary
+from geomtoy.geometry import dimensionality, vocabulary
 
 # Colours of the polytope labels (the vocabulary registry), used by every figure.
 POLYTOPE_COLORS = style.POLYTOPE_COLORS
@@ -192,8 +192,6 @@ def model_figure(W: np.ndarray, b: np.ndarray | None = None, title: str | None =
     """One model at a glance (paper §3.2): W^T W with the bias and a colour bar, the
     feature norms coloured by interference, and for m = 2 the features in the plane.
     W is (m, n) as in the tables' params.npz; returns the figure."""
-    from geomtoy.geometry import dimensionality
-
     W = np.asarray(W, dtype=np.float32)
     m, n = W.shape
     interference = np.asarray(dimensionality.interference(W))

@@ -34,14 +34,13 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TextIO
 
+import jax
 import numpy as np
 
 
 def backend_line() -> str:
     """Where a run trains, e.g. ``cpu: 2 devices (2 x cpu), 1 process``: part of the
     header, the first line of every run, so a log says whether an accelerator was found."""
-    import jax
-
     local = jax.local_devices()
     kinds = collections.Counter(d.device_kind for d in local)
     described = ", ".join(f"{n} x {kind}" for kind, n in kinds.items())
