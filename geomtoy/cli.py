@@ -356,9 +356,27 @@ def _sweeps(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_keys(sub) -> argparse.ArgumentParser:
+    p = sub.add_parser(
+        "keys",
+        help="every sweep key with its type, default and meaning",
+        description="Print the sweep-key reference (the same as docs/keys.md).",
+    )
+    p.add_argument("--markdown", action="store_true", help="as the docs/keys.md table")
+    return p
+
+
+def _keys(args: argparse.Namespace) -> int:
+    from geomtoy import keys
+
+    print(keys.markdown() if args.markdown else keys.text(), end="")
+    return 0
+
+
 COMMANDS: dict[str, tuple[Callable, Callable[[argparse.Namespace], int]]] = {
     "run": (_add_run, _run),
     "analyze": (_add_analyze, _analyze),
+    "keys": (_add_keys, _keys),
     "explore": (_add_explore, _explore),
     "merge": (_add_merge, _merge),
     "bench": (_add_bench, _bench),

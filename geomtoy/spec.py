@@ -103,6 +103,7 @@ def _int(lo: int | None = None, hi: int = INT32_MAX, what: str = "int32") -> Cal
         return v
 
     check.integer = True
+    check.type = "integer" + (f" >= {lo}" if lo is not None else "")
     return check
 
 
@@ -119,6 +120,7 @@ def _float(lo: float | None = None, strict: bool = False) -> Callable:
             raise Bad(f"must be {'>' if strict else '>='} {lo:g}, got {v:g}")
         return v
 
+    check.type = "number" + (f" {'>' if strict else '>='} {lo:g}" if lo is not None else "")
     return check
 
 
@@ -131,6 +133,9 @@ def _probability(v):
     return v
 
 
+_probability.type = "probability in (0, 1]"
+
+
 def _choice(options: Sequence[str]) -> Callable:
     def check(v):
         if not isinstance(v, str):
@@ -141,6 +146,7 @@ def _choice(options: Sequence[str]) -> Callable:
             raise Bad(f"unknown value {v!r}; expected one of {', '.join(options)}{more}")
         return v
 
+    check.type = " | ".join(options)
     return check
 
 
@@ -160,6 +166,7 @@ def _per_feature(element: Callable, what: str) -> Callable:
             return out
         return element(v)
 
+    check.type = f"{element.type}, or a list of n"
     return check
 
 
@@ -174,10 +181,16 @@ def _importance(v):
     return _per_feature(_float(0.0), "importance >= 0")(v)
 
 
+_importance.type = "number >= 0, a list of n, or {decay = d} (d**i)"
+
+
 def _name(v):
     if not isinstance(v, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.+-]*", v):
         raise Bad(f"expected a directory name (letters, digits, _.+-), got {show(v)}")
     return v
+
+
+_name.type = "name (letters, digits, _.+-)"
 
 
 def _text(v):
@@ -186,10 +199,16 @@ def _text(v):
     return v
 
 
+_text.type = "string"
+
+
 def _bool(v):
     if not isinstance(v, bool):
         raise Bad(f"expected true or false, got {show(v)}")
     return v
+
+
+_bool.type = "boolean"
 
 
 def _block_size(v):
@@ -198,6 +217,9 @@ def _block_size(v):
     if not is_int(v) or not 1 <= v <= INT32_MAX:
         raise Bad(f'expected an integer in 1..{INT32_MAX} or "auto", got {show(v)}')
     return v
+
+
+_block_size.type = 'integer >= 1, or "auto"'
 
 
 def show(v) -> str:
@@ -224,7 +246,13 @@ FIELDS: dict[str, Field] = {
     "name": Field(_name, REQUIRED, False, "the sweep's name; results/<name> by default"),
     "description": Field(_text, "", False, "free text"),
     "root_seed": Field(_int(0, UINT32_MAX, "uint32"), 0, False, "root of every random key"),
-    "model.kind": Field(_choice(KINDS), "relu_output", True, "model kind"),
+    "model.kind": Field(
+        _choice(KINDS),
+        "relu_output",
+        True,
+        "model kind (geomtoy.models.MODELS): "
+        + "; ".join(f"{k.name}: {k.doc}" for k in models.MODELS.values()),
+    ),
     "model.n_features": Field(_int(1), REQUIRED, True, "n, number of features"),
     "model.n_hidden": Field(_int(1), REQUIRED, True, "m, hidden dimensions"),
     "model.activation": Field(

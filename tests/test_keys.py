@@ -1,0 +1,26 @@
+"""`geomtoy keys` and docs/keys.md: generated from the field list, and up to date."""
+
+from pathlib import Path
+
+from geomtoy import cli, keys, spec
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_docs_keys_md_is_generated_from_the_field_list():
+    text = (ROOT / "docs" / "keys.md").read_text()
+    assert text == keys.markdown(), "regenerate: geomtoy keys --markdown > docs/keys.md"
+
+
+def test_every_key_is_listed_with_type_default_and_meaning(capsys):
+    assert cli.main(["keys"]) == 0
+    out = capsys.readouterr().out
+    for key, field in spec.FIELDS.items():
+        assert f"\n{key}  (" in "\n" + out, key
+        assert field.doc.split(":")[0] in out
+    rows = {r["key"]: r for r in keys.rows()}
+    assert rows["model.kind"]["type"] == " | ".join(spec.KINDS)
+    assert rows["model.kind"]["static"] == "static" and rows["train.lr"]["static"] == "per-instance"
+    assert rows["train.steps"]["default"] == "10000" and rows["name"]["default"] == "required"
+    assert rows["train.seeds"]["static"] == "sweep" and rows["train.seeds"]["axis"] == "no"
+    assert all(r["type"] != "value" for r in rows.values())  # every check says its type
