@@ -1,6 +1,9 @@
 # geomtoy: `make figures` (set up, run the sweeps, build the figures) and `make test`.
-# Make is the figure DAG: a sweep reruns only when its TOML or the library changed, a
-# figure only when its script or its sweeps' results changed.
+# Make is a three-stage DAG: (1) a sweep is trained when its TOML or the engine changed;
+# (2) its geometry tables are recomputed by `geomtoy analyze` when geometry/ changed (no
+# training); (3) a figure is redrawn when its script, the library files it imports or the
+# tables of the sweeps it declares (SWEEPS in the script) changed. Stamps: .trained and
+# .analyzed in each results directory. `make -n -W FILE figures` shows what a change redoes.
 
 PYTHON ?= python3
 VENV ?= .venv
@@ -9,7 +12,9 @@ SCALE ?= default
 STAMP := $(VENV)/.installed-stamp
 RESULTS := results/$(SCALE)
 FIGOUT := $(if $(filter default,$(SCALE)),figures/out,figures/out/$(SCALE))
-LIB := $(filter-out geomtoy/plot.py geomtoy/theory.py,$(wildcard geomtoy/*.py geomtoy/geometry/*.py))
+ENGINE := $(addprefix geomtoy/,spec.py sweep.py models.py rng.py data.py train.py parallel.py \
+	runner.py checkpoint.py results.py errors.py)
+GEOMETRY := $(wildcard geomtoy/geometry/*.py)
 
 # JAX picks the backend (a GPU or TPU when its plugin is installed, else CPU); set
 # JAX_PLATFORMS yourself to force one. The tests pin CPU themselves (tests/conftest.py).
@@ -17,11 +22,8 @@ LIB := $(filter-out geomtoy/plot.py geomtoy/theory.py,$(wildcard geomtoy/*.py ge
 GEOMTOY := $(PY) -m geomtoy
 # phase_2x1_1e5 (10^5 models, ~5 CPU-minutes) is its own target: `make phase-1e5`
 SWEEPS := $(filter-out phase_2x1_1e5,$(basename $(notdir $(wildcard sweeps/*.toml))))
-SWEEP_RESULTS := $(foreach s,$(SWEEPS),$(RESULTS)/$(s)/instances.parquet)
-FIGURES := fig_intro fig_basic_20x5 fig_pentagon fig_phase fig_dims_per_feature fig_nonuniform \
-	fig_privileged_basis fig_adversarial fig_correlated fig_dynamics fig_double_descent \
-	fig_sae_directions fig_sae_pareto fig_sae_recovery
-FIGURE_PNGS := $(foreach f,$(FIGURES),$(FIGOUT)/$(f).png)
+SWEEP_RESULTS := $(foreach s,$(SWEEPS),$(RESULTS)/$(s)/.analyzed)
+FIGURE_RULES := $(FIGOUT)/.rules.mk
 
 .PHONY: all setup test test-all test-min figures sweeps clean help browser bench bench-sae bench-full bench-whole bench-device phase-1e5 tpu-command
 all: figures
@@ -68,58 +70,42 @@ test-min:
 	$(VENV_MIN)/bin/geomtoy run sweeps/pentagon.toml --scale smoke --out $(VENV_MIN)/smoke/pentagon --overwrite
 	$(VENV_MIN)/bin/geomtoy explore $(VENV_MIN)/smoke/pentagon --out $(VENV_MIN)/smoke/explorer.html
 
-# A sweep reruns when its TOML or the library changed: an interrupted run of the same
-# sweep resumes from its checkpoint, anything else is replaced (--overwrite).
-$(RESULTS)/%/instances.parquet: sweeps/%.toml $(LIB) | $(STAMP)
-	@if grep -qs '"status": "running"' $(RESULTS)/$*/meta.json && \
-	    $(GEOMTOY) run $< --out $(RESULTS)/$* --scale $(SCALE); then :; \
-	else $(GEOMTOY) run $< --out $(RESULTS)/$* --scale $(SCALE) --overwrite; fi
+# (1) Training: an interrupted run resumes from its checkpoint; a directory without a stamp
+# (results of an earlier checkout) is adopted when it holds this sweep, complete; anything
+# else is replaced (--overwrite). A run writes its geometry tables too (.analyzed).
+RUN = $(GEOMTOY) run $< --out $(@D) --scale $(SCALE)
+$(RESULTS)/%/.trained: sweeps/%.toml $(ENGINE) | $(STAMP)
+	@fresh=; if [ ! -e $@ ] || grep -qs '"status": "running"' $(@D)/meta.json; then \
+	  rc=0; $(RUN) || rc=$$?; \
+	  if [ $$rc = 2 ]; then $(RUN) --overwrite || exit $$?; elif [ $$rc != 0 ]; then exit $$rc; fi; \
+	else $(RUN) --overwrite || exit $$?; fresh=1; fi; \
+	touch $@; if [ -n "$$fresh" ]; then touch $(@D)/.analyzed; fi
+
+# (2) Geometry: recomputed from the saved weights, unless the run above just wrote it.
+ANALYZE = $(GEOMTOY) analyze
+$(RESULTS)/%/.analyzed: $(RESULTS)/%/.trained $(GEOMETRY) | $(STAMP)
+	@if [ -e $@ ] && [ -z "$$(find $^ -newer $@)" ]; then :; else $(ANALYZE) $(@D); fi
 	@touch $@
 
 sweeps: $(SWEEP_RESULTS)
 
-# SAE sweeps (an [sae] table) also depend on the SAE engine and on the toy models they read.
+# SAE sweeps (an [sae] table) also depend on the SAE engine and on the toy models they
+# read; their tables hold no polytope geometry, so geometry changes do not touch them.
 SAE_SWEEPS := $(basename $(notdir $(shell grep -l '^\[sae\]' sweeps/*.toml)))
-$(foreach s,$(SAE_SWEEPS),$(RESULTS)/$(s)/instances.parquet): $(wildcard geomtoy/sae/*.py)
-$(RESULTS)/sae_pentagon/instances.parquet: $(RESULTS)/pentagon/instances.parquet
-$(RESULTS)/sae_uniform/instances.parquet: $(RESULTS)/uniform_40x10/instances.parquet
+$(foreach s,$(SAE_SWEEPS),$(RESULTS)/$(s)/.trained): $(wildcard geomtoy/sae/*.py)
+$(RESULTS)/sae_pentagon/.trained: $(RESULTS)/pentagon/.trained
+$(RESULTS)/sae_uniform/.trained: $(RESULTS)/uniform_40x10/.trained
+$(foreach s,$(SAE_SWEEPS),$(RESULTS)/$(s)/.analyzed): ANALYZE = :
 
-FIGDEPS = geomtoy/plot.py | $(STAMP)
+# (3) Figures: rules generated from each script's SWEEPS and FIGURE (figures/rules.py).
 FIGRUN = $(PY) $< --results $(RESULTS) --out $(FIGOUT)
-$(FIGOUT)/fig_intro.png: figures/fig_intro.py $(RESULTS)/intro_5x2/instances.parquet $(FIGDEPS)
-	$(FIGRUN)
-$(FIGOUT)/fig_basic_20x5.png: figures/fig_basic.py $(RESULTS)/basic_20x5/instances.parquet $(RESULTS)/basic_80x20/instances.parquet $(FIGDEPS)
-	$(FIGRUN)
-$(FIGOUT)/fig_pentagon.png: figures/fig_pentagon.py $(RESULTS)/pentagon/instances.parquet $(FIGDEPS)
-	$(FIGRUN)
-$(FIGOUT)/fig_phase.png: figures/fig_phase.py $(RESULTS)/phase_2x1/instances.parquet $(RESULTS)/phase_3x2/instances.parquet geomtoy/theory.py $(FIGDEPS)
-	$(FIGRUN)
-$(FIGOUT)/fig_dims_per_feature.png: figures/fig_uniform.py $(RESULTS)/uniform_superposition/instances.parquet $(RESULTS)/feature_geometry/instances.parquet $(FIGDEPS)
-	$(FIGRUN)
-$(FIGOUT)/fig_nonuniform.png: figures/fig_nonuniform.py $(RESULTS)/nonuniform_pentagon/instances.parquet $(FIGDEPS)
-	$(FIGRUN)
-$(FIGOUT)/fig_privileged_basis.png: figures/fig_neurons.py $(RESULTS)/privileged_basis/instances.parquet $(RESULTS)/abs_3x6/instances.parquet $(RESULTS)/abs_100x40/instances.parquet geomtoy/geometry/neurons.py $(FIGDEPS)
-	$(FIGRUN)
-$(FIGOUT)/fig_adversarial.png: figures/fig_adversarial.py $(RESULTS)/uniform_superposition/instances.parquet geomtoy/geometry/adversarial.py $(FIGDEPS)
-	$(FIGRUN)
+$(FIGURE_RULES): figures/rules.py $(wildcard figures/fig_*.py)
+	@mkdir -p $(@D)
+	$(PYTHON) figures/rules.py > $@
+include $(FIGURE_RULES)
 EXPLORER := $(FIGOUT)/explorer.html
-$(FIGOUT)/fig_correlated.png: figures/fig_correlated.py $(RESULTS)/correlated_pairs/instances.parquet $(RESULTS)/correlated_collapse/instances.parquet $(FIGDEPS)
-	$(FIGRUN)
 
-$(FIGOUT)/fig_dynamics.png: figures/fig_dynamics.py $(RESULTS)/dynamics_digons/instances.parquet $(RESULTS)/dynamics_correlated_6x3/instances.parquet geomtoy/geometry/dimensionality.py $(FIGDEPS)
-	$(FIGRUN)
-
-# fig_double_descent.py also writes fig_dd_dimensionality, fig_dd_hidden and fig_dd_map.
-$(FIGOUT)/fig_double_descent.png: figures/fig_double_descent.py $(RESULTS)/double_descent/instances.parquet $(FIGDEPS)
-	$(FIGRUN)
-$(FIGOUT)/fig_sae_directions.png: figures/fig_sae_directions.py $(RESULTS)/sae_pentagon/instances.parquet $(FIGDEPS)
-	$(FIGRUN)
-$(FIGOUT)/fig_sae_pareto.png: figures/fig_sae_pareto.py $(RESULTS)/sae_pareto_l1/instances.parquet $(RESULTS)/sae_pareto_k/instances.parquet $(FIGDEPS)
-	$(FIGRUN)
-$(FIGOUT)/fig_sae_recovery.png: figures/fig_sae_recovery.py $(RESULTS)/sae_uniform/instances.parquet $(FIGDEPS)
-	$(FIGRUN)
-
-$(EXPLORER): geomtoy/explore.py $(wildcard geomtoy/explore_assets/*) $(SWEEP_RESULTS) | $(STAMP)
+$(EXPLORER): $(EXPLORE_DEPS) $(wildcard geomtoy/explore_assets/*) $(SWEEP_RESULTS) | $(STAMP)
 	$(GEOMTOY) explore $(foreach s,$(filter-out $(SAE_SWEEPS),$(SWEEPS)),$(RESULTS)/$(s)) --out $@
 
 $(FIGOUT)/index.html: figures/index.py $(FIGURE_PNGS) $(EXPLORER) $(SWEEP_RESULTS) | $(STAMP)
@@ -148,8 +134,7 @@ bench-device:
 	bash bench/device.sh
 
 phase-1e5: $(FIGOUT)/fig_phase_1e5.png
-$(FIGOUT)/fig_phase_1e5.png: figures/fig_phase_1e5.py figures/fig_phase.py $(RESULTS)/phase_2x1_1e5/instances.parquet $(FIGDEPS)
-	$(FIGRUN)
+$(FIGOUT)/fig_phase_1e5.png: figures/fig_phase.py  # it imports fig_phase's helpers
 
 tpu-command:
 	@$(PY) -c "from geomtoy import parallel; print(parallel.tpu_command())"

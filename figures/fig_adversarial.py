@@ -14,12 +14,15 @@ import numpy as np
 from geomtoy import plot
 from geomtoy.geometry import adversarial
 
+SWEEPS = ["uniform_superposition"]
+"""The sweeps this figure reads (the Makefile's rules come from this list)."""
+FIGURE = "fig_adversarial"  # the first image it writes: its Make target
 P = "data.feature_probability"
 
 
 def main():
     args = plot.figure_args(__doc__)
-    res = plot.load(args.results, "uniform_superposition")
+    res = plot.load(args.results, SWEEPS[0])
     rows = plot.best_rows(res, [P])
     ps = sorted(rows, reverse=True)
     importance = plot.per_feature(res, "importance")
@@ -61,7 +64,7 @@ def main():
         caption="Vulnerability to the analytic optimal L2 attack (relative to a "
         "model without superposition) rises with sparsity and tracks features per dimension.",
         numbers=numbers,
-        sweeps=["uniform_superposition"],
+        sweeps=SWEEPS,
     )
 
 

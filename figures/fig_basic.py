@@ -12,6 +12,9 @@ import matplotlib.pyplot as plt
 
 from geomtoy import plot
 
+SWEEPS = ["basic_20x5", "basic_80x20"]
+"""The sweeps this figure reads (the Makefile's rules come from this list)."""
+FIGURE = "fig_basic_20x5"  # the first image it writes: its Make target
 AXIS = "data.feature_probability"
 
 
@@ -42,8 +45,8 @@ def main():
     args = plot.figure_args(__doc__)
     numbers = []
     for sweep, stem, title in (
-        ("basic_20x5", "fig_basic_20x5", "n=20 features in m=5 dimensions, importance 0.7^i"),
-        ("basic_80x20", "fig_basic_80x20", "n=80 features in m=20 dimensions, importance 0.9^i"),
+        (SWEEPS[0], "fig_basic_20x5", "n=20 features in m=5 dimensions, importance 0.7^i"),
+        (SWEEPS[1], "fig_basic_80x20", "n=80 features in m=20 dimensions, importance 0.9^i"),
     ):
         res = plot.load(args.results, sweep)
         fig, counts = panels(res, title)

@@ -14,6 +14,9 @@ import numpy as np
 from geomtoy import plot
 
 P, S = "data.feature_probability", "data.structure"
+SWEEPS = ["correlated_pairs", "correlated_collapse"]
+"""The sweeps this figure reads (the Makefile's rules come from this list)."""
+FIGURE = "fig_correlated"  # the first image it writes: its Make target
 SET_COLORS = [("#1f4e9c", "#6f9fe0"), ("#b22222", "#f08080"), ("#2e7d32", "#81c784")]
 COLLAPSE_COS = np.cos(np.radians(25))
 
@@ -39,8 +42,8 @@ def collapsed_sets(W):
 
 def main():
     args = plot.figure_args(__doc__)
-    pairs = plot.load(args.results, "correlated_pairs")
-    coll = plot.load(args.results, "correlated_collapse")
+    pairs = plot.load(args.results, SWEEPS[0])
+    coll = plot.load(args.results, SWEEPS[1])
     fig = plt.figure(figsize=(11, 6.2), layout="constrained")
     top, bottom = fig.subfigures(2, 1, height_ratios=[1.1, 1])
 
@@ -84,7 +87,7 @@ def main():
         caption="Correlated features orthogonal, anticorrelated antipodal; "
         "correlated pairs side by side when sparse, collapsing to principal components when dense.",
         numbers="; ".join(numbers),
-        sweeps=["correlated_pairs", "correlated_collapse"],
+        sweeps=SWEEPS,
     )
 
 

@@ -15,7 +15,10 @@ import numpy as np
 
 from geomtoy import plot
 
-SWEEP = "double_descent"
+SWEEPS = ["double_descent"]
+"""The sweeps this figure reads (the Makefile's rules come from this list)."""
+FIGURE = "fig_double_descent"  # the first image it writes: its Make target
+(SWEEP,) = SWEEPS
 
 
 def _grid(res, column):

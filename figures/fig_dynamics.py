@@ -38,8 +38,10 @@ import numpy as np
 
 from geomtoy import plot
 
-SWEEP = "dynamics_digons"
-SWEEP_CORRELATED = "dynamics_correlated_6x3"
+SWEEPS = ["dynamics_digons", "dynamics_correlated_6x3"]
+"""The sweeps this figure reads (the Makefile's rules come from this list)."""
+FIGURE = "fig_dynamics"  # the first image it writes: its Make target
+SWEEP, SWEEP_CORRELATED = SWEEPS
 PER_DECADE = 40  # resampling of the D_i curves, points per decade of steps
 FLAT = 0.01  # a change of D_i below this between resampled points is flat
 MIN_JUMP = 0.15  # smallest change of D_i that counts as a jump

@@ -11,12 +11,15 @@ import numpy as np
 
 from geomtoy import plot
 
+SWEEPS = ["intro_5x2"]
+"""The sweeps this figure reads (the Makefile's rules come from this list)."""
+FIGURE = "fig_intro"  # the first image it writes: its Make target
 AXIS = "data.feature_probability"
 
 
 def main():
     args = plot.figure_args(__doc__)
-    res = plot.load(args.results, "intro_5x2")
+    res = plot.load(args.results, SWEEPS[0])
     rows = plot.best_rows(res, [AXIS])
     ps = sorted(rows, reverse=True)
     W = res.params["W"]
@@ -49,7 +52,7 @@ def main():
         caption="Best seed per sparsity; columns of W in the hidden plane, coloured by "
         "importance. Dense: two dedicated features; sparser: antipodal pairs, then a pentagon.",
         numbers=summary,
-        sweeps=["intro_5x2"],
+        sweeps=SWEEPS,
     )
 
 

@@ -15,6 +15,9 @@ import numpy as np
 from geomtoy import plot
 from geomtoy.geometry import neurons
 
+SWEEPS = ["privileged_basis", "abs_3x6", "abs_100x40"]
+"""The sweeps this figure reads (the Makefile's rules come from this list)."""
+FIGURE = "fig_privileged_basis"  # the first image it writes: its Make target
 P = "data.feature_probability"
 
 
@@ -48,7 +51,7 @@ def stacks(res, title, max_cols=10):
 
 def main():
     args = plot.figure_args(__doc__)
-    res = plot.load(args.results, "privileged_basis")
+    res = plot.load(args.results, SWEEPS[0])
     seeds = int(np.max(res.column("seed"))) + 1
     fig, numbers = stacks(
         res, f"ReLU hidden layer, n=10, m=5, importance 0.75^i (best of {seeds} seeds)"
@@ -62,11 +65,11 @@ def main():
         caption="Neuron stack plots of the best seed per sparsity: monosemantic "
         "neurons when dense, polysemantic codes as sparsity grows.",
         numbers=numbers,
-        sweeps=["privileged_basis"],
+        sweeps=SWEEPS[:1],
     )
     for sweep, stem, title in (
-        ("abs_3x6", "fig_abs_3x6", "abs model, n=3, m=6 (rescaled W1)"),
-        ("abs_100x40", "fig_abs_100x40", "abs model, n=100, m=40, importance 0.8^i (rescaled W1)"),
+        (SWEEPS[1], "fig_abs_3x6", "abs model, n=3, m=6 (rescaled W1)"),
+        (SWEEPS[2], "fig_abs_100x40", "abs model, n=100, m=40, importance 0.8^i (rescaled W1)"),
     ):
         fig, numbers = stacks(plot.load(args.results, sweep), title)
         plot.save(

@@ -14,6 +14,9 @@ import numpy as np
 
 from geomtoy import plot
 
+SWEEPS = ["nonuniform_pentagon"]
+"""The sweeps this figure reads (the Makefile's rules come from this list)."""
+FIGURE = "fig_nonuniform"  # the first image it writes: its Make target
 V = "data.varied_feature_probability"
 
 
@@ -32,7 +35,7 @@ def canonical(W, k):
 
 def main():
     args = plot.figure_args(__doc__)
-    res = plot.load(args.results, "nonuniform_pentagon")
+    res = plot.load(args.results, SWEEPS[0])
     n = res.params["W"].shape[2]
     k = int(res.meta["spec"]["data"].get("varied_feature", -1)) % n
     prob = plot.per_feature(res, "feature_probability")
@@ -92,7 +95,7 @@ def main():
         caption="The pentagon deforms as one feature's density varies, then snaps to two "
         "digons; the two geometries' loss curves cross at the phase change.",
         numbers=snap + " (paper: ~2.5x sparser)",
-        sweeps=["nonuniform_pentagon"],
+        sweeps=SWEEPS,
     )
 
 

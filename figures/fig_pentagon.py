@@ -10,10 +10,14 @@ import numpy as np
 
 from geomtoy import plot
 
+SWEEPS = ["pentagon"]
+"""The sweeps this figure reads (the Makefile's rules come from this list)."""
+FIGURE = "fig_pentagon"  # the first image it writes: its Make target
+
 
 def main():
     args = plot.figure_args(__doc__)
-    res = plot.load(args.results, "pentagon")
+    res = plot.load(args.results, SWEEPS[0])
     W, b = res.params["W"], res.params["b"]
     geometry = res.column("geometry")
     loss = res.column("loss")
@@ -52,7 +56,7 @@ def main():
         section="§5.2, check C9",
         caption="Every seed of the pentagon sweep, sorted by loss; labels from the geometry module.",
         numbers=numbers,
-        sweeps=["pentagon"],
+        sweeps=SWEEPS,
     )
 
 

@@ -22,6 +22,9 @@ BLUE, RED, GREY = (
     np.array(to_rgb("#dd4444")),
     np.array(to_rgb("#dddddd")),
 )
+SWEEPS = ["phase_2x1", "phase_3x2"]
+"""The sweeps this figure reads (the Makefile's rules come from this list)."""
+FIGURE = "fig_phase"  # the first image it writes: its Make target
 THEORY_COLORS = {
     "not_represented": "#dddddd",
     "dedicated": "#2255bb",
@@ -117,7 +120,7 @@ def main():
     for row, (sweep, n, m, phase, phase_index, phases, boundary) in enumerate(
         (
             (
-                "phase_2x1",
+                SWEEPS[0],
                 2,
                 1,
                 theory.phase_n2m1,
@@ -126,7 +129,7 @@ def main():
                 theory.boundary_n2m1,
             ),
             (
-                "phase_3x2",
+                SWEEPS[1],
                 3,
                 2,
                 theory.phase_n3m2,
@@ -167,7 +170,7 @@ def main():
         "feature, saturation = its norm. Right: theory (closed-form losses of the "
         "candidate solutions). Dashed: p = 4r/(2+5r), 4/(5+2r) (n=3: 4/7); dot: triple point.",
         numbers="; ".join(numbers),
-        sweeps=["phase_2x1", "phase_3x2"],
+        sweeps=SWEEPS,
     )
 
 

@@ -17,7 +17,11 @@ from geomtoy import plot, theory
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # fig_phase, beside this script
 from fig_phase import agreement, draw_boundary, edges, empirical, setup  # noqa: E402
 
-SWEEP = "phase_2x1_1e5"
+SWEEPS = ["phase_2x1_1e5"]
+"""The sweeps this figure reads (the Makefile's rules come from this list)."""
+FIGURE = "fig_phase_1e5"  # the first image it writes: its Make target
+IN_GALLERY = False  # its own target, `make phase-1e5` (10^5 models)
+(SWEEP,) = SWEEPS
 
 
 def main():

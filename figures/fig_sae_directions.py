@@ -11,10 +11,14 @@ import numpy as np
 
 from geomtoy import plot
 
+SWEEPS = ["pentagon", "sae_pentagon"]
+"""The sweeps this figure reads (the Makefile's rules come from this list)."""
+FIGURE = "fig_sae_directions"  # the first image it writes: its Make target
+
 
 def main():
     args = plot.figure_args(__doc__)
-    res = plot.load(args.results, "sae_pentagon")
+    res = plot.load(args.results, SWEEPS[1])
     P = res.params
     widths = sorted(set(res.column("sae.width")))
     l1s = sorted(set(res.column("sae.l1_coefficient")))
@@ -56,7 +60,7 @@ def main():
         section="follow-up: SAEs on toy models",
         caption="Decoder columns of ReLU+L1 SAEs trained on the pentagon's hidden activations, "
         "drawn over its five features; rows: width, columns: L1 coefficient.",
-        numbers=numbers, sweeps=["pentagon", "sae_pentagon"],
+        numbers=numbers, sweeps=SWEEPS,
     )  # fmt: skip
 
 

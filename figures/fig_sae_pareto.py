@@ -13,6 +13,11 @@ import numpy as np
 
 from geomtoy import plot
 
+SWEEPS = ["sae_pareto_l1", "sae_pareto_k"]
+"""The sweeps this figure reads (the Makefile's rules come from this list)."""
+FIGURE = "fig_sae_pareto"  # the first image it writes: its Make target
+
+
 SERIES = (  # (sweep, activation, axis key, label, colour)
     ("sae_pareto_l1", "relu", "sae.l1_coefficient", "ReLU + L1 (over L1)", "C0"),
     ("sae_pareto_k", "topk", "sae.k", "TopK (over k)", "C1"),
@@ -60,7 +65,7 @@ def main():
         section="follow-up: SAEs on toy models",
         caption="Recovery of the true dictionary against L0 for ReLU+L1 SAEs across L1 and "
         "TopK / BatchTopK SAEs across k; dotted: the data's true L0.",
-        numbers="; ".join(numbers), sweeps=["sae_pareto_l1", "sae_pareto_k"],
+        numbers="; ".join(numbers), sweeps=SWEEPS,
     )  # fmt: skip
 
 

@@ -13,12 +13,17 @@ import numpy as np
 
 from geomtoy import plot
 
+SWEEPS = ["uniform_40x10", "sae_uniform"]
+"""The sweeps this figure reads (the Makefile's rules come from this list)."""
+FIGURE = "fig_sae_recovery"  # the first image it writes: its Make target
+
+
 KEY = "toy.data.feature_probability"
 
 
 def main():
     args = plot.figure_args(__doc__)
-    res = plot.load(args.results, "sae_uniform")
+    res = plot.load(args.results, SWEEPS[1])
     k = res.column("sae.k")
     p = res.column(KEY)
     share = res.column("recovered_0.9")
@@ -63,7 +68,7 @@ def main():
         caption="Share of a toy model's represented features recovered by a TopK SAE, against "
         "the model's sparsity and by the polytope each feature belongs to.",
         numbers=f"largest k = {ks[-1]}: " + "; ".join(numbers),
-        sweeps=["uniform_40x10", "sae_uniform"],
+        sweeps=SWEEPS,
     )  # fmt: skip
 
 

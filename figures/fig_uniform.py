@@ -14,12 +14,15 @@ import numpy as np
 from geomtoy import plot
 from geomtoy.geometry import vocabulary
 
+SWEEPS = ["uniform_superposition", "feature_geometry"]
+"""The sweeps this figure reads (the Makefile's rules come from this list)."""
+FIGURE = "fig_dims_per_feature"  # the first image it writes: its Make target
 P = "data.feature_probability"
 
 
 def main():
     args = plot.figure_args(__doc__)
-    res = plot.load(args.results, "uniform_superposition")
+    res = plot.load(args.results, SWEEPS[0])
     x = 1.0 / res.column(P)
     d_star = res.column("dims_per_feature")
     best = res.column("best").astype(bool)
@@ -52,7 +55,7 @@ def main():
         section="§5.1",
         caption="D* = m/||W||_F^2 against 1/(1-S): plateaus at 1 and 1/2.",
         numbers=numbers,
-        sweeps=["uniform_superposition"],
+        sweeps=SWEEPS[:1],
     )
 
     feature_dimensionality(args)
@@ -94,7 +97,7 @@ def band_shares(dim, label) -> list[str]:
 def feature_dimensionality(args):
     """Figure 5: the best seed's D_i of every represented feature per density, coloured
     by its tegum factor's label, with the vocabulary's d/k as reference lines."""
-    res = plot.load(args.results, "feature_geometry")
+    res = plot.load(args.results, SWEEPS[1])
     x_all = 1.0 / res.column(P)
     best = np.flatnonzero(res.column("best").astype(bool))
     best = best[np.argsort(x_all[best])]
@@ -141,7 +144,7 @@ def feature_dimensionality(args):
         f"reference line (|D_i - d/k| <= {BAND}), the share of features with a polytope "
         "label: " + "; ".join(band_shares(dim, label)) + ".",
         numbers="per 1/(1-S): " + "; ".join(table),
-        sweeps=["feature_geometry"],
+        sweeps=SWEEPS[1:],
     )
 
 
