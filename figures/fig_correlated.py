@@ -12,6 +12,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from geomtoy import plot
+from geomtoy.geometry.sets import cosines
 
 P, S = "data.feature_probability", "data.structure"
 SWEEPS = ["correlated_pairs", "correlated_collapse"]
@@ -25,13 +26,8 @@ def colors_for(n):
     return [SET_COLORS[i // 2][i % 2] for i in range(n)]
 
 
-def cos_matrix(W):
-    norms = np.linalg.norm(W, axis=0)
-    return (W.T @ W) / np.outer(norms, norms)
-
-
 def collapsed_sets(W):
-    cos = cos_matrix(W)
+    cos = cosines(W)
     norms = np.linalg.norm(W, axis=0)
     return sum(
         1
@@ -54,7 +50,7 @@ def main():
     for ax, key in zip(np.atleast_1d(axes), keys):
         W = pairs.params["W"][rows[key]]
         plot.draw_features_2d(ax, W, colors_for(W.shape[1]))
-        cos = cos_matrix(W)
+        cos = cosines(W)
         ax.set_title(
             f"{key[0]}, 1-S = {key[1]:.3g}\ncos within sets: {cos[0, 1]:.2f}, {cos[2, 3]:.2f}",
             fontsize=7,

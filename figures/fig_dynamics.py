@@ -31,91 +31,22 @@ orthogonal (|cosine| < 0.1). The figure shows the lowest-loss such seed of the g
 point with the most of them.
 """
 
-import re
-
 import matplotlib.pyplot as plt
 import numpy as np
 
 from geomtoy import plot
+from geomtoy.geometry.dynamics import (
+    all_digons,
+    dimensionality_over_training,
+    events,
+    feature_jumps,
+)
+from geomtoy.geometry.sets import cosines, cross_set_octahedron, set_cosines
 
 SWEEPS = ["dynamics_digons", "dynamics_correlated_6x3"]
 """The sweeps this figure reads (the Makefile's rules come from this list)."""
 FIGURE = "fig_dynamics"  # the first image it writes: its Make target
 SWEEP, SWEEP_CORRELATED = SWEEPS
-PER_DECADE = 40  # resampling of the D_i curves, points per decade of steps
-FLAT = 0.01  # a change of D_i below this between resampled points is flat
-MIN_JUMP = 0.15  # smallest change of D_i that counts as a jump
-WINDOW = 1.15  # loss windows before/after an event span a factor 1.15 of steps
-
-
-def dimensionality_over_training(W: np.ndarray) -> np.ndarray:
-    """D_i of every snapshot: W (S, m, n) -> (S, n), with geomtoy.geometry."""
-    import jax
-
-    from geomtoy.geometry import feature_dimensionality
-
-    return np.asarray(jax.vmap(feature_dimensionality)(np.asarray(W, np.float32)))
-
-
-def feature_jumps(D: np.ndarray, steps: np.ndarray) -> list[dict]:
-    """Jumps of each feature's D_i (S, n) over the snapshot steps (S,), see the docstring:
-    [{feature, start, end (steps), before, after (D_i)}]."""
-    if len(steps) < 2:
-        return []
-    lo, hi = np.log(steps[0]), np.log(steps[-1])
-    k = max(2, int(round((hi - lo) / np.log(10) * PER_DECADE)) + 1)
-    grid = np.linspace(lo, hi, k)
-    out = []
-    for i in range(D.shape[1]):
-        d = np.interp(grid, np.log(steps), D[:, i])
-        delta = np.diff(d)
-        sign = np.where(np.abs(delta) > FLAT, np.sign(delta), 0)
-        j = 0
-        while j < len(sign):
-            if sign[j] == 0:
-                j += 1
-                continue
-            a = b = j
-            while b + 1 < len(sign) and (
-                sign[b + 1] == sign[a]
-                or (sign[b + 1] == 0 and b + 2 < len(sign) and sign[b + 2] == sign[a])
-            ):
-                b += 1
-            if abs(d[b + 1] - d[a]) >= MIN_JUMP:
-                out.append(
-                    {
-                        "feature": i,
-                        "start": float(np.exp(grid[a])),
-                        "end": float(np.exp(grid[b + 1])),
-                        "before": float(d[a]),
-                        "after": float(d[b + 1]),
-                    }
-                )
-            j = b + 1
-    return out
-
-
-def events(jumps: list[dict], loss: np.ndarray, steps: np.ndarray) -> list[dict]:
-    """Jumps overlapping in time merged into events, each with its loss drop."""
-    out = []
-    for j in sorted(jumps, key=lambda j: (j["start"], j["feature"])):
-        if out and j["start"] <= out[-1]["end"]:
-            out[-1]["end"] = max(out[-1]["end"], j["end"])
-            out[-1]["jumps"].append(j)
-        else:
-            out.append({"start": j["start"], "end": j["end"], "jumps": [j]})
-    for e in out:
-        before = loss[(steps >= e["start"] / WINDOW) & (steps <= e["start"])]
-        after = loss[(steps >= e["end"]) & (steps <= e["end"] * WINDOW)]
-        before = before if len(before) else loss[:1]
-        after = after if len(after) else loss[-1:]
-        e["loss_drop"] = float(before.mean() - after.mean())
-    return out
-
-
-def all_digons(geometry: str) -> bool:
-    """True for a summary string made of digons only ("digon", "4 digon")."""
-    return re.fullmatch(r"(\d+ )?digon", geometry) is not None
 
 
 def describe(e: dict) -> str:
@@ -265,42 +196,6 @@ def digons_figure(args, res) -> None:
         sweeps=[SWEEP],
     )
     print(numbers)
-
-
-def cosines(W: np.ndarray) -> np.ndarray:
-    """Cosines between feature directions, W (..., m, n) -> (..., n, n)."""
-    norms = np.linalg.norm(W, axis=-2, keepdims=True)
-    U = W / np.maximum(norms, 1e-6)
-    return np.swapaxes(U, -1, -2) @ U
-
-
-def set_cosines(W: np.ndarray, set_size: int) -> tuple[np.ndarray, np.ndarray]:
-    """(within, across) over snapshots W (S, m, n): the mean cosine between two features
-    of one set, and the mean over features of the most negative cosine to a feature of
-    another set (-1 when every feature has an antipodal partner in another set)."""
-    C = cosines(W)
-    n = W.shape[-1]
-    sets = np.arange(n) // set_size
-    same = (sets[:, None] == sets[None, :]) & ~np.eye(n, dtype=bool)
-    within = C[:, same].mean(axis=-1)
-    across = np.where(sets[:, None] != sets[None, :], C, np.inf).min(axis=-1).mean(axis=-1)
-    return within, across
-
-
-def cross_set_octahedron(W: np.ndarray, set_size: int) -> bool:
-    """True when W (m, n) is 3 antipodal pairs across sets with orthogonal sets inside."""
-    n = W.shape[-1]
-    if n != 6 or W.shape[0] != 3 or np.any(np.linalg.norm(W, axis=0) <= 0.5):
-        return False
-    C = cosines(W)
-    sets = np.arange(n) // set_size
-    partner = np.argmin(C, axis=1)
-    pairs_ok = all(
-        partner[partner[i]] == i and C[i, partner[i]] < -0.9 and sets[i] != sets[partner[i]]
-        for i in range(n)
-    )
-    same = (sets[:, None] == sets[None, :]) & ~np.eye(n, dtype=bool)
-    return bool(pairs_ok and np.all(np.abs(C[same]) < 0.1))
 
 
 def correlated_figure(args, res) -> None:

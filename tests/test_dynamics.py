@@ -1,6 +1,5 @@
 """Learning-dynamics snapshots (train.snapshots, paper §6) and the dynamics figure."""
 
-import importlib.util
 from pathlib import Path
 
 import numpy as np
@@ -8,6 +7,7 @@ import pytest
 from interrupt import Interrupt, StopAfter
 
 from geomtoy import cli, results, runner
+from geomtoy.geometry import dynamics, sets
 from geomtoy.spec import SweepError
 from geomtoy.sweep import load as load_sweep
 from geomtoy.sweep import loads
@@ -139,16 +139,7 @@ def test_bad_snapshot_settings_are_refused(tmp_path, capsys):
     assert not out.exists()
 
 
-def _figure_module():
-    path = ROOT / "figures" / "fig_dynamics.py"
-    spec = importlib.util.spec_from_file_location("fig_dynamics", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_jumps_are_found_and_merged_with_their_loss_drop():
-    fig = _figure_module()
     steps = np.arange(50, 10001, 50, dtype=float)
 
     def sigmoid(center, width):
@@ -164,35 +155,34 @@ def test_jumps_are_found_and_merged_with_their_loss_drop():
         axis=1,
     )
     loss = 0.074 - 0.0002 * sigmoid(2500, 300) - 0.001 * sigmoid(6020, 60)
-    jumps = fig.feature_jumps(D, steps)
+    jumps = dynamics.feature_jumps(D, steps)
     assert sorted(j["feature"] for j in jumps) == [0, 1, 2]
     for j, (before, after) in zip(
         sorted(jumps, key=lambda j: j["feature"]), [(0.2, 0.7), (0.7, 0.5), (0.0, 0.5)]
     ):
         # before/after are D_i where the slope crosses FLAT, a little inside the plateaus
         assert abs(j["before"] - before) < 0.05 and abs(j["after"] - after) < 0.05
-    ev = fig.events(jumps, loss, steps)
+    ev = dynamics.events(jumps, loss, steps)
     assert [sorted(j["feature"] for j in e["jumps"]) for e in ev] == [[0], [1, 2]]
     assert 1500 < ev[0]["start"] < 2500 < ev[0]["end"] < 4000
     assert 5000 < ev[1]["start"] < 6000 < ev[1]["end"] < 7000
     np.testing.assert_allclose([e["loss_drop"] for e in ev], [0.0002, 0.001], rtol=0.15)
-    assert fig.all_digons("4 digon") and fig.all_digons("digon")
-    assert not fig.all_digons("3 digon + 1 other") and not fig.all_digons("none")
+    assert dynamics.all_digons("4 digon") and dynamics.all_digons("digon")
+    assert not dynamics.all_digons("3 digon + 1 other") and not dynamics.all_digons("none")
 
 
 def test_cross_set_octahedron_is_recognised():
-    fig = _figure_module()
     e = np.eye(3)
     cross = np.concatenate([e, -e[:, [1, 2, 0]]], axis=1)  # pairs (0,4), (1,5), (2,3)
-    assert fig.cross_set_octahedron(cross, 3)
+    assert sets.cross_set_octahedron(cross, 3)
     same = np.concatenate([e[:, [0, 1]], -e[:, [0, 1]], e[:, [2]], -e[:, [2]]], axis=1)
-    assert not fig.cross_set_octahedron(same, 3)  # pairs inside a set
-    assert not fig.cross_set_octahedron(cross * [1, 1, 1, 1, 0.1, 1], 3)  # a dropped feature
-    within, across = fig.set_cosines(cross[None], 3)
+    assert not sets.cross_set_octahedron(same, 3)  # pairs inside a set
+    assert not sets.cross_set_octahedron(cross * [1, 1, 1, 1, 0.1, 1], 3)  # a dropped feature
+    within, across = sets.set_cosines(cross[None], 3)
     np.testing.assert_allclose([within[0], across[0]], [0.0, -1.0], atol=1e-6)
     lean = np.zeros((3, 6))
     lean[0] = [1, 1, 1, -1, -1, -1]
-    within, across = fig.set_cosines(lean[None], 3)  # PCA-like: each set on one direction
+    within, across = sets.set_cosines(lean[None], 3)  # PCA-like: each set on one direction
     np.testing.assert_allclose([within[0], across[0]], [1.0, -1.0], atol=1e-6)
 
 
