@@ -87,6 +87,9 @@ $(RESULTS)/%/.analyzed: $(RESULTS)/%/.trained $(GEOMETRY) | $(STAMP)
 	@if [ -e $@ ] && [ -z "$$(find $^ -newer $@)" ]; then :; else $(ANALYZE) $(@D); fi
 	@touch $@
 
+# The stamps are results, not intermediates: make must not delete them.
+.PRECIOUS: $(RESULTS)/%/.trained $(RESULTS)/%/.analyzed
+
 sweeps: $(SWEEP_RESULTS)
 
 # SAE sweeps (an [sae] table) also depend on the SAE engine and on the toy models they
