@@ -172,15 +172,12 @@ def _run(args: argparse.Namespace) -> int:
 
     compile_cache.enable(args.compile_cache, enabled=not args.no_compile_cache)
     saved = parallel.active_mesh()  # restored on exit: in-process callers keep their mesh
-    parallel.setup(args.devices)  # GEOMTOY_DISTRIBUTED=1: jax.distributed first
-    signals.check()  # Ctrl-C or SIGTERM during start-up
-    if args.dry_run:
-        try:
-            return _dry_run(sweep)
-        finally:
-            parallel.use_devices(saved or 1)
-    runner.check_memory(sweep)
     try:
+        parallel.setup(args.devices)  # GEOMTOY_DISTRIBUTED=1: jax.distributed first
+        signals.check()  # Ctrl-C or SIGTERM during start-up
+        if args.dry_run:
+            return _dry_run(sweep)
+        runner.check_memory(sweep)  # a refusal here must restore the caller's mesh too
         report = runner.run_sweep(
             sweep,
             out,
