@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from geomtoy import compile_cache
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -67,6 +69,7 @@ def _run(tmp_path: Path, cache_args: list[str], env_cache: str | None = None) ->
     return counts
 
 
+@pytest.mark.slow  # over the fast suite's time budget: make test-all
 def test_second_identical_run_compiles_nothing(tmp_path):
     cache = tmp_path / "cache"
     cold = _run(tmp_path, ["--compile-cache", str(cache)])

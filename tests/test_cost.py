@@ -45,6 +45,7 @@ SHAPES = [
 ]
 
 
+@pytest.mark.slow  # over the fast suite's time budget: make test-all
 @pytest.mark.parametrize("shape", SHAPES, ids=lambda s: f"{s.kind}-{s.n_features}x{s.n_hidden}")
 def test_memory_model_within_2x_of_compiled_programs(shape):
     n = 96
@@ -55,6 +56,7 @@ def test_memory_model_within_2x_of_compiled_programs(shape):
     _within_2x(cost.block_bytes(shape, n, CHUNK, "gpu"), _compiled_peak(shape, n, None))
 
 
+@pytest.mark.slow  # over the fast suite's time budget: make test-all
 def test_accelerator_blocks_keep_a_million_instances_within_device_memory():
     text = """
 name = "million"

@@ -78,6 +78,7 @@ def test_sparse_and_dense_losses_and_gradients_agree(monkeypatch, block_entries)
     np.testing.assert_allclose(l_dense, ref, rtol=1e-5)
 
 
+@pytest.mark.slow  # over the fast suite's time budget: make test-all
 def test_a_dataset_depends_only_on_root_seed_instance_id_and_seed():
     shape = fullbatch.FiniteShape(50, 2, 16, finite.capacity(50, 0.1), steps=10, warmup_steps=1)
     hp = HParams.create(4, 50, feature_probability=0.1, seed=[0, 1, 0, 1], instance_id=[7, 7, 8, 8])

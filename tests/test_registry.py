@@ -122,6 +122,7 @@ def test_sweep_keys_select_activation_and_magnitude():
         sweep.loads(BASE, sets=["model.activation=glu"])
 
 
+@pytest.mark.slow  # over the fast suite's time budget: make test-all
 def test_gelu_half_normal_model_trains():
     """The engine trains the new choices: the training loss falls, the eval loss is finite."""
     shape = spec.Shape(

@@ -48,6 +48,7 @@ def test_forward_loss_gradient_match_numpy(activation, k):
         np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.slow  # over the fast suite's time budget: make test-all
 def test_topk_keeps_exactly_k_latents():
     p = _random_sae(2).replace(b_enc=jnp.full((WIDTH,), 50.0))  # every pre-activation > 0
     h = jnp.asarray(np.random.default_rng(3).normal(size=(M, B)), jnp.float32)

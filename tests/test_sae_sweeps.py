@@ -80,6 +80,7 @@ def test_bad_sae_sweeps_exit_2_with_one_line(extra, key, reason, smoke_results, 
     assert not (root / "refused").exists()
 
 
+@pytest.mark.slow  # over the fast suite's time budget: make test-all
 def test_interrupted_sae_run_resumes_to_the_same_tables(smoke_results, tmp_path):
     root, _ = smoke_results
     path = tmp_path / "s.toml"
