@@ -25,7 +25,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from geomtoy import finite, models, parallel, rng, train
+from geomtoy import finite, models, optim, parallel, rng
 from geomtoy.geometry import datapoints
 from geomtoy.spec import Shape, chunk_schedule
 from geomtoy.train import HParams, TrainState, is_diverged
@@ -46,8 +46,8 @@ class FiniteShape:
     warmup_steps: int = 2_500
     representation: str = "sparse"  # dense | sparse
     test_samples: int = 8192
-    optimizer: str = "adamw"  # as geomtoy.train.make_optimizer: adamw | adam | sgd
-    schedule: str = "warmup_cosine"  # as geomtoy.train.lr_schedule
+    optimizer: str = "adamw"  # as geomtoy.optim.make_optimizer: adamw | adam | sgd
+    schedule: str = "warmup_cosine"  # as geomtoy.optim.lr_schedule
     loss_entries: int = finite.LOSS_BLOCK_ENTRIES  # per block of the sparse output term
 
     def __post_init__(self):
@@ -95,12 +95,12 @@ def _block_entries(hp: HParams | None) -> int:
 
 
 def lr_schedule(shape: FiniteShape, lr):
-    """The learning rate at each optimizer step (geomtoy.train.lr_schedule)."""
-    return train.lr_schedule(shape, lr)
+    """The learning rate at each optimizer step (geomtoy.optim.lr_schedule)."""
+    return optim.lr_schedule(shape, lr)
 
 
 def _optimizer(shape: FiniteShape, hp: HParams) -> optax.GradientTransformation:
-    """geomtoy.train.make_optimizer: AdamW as torch.optim.AdamW (the recipe), or Adam/SGD
+    """geomtoy.optim.make_optimizer: AdamW as torch.optim.AdamW (the recipe), or Adam/SGD
     with weight decay as an L2 gradient term.
 
     Adam scales each coordinate of W on its own, so the hidden basis is privileged: in 2-D
@@ -109,7 +109,7 @@ def _optimizer(shape: FiniteShape, hp: HParams) -> optax.GradientTransformation:
     >= 90 degrees, all at ||W||_F^2 = T), AdamW ends near a diagonal-aligned arrangement
     (angles about 100/100/160 degrees for T = 3) and rotation-invariant SGD at the
     equilateral triangle (tests/test_finite.py)."""
-    return train.make_optimizer(shape, hp.lr, hp.weight_decay)
+    return optim.make_optimizer(shape, hp.lr, hp.weight_decay)
 
 
 def _dataset(shape: FiniteShape, root_seed, hp: HParams) -> finite.Dataset:

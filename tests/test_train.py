@@ -159,7 +159,7 @@ def test_evaluate_matches_numpy_on_shared_samples():
 
 @pytest.mark.parametrize("schedule", ["constant", "linear", "cosine"])
 def test_schedules(schedule):
-    from geomtoy.train import lr_schedule
+    from geomtoy.optim import lr_schedule
 
     shape = Shape(n_features=2, n_hidden=1, steps=101, schedule=schedule)
     f = lr_schedule(shape, 2.0)

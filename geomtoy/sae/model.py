@@ -35,7 +35,7 @@ mean encoder-row norm of the live latents, its encoder bias 0, and its Adam mome
 reset (Anthropic; ARENA keeps them).
 
 Init (Gao et al. 2024): decoder columns random unit vectors, W_enc = W_dec^T, zero biases.
-Optimizer: the toy models' (geomtoy.train.make_optimizer), default plain Adam, lr 1e-3.
+Optimizer: the toy models' (geomtoy.optim.make_optimizer), default plain Adam, lr 1e-3.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ Each SAE instance carries its own toy model (the weights it reads h = W x from, 
 model's feature distribution) as array leaves, so one compiled program trains an SAE grid
 (L1 coefficient, k, learning rate, seed) over many toy models of one shape. Keys, chunks,
 placement and the optimizer are the toy models' (geomtoy.rng, geomtoy.parallel,
-geomtoy.train.make_optimizer): an SAE's batches depend only on (root seed, SAE id, seed,
+geomtoy.optim.make_optimizer): an SAE's batches depend only on (root seed, SAE id, seed,
 step), whatever else trains beside it.
 
 Inputs: see geomtoy.sae.source.
@@ -19,7 +19,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from geomtoy import data, parallel, rng, spec, train
+from geomtoy import data, optim, parallel, rng, spec, train
 from geomtoy.models import Params
 from geomtoy.sae import evaluate
 from geomtoy.sae import model as sae
@@ -135,7 +135,7 @@ class SAEState:
 
 
 def _optimizer(shape: SAEShape, hp: SAEHParams):
-    return train.make_optimizer(shape, hp.lr, 0.0)
+    return optim.make_optimizer(shape, hp.lr, 0.0)
 
 
 def _sample(shape: SAEShape, stream, hp: SAEHParams) -> jax.Array:
