@@ -108,7 +108,7 @@ $(FIGURE_RULES): figures/rules.py $(wildcard figures/fig_*.py)
 include $(FIGURE_RULES)
 EXPLORER := $(FIGOUT)/explorer.html
 
-$(EXPLORER): $(EXPLORE_DEPS) $(wildcard geomtoy/explore_assets/*) $(SWEEP_RESULTS) | $(STAMP)
+$(EXPLORER): $(EXPLORE_DEPS) $(wildcard geomtoy/viz/assets/*) $(SWEEP_RESULTS) | $(STAMP)
 	$(GEOMTOY) explore $(foreach s,$(filter-out $(SAE_SWEEPS),$(SWEEPS)),$(RESULTS)/$(s)) --out $@
 
 $(FIGOUT)/index.html: figures/index.py $(FIGURE_PNGS) $(EXPLORER) $(SWEEP_RESULTS) | $(STAMP)

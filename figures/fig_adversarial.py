@@ -11,8 +11,8 @@ Beside it, the features per dimension ||W||_F^2 / m: vulnerability tracks it.
 import matplotlib.pyplot as plt
 import numpy as np
 
-from geomtoy import plot
 from geomtoy.geometry import adversarial
+from geomtoy.viz import plot
 
 SWEEPS = ["uniform_superposition"]
 """The sweeps this figure reads (the Makefile's rules come from this list)."""

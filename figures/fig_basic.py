@@ -10,7 +10,7 @@ the ReLU model puts more and more features in superposition, first as antipodal 
 
 import matplotlib.pyplot as plt
 
-from geomtoy import plot
+from geomtoy.viz import plot
 
 SWEEPS = ["basic_20x5", "basic_80x20"]
 """The sweeps this figure reads (the Makefile's rules come from this list)."""

@@ -11,8 +11,8 @@ as density rises the correlated pairs collapse one by one onto their principal c
 import matplotlib.pyplot as plt
 import numpy as np
 
-from geomtoy import plot
 from geomtoy.geometry.sets import cosines
+from geomtoy.viz import plot
 
 P, S = "data.feature_probability", "data.structure"
 SWEEPS = ["correlated_pairs", "correlated_collapse"]

@@ -13,7 +13,7 @@ T = 30 with the test-loss bump at the transition, moving to larger T as m grows.
 import matplotlib.pyplot as plt
 import numpy as np
 
-from geomtoy import plot
+from geomtoy.viz import plot
 
 SWEEPS = ["double_descent"]
 """The sweeps this figure reads (the Makefile's rules come from this list)."""

@@ -34,7 +34,6 @@ point with the most of them.
 import matplotlib.pyplot as plt
 import numpy as np
 
-from geomtoy import plot
 from geomtoy.geometry.dynamics import (
     all_digons,
     dimensionality_over_training,
@@ -42,6 +41,7 @@ from geomtoy.geometry.dynamics import (
     feature_jumps,
 )
 from geomtoy.geometry.sets import cosines, cross_set_octahedron, set_cosines
+from geomtoy.viz import plot
 
 SWEEPS = ["dynamics_digons", "dynamics_correlated_6x3"]
 """The sweeps this figure reads (the Makefile's rules come from this list)."""

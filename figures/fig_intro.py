@@ -9,7 +9,7 @@ coloured by importance (yellow = most important). The paper's three panels (0%, 
 import matplotlib.pyplot as plt
 import numpy as np
 
-from geomtoy import plot
+from geomtoy.viz import plot
 
 SWEEPS = ["intro_5x2"]
 """The sweeps this figure reads (the Makefile's rules come from this list)."""

@@ -12,8 +12,8 @@ monosemantic neurons read one feature, polysemantic ones two or more
 import matplotlib.pyplot as plt
 import numpy as np
 
-from geomtoy import plot
 from geomtoy.geometry import neurons
+from geomtoy.viz import plot
 
 SWEEPS = ["privileged_basis", "abs_3x6", "abs_100x40"]
 """The sweeps this figure reads (the Makefile's rules come from this list)."""

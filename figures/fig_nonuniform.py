@@ -12,7 +12,7 @@ geometries' loss curves cross at the phase change.
 import matplotlib.pyplot as plt
 import numpy as np
 
-from geomtoy import plot
+from geomtoy.viz import plot
 
 SWEEPS = ["nonuniform_pentagon"]
 """The sweeps this figure reads (the Makefile's rules come from this list)."""

@@ -8,7 +8,7 @@ seeds: 72-degree gaps, equal norms ~1.13 > 1, negative biases ~ -0.25, D_i = 2/5
 import matplotlib.pyplot as plt
 import numpy as np
 
-from geomtoy import plot
+from geomtoy.viz import plot
 
 SWEEPS = ["pentagon"]
 """The sweeps this figure reads (the Makefile's rules come from this list)."""

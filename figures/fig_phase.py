@@ -14,7 +14,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.colors import ListedColormap, to_rgb
 
-from geomtoy import plot, theory
+from geomtoy import theory
+from geomtoy.viz import plot
 
 R, P = "data.varied_importance", "data.feature_probability"
 BLUE, RED, GREY = (

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 
-from geomtoy import plot, theory
+from geomtoy import theory
+from geomtoy.viz import plot
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # fig_phase, beside this script
 from fig_phase import agreement, draw_boundary, edges, empirical, setup  # noqa: E402

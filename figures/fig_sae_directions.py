@@ -9,7 +9,7 @@ first seed; the title gives the smallest feature recovery (best decoder cosine) 
 import matplotlib.pyplot as plt
 import numpy as np
 
-from geomtoy import plot
+from geomtoy.viz import plot
 
 SWEEPS = ["pentagon", "sae_pentagon"]
 """The sweeps this figure reads (the Makefile's rules come from this list)."""

@@ -11,7 +11,7 @@ in order of L1 or k; the dotted line marks the true L0 (n p).
 import matplotlib.pyplot as plt
 import numpy as np
 
-from geomtoy import plot
+from geomtoy.viz import plot
 
 SWEEPS = ["sae_pareto_l1", "sae_pareto_k"]
 """The sweeps this figure reads (the Makefile's rules come from this list)."""

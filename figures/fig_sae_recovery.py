@@ -11,7 +11,7 @@ import matplotlib.pyplot as plt
 import matplotlib.ticker
 import numpy as np
 
-from geomtoy import plot
+from geomtoy.viz import plot
 
 SWEEPS = ["uniform_40x10", "sae_uniform"]
 """The sweeps this figure reads (the Makefile's rules come from this list)."""

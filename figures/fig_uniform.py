@@ -11,8 +11,8 @@ vocabulary (5/6, 4/5, 3/4, 2/3, 1/2, 2/5, 3/8, 2/6, 2/7, 2/8 = 3/12, 3/20).
 import matplotlib.pyplot as plt
 import numpy as np
 
-from geomtoy import plot
 from geomtoy.geometry import vocabulary
+from geomtoy.viz import plot
 
 SWEEPS = ["uniform_superposition", "feature_geometry"]
 """The sweeps this figure reads (the Makefile's rules come from this list)."""

@@ -4,7 +4,7 @@ For every complete results directory under --results, the phase table counts, pe
 point, the features carrying each polytope label (all seeds together) and names the best
 seed's geometry; it is written as phase_table_<sweep>.csv and shown in the gallery. The
 gallery links every figure of --out that has a caption (stem.json written by
-geomtoy.plot.save), in the paper's order (introduction first), with the paper section and
+geomtoy.viz.plot.save), in the paper's order (introduction first), with the paper section and
 the figure's line of measured numbers.
 """
 
@@ -17,8 +17,9 @@ from pathlib import Path
 
 import numpy as np
 
-from geomtoy import plot, results, spec
+from geomtoy import results, spec
 from geomtoy.geometry import vocabulary
+from geomtoy.viz import plot
 
 LABELS = list(vocabulary.LABELS)
 

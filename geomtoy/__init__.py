@@ -23,8 +23,8 @@ _EXPORTS = {
     "analyze": ("geomtoy.geometry", "analyze"),
     "HParams": ("geomtoy.train", "HParams"),
     "Shape": ("geomtoy.train", "Shape"),
-    "explore": ("geomtoy.explore", None),  # modules: geomtoy.explore.show, geomtoy.plot....
-    "plot": ("geomtoy.plot", None),
+    "explore": ("geomtoy.viz.explore", None),  # modules: geomtoy.explore.show, geomtoy.plot....
+    "plot": ("geomtoy.viz.plot", None),
 }
 __all__ = ["__version__", *_EXPORTS]
 

@@ -243,7 +243,7 @@ def _analyze(args: argparse.Namespace) -> int:
 
 
 def _add_explore(sub) -> argparse.ArgumentParser:
-    from geomtoy import explore
+    from geomtoy.viz import explore
 
     p = sub.add_parser(
         "explore",
@@ -256,7 +256,7 @@ def _add_explore(sub) -> argparse.ArgumentParser:
 
 
 def _explore(args: argparse.Namespace) -> int:
-    from geomtoy import explore
+    from geomtoy.viz import explore
 
     out = explore.build_explorer(args.dirs, args.out)
     _say(explore.describe(out))

@@ -15,7 +15,7 @@ def test_importing_plot_changes_no_matplotlib_state():
     code = (
         "import matplotlib\n"
         "backend, rc = matplotlib.get_backend(), dict(matplotlib.rcParams)\n"
-        "import geomtoy.plot\n"
+        "from geomtoy import plot\n"
         "assert matplotlib.get_backend() == backend, (backend, matplotlib.get_backend())\n"
         "changed = [k for k, v in matplotlib.rcParams.items() if rc[k] != v]\n"
         "assert not changed, changed\n"
@@ -42,7 +42,6 @@ def test_open_tables_xarray_and_plot_helpers(smoke_results):
     import matplotlib.figure
 
     import geomtoy
-    import geomtoy.plot
 
     root, codes = smoke_results
     assert codes["phase_2x1"] == 0

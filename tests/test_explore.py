@@ -1,4 +1,4 @@
-"""The explorer page (geomtoy.explore), checked in a real headless Chromium.
+"""The explorer page (geomtoy.viz.explore), checked in a real headless Chromium.
 
 Results directories are synthetic but complete: hand-built weights of known geometry
 (pentagon, antipodal pairs, dedicated features, a tetrahedron, the abs model's sign
@@ -18,10 +18,11 @@ import numpy as np
 import pytest
 from browser import Browser, BrowserError, find_chromium
 
-from geomtoy import explore, results
+from geomtoy import results
 from geomtoy.geometry import neurons
 from geomtoy.geometry.tables import geometry_tables
 from geomtoy.spec import SweepError
+from geomtoy.viz import explore
 
 LIMIT_BYTES = 20_000_000
 """A sweep of 10,000 models of n = 20 must embed in a page under 20 MB (issue 8)."""

@@ -72,7 +72,7 @@ def test_nothing_to_do_when_up_to_date(tree):
 
 
 def test_a_style_colour_redraws_figures_and_retrains_nothing(tree):
-    c = commands(dry_run(tree, "geomtoy/style.py"))
+    c = commands(dry_run(tree, "geomtoy/viz/style.py"))
     assert c["train"] == 0 and c["analyze"] == 0 and c["figure"] == GALLERY
 
 

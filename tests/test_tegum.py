@@ -186,8 +186,8 @@ def test_decomposition_matches_recursive_numpy_reference():
 def test_every_list_of_labels_derives_from_the_registry(tmp_path):
     """Figures, gallery and explorer payload read names, colours and short labels from
     the one vocabulary registry."""
-    from geomtoy import explore, style
     from geomtoy.geometry import vocabulary
+    from geomtoy.viz import explore, style
 
     assert list(style.POLYTOPE_COLORS) == list(vocabulary.LABELS)
     assert set(explore.LABELS) == set(vocabulary.LABELS)

@@ -50,7 +50,7 @@ def test_wheel_carries_sweeps_assets_and_license(tmp_path):
     (wheel,) = tmp_path.glob("geomtoy-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
     assert {f"geomtoy/sweeps/{s}" for s in SWEEPS} <= set(names)
-    assert any(n.endswith("explore_assets/explorer.js") for n in names)
+    assert any(n.endswith("viz/assets/explorer.js") for n in names)
     assert any(n.endswith("licenses/LICENSE") for n in names)
     version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"].get("version")
     assert version is None  # dynamic: geomtoy.__version__ is the one place

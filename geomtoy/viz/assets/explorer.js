@@ -1,5 +1,5 @@
 /* geomtoy explorer: browse the geometry of every trained model of one or more sweeps.
- * Plain JavaScript, inline SVG and canvas; data embedded by geomtoy/explore.py as one
+ * Plain JavaScript, inline SVG and canvas; data embedded by geomtoy/viz/explore.py as one
  * <script type="application/json" id="sweep-K"> per sweep (typed arrays in base64). */
 "use strict";
 (function () {

@@ -52,9 +52,10 @@ from pathlib import Path
 
 import numpy as np
 
-from geomtoy import models, results, style
+from geomtoy import models, results
 from geomtoy.geometry import neurons, polytopes, vocabulary
 from geomtoy.spec import SweepError
+from geomtoy.viz import style
 
 DEFAULT_OUT = "explorer.html"
 
@@ -427,7 +428,7 @@ def _constants() -> dict:
 
 
 def _asset(name: str) -> str:
-    return (resources.files("geomtoy") / "explore_assets" / name).read_text(encoding="utf-8")
+    return (resources.files("geomtoy.viz") / "assets" / name).read_text(encoding="utf-8")
 
 
 def _script_json(obj) -> str:
@@ -515,7 +516,7 @@ def build_explorer(dirs: Sequence[str | Path], out: str | Path) -> Path:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    """The arguments of `geomtoy explore` (shared by the CLI and `python -m geomtoy.explore`)."""
+    """The arguments of `geomtoy explore` (shared by the CLI and `python -m geomtoy.viz.explore`)."""
     parser.add_argument(
         "dirs", nargs="+", metavar="DIR", help="complete results directories (geomtoy run --out)"
     )
@@ -534,7 +535,7 @@ def describe(out: Path) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """`python -m geomtoy.explore DIR [DIR ...] [--out FILE]`; 0, or 2 with one line for bad input."""
+    """`python -m geomtoy.viz.explore DIR [DIR ...] [--out FILE]`; 0, or 2 with one line for bad input."""
 
     class _Parser(argparse.ArgumentParser):
         def error(self, message: str):

@@ -20,8 +20,9 @@ import matplotlib
 import matplotlib.pyplot as plt
 import numpy as np
 
-from geomtoy import results, style
+from geomtoy import results
 from geomtoy.geometry import dimensionality, vocabulary
+from geomtoy.viz import style
 
 # Colours of the polytope labels (the vocabulary registry), used by every figure.
 POLYTOPE_COLORS = style.POLYTOPE_COLORS

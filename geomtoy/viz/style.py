@@ -1,5 +1,5 @@
-"""Presentation constants shared by the figures (geomtoy.plot) and the explorer page
-(geomtoy.explore); no matplotlib here, so the explorer does not start it."""
+"""Presentation constants shared by the figures (geomtoy.viz.plot) and the explorer page
+(geomtoy.viz.explore); no matplotlib here, so the explorer does not start it."""
 
 from geomtoy.geometry import vocabulary
 
