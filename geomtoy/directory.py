@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from geomtoy import integrity, lock, spec
+from geomtoy.plan import Block, Sweep
 from geomtoy.results import (
     RUN_META_KEYS,
     TABLES,
@@ -41,7 +42,6 @@ from geomtoy.results import (
     open_results,
 )
 from geomtoy.spec import SweepError
-from geomtoy.sweep import Block, Sweep
 
 ASIDE = ".geomtoy-replaced"
 """Where --overwrite moves the old tables and blocks/ until the new meta.json is written."""

@@ -27,7 +27,7 @@ from geomtoy.errors import SweepError
 from geomtoy.integrity import check_rows, read_npz, read_parquet
 
 if TYPE_CHECKING:
-    from geomtoy.sweep import Sweep
+    from geomtoy.plan import Sweep
 
 FORMAT = 1
 TABLES = ("instances.parquet", "features.parquet", "params.npz", "curves.npz")

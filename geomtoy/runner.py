@@ -51,6 +51,7 @@ from geomtoy import (
 from geomtoy.directory import Writer, block_problem, leftovers, merge, plan_run
 from geomtoy.geometry.samples import block_arrays, finite_tables
 from geomtoy.geometry.tables import geometry_tables
+from geomtoy.plan import Block, Group, Sweep
 from geomtoy.progress import Progress
 from geomtoy.results import (
     FORMAT,
@@ -67,7 +68,7 @@ from geomtoy.results import (
     write_parquet_tables,
 )
 from geomtoy.spec import SweepError
-from geomtoy.sweep import Block, Group, Sweep, loads
+from geomtoy.sweep import loads
 
 # ---------------------------------------------------------------- running
 

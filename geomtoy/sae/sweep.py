@@ -1,4 +1,4 @@
-"""SAE sweep files: the toy sweeps' grammar (geomtoy.sweep.parse) over the SAE field list.
+"""SAE sweep files: the toy sweeps' grammar (geomtoy.grammar.parse) over the SAE field list.
 
 A sweep with an `[sae]` table trains sparse autoencoders on the hidden activations of toy
 models that an earlier sweep trained (`source.results`, a results directory relative to
@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from geomtoy import results
+from geomtoy import grammar, results
 from geomtoy import spec as S
 from geomtoy import sweep as toy_sweep
 from geomtoy.sae.model import ACTIVATIONS
@@ -61,7 +61,7 @@ FIELDS: dict[str, S.Field] = {
     "train.chunk_steps": S.FIELDS["train.chunk_steps"],
     "train.block_size": S.FIELDS["train.block_size"],
 }
-SCHEMA = toy_sweep.Schema(
+SCHEMA = grammar.Schema(
     FIELDS,
     sections=("source", "sae", "train"),
     top_level=S.TOP_LEVEL,
@@ -160,7 +160,7 @@ def load(path: str | Path, scale: str = "default", sets=(), results_root=None) -
 
 
 def loads(text: str, file: str, scale: str = "default", sets=(), results_root=None) -> SAESweep:
-    parsed = toy_sweep.parse(text, file, scale, tuple(sets), SCHEMA)
+    parsed = grammar.parse(text, file, scale, tuple(sets), SCHEMA)
     r = parsed.resolved
     synthetic = r["source.results"] == SYNTHETIC
     toys = _synthetic(r) if synthetic else _from_results(r, file, results_root)
