@@ -22,7 +22,7 @@ from geomtoy import results
 from geomtoy.geometry import neurons
 from geomtoy.geometry.tables import geometry_tables
 from geomtoy.spec import SweepError
-from geomtoy.viz import explore
+from geomtoy.viz import explore, payload
 
 LIMIT_BYTES = 20_000_000
 """A sweep of 10,000 models of n = 20 must embed in a page under 20 MB (issue 8)."""
@@ -568,9 +568,9 @@ def test_screenshot_is_not_blank(browser, page, tmp_path):
 @pytest.mark.parametrize("metrics_f16", [False, True])
 def test_float16_payloads_for_large_sweeps(browser, sweeps, tmp_path, monkeypatch, metrics_f16):
     """Sweeps too large for float32 embed weights (and, larger still, metrics) as float16."""
-    monkeypatch.setattr(explore, "F32_BUDGET", 0)
+    monkeypatch.setattr(payload, "F32_BUDGET", 0)
     if metrics_f16:
-        monkeypatch.setattr(explore, "F16_METRICS_BUDGET", 0)
+        monkeypatch.setattr(payload, "F16_METRICS_BUDGET", 0)
     page = explore.build_explorer([sweeps["plane"]], tmp_path / "f16.html")
     instance = 0
     open_page(browser, page, f"#sweep=0&instance={instance}")

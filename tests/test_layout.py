@@ -17,8 +17,6 @@ modules, and `import geomtoy` (package and notebook API) nothing that starts JAX
 cost.py, the --dry-run planner, which starts JAX only on its measured path (to do: split)."""
 TOO_LONG = {
     "cli.py::_add_run",
-    "viz/explore.py",
-    "viz/explore.py::sweep_payload",
     "geometry/polytopes.py",
     "geometry/tables.py::geometry_tables",
     "runner.py::run_sweep",

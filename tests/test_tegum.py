@@ -187,10 +187,10 @@ def test_every_list_of_labels_derives_from_the_registry(tmp_path):
     """Figures, gallery and explorer payload read names, colours and short labels from
     the one vocabulary registry."""
     from geomtoy.geometry import vocabulary
-    from geomtoy.viz import explore, style
+    from geomtoy.viz import payload, style
 
     assert list(style.POLYTOPE_COLORS) == list(vocabulary.LABELS)
-    assert set(explore.LABELS) == set(vocabulary.LABELS)
+    assert set(payload.LABELS) == set(vocabulary.LABELS)
     for name, p in POLYTOPES.items():
         assert style.POLYTOPE_COLORS[name] == p.color and style.POLYTOPE_SHORT[name] == p.short
     assert len(set(style.POLYTOPE_COLORS.values())) == len(vocabulary.LABELS)
