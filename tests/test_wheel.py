@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from geomtoy import bundled, cli
+from geomtoy.viz import explore
 
 ROOT = Path(__file__).resolve().parents[1]
 SWEEPS = sorted(p.name for p in (ROOT / "sweeps").glob("*.toml"))
@@ -50,7 +51,7 @@ def test_wheel_carries_sweeps_assets_and_license(tmp_path):
     (wheel,) = tmp_path.glob("geomtoy-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
     assert {f"geomtoy/sweeps/{s}" for s in SWEEPS} <= set(names)
-    assert any(n.endswith("viz/assets/explorer.js") for n in names)
+    assert all(any(n.endswith(f"viz/assets/{f}") for n in names) for f in explore.JS_FILES)
     assert any(n.endswith("licenses/LICENSE") for n in names)
     version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"].get("version")
     assert version is None  # dynamic: geomtoy.__version__ is the one place

@@ -52,7 +52,11 @@ from geomtoy.viz.payload import sweep_payload
 
 DEFAULT_OUT = "explorer.html"
 
-ASSET_NAMES = ("explorer.html", "explorer.css", "explorer.js")
+ASSET_NAMES = ("explorer.html", "explorer.css")
+JS_FILES = ("data.js", "directions.js", "panels.js", "map.js", "app.js")
+"""The page's script, in order: concatenated into one closure inside explorer.html, so the
+parts share their top-level names (data.js first: helpers and state every other part uses;
+app.js last: wiring and start-up)."""
 
 
 # ---------------------------------------------------------------- the page
@@ -70,7 +74,8 @@ def _script_json(obj) -> str:
 
 def render(payloads: list[dict], title: str = "geomtoy explorer") -> str:
     """The HTML page for already loaded sweeps (`sweep_payload`)."""
-    template, css, js = (_asset(n) for n in ASSET_NAMES)
+    template, css = (_asset(n) for n in ASSET_NAMES)
+    js = "\n".join(_asset(n) for n in JS_FILES)
     index = [
         {k: p[k] for k in ("name", "path", "n_instances", "description", "scale")} for p in payloads
     ]
