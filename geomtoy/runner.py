@@ -172,21 +172,29 @@ def run_sweep(
         mine = [b for b in blocks if jobs.owns(b.index, worker)]
         progress = progress or Progress(stream=None)
         todo, groups = _begin(sweep, rd, blocks, mine, progress, worker, plan)
-        started = set()
-        for i, block in enumerate(todo):
-            if block.group not in started:  # its program compiles with this block
-                started.add(block.group)
-                s = sweep.groups[block.group].shape
-                label = f"{s.kind}, n={s.n_features}, m={s.n_hidden}"
-                progress.group(groups.index(block.group), len(groups), label)
-            _train_block(sweep, block, rd, progress)
-            if i + 1 < len(todo):
-                writer.update(time.perf_counter() - t0, len(mine) - len(todo) + i + 1)
+        done = len(mine) - len(todo)
+        for k in _train_blocks(sweep, rd, todo, groups, progress):
+            writer.update(time.perf_counter() - t0, done + k)
         complete = writer.finish(
             time.perf_counter() - t0, lambda: assemble(sweep, rd), sweep.blocks()
         )
     progress.close()
     return RunReport(out, plan.action, len(todo), complete, time.perf_counter() - t0)
+
+
+def _train_blocks(sweep, rd: ResultsDir, todo, groups, progress: Progress):
+    """Train the blocks still to do in order, naming each group as its program compiles
+    (with its first block); yields k after the k-th block but the last."""
+    started = set()
+    for i, block in enumerate(todo):
+        if block.group not in started:  # its program compiles with this block
+            started.add(block.group)
+            s = sweep.groups[block.group].shape
+            label = f"{s.kind}, n={s.n_features}, m={s.n_hidden}"
+            progress.group(groups.index(block.group), len(groups), label)
+        _train_block(sweep, block, rd, progress)
+        if i + 1 < len(todo):
+            yield i + 1
 
 
 def _begin(sweep, rd: ResultsDir, blocks, mine, progress: Progress, worker, plan):
