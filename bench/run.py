@@ -82,15 +82,15 @@ def _child_geomtoy(spec: dict) -> dict:
     n, m, I, B = spec["n"], spec["m"], spec["I"], spec["B"]
     shape = train.Shape(n_features=n, n_hidden=m, batch_size=B)
     p = 20.0 ** -np.linspace(0.0, 1.0, I)  # the notebook's intro sweep, as the reference
-    hp = train.HParams.create(I, n, feature_probability=p[:, None], importance=0.9 ** np.arange(n))
+    hp = train.HParams.create(
+        I, n, feature_probability=p[:, None], importance=0.9 ** np.arange(n), mesh=mesh
+    )
     rss0 = _rss_mib()
     state = train.init_state(shape, hp)
     k = _steps_per_chunk(n, I, B)
 
-    (hp_placed,), mesh = parallel.placed(hp)
-    block = train.instance_block(
-        shape, parallel.local_instances(I, mesh), parallel.platform_of(hp_placed)
-    )
+    mesh = parallel.mesh_of(hp)  # None when I does not split evenly over the devices
+    block = train.instance_block(shape, parallel.local_instances(I, mesh), parallel.platform_of(hp))
     t0 = time.perf_counter()
     lowered = train.lower_chunk(state, hp, shape, k, block=block)
     t1 = time.perf_counter()

@@ -44,7 +44,7 @@ def _child_geomtoy(spec: dict) -> dict:
     )
     W = np.stack([source.synthetic_dictionary(s, m, n) for s in range(8)])[np.arange(I) % 8]
     hp = sae_train.SAEHParams.create(W, feature_probability=0.05, l1_coefficient=0.01)
-    state = sae_train.init_state(shape, hp)
+    state = sae_train.init_state(shape, hp, mesh=mesh)
     k = spec["steps"]
     t0 = time.perf_counter()
     state, loss = sae_train.train_chunk(state, hp, shape, k)

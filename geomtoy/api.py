@@ -16,11 +16,13 @@ from pathlib import Path
 import numpy as np
 
 
-def _devices(devices):
+def _mesh(devices):
+    """The instance mesh over `devices` local devices (None: one device)."""
     from geomtoy import parallel
 
-    parallel.configure_cpu_devices(None if devices in (None, "auto") else int(devices))
-    return parallel.devices_used(None if devices in (None, "auto") else int(devices))
+    want = None if devices in (None, "auto") else int(devices)
+    parallel.configure_cpu_devices(want)
+    return parallel.current_mesh(parallel.instance_mesh(want))
 
 
 def train_instances(
@@ -35,8 +37,7 @@ def train_instances(
     one per core): instances are split over them when their count divides evenly."""
     from geomtoy import train
 
-    with _devices(devices):
-        return train.train_instances(shape, hp, root_seed, chunk_steps, on_chunk)
+    return train.train_instances(shape, hp, root_seed, chunk_steps, on_chunk, mesh=_mesh(devices))
 
 
 def run(
@@ -60,11 +61,11 @@ def run(
     out = Path(out) if out is not None else Path("results") / spec.name
     report = Progress(sys.stderr if progress else None)
     compile_cache.enable()  # as the command line: compiled programs persist across runs
-    with _devices(devices):
-        command = f"geomtoy.run({str(sweep)!r}, scale={scale!r})"
-        runner.run_sweep(
-            spec, out, command=command, resume=resume, overwrite=overwrite, progress=report
-        )
+    command = f"geomtoy.run({str(sweep)!r}, scale={scale!r})"
+    runner.run_sweep(
+        spec, out, command=command, resume=resume, overwrite=overwrite, progress=report,
+        mesh=_mesh(devices),
+    )  # fmt: skip
     return open_results(out)
 
 

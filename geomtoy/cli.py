@@ -132,15 +132,11 @@ def _run_sae(args: argparse.Namespace, path: Path) -> int:
     from geomtoy import compile_cache, parallel
 
     compile_cache.enable(args.compile_cache, enabled=not args.no_compile_cache)
-    saved = parallel.active_mesh()
-    parallel.setup(args.devices)
-    try:
-        report = sae_runner.run(
-            sweep, out, command=runner.command_line(["geomtoy", *argv]), resume=args.resume,
-            overwrite=args.overwrite, progress=progress,
-        )  # fmt: skip
-    finally:
-        parallel.use_devices(saved or 1)
+    mesh = parallel.setup(args.devices)
+    report = sae_runner.run(
+        sweep, out, command=runner.command_line(["geomtoy", *argv]), resume=args.resume,
+        overwrite=args.overwrite, progress=progress, mesh=mesh,
+    )  # fmt: skip
     if report.action == "complete":
         print(f"{out}: already complete, nothing to train")
     else:
@@ -171,13 +167,12 @@ def _run(args: argparse.Namespace) -> int:
     from geomtoy import compile_cache, parallel, runner  # JAX starts here, signals handled
 
     compile_cache.enable(args.compile_cache, enabled=not args.no_compile_cache)
-    saved = parallel.active_mesh()  # restored on exit: in-process callers keep their mesh
     try:
-        parallel.setup(args.devices)  # GEOMTOY_DISTRIBUTED=1: jax.distributed first
+        mesh = parallel.setup(args.devices)  # GEOMTOY_DISTRIBUTED=1: jax.distributed first
         signals.check()  # Ctrl-C or SIGTERM during start-up
         if args.dry_run:
-            return _dry_run(sweep)
-        runner.check_memory(sweep)  # a refusal here must restore the caller's mesh too
+            return _dry_run(sweep, mesh)
+        runner.check_memory(sweep, mesh=mesh)
         report = runner.run_sweep(
             sweep,
             out,
@@ -188,9 +183,9 @@ def _run(args: argparse.Namespace) -> int:
             process_index=parallel.process_index(),
             process_count=parallel.process_count(),
             worker=worker,
+            mesh=mesh,
         )
     finally:
-        parallel.use_devices(saved or 1)
         for tracker in trackers:
             tracker.finish()
     if report.action == "complete":
@@ -205,12 +200,12 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _dry_run(sweep) -> int:
+def _dry_run(sweep, mesh) -> int:
     import jax
 
     from geomtoy import cost, parallel
 
-    platform, devices = jax.default_backend(), parallel.instance_multiple()
+    platform, devices = jax.default_backend(), parallel.instance_multiple(mesh)
     memory = cost.device_memory()
     print("\n".join(cost.plan_lines(sweep, platform, devices, memory)))
     fitted = cost.fit_blocks(sweep, platform, devices, memory)

@@ -194,10 +194,12 @@ def _seed(root_seed) -> jax.Array:
     return jnp.asarray(root_seed, jnp.uint32)
 
 
-def init_state(shape: Shape | FiniteShape, hp: HParams, root_seed: int = 0) -> TrainState:
+def init_state(
+    shape: Shape | FiniteShape, hp: HParams, root_seed: int = 0, *, mesh=None
+) -> TrainState:
     """Initial weights and optimizer state (geomtoy.train.init_state's contract)."""
     shape = finite_shape(shape, None)
-    (hp,), mesh = parallel.placed(hp)
+    (hp,), mesh = parallel.placed(hp, mesh=mesh)
     return _init_instances(shape, _seed(root_seed), hp, mesh)
 
 

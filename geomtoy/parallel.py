@@ -65,8 +65,6 @@ TPU_COMMAND = (
     'GEOMTOY_DISTRIBUTED=1 .venv/bin/geomtoy run {sweep} --scale {scale} --out {out}"'
 )
 
-_active: Mesh | None = None
-
 
 def tpu_command(
     name: str = "$TPU_NAME",
@@ -187,29 +185,31 @@ def instance_mesh(devices: int | None = None) -> Mesh:
     return jax.make_mesh((n,), (INST,), axis_types=(jax.sharding.AxisType.Auto,), devices=local[:n])
 
 
-def active_mesh() -> Mesh | None:
-    """The mesh training uses when none is given (set by `use_devices`/`setup`)."""
-    return _active
-
-
-def use_devices(devices: int | Mesh | None = None) -> Mesh | None:
-    """Make training split instances over `devices` local devices (a count, a mesh, or
-    None: all local devices). A single device means no mesh at all."""
-    global _active
-    mesh = devices if isinstance(devices, Mesh) else instance_mesh(devices)
-    _active = mesh if mesh.size > 1 else None
-    return _active
+def current_mesh(mesh: Mesh | None = None) -> Mesh | None:
+    """The instance mesh training uses: `mesh` if given, else the one set with
+    `jax.set_mesh` (when it has the `inst` axis), else None. There is no mesh of
+    geomtoy's own: callers pass theirs (the runner, the API) or set JAX's. A mesh of
+    one device counts as none."""
+    if mesh is None:
+        try:
+            context = jax.sharding.get_mesh()
+        except ValueError:  # under a trace (jit, eval_shape): only an explicit mesh counts
+            return None
+        mesh = None if context.empty or INST not in context.axis_names else context
+    return mesh if mesh is not None and mesh.size > 1 else None
 
 
 @contextlib.contextmanager
 def devices_used(devices: int | Mesh | None = None) -> Iterator[Mesh | None]:
-    """`use_devices` for the duration of a `with` block."""
-    global _active
-    saved = _active
-    try:
-        yield use_devices(devices)
-    finally:
-        _active = saved
+    """Within a `with` block, train over `devices` local devices (a count, a mesh, or
+    None: all local devices), through `jax.set_mesh`; yields the mesh (None for one)."""
+    mesh = current_mesh(devices if isinstance(devices, Mesh) else instance_mesh(devices))
+    if mesh is None:
+        with jax.set_mesh(None):
+            yield None
+    else:
+        with jax.set_mesh(mesh):
+            yield mesh
 
 
 def setup(devices: int | str | None = "auto") -> Mesh | None:
@@ -218,9 +218,8 @@ def setup(devices: int | str | None = "auto") -> Mesh | None:
     1. GEOMTOY_DISTRIBUTED=1: `jax.distributed.initialize()`.
     2. On CPU, `devices` ("auto": one per core) becomes the CPU device count, as the
        engine trains one instance loop per device.
-    3. Training then splits instances over `devices` local devices ("auto" or None:
-       all of them).
-    Returns the active mesh (None for one device).
+    Returns the mesh that splits instances over `devices` local devices ("auto" or
+    None: all of them), None for one device; the caller passes it on (runner.run_sweep).
     """
     initialize_distributed()
     want = None if devices in (None, "auto") else int(devices)
@@ -232,7 +231,7 @@ def setup(devices: int | str | None = "auto") -> Mesh | None:
         what = "CPU cores" if cpu else f"local {jax.default_backend()} devices"
         raise SweepError("--devices", None, f"{want} asked, but there are {have} {what} here")
     configure_cpu_devices(want)
-    return use_devices(want)
+    return current_mesh(instance_mesh(want))
 
 
 def _cpu_backend() -> bool:
@@ -259,19 +258,20 @@ def _only_cpu_installed() -> bool:
     )
 
 
-def instance_multiple() -> int:
-    """Pad instance blocks to a multiple of this (the active mesh's device count), so that
-    every block splits evenly over the devices (`geomtoy.sweep.Sweep.blocks(multiple=...)`)."""
-    return _active.size if _active is not None else 1
+def instance_multiple(mesh: Mesh | None = None) -> int:
+    """Pad instance blocks to a multiple of this (the device count of `current_mesh(mesh)`),
+    so that every block splits evenly over the devices (`Sweep.blocks(multiple=...)`)."""
+    mesh = current_mesh(mesh)
+    return mesh.size if mesh is not None else 1
 
 
 def place(tree, mesh: Mesh | None = None):
-    """Put the leading (instance) axis of every leaf of `tree` over the mesh (the active
-    one by default). Leaves already placed are not copied; a tree whose instance count
+    """Put the leading (instance) axis of every leaf of `tree` over the mesh
+    (`current_mesh(mesh)`). Leaves already placed are not copied; a tree whose instance count
     does not divide evenly over the devices stays where it is (the runner pads its blocks
     to a multiple of the device count)."""
-    mesh = mesh or _active
-    if mesh is None or mesh.size == 1:
+    mesh = current_mesh(mesh)
+    if mesh is None:
         return tree
     leaves = jax.tree.leaves(tree)
     if not leaves or any(jnp.ndim(a) == 0 or jnp.shape(a)[0] % mesh.size for a in leaves):
@@ -308,8 +308,8 @@ def local_instances(n_instances: int, mesh: Mesh | None) -> int:
 
 def placed(*trees, mesh: Mesh | None = None):
     """(trees placed over the instance mesh, that mesh or None). Trees already on an
-    instance mesh keep theirs; others go on `mesh` or the active one (see `place`)."""
-    mesh = next((m for m in map(mesh_of, trees) if m is not None), None) or mesh or _active
+    instance mesh keep theirs; others go on `current_mesh(mesh)` (see `place`)."""
+    mesh = next((m for m in map(mesh_of, trees) if m is not None), None) or mesh
     trees = tuple(place(t, mesh) for t in trees)
     return trees, next((m for m in map(mesh_of, trees) if m is not None), None)
 

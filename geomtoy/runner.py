@@ -141,14 +141,17 @@ def run_sweep(
     process_index: int = 0,
     process_count: int = 1,
     worker: jobs.Worker | None = None,
+    mesh=None,
 ) -> RunReport:
     """Train every unfinished block of `sweep` that is this process's into `out`, and
     assemble the tables if it finds every block done (geomtoy.directory).
 
     Refusals raise SweepError before anything is written. `worker=(K, N)` (a job-array
     task) or `process_index/process_count` (a jax.distributed job) select the blocks
-    b % N == K; the run then shares the directory with the other tasks.
+    b % N == K; the run then shares the directory with the other tasks. `mesh`: the
+    instance mesh to train over (parallel.setup's; None: one device or jax.set_mesh's).
     """
+    mesh = parallel.current_mesh(mesh)
     out = Path(out)
     if worker is None and process_count > 1:
         worker = (process_index, process_count)
@@ -158,8 +161,8 @@ def run_sweep(
         return RunReport(out, "complete", 0, True, 0.0)
     # Blocks padded to a multiple of the device count, so every device gets a share;
     # the rows of each block do not depend on it, only the padding.
-    blocks = sweep.blocks(multiple=parallel.instance_multiple())
-    check_memory(sweep, blocks)
+    blocks = sweep.blocks(multiple=parallel.instance_multiple(mesh))
+    check_memory(sweep, blocks, mesh)
     signals.check()
     t0 = time.perf_counter()
     env = _environment()
@@ -173,7 +176,7 @@ def run_sweep(
         progress = progress or Progress(stream=None)
         todo, groups = _begin(sweep, rd, blocks, mine, progress, worker, plan)
         done = len(mine) - len(todo)
-        for k in _train_blocks(sweep, rd, todo, groups, progress):
+        for k in _train_blocks(sweep, rd, todo, groups, progress, mesh):
             writer.update(time.perf_counter() - t0, done + k)
         complete = writer.finish(
             time.perf_counter() - t0, lambda: assemble(sweep, rd), sweep.blocks()
@@ -182,7 +185,7 @@ def run_sweep(
     return RunReport(out, plan.action, len(todo), complete, time.perf_counter() - t0)
 
 
-def _train_blocks(sweep, rd: ResultsDir, todo, groups, progress: Progress):
+def _train_blocks(sweep, rd: ResultsDir, todo, groups, progress: Progress, mesh):
     """Train the blocks still to do in order, naming each group as its program compiles
     (with its first block); yields k after the k-th block but the last."""
     started = set()
@@ -192,7 +195,7 @@ def _train_blocks(sweep, rd: ResultsDir, todo, groups, progress: Progress):
             s = sweep.groups[block.group].shape
             label = f"{s.kind}, n={s.n_features}, m={s.n_hidden}"
             progress.group(groups.index(block.group), len(groups), label)
-        _train_block(sweep, block, rd, progress)
+        _train_block(sweep, block, rd, progress, mesh)
         if i + 1 < len(todo):
             yield i + 1
 
@@ -220,11 +223,11 @@ def _begin(sweep, rd: ResultsDir, blocks, mine, progress: Progress, worker, plan
     return todo, groups
 
 
-def check_memory(sweep: Sweep, blocks: list[Block] | None = None) -> None:
+def check_memory(sweep: Sweep, blocks: list[Block] | None = None, mesh=None) -> None:
     """Refuse (SweepError) a sweep one of whose blocks cannot fit on its devices."""
-    blocks = blocks or sweep.blocks(multiple=parallel.instance_multiple())
+    n_devices = parallel.instance_multiple(mesh)
+    blocks = blocks or sweep.blocks(multiple=n_devices)
     limit, what = memory.device_memory()
-    n_devices = parallel.instance_multiple()
     platform = jax.default_backend()
     for shape, size in {(sweep.groups[b.group].shape, b.size) for b in blocks}:
         per_device = -(-size // n_devices)
@@ -256,7 +259,7 @@ def engine(shape: spec.Shape):
     return fullbatch if shape.n_samples else train
 
 
-def _train_block(sweep: Sweep, block: Block, rd: ResultsDir, progress: Progress) -> None:
+def _train_block(sweep: Sweep, block: Block, rd: ResultsDir, progress: Progress, mesh) -> None:
     """Train one block to the end, checkpointing, and write its block file."""
     signals.check()  # a signal between blocks: the last one is written, stop here
     group: Group = sweep.groups[block.group]
@@ -264,7 +267,7 @@ def _train_block(sweep: Sweep, block: Block, rd: ResultsDir, progress: Progress)
     eng = engine(shape)
     rows = block.padded_rows
     ids = group.instance[rows]
-    hp = train.HParams.create(**group.leaves(rows))
+    hp = train.HParams.create(**group.leaves(rows), mesh=mesh)
     chunks = sweep.chunks(group)
     root = sweep.root_seed
     fingerprint = sweep.fingerprint()

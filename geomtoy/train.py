@@ -66,13 +66,14 @@ class HParams:
         weight_decay=0.01,
         seed=0,
         instance_id=None,
+        mesh=None,
     ) -> HParams:
         """Broadcast hyperparameters to the instance axis.
 
         Per-feature values (feature_probability, importance) take a scalar, a 1-D array
         of n values (the same for every instance) or a 2-D array (I, n) or (I, 1).
         Per-instance values (lr, weight_decay, seed, instance_id) take a scalar or (I,).
-        instance_id defaults to 0..I-1.
+        instance_id defaults to 0..I-1. The leaves go on `mesh` (parallel.current_mesh).
         """
         I, n = n_instances, n_features
 
@@ -102,7 +103,7 @@ class HParams:
         )
         # Straight from the host onto the instance mesh (or the default device): no
         # staging copy on one device first, which would compile a resharding program.
-        placed = parallel.place(hp)
+        placed = parallel.place(hp, mesh)
         return placed if placed is not hp else jax.device_put(hp)
 
     def select(self, index) -> HParams:
@@ -261,67 +262,76 @@ AUTO = "auto"
 """block = AUTO: the instance block of `instance_block` for the platform (the default)."""
 
 
-def _init_args(shape: Shape, hp: HParams, root_seed: int):
-    (hp,), mesh = parallel.placed(hp)
+def _init_args(shape: Shape, hp: HParams, root_seed: int, mesh):
+    (hp,), mesh = parallel.placed(hp, mesh=mesh)
     return shape, _seed_array(root_seed), hp, mesh
 
 
-def _chunk_args(state, hp, shape: Shape, n_steps: int, root_seed: int, block):
-    (state, hp), mesh = parallel.placed(state, hp)
+def _chunk_args(state, hp, shape: Shape, n_steps: int, root_seed: int, block, mesh):
+    (state, hp), mesh = parallel.placed(state, hp, mesh=mesh)
     if block == AUTO:
         n_local = parallel.local_instances(hp.lr.shape[0], mesh)
         block = instance_block(shape, n_local, parallel.platform_of(hp))
     return state, hp, shape, n_steps, _seed_array(root_seed), mesh, block
 
 
-def _evaluate_args(params, hp, shape: Shape, root_seed: int, block):
-    (params, hp), mesh = parallel.placed(params, hp)
+def _evaluate_args(params, hp, shape: Shape, root_seed: int, block, mesh):
+    (params, hp), mesh = parallel.placed(params, hp, mesh=mesh)
     if block == AUTO:
         n_local = parallel.local_instances(hp.lr.shape[0], mesh)
         block = instance_block(shape, n_local, parallel.platform_of(hp), shape.eval_batch)
     return params, hp, shape, _seed_array(root_seed), mesh, block
 
 
-def init_state(shape: Shape, hp: HParams, root_seed: int = 0) -> TrainState:
-    """Initial weights and optimizer state of every instance in hp (on the instance mesh
-    when geomtoy.parallel has one, or when hp is already placed on one)."""
-    return _init_instances(*_init_args(shape, hp, root_seed))
+def init_state(shape: Shape, hp: HParams, root_seed: int = 0, *, mesh=None) -> TrainState:
+    """Initial weights and optimizer state of every instance in hp, on hp's instance mesh
+    if it is placed on one, else on `mesh` (parallel.current_mesh: None, one device)."""
+    return _init_instances(*_init_args(shape, hp, root_seed, mesh))
 
 
 def train_chunk(
-    state: TrainState, hp: HParams, shape: Shape, n_steps: int, root_seed: int = 0, *, block=AUTO
+    state: TrainState,
+    hp: HParams,
+    shape: Shape,
+    n_steps: int,
+    root_seed: int = 0,
+    *,
+    block=AUTO,
+    mesh=None,
 ) -> tuple[TrainState, jax.Array]:
     """Advance every instance by n_steps; returns the new state and each instance's mean
     training loss over those steps. `state` is donated: do not reuse it afterwards.
-    `block`: instances vmapped at once per device (None: all; AUTO: by platform)."""
-    return _train_chunk(*_chunk_args(state, hp, shape, n_steps, root_seed, block))
+    `block`: instances vmapped at once per device (None: all; AUTO: by platform); `mesh`
+    as in init_state (arrays already on a mesh keep it)."""
+    return _train_chunk(*_chunk_args(state, hp, shape, n_steps, root_seed, block, mesh))
 
 
 def evaluate(
-    params: Params, hp: HParams, shape: Shape, root_seed: int = 0, *, block=AUTO
+    params: Params, hp: HParams, shape: Shape, root_seed: int = 0, *, block=AUTO, mesh=None
 ) -> jax.Array:
     """Each instance's loss on shape.eval_samples fresh samples (the same for all)."""
-    return _evaluate(*_evaluate_args(params, hp, shape, root_seed, block))
+    return _evaluate(*_evaluate_args(params, hp, shape, root_seed, block, mesh))
 
 
-def lower_init(shape: Shape, hp: HParams, root_seed: int = 0) -> jax.stages.Lowered:
+def lower_init(shape: Shape, hp: HParams, root_seed: int = 0, *, mesh=None) -> jax.stages.Lowered:
     """init_state's program for these arguments, lowered (then .compile(), .as_text())."""
-    return _init_instances.lower(*_init_args(shape, hp, root_seed))
+    return _init_instances.lower(*_init_args(shape, hp, root_seed, mesh))
 
 
 def lower_chunk(
-    state: TrainState, hp: HParams, shape: Shape, n_steps: int, root_seed: int = 0, *, block=AUTO
+    state, hp, shape: Shape, n_steps: int, root_seed: int = 0, *, block=AUTO, mesh=None
 ) -> jax.stages.Lowered:
     """train_chunk's program for these arguments, lowered: for benchmarks (compile time,
-    memory_analysis) and tests (the compiled text). Nothing is donated or run."""
-    return _train_chunk.lower(*_chunk_args(state, hp, shape, n_steps, root_seed, block))
+    memory_analysis) and tests (the compiled text). Nothing is donated or run. Abstract
+    arguments (jax.eval_shape) work too."""
+    return _train_chunk.lower(*_chunk_args(state, hp, shape, n_steps, root_seed, block, mesh))
 
 
 def lower_evaluate(
-    params: Params, hp: HParams, shape: Shape, root_seed: int = 0, *, block=AUTO
+    params, hp, shape: Shape, root_seed: int = 0, *, block=AUTO, mesh=None
 ) -> jax.stages.Lowered:
     """evaluate's program for these arguments, lowered."""
-    return _evaluate.lower(*_evaluate_args(params, hp, shape, root_seed, block))
+    return _evaluate.lower(*_evaluate_args(params, hp, shape, root_seed, block, mesh))
 
 
 def programs(
@@ -395,6 +405,7 @@ def run_chunks(
     on_stop: Callable[[], None] | None = None,
     before_last_fetch: Callable[[TrainState], None] | None = None,
     chunk_fn: Callable | None = None,
+    mesh=None,
 ) -> TrainState:
     """The one chunk loop: train chunks[start:] and return the final state.
 
@@ -405,10 +416,12 @@ def run_chunks(
     on the host for every chunk, in order. When checkpoint_now() is true (a signal asked to
     stop) the checkpoint is immediate, then on_stop() runs. before_last_fetch(state) may dispatch more work (the
     evaluation) behind the last chunk. chunk_fn replaces train_chunk (same signature).
+    state and hp go on `mesh` (parallel.placed) once; the chunks follow their placement.
     """
     report = on_chunk or (lambda chunk: None)
     step = chunk_fn or train_chunk  # another engine's chunk (e.g. full-batch) plugs in here
     pending = deferred = None  # the previous chunk's report; a checkpoint to hand over
+    (state, hp), _ = parallel.placed(state, hp, mesh=mesh)
     for k in range(start, len(chunks)):
         state, loss = step(state, hp, shape, chunks[k], root_seed)
         # A device copy: the next train_chunk donates (invalidates) state.params.
@@ -441,11 +454,12 @@ def train_instances(
     root_seed: int = 0,
     chunk_steps: int = 500,
     on_chunk: Callable[[int, np.ndarray], None] | None = None,
+    *,
+    mesh=None,
 ) -> TrainResult:
-    """Train every instance of hp for shape.steps steps and evaluate it.
-
-    on_chunk(step, chunk_loss) is called on the host after each chunk, with the mean
-    training loss of each instance over that chunk (one host sync per chunk).
+    """Train every instance of hp for shape.steps steps and evaluate it, over `mesh`
+    (parallel.current_mesh). on_chunk(step, chunk_loss) is called on the host after each
+    chunk, with each instance's mean training loss over that chunk (one sync per chunk).
     """
     chunks = chunk_schedule(shape.steps, chunk_steps)
     steps, losses = [], []
@@ -456,6 +470,7 @@ def train_instances(
         if on_chunk is not None:
             on_chunk(chunk.step, chunk.loss)
 
+    (hp,), _ = parallel.placed(hp, mesh=mesh)
     state = run_chunks(
         init_state(shape, hp, root_seed), hp, shape, chunks, root_seed, on_chunk=collect
     )

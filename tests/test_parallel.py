@@ -4,6 +4,7 @@ conftest gives 4 fake CPU devices. Tolerance 1e-5 as elsewhere (float32; the per
 programs see fewer instances, so XLA may block them differently).
 """
 
+import contextlib
 import json
 import os
 import socket
@@ -47,15 +48,19 @@ def _hparams(I, n, seed=0):
     )
 
 
-def _train(shape, hp, chunks, devices):
-    with parallel.devices_used(devices):
-        state = train.init_state(shape, hp)
+def _train(shape, hp, chunks, devices, explicit=False):
+    """Train over `devices` devices: the mesh passed explicitly (`explicit`), or set with
+    jax.set_mesh (parallel.devices_used); geomtoy keeps no mesh of its own."""
+    mesh = parallel.current_mesh(parallel.instance_mesh(devices)) if explicit else None
+    with contextlib.nullcontext() if explicit else parallel.devices_used(devices):
+        state = train.init_state(shape, hp, mesh=mesh)
         losses = []
         for c in chunks:
             state, loss = train.train_chunk(state, hp, shape, c)
             losses.append(np.asarray(loss))
         final = np.asarray(train.evaluate(state.params, hp, shape))
         n_dev = len(state.params.W.sharding.device_set)
+    assert parallel.current_mesh() is None  # nothing left behind
     return jax.tree.map(np.asarray, state.params), np.stack(losses), final, n_dev
 
 
@@ -64,7 +69,7 @@ def test_four_devices_give_the_one_device_results():
     shape = Shape(n_features=6, n_hidden=2, batch_size=128, eval_samples=4096)
     hp = _hparams(12, 6)
     one = _train(shape, hp, [7, 13], devices=1)
-    four = _train(shape, hp, [7, 13], devices=4)
+    four = _train(shape, hp, [7, 13], devices=4, explicit=True)
     assert (one[3], four[3]) == (1, 4)
     np.testing.assert_allclose(four[0].W, one[0].W, rtol=RTOL, atol=1e-6)
     np.testing.assert_allclose(four[0].b, one[0].b, rtol=RTOL, atol=1e-6)
@@ -152,12 +157,14 @@ WORKER = textwrap.dedent(
     assert jax.process_count() == 2 and len(jax.devices()) == 4 and len(jax.local_devices()) == 2
     assert mesh is not None and mesh.size == 2
     shape = train.Shape(**spec["shape"])
-    hp = train.HParams.create(**spec["hp"])
+    hp = train.HParams.create(**spec["hp"], mesh=mesh)
     size, parts = spec["block_size"], {}
     n_blocks = -(-hp.lr.shape[0] // size)
     for b in parallel.process_blocks(n_blocks):
         rows = np.arange(b * size, min((b + 1) * size, hp.lr.shape[0]))
-        res = train.train_instances(shape, hp.select(rows), chunk_steps=spec["chunk_steps"])
+        res = train.train_instances(
+            shape, hp.select(rows), chunk_steps=spec["chunk_steps"], mesh=mesh
+        )
         parts.setdefault("instance", []).append(np.asarray(hp.instance_id)[rows])
         parts.setdefault("W", []).append(res.params.W)
         parts.setdefault("b", []).append(res.params.b)
@@ -253,3 +260,16 @@ def test_two_processes_merge_to_the_single_process_result(tmp_path):
     np.testing.assert_allclose(merged["W"][order], single.params.W, rtol=RTOL, atol=1e-6)
     np.testing.assert_allclose(merged["b"][order], single.params.b, rtol=RTOL, atol=1e-6)
     np.testing.assert_allclose(merged["loss"][order], single.loss, rtol=RTOL)
+
+
+def test_an_in_process_run_leaves_no_mesh_behind(tmp_path, capsys):
+    """The command line hands its mesh to the runner explicitly: after `geomtoy run` in
+    this process (here a dry run on 4 devices) no mesh is set for later callers."""
+    from geomtoy import cli
+
+    out = tmp_path / "out"
+    argv = ["run", "pentagon", "--scale", "smoke", "--out", str(out), "--devices", "4"]
+    assert cli.main([*argv, "--dry-run"]) == 0
+    assert "4 cpu device(s)" in capsys.readouterr().out
+    assert parallel.current_mesh() is None and jax.sharding.get_mesh().empty
+    assert not out.exists()

@@ -57,9 +57,9 @@ def _hparams(sweep: SAESweep, rows: np.ndarray) -> sae_train.SAEHParams:
     )  # fmt: skip
 
 
-def _train_block(sweep: SAESweep, index, group, rows, path: Path, fingerprint, progress) -> None:
+def _train_block(sweep: SAESweep, index, group, rows, path: Path, fingerprint, progress, mesh):
     shape = group.shape
-    pad = -len(rows) % parallel.instance_multiple()  # every device gets an equal share
+    pad = -len(rows) % parallel.instance_multiple(mesh)  # every device gets an equal share
     hp = _hparams(sweep, np.concatenate([rows, np.repeat(rows[-1:], pad)]))
     progress.block(index, len(rows), steps=shape.steps)
     chunk = sweep.resolved["train.chunk_steps"]
@@ -71,7 +71,8 @@ def _train_block(sweep: SAESweep, index, group, rows, path: Path, fingerprint, p
         )
         last[0] = step
 
-    result = sae_train.train_saes(shape, hp, sweep.resolved["root_seed"], chunk, on_chunk)
+    root = sweep.resolved["root_seed"]
+    result = sae_train.train_saes(shape, hp, root, chunk, on_chunk, mesh=mesh)
     n = len(rows)
     result = dataclasses.replace(
         result,
@@ -106,9 +107,12 @@ def _done(path: Path, fingerprint: str) -> bool:
     return ok
 
 
-def run(sweep: SAESweep, out, *, command="", resume=False, overwrite=False, progress=None):
-    """Train every unfinished block of an SAE sweep into `out`, then assemble the tables.
-    Returns a geomtoy.toy_runner.RunReport; SweepError before writing anything if refused."""
+def run(
+    sweep: SAESweep, out, *, command="", resume=False, overwrite=False, progress=None, mesh=None
+):
+    """Train every unfinished block of an SAE sweep into `out` over `mesh`, then assemble
+    the tables. Returns a runner.RunReport; SweepError before writing anything if refused."""
+    mesh = parallel.current_mesh(mesh)
     out = Path(out)
     plan = toy_runner.plan_run(sweep, out, resume=resume, overwrite=overwrite)
     rd = results.ResultsDir(out)
@@ -133,7 +137,7 @@ def run(sweep: SAESweep, out, *, command="", resume=False, overwrite=False, prog
     done = len(blocks) - len(todo)
     progress.start(sweep.name, total=total, n_blocks=len(blocks), done_blocks=done)
     for index, group, rows in todo:
-        _train_block(sweep, index, group, rows, rd.block(index), fingerprint, progress)
+        _train_block(sweep, index, group, rows, rd.block(index), fingerprint, progress, mesh)
     progress.note("assembling tables")
     assemble(sweep, rd, blocks)
     meta |= {"status": "complete", "updated": results.now()}

@@ -230,8 +230,8 @@ def instance_block(shape: SAEShape, n_local: int, platform: str) -> int | None:
     return None if block >= n_local else block
 
 
-def init_state(shape: SAEShape, hp: SAEHParams, root_seed: int = 0) -> SAEState:
-    (hp,), mesh = parallel.placed(hp)
+def init_state(shape: SAEShape, hp: SAEHParams, root_seed: int = 0, *, mesh=None) -> SAEState:
+    (hp,), mesh = parallel.placed(hp, mesh=mesh)
     return _init_instances(shape, jnp.asarray(root_seed, jnp.uint32), hp, mesh)
 
 
@@ -260,9 +260,11 @@ def train_saes(
     root_seed: int = 0,
     chunk_steps: int = 500,
     on_chunk: Callable[[int, np.ndarray], None] | None = None,
+    *,
+    mesh=None,
 ) -> SAEResult:
     """Train every SAE of hp for shape.steps steps, then evaluate it (one sync per chunk)."""
-    state = init_state(shape, hp, root_seed)
+    state = init_state(shape, hp, root_seed, mesh=mesh)
     steps, values = [], []
     done = 0
     for n in spec.chunk_schedule(shape.steps, chunk_steps):
