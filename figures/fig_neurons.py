@@ -28,17 +28,15 @@ def stacks(res, title, max_cols=10):
     W2 = res.params.get("W2")
     importance = plot.per_feature(res, "importance")
     n = W.shape[2]
-    colors = plt.cm.viridis(np.linspace(1.0, 0.05, n))
     fig, axes = plt.subplots(
         1, len(ps), figsize=(max(2.0 * len(ps), 6), 3.2), layout="constrained", squeeze=False
     )
     lines = []
     for ax, p in zip(axes[0], ps):
         i = rows[p]
-        Wi = W[i] if W2 is None else neurons.rescale_abs(W[i], W2[i])[0]
-        stats = neurons.neuron_stats(Wi[None])
-        plot.stack_plot(ax, Wi, colors, plot.neuron_order(Wi, importance[i]))
-        mono, poly = int(stats.n_monosemantic[0]), int(stats.n_polysemantic[0])
+        stacks = neurons.stacks(W[i], importance[i], None if W2 is None else W2[i])
+        plot.stack_plot(ax, stacks)
+        mono, poly = int(np.sum(stacks.count == 1)), int(np.sum(stacks.count >= 2))
         ax.set_title(f"1-S = {p[0]:.3g}\n{mono} mono, {poly} poly", fontsize=7)
         lines.append(f"1-S={p[0]:.3g}: {mono} mono/{poly} poly")
         if W2 is not None and n <= 10:

@@ -10,6 +10,7 @@ installed; `make test` installs Debian's `chromium` when it is missing.
 
 from __future__ import annotations
 
+import base64
 import math
 from collections import Counter
 from pathlib import Path
@@ -470,6 +471,20 @@ def test_known_geometries_are_drawn(browser, page):
     assert (
         'class="rot"' in s["vectors"]
     )  # the tetrahedron and the whole model are rotatable 3-D views
+
+
+def test_stack_payload_is_the_geometry_stack_data(sweeps):
+    """The explorer draws the stack plot from `neurons.stacks`, computed once in the payload."""
+    got = payload.sweep_payload(sweeps["abs"])["arrays"]
+    res = results.open_results(sweeps["abs"])
+    i, (m, n) = 1, res.params["W"].shape[1:]
+    want = neurons.stacks(res.params["W"][i], 0.9 ** np.arange(n), res.params["W2"][i])
+    decoded = {k: np.frombuffer(base64.b64decode(a["b64"]), a["dtype"]) for k, a in got.items()}
+    assert decoded["stack_order"][m * i : m * i + m].tolist() == want.order.tolist()
+    np.testing.assert_allclose(
+        decoded["stack_bottom"][m * n * i : m * n * (i + 1)], want.bottom.reshape(-1), atol=1e-6
+    )
+    assert "stack_order" not in payload.sweep_payload(sweeps["plane"])["arrays"]
 
 
 def test_stack_plot_counts_features_per_neuron(browser, page, sweeps):

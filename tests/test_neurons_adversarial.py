@@ -35,6 +35,30 @@ def test_features_per_neuron_and_monosemanticity_on_a_hand_built_W():
     assert neurons.stack(W)[1][:2] == [(0, 0.7), (1, -0.7)]
 
 
+def test_stack_plot_data_on_a_hand_built_W():
+    """Blocks by |weight|, positives stacked up from 0 and negatives down, neurons ordered by
+    the importance of their largest feature with dead ones last, colour key = importance rank."""
+    W = np.array(
+        [
+            [0.0, 0.0, 0.0],  # dead
+            [0.2, -0.5, 0.3],  # largest: feature 1
+            [0.9, 0.1, -0.4],  # largest: feature 0
+        ]
+    )
+    s = neurons.stacks(W, importance=np.array([0.5, 1.0, 0.25]))
+    assert s.order.tolist() == [1, 2, 0]  # feature 1 is the most important
+    assert s.rank.tolist() == [1, 0, 2]
+    assert s.feature[1].tolist() == [1, 2, 0] and s.feature[2].tolist() == [0, 2, 1]
+    np.testing.assert_allclose(s.weight[1], [-0.5, 0.3, 0.2])
+    np.testing.assert_allclose(s.bottom[1], [0.0, 0.0, 0.3])  # -0.5 down from 0; 0.3, then 0.2 up
+    np.testing.assert_allclose(s.bottom[2], [0.0, 0.0, 0.9])
+    assert s.count.tolist() == [0, 3, 3]
+    W1 = np.array([[2.0, -1.0], [0.0, 0.5]])
+    np.testing.assert_allclose(
+        neurons.stacks(W1, W2=np.ones((2, 2))).weight, [[1.0, -0.5], [1.0, 0]]
+    )
+
+
 def test_sign_pairs_of_the_abs_solution():
     """ReLU(x_i) + ReLU(-x_i) per feature (§9): each feature has both sides."""
     W1 = np.array([[2.0, 0, 0], [-3.0, 0, 0], [0, 1.5, 0], [0, -1, 0], [0, 0, 0.5], [0, 0, -1]])

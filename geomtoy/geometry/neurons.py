@@ -53,14 +53,59 @@ def monosemanticity(W: np.ndarray) -> np.ndarray:
     return np.where(total > DEAD_NEURON**2, sq.max(axis=-1) / np.maximum(total, 1e-30), 0.0)
 
 
+@dataclasses.dataclass(frozen=True)
+class Stacks:
+    """The paper's neuron stack plot of one model as data (§8, §9), drawn by the figures
+    (`geomtoy.viz.plot.stack_plot`) and the explorer alike.
+
+    Rows are neurons in index order; `order` is their left-to-right order. Each neuron's
+    blocks are its input weights sorted by |weight|, largest first; a positive block starts
+    at `bottom` and grows up, a negative one starts at `bottom` and grows down, so the
+    positives stack up from 0 and the negatives down. The colour key of a block is its
+    feature's importance rank (0 = most important), as the paper colours features."""
+
+    order: (
+        np.ndarray
+    )  # (m,) neurons left to right: by importance of their largest feature, dead last
+    feature: np.ndarray  # (m, n) each neuron's features, by |weight| descending
+    weight: np.ndarray  # (m, n) their weights (abs models: rescaled, footnote 15)
+    bottom: np.ndarray  # (m, n) where each block starts
+    count: np.ndarray  # (m,) features each neuron reads (`features_per_neuron`)
+    rank: np.ndarray  # (n,) each feature's importance rank, the colour key
+
+
+def stacks(W: np.ndarray, importance: np.ndarray | None = None, W2=None) -> Stacks:
+    """The stack plot of one model W (m, n) with feature importances (n,) (default: in
+    index order); an abs model's W2 (n, m) rescales each neuron first (footnote 15)."""
+    W = np.nan_to_num(np.asarray(W, np.float64), nan=0.0, posinf=0.0, neginf=0.0)
+    if W2 is not None:
+        W = rescale_abs(W, np.nan_to_num(np.asarray(W2, np.float64)))[0]
+    m, n = W.shape
+    importance = -np.arange(n, dtype=np.float64) if importance is None else importance
+    feature = np.argsort(-np.abs(W), axis=1, kind="stable")
+    weight = np.take_along_axis(W, feature, axis=1)
+    up = np.cumsum(np.maximum(weight, 0), axis=1) - np.maximum(weight, 0)
+    down = np.cumsum(np.minimum(weight, 0), axis=1) - np.minimum(weight, 0)
+    top = feature[:, 0]
+    alive = np.abs(weight[:, 0]) > DEAD_NEURON
+    order = np.lexsort((np.arange(m), -np.asarray(importance)[top], ~alive))
+    rank = np.empty(n, np.int64)
+    rank[np.argsort(-np.asarray(importance), kind="stable")] = np.arange(n)
+    return Stacks(
+        order=order,
+        feature=feature,
+        weight=weight,
+        bottom=np.where(weight > 0, up, down),
+        count=features_per_neuron(W),
+        rank=rank,
+    )
+
+
 def stack(W: np.ndarray) -> list[list[tuple[int, float]]]:
     """Per neuron, its (feature, weight) pairs sorted by |weight|, largest first: the
     columns of the paper's stack plot (positive weights stacked up, negative down)."""
-    out = []
-    for row in W:
-        order = np.argsort(-np.abs(row), kind="stable")
-        out.append([(int(i), float(row[i])) for i in order])
-    return out
+    s = stacks(W)
+    return [[(int(i), float(w)) for i, w in zip(f, v)] for f, v in zip(s.feature, s.weight)]
 
 
 @dataclasses.dataclass(frozen=True)

@@ -152,6 +152,26 @@ def _curve_steps(step: np.ndarray) -> tuple[list[list[int]], np.ndarray]:
     return distinct, ids
 
 
+def _stacks(res: results.Results, kinds: list[str], kind_code, fcol, foff) -> dict:
+    """The neuron stack plot of every model (`geomtoy.geometry.neurons.stacks`), for sweeps
+    with a privileged hidden basis: floats ragged like W, neuron ints by `moff`, the colour
+    key (importance rank) by `foff`. Empty for sweeps without one."""
+    flags = [models.MODELS[k] if k in models.MODELS else None for k in kinds]
+    if not any(f is not None and f.privileged_hidden for f in flags):
+        return {}
+    n_col, m_col = res.params["n_features"], res.params["n_hidden"]
+    W, W2 = res.params["W"], res.params.get("W2")
+    parts = []
+    for i, (n, m) in enumerate(zip(n_col, m_col)):
+        untied = flags[kind_code[i]] is not None and flags[kind_code[i]].untied
+        w2 = W2[i, :n, :m] if untied and W2 is not None else None
+        parts.append(neurons.stacks(W[i, :m, :n], fcol["importance"][foff[i] : foff[i + 1]], w2))
+    return {
+        name: np.concatenate([getattr(st, name).reshape(-1) for st in parts])
+        for name in ("order", "count", "feature", "weight", "bottom", "rank")
+    } | {"moff": np.concatenate([[0], np.cumsum(m_col)]).astype(np.int64)}
+
+
 def _precision(weights: dict, metrics: dict) -> tuple[str, str]:
     """Typed-array codes of the weights and of the metrics, within the byte budgets."""
     sizes = [sum(np.size(v) for v in d.values()) for d in (weights, metrics)]
@@ -160,8 +180,9 @@ def _precision(weights: dict, metrics: dict) -> tuple[str, str]:
     return weight_code, "f4" if weight_code == "f4" or small else "f2"
 
 
-def _float_arrays(res, fcol, foff, shapes) -> tuple[dict, dict]:
-    """The float arrays (weights, curves, per-feature metrics) and their precision."""
+def _float_arrays(res, fcol, foff, shapes, stack) -> tuple[dict, dict]:
+    """The float arrays (weights, curves, stack plots, per-feature metrics) and their
+    precision."""
     I = len(foff) - 1
 
     def rows(name):
@@ -170,6 +191,7 @@ def _float_arrays(res, fcol, foff, shapes) -> tuple[dict, dict]:
     imp_vals, imp_off, imp_row = dedupe_rows(rows("importance"))
     fp_vals, fp_off, fp_row = dedupe_rows(rows("feature_probability"))
     weights = _ragged_weights(res.params, *shapes) | {"curve_loss": res.curves["loss"]}
+    weights |= {f"stack_{k}": stack[k] for k in ("weight", "bottom") if k in stack}
     metrics = {
         "norm": fcol["norm"],
         "dim": fcol["dimensionality"],
@@ -286,10 +308,13 @@ def sweep_payload(path: str | Path) -> dict:
     fcol, foff = _features(res, n_col)
     kinds, kind_code = _kinds(res, col)
     labels = _labels(col, fcol)
-    floats, precision = _float_arrays(res, fcol, foff, (n_col, m_col))
+    stack = _stacks(res, kinds, kind_code, fcol, foff)
+    floats, precision = _float_arrays(res, fcol, foff, (n_col, m_col), stack)
     steps, steps_ids = _curve_steps(np.asarray(res.curves["step"], np.int64))
     arrays = _int_arrays(res, col, fcol, foff, axis_index, labels, kind_code)
     arrays |= floats | {"curve_row": ints(steps_ids)}
+    arrays |= {f"stack_{k}": ints(stack[k]) for k in ("order", "count", "feature", "rank") if stack}
+    arrays |= {"moff": array(stack["moff"], "u4")} if stack else {}
     return _header(res, I, int(np.max(col["point"])) + 1) | {
         "axes": axes,
         "kinds": kinds,

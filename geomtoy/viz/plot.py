@@ -21,7 +21,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from geomtoy import results
-from geomtoy.geometry import dimensionality, vocabulary
+from geomtoy.geometry import dimensionality, neurons, vocabulary
 from geomtoy.viz import style
 
 # Colours of the polytope labels (the vocabulary registry), used by every figure.
@@ -143,34 +143,25 @@ def norm_bars(ax, W: np.ndarray, interference: np.ndarray) -> None:
     ax.tick_params(labelsize=7)
 
 
-def stack_plot(ax, W: np.ndarray, colors, order=None) -> None:
-    """The paper's neuron stack plot (§8): one column per neuron (row of W, (m, n)); each
-    weight a rectangle coloured by its feature, positive weights stacked up from 0 and
-    negative ones down, largest first."""
-    m = W.shape[0]
-    order = np.arange(m) if order is None else order
-    for x, h in enumerate(order):
-        row = W[h]
-        up = down = 0.0
-        for i in np.argsort(-np.abs(row), kind="stable"):
-            w = row[i]
-            if abs(w) < 1e-3:
-                continue
-            if w > 0:
-                ax.bar(x, w, bottom=up, color=colors[i], width=0.85, edgecolor="white", lw=0.3)
-                up += w
-            else:
-                ax.bar(x, w, bottom=down, color=colors[i], width=0.85, edgecolor="white", lw=0.3)
-                down += w
+def stack_colors(n: int) -> np.ndarray:
+    """The stack plot's colour per importance rank: most important yellow, least dark."""
+    return plt.cm.viridis(np.linspace(1.0, 0.05, n))
+
+
+def stack_plot(ax, stacks: neurons.Stacks, colors=None) -> None:
+    """Draw the paper's neuron stack plot (§8) from `geomtoy.geometry.neurons.stacks`: one
+    column per neuron in its order, each weight a rectangle coloured by its feature's
+    importance rank (`colors`, default `stack_colors`), positives up from 0, negatives down."""
+    m, n = stacks.weight.shape
+    colors = stack_colors(n) if colors is None else colors
+    for x, h in enumerate(stacks.order):
+        for i, w, bottom in zip(stacks.feature[h], stacks.weight[h], stacks.bottom[h]):
+            if abs(w) >= neurons.DEAD_NEURON:
+                color = colors[stacks.rank[i]]
+                ax.bar(x, w, bottom=bottom, color=color, width=0.85, edgecolor="white", lw=0.3)
     ax.axhline(0, color="k", lw=0.5)
     ax.set_xticks([])
     ax.set_xlim(-0.6, m - 0.4)
-
-
-def neuron_order(W: np.ndarray, importance: np.ndarray) -> np.ndarray:
-    """Neurons sorted by the importance of their largest feature (the paper's ordering)."""
-    top = np.argmax(np.abs(W), axis=1)
-    return np.argsort(-importance[top], kind="stable")
 
 
 # ---------------------------------------------------------------- notebook helpers

@@ -131,6 +131,17 @@ function modelOf(D, i) {
     poly: A.polytope.subarray(fo, fo + n),
     imp: A.imp_vals.subarray(io, io + n),
     fp: A.fp_vals.subarray(po, po + n),
+    stack: A.moff ? stackOf(A, i, n, m, fo, wo) : null,
+  };
+}
+/** One model's neuron stack plot as the payload holds it (geomtoy.geometry.neurons.stacks):
+ * rows are neurons, each its features by |weight|, with the weight and where its block starts. */
+function stackOf(A, i, n, m, fo, wo) {
+  const mo = A.moff[i], sl = (a) => a.subarray(wo, wo + m * n);
+  return {
+    order: A.stack_order.subarray(mo, mo + m), count: A.stack_count.subarray(mo, mo + m),
+    feature: sl(A.stack_feature), weight: sl(A.stack_weight), bottom: sl(A.stack_bottom),
+    rank: A.stack_rank.subarray(fo, fo + n),
   };
 }
 

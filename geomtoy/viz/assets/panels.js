@@ -86,28 +86,17 @@ let STACK = null; // drawn blocks, for the tooltip
 function renderStack(D, M) {
   const card = $("stack-card");
   const flags = (D.kind_flags || {})[M.kind] || {};
-  const privileged = !!flags.privileged_hidden;
+  const privileged = !!flags.privileged_hidden && !!M.stack;
   card.hidden = !privileged;
   STACK = null;
   if (!privileged) return null;
-  const n = M.n, m = M.m, C = D.constants;
-  let W = Array.from({ length: m }, (_, h) => Array.from(M.W.subarray(h * n, h * n + n), (v) => (fin(v) ? v : 0)));
-  if (flags.untied) { // footnote 15: the largest |W1| weight into each neuron is 1
-    W = W.map((row) => { let big = 0; for (const v of row) big = Math.max(big, Math.abs(v)); const s = big > C.dead_neuron ? big : 1; return row.map((v) => v / s); });
-  }
-  const info = W.map((row, h) => {
-    let big = 0, top = 0;
-    row.forEach((v, j) => { if (Math.abs(v) > big) { big = Math.abs(v); top = j; } });
-    let count = 0;
-    if (big > C.dead_neuron) for (const v of row) if (Math.abs(v) > C.feature_threshold * big) count++;
-    let pos = 0, neg = 0;
-    for (const v of row) { if (v > 0) pos += v; else neg -= v; }
-    return { h, top, big, count, pos, neg };
-  });
-  // neurons sorted by the importance of their largest feature (§9), dead neurons last
-  info.sort((a, b) => (b.big > C.dead_neuron) - (a.big > C.dead_neuron) || M.imp[b.top] - M.imp[a.top] || a.top - b.top || a.h - b.h);
+  const n = M.n, m = M.m, C = D.constants, st = M.stack;
+  // the layout (order, blocks, where each starts) is the payload's; here only pixels
   let up = 0, down = 0;
-  for (const q of info) { up = Math.max(up, q.pos); down = Math.max(down, q.neg); }
+  for (let k = 0; k < m * n; k++) {
+    const top = st.bottom[k] + st.weight[k];
+    if (fin(top)) { up = Math.max(up, top); down = Math.max(down, -top); }
+  }
   if (up + down <= 0) up = 1;
   const colW = Math.max(8, Math.min(44, 880 / m)), H = 230, padL = 40, padT = 10, padB = 34;
   const scale = H / (up + down), zero = padT + up * scale;
@@ -122,26 +111,23 @@ function renderStack(D, M) {
   ctx.font = (small ? 8 : 10) + "px system-ui, sans-serif";
   ctx.textAlign = "center";
   ctx.textBaseline = "alphabetic";
-  info.forEach((q, col) => {
-    const row = W[q.h], x = padL + col * colW + 1, w = colW - 2;
-    const order = row.map((v, j) => j).sort((a, b) => Math.abs(row[b]) - Math.abs(row[a]));
-    let yUp = zero, yDown = zero;
-    for (const j of order) {
-      const v = row[j], hgt = Math.abs(v) * scale;
-      if (hgt < 0.2) continue;
-      let y;
-      if (v > 0) { yUp -= hgt; y = yUp; } else { y = yDown; yDown += hgt; }
-      ctx.fillStyle = featureHue(j);
+  st.order.forEach((h, col) => {
+    const x = padL + col * colW + 1, w = colW - 2, count = st.count[h];
+    for (let k = h * n; k < h * n + n; k++) {
+      const v = st.weight[k], j = st.feature[k], hgt = Math.abs(v) * scale;
+      if (!(hgt >= 0.2)) continue;
+      const y = zero - (v > 0 ? st.bottom[k] + v : st.bottom[k]) * scale;
+      ctx.fillStyle = stackColor(st.rank[j], n);
       ctx.fillRect(x, y, w, hgt);
       if (hgt > 2.5) { ctx.fillStyle = "rgba(255,255,255,0.8)"; ctx.fillRect(x, v > 0 ? y : y + hgt - 0.6, w, 0.6); }
-      blocks.push([x, y, w, hgt, q.h, j, v]);
+      blocks.push([x, y, w, hgt, h, j, v]);
     }
-    if (q.count === 1) mono++; else if (q.count > 1) poly++;
+    if (count === 1) mono++; else if (count > 1) poly++;
     const cx = x + w / 2;
     ctx.fillStyle = "#555";
-    ctx.fillText(String(q.h), cx, padT + H + 13);
-    ctx.fillStyle = q.count > 1 ? "#c0392b" : "#888";
-    ctx.fillText(q.count ? String(q.count) : "–", cx, padT + H + 26);
+    ctx.fillText(String(h), cx, padT + H + 13);
+    ctx.fillStyle = count > 1 ? "#c0392b" : "#888";
+    ctx.fillText(count ? String(count) : "–", cx, padT + H + 26);
   });
   ctx.fillStyle = "#666";
   ctx.fillRect(padL, Math.round(zero), width - padL - 6, 1);
@@ -155,11 +141,13 @@ function renderStack(D, M) {
   ctx.fillText("neuron", 2, padT + H + 13);
   ctx.fillText("features", 2, padT + H + 26);
   STACK = { blocks, D, M };
-  $("stack-sub").textContent = (((D.kind_flags || {})[M.kind] || {}).untied ? "W₁ rescaled per neuron (footnote 15); " : "") +
-    "one column per neuron, each weight a block coloured by its feature, negatives below the axis; " +
+  $("stack-sub").textContent = (flags.untied ? "W₁ rescaled per neuron (footnote 15); " : "") +
+    "one column per neuron, each weight a block coloured by its feature's importance (most important yellow), negatives below the axis; " +
     "bottom row: features per neuron (|W| > " + C.feature_threshold + " × max) — " + mono + " monosemantic, " + poly + " polysemantic";
-  return { neurons: m, mono, poly, order: info.map((q) => q.h), features_per_neuron: info.map((q) => q.count) };
+  return { neurons: m, mono, poly, order: Array.from(st.order), features_per_neuron: Array.from(st.order, (h) => st.count[h]) };
 }
+/** The stack plot's colour of importance rank r of n (the figures' viridis key, geomtoy.viz.plot.stack_colors). */
+function stackColor(r, n) { return css(VIRIDIS(1 - (0.95 * r) / Math.max(1, n - 1))); }
 $("stack").addEventListener("mousemove", (e) => {
   if (!STACK) return;
   const r = $("stack").getBoundingClientRect(), x = e.clientX - r.left, y = e.clientY - r.top;
