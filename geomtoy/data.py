@@ -21,8 +21,10 @@ import jax
 import jax.numpy as jnp
 from jax.scipy.special import erfinv
 
-SAMPLERS = ("hash", "threefry")
-STRUCTURES = ("independent", "correlated", "anticorrelated", "hierarchical")
+from geomtoy import registry
+
+SAMPLERS = registry.SAMPLERS
+STRUCTURES = registry.STRUCTURES
 
 _BELOW_ONE = 1.0 - 2.0**-24  # the largest float32 below 1: keeps erfinv finite
 
@@ -36,6 +38,7 @@ MAGNITUDES = {"uniform": lambda w: w, "half_normal": _normal_quantile}
 """The value of a present feature as a function of its uniform w (in [0, 1), or [-1, 1)
 for signed inputs): uniform as in the paper, or the half-normal |N(0, 1)| (N(0, 1) signed),
 by inverse transform of the same uniform, so no extra random bits are drawn."""
+registry.check_math("geomtoy.data.MAGNITUDES", registry.MAGNITUDES, MAGNITUDES)
 
 
 def feature_values(w: jax.Array, signed: bool = False, magnitude: str = "uniform"):

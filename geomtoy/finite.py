@@ -35,8 +35,7 @@ import jax
 import jax.numpy as jnp
 
 from geomtoy import data
-
-REPRESENTATIONS = ("auto", "dense", "sparse")
+from geomtoy.registry import REPRESENTATIONS
 
 CAPACITY_TAIL = 1e-12
 """A sample has more than `capacity` candidate features with probability at most this."""

@@ -6,9 +6,9 @@ feature-major, x of shape (n, B) with one sample per column, so that `W @ x` is 
 paper's h = W x for all samples at once and XLA vectorises over the batch (docs/design.md,
 performance principles). The instance axis is added by `jax.vmap` in train.py.
 
-Every model kind is one `Kind` entry in `MODELS`: its pre-activation output, its target
-and the facts other modules ask about it (signed inputs, an untied second matrix, a
-privileged hidden basis). The output nonlinearity is `ACTIVATIONS[activation]` (ReLU as
+Every model kind is one `Kind` entry in `MODELS`: its pre-activation output and its target,
+joined to its name, doc and flags (signed inputs, an untied second matrix, a privileged
+hidden basis) from the JAX-free geomtoy.registry. The output nonlinearity is `ACTIVATIONS[activation]` (ReLU as
 in the paper, or exact GELU), applied by every kind that has one:
 
   relu_output  x_hat = f(W^T W x + b)           the paper's main model
@@ -17,7 +17,7 @@ in the paper, or exact GELU), applied by every kind that has one:
   abs          y_hat = f(W2 ReLU(W x) + b)      computation in superposition, untied (§9);
                                                 W plays W1, W2 has shape (n, m), target |x|
 
-A new kind is one `register(Kind(...))` call next to its math.
+A new kind is one `registry.ModelKind` entry plus one `register(name, logits)` call here.
 """
 
 import dataclasses
@@ -26,6 +26,8 @@ from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
+
+from geomtoy import registry
 
 
 @jax.tree_util.register_dataclass
@@ -46,67 +48,39 @@ ACTIVATIONS: dict[str, Callable[[jax.Array], jax.Array]] = {
     "gelu": functools.partial(jax.nn.gelu, approximate=False),  # x Phi(x), as torch's GELU
 }
 """The output nonlinearity f, by its name in the sweep key model.activation."""
+registry.check_math("geomtoy.models.ACTIVATIONS", registry.ACTIVATIONS, ACTIVATIONS)
 
 
-@dataclasses.dataclass(frozen=True)
-class Kind:
-    """One model kind: its math for one instance and the flags other modules read."""
+def _identity(x: jax.Array) -> jax.Array:
+    return x
 
-    name: str
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Kind(registry.ModelKind):
+    """One model kind: its registry entry (name, doc, flags) and its math for one instance."""
+
     logits: Callable[[Params, jax.Array], jax.Array]  # x (n, B) -> output before f
-    doc: str
-    target: Callable[[jax.Array], jax.Array] = lambda x: x  # what the output must match
-    output_activation: bool = True  # apply f to `logits`
-    signed_inputs: bool = False  # present features are Uniform[-1, 1], not [0, 1]
-    untied: bool = False  # a second matrix W2 (n, m) maps the hidden space back
-    privileged_hidden: bool = False  # a ReLU on the hidden layer: neurons are a basis
+    target: Callable[[jax.Array], jax.Array] = _identity  # what the output must match
 
 
 MODELS: dict[str, Kind] = {}
 
 
-def register(kind: Kind) -> Kind:
-    """Add a model kind; its name becomes a value of the sweep key model.kind."""
-    if kind.name in MODELS:
-        raise ValueError(f"model kind {kind.name!r} is already registered")
-    MODELS[kind.name] = kind
-    return kind
+def register(name: str, logits: Callable, target: Callable = _identity) -> Kind:
+    """The math of a kind registered (by name and flags) in geomtoy.registry.MODEL_KINDS."""
+    if name in MODELS or name not in registry.MODEL_KINDS:
+        raise ValueError(f"model kind {name!r} is already registered or has no registry entry")
+    MODELS[name] = Kind(
+        **dataclasses.asdict(registry.MODEL_KINDS[name]), logits=logits, target=target
+    )
+    return MODELS[name]
 
 
-register(
-    Kind(
-        "relu_output",
-        lambda p, x: p.W.T @ (p.W @ x) + p.b[:, None],
-        "x_hat = ReLU(W^T W x + b), the paper's main model",
-    )
-)
-register(
-    Kind(
-        "linear",
-        lambda p, x: p.W.T @ (p.W @ x) + p.b[:, None],
-        "x_hat = W^T W x + b, the linear baseline",
-        output_activation=False,
-    )
-)
-register(
-    Kind(
-        "relu_hidden",
-        lambda p, x: p.W.T @ jax.nn.relu(p.W @ x) + p.b[:, None],
-        "x_hat = ReLU(W^T ReLU(W x) + b), a privileged hidden basis",
-        privileged_hidden=True,
-    )
-)
-register(
-    Kind(
-        "abs",
-        lambda p, x: p.W2 @ jax.nn.relu(p.W @ x) + p.b[:, None],
-        "y_hat = ReLU(W2 ReLU(W x) + b) computing |x|, untied",
-        target=jnp.abs,
-        signed_inputs=True,
-        untied=True,
-        privileged_hidden=True,
-    )
-)
+register("relu_output", lambda p, x: p.W.T @ (p.W @ x) + p.b[:, None])
+register("linear", lambda p, x: p.W.T @ (p.W @ x) + p.b[:, None])
+register("relu_hidden", lambda p, x: p.W.T @ jax.nn.relu(p.W @ x) + p.b[:, None])
+register("abs", lambda p, x: p.W2 @ jax.nn.relu(p.W @ x) + p.b[:, None], target=jnp.abs)
+registry.check_math("geomtoy.models.MODELS", tuple(registry.MODEL_KINDS), MODELS)
 
 
 def model_kind(kind: str) -> Kind:

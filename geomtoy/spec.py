@@ -3,9 +3,10 @@
 One field list (`FIELDS`) says, for every TOML key, how it is checked, its default, whether it
 may be a grid axis and what it means; `STATIC_KEYS` says which keys fix the compiled program
 (the rest are per-instance array leaves). `Shape` is the static configuration of one compiled
-program, shared by the sweep planner and the training engine. The enumerations of model kinds,
-activations, samplers, structures and magnitudes come from the registries next to their math
-(geomtoy.models, geomtoy.data). No JAX arrays, no I/O. Users: docs/sweep-file.md.
+program, shared by the sweep planner and the training engine. The enumerations (model kinds
+and their flags, activations, samplers, structures, magnitudes, optimizers, schedules) come
+from the JAX-free geomtoy.registry, against which the math in geomtoy.models, data and optim
+is checked. No JAX, no I/O. Users: docs/sweep-file.md.
 """
 
 from __future__ import annotations
@@ -17,17 +18,20 @@ import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from geomtoy import data, models
 from geomtoy.errors import SweepError as SweepError  # the bad-input error, re-exported
+from geomtoy.registry import (
+    ACTIVATIONS,
+    MAGNITUDES,
+    MODEL_KINDS,
+    OPTIMIZERS,
+    REPRESENTATIONS,
+    SAMPLERS,
+    SCHEDULES,
+    STRUCTURES,
+    ModelKind,
+)
 
-KINDS = models.KINDS
-ACTIVATIONS = tuple(models.ACTIVATIONS)
-OPTIMIZERS = ("adamw", "adam", "sgd")
-SCHEDULES = ("constant", "linear", "cosine", "warmup_cosine")
-REPRESENTATIONS = ("auto", "dense", "sparse")
-SAMPLERS = data.SAMPLERS
-STRUCTURES = data.STRUCTURES
-MAGNITUDES = tuple(data.MAGNITUDES)
+KINDS = tuple(MODEL_KINDS)
 SCALES = ("smoke", "default", "paper")
 SECTIONS = ("model", "data", "train")
 STATIC_KEYS = (
@@ -251,7 +255,7 @@ FIELDS: dict[str, Field] = {
         "relu_output",
         True,
         "model kind (geomtoy.models.MODELS): "
-        + "; ".join(f"{k.name}: {k.doc}" for k in models.MODELS.values()),
+        + "; ".join(f"{k.name}: {k.doc}" for k in MODEL_KINDS.values()),
     ),
     "model.n_features": Field(_int(1), REQUIRED, True, "n, number of features"),
     "model.n_hidden": Field(_int(1), REQUIRED, True, "m, hidden dimensions"),
@@ -408,9 +412,10 @@ class Shape:
         return None
 
     @property
-    def model(self) -> models.Kind:
-        """The registry entry of this shape's model kind (flags, math)."""
-        return models.MODELS[self.kind]
+    def model(self) -> ModelKind:
+        """The registry entry of this shape's model kind (its flags; the math is
+        geomtoy.models.MODELS[kind])."""
+        return MODEL_KINDS[self.kind]
 
     @property
     def eval_batch(self) -> int:

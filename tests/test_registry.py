@@ -2,7 +2,10 @@
 magnitude): every kind and activation against a NumPy reference, the magnitude sampler
 against the inverse normal CDF, and the sweep keys that select them."""
 
+import dataclasses
 import math
+import subprocess
+import sys
 
 import jax
 import jax.numpy as jnp
@@ -10,7 +13,7 @@ import numpy as np
 import pytest
 import reference
 
-from geomtoy import data, models, spec, sweep, train
+from geomtoy import data, models, registry, spec, sweep, train
 
 F32 = np.float32
 
@@ -138,3 +141,21 @@ def test_gelu_half_normal_model_trains():
     res = train.train_instances(shape, hp, chunk_steps=20)
     assert np.all(np.isfinite(res.loss)) and not res.diverged.any()
     assert np.all(res.curves["loss"][-1] < res.curves["loss"][0])
+
+
+def test_the_registry_and_the_math_agree():
+    """Every name in the JAX-free registry has its math, under the same name and flags."""
+    assert tuple(models.MODELS) == tuple(registry.MODEL_KINDS) == spec.KINDS
+    for name, entry in registry.MODEL_KINDS.items():
+        kind = models.MODELS[name]
+        assert {f.name: getattr(kind, f.name) for f in dataclasses.fields(entry)} == vars(entry)
+    assert tuple(models.ACTIVATIONS) == registry.ACTIVATIONS
+    assert tuple(data.MAGNITUDES) == registry.MAGNITUDES
+    with pytest.raises(ImportError, match=r"without math \['b'\].*registry entry \['c'\]"):
+        registry.check_math("table", ("a", "b"), {"a": 1, "c": 2})
+
+
+def test_the_schema_and_the_sweep_planner_do_not_start_jax():
+    code = "import sys, geomtoy.spec, geomtoy.sweep; print({'jax', 'optax'} & {*sys.modules})"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "set()"

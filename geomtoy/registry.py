@@ -1,0 +1,72 @@
+"""The engine's registries by name, without their math: JAX-free, so the sweep schema
+(geomtoy.spec) checks its keys against them without starting JAX.
+
+Each name here has its math elsewhere, keyed by the same name: model kinds and output
+activations in geomtoy.models, samplers, set structures and magnitudes in geomtoy.data,
+optimizers and schedules in geomtoy.optim, representations in geomtoy.finite. A module
+whose table lacks a name refuses to import, and tests/test_registry.py checks both sides.
+Adding a model kind is one `ModelKind` entry here plus its math in geomtoy.models.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelKind:
+    """One model kind's name, what it computes and the facts other modules ask about it."""
+
+    name: str
+    doc: str
+    output_activation: bool = True  # apply the output nonlinearity f
+    signed_inputs: bool = False  # present features are Uniform[-1, 1], not [0, 1]
+    untied: bool = False  # a second matrix W2 (n, m) maps the hidden space back
+    privileged_hidden: bool = False  # a ReLU on the hidden layer: neurons are a basis
+
+
+MODEL_KINDS: dict[str, ModelKind] = {
+    k.name: k
+    for k in (
+        ModelKind("relu_output", "x_hat = ReLU(W^T W x + b), the paper's main model"),
+        ModelKind("linear", "x_hat = W^T W x + b, the linear baseline", output_activation=False),
+        ModelKind(
+            "relu_hidden",
+            "x_hat = ReLU(W^T ReLU(W x) + b), a privileged hidden basis",
+            privileged_hidden=True,
+        ),
+        ModelKind(
+            "abs",
+            "y_hat = ReLU(W2 ReLU(W x) + b) computing |x|, untied",
+            signed_inputs=True,
+            untied=True,
+            privileged_hidden=True,
+        ),
+    )
+}
+"""The values of the sweep key model.kind, in this order (the first is the default)."""
+
+ACTIVATIONS = ("relu", "gelu")
+"""Output nonlinearities (model.activation): ReLU as in the paper, or exact GELU."""
+SAMPLERS = ("hash", "threefry")
+"""Uniform samplers (train.sampler)."""
+STRUCTURES = ("independent", "correlated", "anticorrelated", "hierarchical")
+"""Feature-set structures (data.structure)."""
+MAGNITUDES = ("uniform", "half_normal")
+"""Values of a present feature (data.magnitude)."""
+OPTIMIZERS = ("adamw", "adam", "sgd")
+"""Optimizers (train.optimizer)."""
+SCHEDULES = ("constant", "linear", "cosine", "warmup_cosine")
+"""Learning-rate schedules (train.schedule)."""
+REPRESENTATIONS = ("auto", "dense", "sparse")
+"""How a finite training set is held (data.representation)."""
+
+
+def check_math(what: str, names: tuple[str, ...], implemented) -> None:
+    """Refuse a math table that does not implement exactly the registered `names`."""
+    missing, extra = set(names) - set(implemented), set(implemented) - set(names)
+    if missing or extra:
+        raise ImportError(
+            f"{what}: registered without math {sorted(missing)}, math without a "
+            f"registry entry {sorted(extra)} (geomtoy.registry)"
+        )
