@@ -20,10 +20,10 @@ import pytest
 from browser import Browser, BrowserError, find_chromium
 
 from geomtoy import results
-from geomtoy.geometry import neurons
+from geomtoy.geometry import neurons, recovery
 from geomtoy.geometry.tables import geometry_tables
 from geomtoy.spec import SweepError
-from geomtoy.viz import explore, payload
+from geomtoy.viz import explore, payload, saes
 
 LIMIT_BYTES = 20_000_000
 """A sweep of 10,000 models of n = 20 must embed in a page under 20 MB (issue 8)."""
@@ -202,12 +202,65 @@ def abs_weights(idx, seed, rng):
 
 
 AXES_2D = {"data.feature_probability": [0.05, 0.3, 1.0], "train.lr": [0.001, 0.01]}
+SAE_TOYS = [0, 4]  # plane instances the synthetic SAEs read
+
+
+def write_sae_results(path: Path, toy: Path, toys: list[int], extra: int = 2) -> Path:
+    """An SAE results directory in the layout `geomtoy run` writes for an `[sae]` sweep: for
+    each toy instance in `toys`, two SAEs (l1 axis) whose decoder holds the toy model's unit
+    feature directions and `extra` random unit columns (the last one dead)."""
+    src = results.open_results(toy)
+    rng = np.random.default_rng(1)
+    rows = [(t, a) for t in toys for a in range(2)]
+    J, (m, n), width = len(rows), src.params["W"].shape[1:], src.params["W"].shape[2] + extra
+    W = src.params["W"][[t for t, _ in rows]]
+    W_dec = np.zeros((J, m, width))
+    for j in range(J):
+        U = W[j] / np.maximum(np.linalg.norm(W[j], axis=0), 1e-9)
+        R = rng.standard_normal((m, extra))
+        W_dec[j] = np.concatenate([U, R / np.linalg.norm(R, axis=0)], axis=1)
+    frequency = np.full((J, width), 0.05)
+    frequency[:, -1] = 0.0
+    rec = recovery.feature_recovery(W, W_dec)
+    P = src.params
+    idx = [t for t, _ in rows]
+    params = {"W_dec": W_dec, "W_enc": np.swapaxes(W_dec, 1, 2), "b_dec": np.zeros((J, m)),
+              "b_enc": np.zeros((J, width)), "threshold": np.zeros(J), "frequency": frequency,
+              "width": np.full(J, width), "W": W, "b": P["b"][idx],
+              "feature_probability": P["feature_probability"][idx],
+              "importance": P["importance"][idx], "n_features": np.full(J, n),
+              "n_hidden": np.full(J, m)}  # fmt: skip
+    summary = recovery.summary(rec, frequency)
+    columns = {"instance": np.arange(J), "seed": np.zeros(J, np.int64), "point": np.arange(J),
+               "group": np.zeros(J, np.int64), "toy": np.array(idx),
+               "sae.l1_coefficient": np.array([0.01, 0.1])[[a for _, a in rows]],
+               "mse": np.full(J, 1e-3), "explained_variance": np.full(J, 0.99),
+               "l0": np.full(J, 1.5), "l1": np.full(J, 1.0), "loss": np.full(J, 2e-3),
+               "best": np.ones(J, bool), "diverged": np.zeros(J, bool),
+               "geometry": ["x"] * J, **summary}  # fmt: skip
+    path.mkdir(parents=True)
+    f_inst = np.repeat(np.arange(J), n)
+    features = {"instance": f_inst, "feature": np.tile(np.arange(n), J),
+                "recovery": rec.reshape(-1), "polytope": ["x"] * (J * n)}  # fmt: skip
+    results.atomic_save_npz(path / "params.npz", params)
+    results.atomic_save_npz(path / "curves.npz", {"step": np.ones((J, 1)), "loss": np.ones((J, 1))})
+    results.atomic_write_parquet(path / "features.parquet", features)
+    results.atomic_write_parquet(path / "instances.parquet", columns)
+    toy_meta = src.meta
+    spec = {"description": "synthetic SAEs", "source": {"results": toy.name, "instances": "best"},
+            "sae": {"activation": "relu"}}  # fmt: skip
+    meta = {"format": 1, "family": "sae", "name": path.name, "status": "complete",
+            "fingerprint": f"sae-{path.name}", "source_fingerprint": toy_meta["fingerprint"],
+            "spec": spec, "axes": {"sae.l1_coefficient": [0.01, 0.1]}, "n_instances": J,
+            "seeds": 1, "wall_time_s": 0.0}  # fmt: skip
+    results.atomic_write_json(path / "meta.json", meta)
+    return path
 
 
 @pytest.fixture(scope="module")
 def sweeps(tmp_path_factory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("explore")
-    return {
+    out = {
         "plane": write_results(
             root / "plane",
             name="plane",
@@ -232,6 +285,10 @@ def sweeps(tmp_path_factory) -> dict[str, Path]:
             root / "abs", name="abs", kind="abs", n=3, m=6, axes={}, seeds=2, weights=abs_weights
         ),
     }
+    # SAE results beside their toy sweeps: found by `geomtoy explore` given the toy sweeps
+    out["sae_plane"] = write_sae_results(root / "sae_plane", out["plane"], SAE_TOYS)
+    out["sae_hidden"] = write_sae_results(root / "sae_hidden", out["hidden"], [0])
+    return out
 
 
 @pytest.fixture(scope="module")
@@ -485,6 +542,75 @@ def test_stack_payload_is_the_geometry_stack_data(sweeps):
         decoded["stack_bottom"][m * n * i : m * n * (i + 1)], want.bottom.reshape(-1), atol=1e-6
     )
     assert "stack_order" not in payload.sweep_payload(sweeps["plane"])["arrays"]
+
+
+def _decoded(arrays: dict) -> dict:
+    return {k: np.frombuffer(base64.b64decode(a["b64"]), a["dtype"]) for k, a in arrays.items()}
+
+
+def test_sae_payload_holds_each_saes_decoder_for_its_toy_instance(sweeps, tmp_path, capsys):
+    """`geomtoy explore TOY` finds the SAE results beside it (same source fingerprint); given
+    only the SAE results it loads their toy sweep; the payload holds, per SAE, its toy
+    instance, its decoder columns and their cosines to the true features."""
+    mine = [sweeps["sae_plane"].resolve()]
+    toys, found = saes.attach([sweeps["plane"], sweeps["abs"]])
+    assert [found[t] for t in toys] == [mine, []]
+    toys, found = saes.attach([sweeps["sae_plane"]])
+    assert [t.resolve() for t in toys] == [sweeps["plane"].resolve()] and found[toys[0]] == mine
+    p = saes.sae_payload(sweeps["sae_plane"])
+    A, P = _decoded(p["arrays"]), results.open_results(sweeps["sae_plane"]).params
+    toy = results.open_results(sweeps["plane"]).params["W"]
+    assert A["toy"].tolist() == [t for t in SAE_TOYS for _ in range(2)] and (p["m"], p["n"]) == (
+        2,
+        5,
+    )
+    for j, t in enumerate(A["toy"]):
+        w, d0 = int(A["width"][j]), int(A["doff"][j])
+        dec = A["dec"][d0 * 2 : (d0 + w) * 2].reshape(2, w)
+        np.testing.assert_allclose(dec, P["W_dec"][j, :, :w], atol=1e-6)
+        np.testing.assert_allclose(dec[:, :5] * np.linalg.norm(toy[t], axis=0), toy[t], atol=1e-5)
+        cos = A["cos"][d0 * 5 : (d0 + w) * 5].reshape(5, w)
+        np.testing.assert_allclose(np.diag(cos[:, :5]), 1.0, atol=1e-5)  # its own dictionary
+        np.testing.assert_allclose(A["rec"][5 * j : 5 * j + 5], 1.0, atol=1e-5)
+        assert A["live"][d0 : d0 + w].tolist() == [1] * (w - 1) + [0]
+    lost = tmp_path / "lost"
+    write_sae_results(lost / "sae", sweeps["plane"], [0])
+    (lost / "sae" / "meta.json").write_text(
+        (lost / "sae" / "meta.json").read_text().replace('"results": "plane"', '"results": "gone"')
+    )
+    assert explore.main([str(lost / "sae"), "--out", str(tmp_path / "p.html")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "give the toy results directory too" in err
+
+
+def test_sae_card_draws_decoders_over_the_features(browser, page, sweeps, tmp_path):
+    """m = 2: the SAE card draws the selected model's features and its SAEs' decoder columns;
+    m > 2: the cosines to the true features; a model no SAE reads says which do."""
+    P = results.open_results(sweeps["sae_plane"]).params
+    open_page(browser, page, f"#sweep=0&instance={SAE_TOYS[1]}")
+    s = browser.eval("""(() => ({ st: window.explorer.state().sae, hidden: document.getElementById('sae-card').hidden,
+        lines: document.querySelectorAll('#sae-plane line.dec').length,
+        rows: document.querySelectorAll('#sae-table tbody tr').length }))()""")
+    j = s["st"]["sae"]
+    assert not s["hidden"] and s["st"]["view"] == "plane" and s["st"]["toy"] == SAE_TOYS[1]
+    assert s["rows"] == 2 and s["lines"] == P["W_dec"].shape[2] and s["st"]["recovered_099"] == 5
+    np.testing.assert_allclose(np.reshape(s["st"]["decoders"], (2, -1)), P["W_dec"][j], atol=1e-6)
+    browser.screenshot(tmp_path / "sae.png")
+    open_page(browser, page, "#sweep=0&instance=1")
+    assert window_sae(browser) == {"n": 0, "with_saes": SAE_TOYS}
+    open_page(browser, page, "#sweep=1&instance=0")
+    st = window_sae(browser)
+    assert st["view"] == "cosines" and st["n"] == 2
+    assert browser.eval("document.getElementById('sae-cos').width") > 0
+    open_page(browser, page, "#sweep=2&instance=0")
+    assert window_sae(browser) is None and browser.eval(
+        "document.getElementById('sae-card').hidden"
+    )
+    assert browser.errors() == []
+
+
+def window_sae(browser: Browser):
+    return browser.eval("window.explorer.state().sae")
 
 
 def test_stack_plot_counts_features_per_neuron(browser, page, sweeps):

@@ -20,7 +20,10 @@ best seed), and for the selected model the views of the paper:
   the paper's phase diagram (§4); clicking a cell selects that model (arrow keys move);
   under it every feature's D_i and the model's D* along the map's x axis (§5.1);
 - for ReLU-hidden and abs models, the per-neuron stack plot (§8, §9; abs weights
-  rescaled as in footnote 15).
+  rescaled as in footnote 15);
+- the SAEs that read the model (`geomtoy.viz.saes`: SAE results directories given, or
+  beside a toy one with its fingerprint as their source): their scores and decoder
+  columns, drawn over the features for m = 2, as cosines to the true features otherwise.
 
 Data are embedded compactly (`geomtoy.viz.payload`): each table column is one
 little-endian typed array in base64, float16 only for large sweeps, strings and rows
@@ -48,12 +51,13 @@ from pathlib import Path
 
 from geomtoy import results
 from geomtoy.spec import SweepError
+from geomtoy.viz import saes
 from geomtoy.viz.payload import sweep_payload
 
 DEFAULT_OUT = "explorer.html"
 
 ASSET_NAMES = ("explorer.html", "explorer.css")
-JS_FILES = ("data.js", "directions.js", "panels.js", "map.js", "app.js")
+JS_FILES = ("data.js", "directions.js", "panels.js", "map.js", "saes.js", "app.js")
 """The page's script, in order: concatenated into one closure inside explorer.html, so the
 parts share their top-level names (data.js first: helpers and state every other part uses;
 app.js last: wiring and start-up)."""
@@ -102,17 +106,12 @@ def render(payloads: list[dict], title: str = "geomtoy explorer") -> str:
 
 
 def _page(dirs: Sequence[str | Path]) -> str:
-    """The explorer page for results directories (each once)."""
+    """The explorer page for results directories (each once): toy sweeps, each with the SAE
+    sweeps that read it (`saes.attach`: given ones and those beside it)."""
     if not dirs:
         raise SweepError("geomtoy explore", None, "no results directory given")
-    payloads = []
-    seen = set()
-    for d in dirs:
-        key = Path(d).resolve()
-        if key in seen:
-            continue
-        seen.add(key)
-        payloads.append(sweep_payload(d))
+    toys, found = saes.attach(dirs)
+    payloads = [sweep_payload(t) | {"saes": [saes.sae_payload(d) for d in found[t]]} for t in toys]
     return render(payloads, title="geomtoy explorer: " + ", ".join(p["name"] for p in payloads))
 
 

@@ -82,7 +82,8 @@ function renderModel() {
   timed("info", () => renderInfo(D, M));
   const vec = timed("vectors", () => renderVectors(D, M));
   const tab = timed("table", () => renderTable(D, M));
-  LAST = { map: LAST.map, vec, stack, tab };
+  const sae = timed("sae", () => renderSAE(D, M));
+  LAST = { map: LAST.map, vec, stack, tab, sae };
 }
 
 function render() {
@@ -105,7 +106,7 @@ function state(map) {
     sweep: S.sweep, name: D.name, instance: i, seed: A.seed[i], point: A.point[i], best: D.bestOf[A.point[i]] === i,
     axes, kind: M.kind, n: M.n, m: M.m, precision: D.precision, geometry: D.geometries[A.geometry[i]], n_represented: A.n_rep[i],
     loss: A.loss[i], counts: LAST.tab.counts, factors: LAST.tab.factors,
-    vectors: LAST.vec, stack: LAST.stack, map: map || (LAST.map || null), redraw_ms: S.lastMs, redraw_parts: PARTS, errors: ERRORS.length,
+    vectors: LAST.vec, stack: LAST.stack, sae: LAST.sae, map: map || (LAST.map || null), redraw_ms: S.lastMs, redraw_parts: PARTS, errors: ERRORS.length,
   };
 }
 function writeState(map) {
