@@ -17,9 +17,9 @@ __version__ = "0.1.0"
 
 _EXPORTS = {
     "run": ("geomtoy.api", "run"),
-    "open": ("geomtoy.api", "open_results"),
+    "open": ("geomtoy.frames", "open_results"),
     "train_instances": ("geomtoy.api", "train_instances"),
-    "Results": ("geomtoy.api", "Results"),
+    "Results": ("geomtoy.frames", "Results"),
     "analyze": ("geomtoy.geometry", "analyze"),
     "HParams": ("geomtoy.train", "HParams"),
     "Shape": ("geomtoy.train", "Shape"),

@@ -203,12 +203,12 @@ def _run(args: argparse.Namespace) -> int:
 def _dry_run(sweep, mesh) -> int:
     import jax
 
-    from geomtoy import cost, parallel
+    from geomtoy import budget, parallel
 
     platform, devices = jax.default_backend(), parallel.instance_multiple(mesh)
-    memory = cost.device_memory()
-    print("\n".join(cost.plan_lines(sweep, platform, devices, memory)))
-    fitted = cost.fit_blocks(sweep, platform, devices, memory)
+    memory = budget.device_memory()
+    print("\n".join(budget.plan_lines(sweep, platform, devices, memory)))
+    fitted = budget.fit_blocks(sweep, platform, devices, memory)
     for g, f in zip(sweep.groups, fitted.groups):
         if f.block_size > g.block_size:  # an accelerator the default blocks underfill
             print(

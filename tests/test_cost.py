@@ -1,11 +1,10 @@
-"""The memory and time model (geomtoy.cost) against XLA's own buffer assignment, the
+"""The memory and time model (geomtoy.cost, geomtoy.budget) against XLA's own buffer assignment, the
 accelerator block size against device memory, and `geomtoy run --dry-run`."""
 
 import jax
-import numpy as np
 import pytest
 
-from geomtoy import cli, cost, sweep, train
+from geomtoy import budget, cli, cost, sweep, train
 from geomtoy.spec import Shape
 
 CHUNK = 50
@@ -16,12 +15,11 @@ def _compiled_peak(shape: Shape, n: int, block) -> int:
     aliased + temporaries) for n instances on one CPU device."""
     hp = train.HParams.create(n, shape.n_features)
     state = jax.eval_shape(lambda h: train.init_state(shape, h), hp)
-    seed = np.uint32(0)
     eval_block = None if block is None else train.instance_block(shape, n, "cpu", 8192)
     peaks = []
     for lowered in (
-        train._train_chunk.lower(state, hp, shape, CHUNK, seed, None, block),
-        train._evaluate.lower(state.params, hp, shape, seed, None, eval_block),
+        train.lower_chunk(state, hp, shape, CHUNK, block=block),
+        train.lower_evaluate(state.params, hp, shape, block=eval_block),
     ):
         m = lowered.compile().memory_analysis()
         peaks.append(
@@ -51,9 +49,9 @@ def test_memory_model_within_2x_of_compiled_programs(shape):
     n = 96
     # CPU: cache-sized blocks inside the program
     block = train.instance_block(shape, n, "cpu")
-    _within_2x(cost.block_bytes(shape, n, CHUNK, "cpu"), _compiled_peak(shape, n, block))
+    _within_2x(budget.block_bytes(shape, n, CHUNK, "cpu"), _compiled_peak(shape, n, block))
     # GPU/TPU: one vmap over all of a device's instances (compiled here for the CPU)
-    _within_2x(cost.block_bytes(shape, n, CHUNK, "gpu"), _compiled_peak(shape, n, None))
+    _within_2x(budget.block_bytes(shape, n, CHUNK, "gpu"), _compiled_peak(shape, n, None))
 
 
 @pytest.mark.slow  # over the fast suite's time budget: make test-all
@@ -74,13 +72,13 @@ seeds = 10
     s = sweep.loads(text, file="million.toml")
     assert s.n_instances == 10**6
     memory = 16 * 2**30  # a 16 GiB device
-    fitted = cost.fit_blocks(s, "gpu", devices=1, memory=memory, measure=False)
+    fitted = budget.fit_blocks(s, "gpu", devices=1, memory=memory, measure=False)
     blocks = fitted.blocks()
     assert sum(len(b.rows) for b in blocks) == 10**6
     g = fitted.groups[0]
-    used = cost.block_bytes(g.shape, blocks[0].size, fitted.chunk_steps, "gpu")
+    used = budget.block_bytes(g.shape, blocks[0].size, fitted.chunk_steps, "gpu")
     assert used <= cost.DEVICE_MEMORY_FRACTION * memory < 2 * used  # fits, and fills it
-    assert cost.fit_blocks(s, "cpu", 1, memory) is s  # CPU keeps the sweep's blocks
+    assert budget.fit_blocks(s, "cpu", 1, memory) is s  # CPU keeps the sweep's blocks
 
 
 def test_dry_run_prints_the_plan_and_writes_nothing(tmp_path, capsys):
