@@ -390,9 +390,16 @@ def test_bad_input_exits_2_with_one_line(tmp_path, sweeps, capsys):
         weights=lambda idx, s, rng: plane_weights((0, 0), s, rng),
         status="running",
     )
+    old = write_results(
+        tmp_path / "old", name="old", kind="relu_output", n=5, m=2, axes={}, seeds=1,
+        weights=lambda idx, s, rng: plane_weights((0, 0), s, rng),
+    )  # fmt: skip
+    table = results.open_results(old).features.drop_columns(["leak"])
+    results.atomic_write_parquet(old / "features.parquet", table.to_pydict())
     out = tmp_path / "page.html"
     cases = {
         "missing": ([str(tmp_path / "nowhere")], "not a geomtoy results directory"),
+        "no factor columns": ([str(old)], "geomtoy analyze"),
         "empty": ([str(empty)], "not a geomtoy results directory"),
         "running": ([str(sweeps["plane"]), str(running)], "running"),
         "out is a directory": ([str(sweeps["plane"]), "--out", str(tmp_path)], "is a directory"),
@@ -493,9 +500,12 @@ def test_labels_and_counts_equal_features_parquet(browser, page, sweeps, sweep_i
             assert int(cells[col["feature"]]) == r["feature"]
             assert cells[col["polytope"]] == r["polytope"]
             assert cells[col["factor"]] == ("—" if r["factor"] < 0 else str(r["factor"]))
-            for key in ("norm", "dimensionality", "interference", "bias"):
-                value = "—" if math.isnan(r[key]) else f"{r[key]:.3f}"
+            for key in ("norm", "dimensionality", "interference", "bias", "fit_error", "leak"):
+                v, digits = r[key], 4 if key == "fit_error" else 3
+                value = "—" if v is None or math.isnan(v) else f"{v:.{digits}f}"
                 assert cells[col[key]] == value, (instance, key, cells, r)
+            for key in ("factor_size", "factor_dim"):  # k and d of the tegum factor
+                assert cells[col[key]] == (str(r[key]) if r[key] > 0 else "—"), (key, r)
         features = Counter(r["polytope"] for r in rows)
         factors = Counter()
         for label, _fid in {(r["polytope"], r["factor"]) for r in rows if r["factor"] >= 0}:

@@ -15,6 +15,7 @@ import numpy as np
 
 from geomtoy import models, results
 from geomtoy.geometry import neurons, polytopes, vocabulary
+from geomtoy.geometry.tables import FACTOR_COLUMNS
 from geomtoy.spec import SweepError
 from geomtoy.viz import style
 from geomtoy.viz.encode import array, codes, dedupe_rows, finite_json, ints, jsonable
@@ -121,6 +122,10 @@ def _features(res: results.Results, n_col: np.ndarray) -> tuple[dict, np.ndarray
     if len(f_inst) != foff[-1] or not np.array_equal(f_feat, np.arange(foff[-1]) - foff[f_inst]):
         reason = "rows do not match n_features of each instance"
         raise SweepError(res.path / "features.parquet", None, reason)
+    for name in FACTOR_COLUMNS:
+        if name not in res.features.column_names:
+            reason = f"no column; `geomtoy analyze {res.path}` recomputes the geometry tables"
+            raise SweepError(res.path / "features.parquet", name, reason)
     return {name: res.column(name, "features")[order] for name in res.features.column_names}, foff
 
 
@@ -196,6 +201,8 @@ def _float_arrays(res, fcol, foff, shapes, stack) -> tuple[dict, dict]:
         "norm": fcol["norm"],
         "dim": fcol["dimensionality"],
         "interf": fcol["interference"],
+        "fit_error": np.asarray(fcol["fit_error"], np.float64),
+        "leak": np.asarray(fcol["leak"], np.float64),
         "imp_vals": imp_vals,
         "fp_vals": fp_vals,
     }
@@ -253,6 +260,8 @@ def _int_arrays(res, col, fcol, foff, axis_index, labels, kind_code) -> dict:
         "lr": array(res.params["lr"], "f4"),
         "wd": array(res.params["weight_decay"], "f4"),
         "factor": ints(fcol["factor"], signed=True),
+        "factor_size": ints(fcol["factor_size"]),
+        "factor_dim": ints(fcol["factor_dim"]),
         "polytope": array(labels["polytope_code"], "u1"),
     }
 

@@ -128,6 +128,8 @@ function modelOf(D, i) {
     dim: A.dim.subarray(fo, fo + n),
     interf: A.interf.subarray(fo, fo + n),
     factor: A.factor.subarray(fo, fo + n),
+    k: A.factor_size.subarray(fo, fo + n), d: A.factor_dim.subarray(fo, fo + n),
+    fit: A.fit_error.subarray(fo, fo + n), leak: A.leak.subarray(fo, fo + n),
     poly: A.polytope.subarray(fo, fo + n),
     imp: A.imp_vals.subarray(io, io + n),
     fp: A.fp_vals.subarray(po, po + n),

@@ -167,6 +167,10 @@ const COLUMNS = [
   ["interference", "interf.", (M, j) => M.interf[j], f3],
   ["bias", "bias", (M, j) => M.b[j], f3],
   ["factor", "factor", (M, j) => M.factor[j], (v) => (v < 0 ? "—" : String(v))],
+  ["factor_size", "k", (M, j) => M.k[j], (v) => (v > 0 ? String(v) : "—")],
+  ["factor_dim", "d", (M, j) => M.d[j], (v) => (v > 0 ? String(v) : "—")],
+  ["fit_error", "fit err.", (M, j) => M.fit[j], (x) => (fin(x) ? x.toFixed(4) : "—")],
+  ["leak", "leak", (M, j) => M.leak[j], f3],
   ["polytope", "polytope", (M, j) => M.poly[j], null],
 ];
 const ROW_H = 20, TABLE_HEIGHT = 460, VIRTUAL_ROWS = 120;
@@ -204,8 +208,11 @@ $("tablewrap").addEventListener("scroll", () => {
 });
 const COL_TITLE = { feature: "feature index (features sorted by importance)", importance: "importance I_i", p: "feature probability 1 − S_i",
   norm: "‖W_i‖", dimensionality: "feature dimensionality D_i = ‖W_i‖² / Σ_j (Ŵ_i·W_j)²", interference: "Σ_{j≠i} (Ŵ_i·W_j)²",
-  bias: "b_i", factor: "tegum factor id (— not represented); click a header to sort", polytope: "polytope label of the feature's tegum factor" };
-const COL_WIDTH = { feature: "34px", importance: "62px", p: "56px", norm: "50px", dimensionality: "46px", interference: "52px", bias: "52px", factor: "44px", polytope: "auto" };
+  bias: "b_i", factor: "tegum factor id (— not represented); click a header to sort",
+  factor_size: "k: features in the feature's tegum factor", factor_dim: "d: dimensions the factor spans",
+  fit_error: "RMS Gram error of the factor to its polytope (— for other)", leak: "largest |cos| of a factor member to a represented feature outside it",
+  polytope: "polytope label of the feature's tegum factor" };
+const COL_WIDTH = { feature: "34px", importance: "62px", p: "56px", norm: "50px", dimensionality: "46px", interference: "52px", bias: "52px", factor: "44px", factor_size: "28px", factor_dim: "28px", fit_error: "60px", leak: "48px", polytope: "auto" };
 function renderTable(D, M) {
   const rows = Array.from({ length: M.n }, (_, j) => j);
   const col = COLUMNS.find((c) => c[0] === S.sort.col) || COLUMNS[0];
