@@ -278,8 +278,12 @@ def _kind_flags(kinds: list[str]) -> dict:
 
 
 def _constants() -> dict:
-    """Thresholds the page shares with geomtoy.geometry (stack-plot neuron counts)."""
+    """Thresholds the page shares with geomtoy.geometry (stack-plot neuron counts) and the
+    vocabulary's D = d/k, the reference lines of the D_i plot, largest first."""
+    lines = sorted(vocabulary.reference_lines().items(), reverse=True)
+    fraction = [vocabulary.POLYTOPES[names[0]].fraction for _, names in lines]
     return {
+        "reference_lines": [[d, "1" if f == "1/1" else f] for (d, _), f in zip(lines, fraction)],
         "feature_threshold": float(neurons.FEATURE_THRESHOLD),
         "dead_neuron": float(neurons.DEAD_NEURON),
         "represented_norm": float(polytopes.REPRESENTED_NORM),

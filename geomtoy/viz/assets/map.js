@@ -138,7 +138,6 @@ function renderMap(D) {
 }
 /** §5.1: every feature's D_i (dots, coloured by polytope) and D* (line) along the map's x axis,
  *  for the models of the map row that holds the selected model. */
-const DIMS_LINES = [[1, "1"], [3 / 4, "3/4"], [2 / 3, "2/3"], [1 / 2, "1/2"], [2 / 5, "2/5"], [3 / 8, "3/8"]];
 function renderDims(D, ax, ay, cells, nx, ny, cw) {
   const wrap = $("dims-wrap");
   if (nx < 2 || ax.kind === "none") { wrap.hidden = true; return; }
@@ -155,13 +154,13 @@ function renderDims(D, ax, ay, cells, nx, ny, cw) {
   ctx.font = "10px system-ui, sans-serif";
   ctx.textAlign = "right";
   ctx.textBaseline = "middle";
-  let lastY = -99;
-  for (const [d, label] of DIMS_LINES) {
+  const last = [-99, -99]; // the vocabulary's d/k (payload), labels in two columns where crowded
+  for (const [d, label] of D.constants.reference_lines) {
     ctx.fillStyle = "#e4e4e4";
     ctx.fillRect(P.l, Math.round(Y(d)), cw * nx, 1);
     ctx.fillStyle = "#888";
-    if (Y(d) - lastY >= 9) { ctx.fillText(label, P.l - 4, Y(d)); lastY = Y(d); }
-    else ctx.fillText(label, P.l - 26, Y(d));
+    const y = Y(d), col = y - last[0] >= 9 ? 0 : y - last[1] >= 9 ? 1 : -1;
+    if (col >= 0) { ctx.fillText(label, P.l - 4 - 24 * col, y); last[col] = y; }
   }
   ctx.fillText("0", P.l - 4, Y(0));
   ctx.fillStyle = "#bbb";
