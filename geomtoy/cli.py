@@ -64,6 +64,13 @@ def _add_run(sub) -> argparse.ArgumentParser:
         "--overwrite", action="store_true", help="replace a results directory holding another run"
     )
     p.add_argument("--quiet", "-q", action="store_true", help="no progress lines")
+    _add_run_execution(p)
+    return p
+
+
+def _add_run_execution(p: argparse.ArgumentParser) -> None:
+    """run's options of where and how it trains: tracker, devices, job array, dry run,
+    compilation cache (the help lists them in this order, after the sweep's own)."""
     p.add_argument(
         "--log",
         choices=("none", "wandb"),
@@ -99,7 +106,6 @@ def _add_run(sub) -> argparse.ArgumentParser:
     cache.add_argument(
         "--no-compile-cache", action="store_true", help="compile every program afresh"
     )
-    return p
 
 
 def _devices(value: str):

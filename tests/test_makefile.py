@@ -77,7 +77,7 @@ def test_a_style_colour_redraws_figures_and_retrains_nothing(tree):
 
 
 def test_a_geometry_threshold_reanalyses_and_retrains_nothing(tree):
-    c = commands(dry_run(tree, "geomtoy/geometry/polytopes.py"))
+    c = commands(dry_run(tree, "geomtoy/geometry/thresholds.py"))
     toy = [p for p in MADE if "\n[sae]" not in "\n" + p.read_text()]
     n_sweeps = len(toy)  # SAE sweeps hold no polytope geometry
     assert c["train"] == 0 and c["analyze"] == n_sweeps and c["figure"] == GALLERY

@@ -47,17 +47,7 @@ float32, compilation excluded): 10,000 models with n=400, m=30 (copies of three 
 and a 150-feature tangle, padded with weak features) in 31 s of CPU (179 s wall), where
 the previous single-threshold labelling took 14 s of CPU (96 s wall) in the same run.
 
-Calibration of the thresholds below: models trained with `geomtoy.train` (10,000
-steps, AdamW 1e-3, batch 1024). n=5, m=2, uniform importance, feature probability
-0.05, 8 seeds: 7 pentagons (norm spread <= 1.1%, cosine error <= 0.009, D_i 0.400) and
-one seed with 2 digons; clean factors of n=200, m=20 and n=400, m=30 had norm spread
-<= 1.7%, cosine error <= 0.025 and extra singular values <= 0.09 x the largest. The
-notebook's feature-geometry recipe (sweep feature_geometry, n=200, m=20, best of 2
-seeds) reads, by 1/(1-S): 1.60 "5 triangle + 1 other (11 in 9-D)" (the other: pairs at
-cos -0.77 between the triangle and digon phases), 1.88-3.53 all digons, 4.13 "2
-pentagon + 16 digon", 4.84 "3 pentagon + 13 digon + 1 other (14 in 5-D)" (digons and
-pentagons meeting some twenty features each at |cos| 0.1-0.26), and from 5.67 on one
-tangle of 62-135 features in 20-D with no gap between its links: `other`.
+The thresholds and their calibration: `geomtoy.geometry.thresholds`.
 """
 
 from __future__ import annotations
@@ -70,6 +60,17 @@ import numpy as np
 
 from geomtoy.geometry import dimensionality as dim
 from geomtoy.geometry import fit, tegum
+from geomtoy.geometry.thresholds import (
+    COS_TOL,
+    INTERFERENCE_MAX,
+    LEAK_MAX,
+    LEAN_MAX,
+    LINK_COS,
+    NORM_RTOL,
+    RANK_RTOL,
+    REPRESENTED_NORM,
+    SEPARATION,
+)
 from geomtoy.geometry.vocabulary import (
     FACTOR_LABELS,
     LABELS,
@@ -80,92 +81,9 @@ from geomtoy.geometry.vocabulary import (
     summary,
 )
 
-REPRESENTED_NORM = 0.5
-"""A feature is represented iff ``||W_i|| > 0.5`` (docs/paper.md, checks).
-
-Trained represented features have norms near 1 (pentagons 1.13, digons 1.0-1.04),
-dropped ones decay towards 0 under weight decay (<= 0.02 in the dense 0.9^i model);
-0.5 sits in the middle of that gap. In the dense uniform regime with n >> m no feature
-passes it (the rank-m solution is spread over all n features, §5.1), so such models are
-all `not_represented`, as intended."""
-
-LINK_COS = 0.05
-"""Two represented features interfere, i.e. share a tegum factor, iff ``|cos| > 0.05``.
-
-Features in different tegum factors are ideally orthogonal; the checks of docs/paper.md call
-``|cos| < 0.05`` orthogonal. In the trained models of the calibration, clean factors
-(digons, triangles, pentagons) met each other at |cos| <= 0.035, while weakly
-interfering structures sat at |cos| >= 0.073 (11 antipodal pairs in 10 dimensions at
-|cos| = 0.1): the threshold lies in that gap. Inside every polytope of the vocabulary
-each feature has neighbours at |cos| >= 0.31, so every polytope stays connected."""
-
-NORM_RTOL = 0.1
-"""Features of one polytope have equal norms: ``max/min - 1 <= 0.1``.
-
-Trained polytopes had norm spreads <= 1.7% (pentagons 1.13 +- 0.01, docs/paper.md, calibration); a
-factor whose norms differ by more than 10% is a deformed configuration (e.g. the
-non-uniform pentagon of §5.2 on its way to two digons)."""
-
-COS_TOL = 0.05
-"""Each feature's sorted cosines to its factor-mates lie within 0.05 of the ideal's.
-
-0.05 is about 3 degrees at right angles and 8 degrees at 144 degrees. Trained
-polytopes had cosine errors <= 0.025 (pentagons' angle gaps 72.0 +- 0.3 degrees give
-<= 0.01); a tilted trained triangle at 0.055 (with a third singular value 0.23 x the
-largest) is rejected. The Coulomb (Thomson) optimal square antiprism, height 0.560,
-differs from the tight-frame ideal, height 1/sqrt(3), by at most 0.038 in cosine, so
-both count as square antiprisms."""
-
-RANK_RTOL = 0.2
-"""A factor spans the directions whose singular value exceeds 0.2 x the largest.
-
-Every polytope of the vocabulary is a tight frame: its nonzero singular values are all
-equal. In trained polytopes the extra singular values stayed <= 0.09 x the largest, so
-the count is the polytope's dimension, while a lifted or tilted configuration (0.23
-in the tilted triangle above) counts an extra dimension."""
-
-INTERFERENCE_MAX = 0.25
-"""A feature can be in a polytope only if the weak features give it at most 0.25 of
-interference: ``sum_{j not represented} (W^_i . W_j)^2 / ||W_i||^2 <= 0.25``.
-
-In the dense uniform regime a lone feature of norm > 0.5 can share its direction with
-dozens of weak ones (interference ~ 3, D_i ~ 0.25, seen at n=100, m=10, 1-S = 1): it is
-no dedicated dimension. In trained sparse models the weak features give <= 0.01. A
-lone feature has no shape to check, so it is `dedicated` only if all other features
-together give it at most 0.25 (D_i >= 0.8): at 1/(1-S) = 1.37 (n=200, m=20) lone
-features at D_i = 0.71 are not.
-Interference among represented features is what the leak measures instead: at 1/(1-S)
-= 4.84 (n=200, m=20) antipodal pairs at cos -0.999 meet some twenty other features at
-|cos| 0.1-0.25, which lowers their D_i to 0.37, yet they are digons."""
-
-SEPARATION = 1.5
-"""The cosine and rank tolerances widen with a candidate's leak only when its weakest
-internal link is at least 2 x its leak: a piece linked to the rest about as strongly as
-inside (four vertices of a 4-simplex, leak = internal |cos| = 0.25) is no weakly
-linked polytope and must match as it stands."""
-
 BLOCK_GRAM_ENTRIES = 2**24
 """Models per block are chosen so one block's Gram matrices hold at most 2**24 entries
 (64 MiB in float32); this bounds memory for any number of models and features."""
-
-
-LEAK_MAX = 0.3
-"""A factor links to the rest at |cos| <= 0.3 (its leak); a lone feature with a
-stronger link is no dedicated dimension.
-
-Tegum factors are nearly orthogonal: trained weakly linked factors had leaks <= 0.26
-(digons at 1/(1-S) = 4.84, n=200, m=20), <= 0.22 (triangles, n=100, m=10) and <= 0.21
-(cross-set octahedra), while three antipodal pairs at uneven angles in one plane meet
-at |cos| 0.64: no tegum product, `other`."""
-
-LEAN_MAX = 0.25
-"""The leak up to which the cosine and rank tolerances grow with it (see `analyze`).
-
-A trained triangle whose members interfere at |cos| = 0.2 with one outside feature
-(n=100, m=10, 1-S = 0.66) leans towards it: its cosines are -0.43 instead of -0.5 and
-its third singular value is 0.29 x the largest, as a lift by 0.2 predicts (1.5 x 0.04
-and sqrt(2) x 0.2). Beyond 0.25 (cosine tolerance 0.14, rank tolerance 0.55) the checks
-stop widening: a larger leak is no weak interference."""
 
 _LABEL_INDEX = {label: index for index, label in enumerate(LABELS)}
 _SIZES = sorted({p.n_vertices for p in POLYTOPES.values()})

@@ -29,30 +29,11 @@ def geometry_tables(params: Mapping[str, np.ndarray], columns: dict, diverged: n
     "2 digon + 1 dedicated"), or "diverged".
     """
     W, b = params["W"], params["b"]
-    n_features, n_hidden = params["n_features"], params["n_hidden"]
+    n_features = params["n_features"]
     I = len(W)
     offset = np.concatenate([[0], np.cumsum(n_features)])
     F = int(offset[-1])
-    dpf = np.full(I, np.nan)
-    n_rep = np.zeros(I, np.int64)
-    summary = np.empty(I, object)
-    per_feature = {
-        "norm": np.full(F, np.nan),
-        "dimensionality": np.full(F, np.nan),
-        "interference": np.full(F, np.nan),
-        "factor": np.full(F, -1, np.int64),
-        "polytope": np.empty(F, object),
-        **{name: np.full(F, np.nan) for name in FACTOR_COLUMNS},
-    }
-    for n, m in sorted(set(zip(n_features.tolist(), n_hidden.tolist()))):
-        sel = np.flatnonzero((n_features == n) & (n_hidden == m))
-        g = analyze(W[sel, :m, :n])
-        dpf[sel] = g.dims_per_feature
-        n_rep[sel] = g.n_represented
-        summary[sel] = g.summary
-        rows = (offset[sel][:, None] + np.arange(n)[None, :]).reshape(-1)
-        for k, column in per_feature.items():
-            column[rows] = np.asarray(getattr(g, k)).reshape(-1)
+    dpf, n_rep, summary, per_feature = _analyze_by_shape(W, n_features, params["n_hidden"], offset)
     summary[diverged] = "diverged"
     dpf[diverged] = np.nan  # D* of NaN or inf weights is no dimensionality
 
@@ -82,3 +63,30 @@ def geometry_tables(params: Mapping[str, np.ndarray], columns: dict, diverged: n
     for name in ("fit_error", "leak"):  # null where undefined; reads back as NaN
         features[name] = pa.array(features[name], mask=np.isnan(features[name]))
     return instances, features
+
+
+def _analyze_by_shape(W, n_features, n_hidden, offset):
+    """`analyze` once per distinct (m, n): per instance D*, the represented count and the
+    summary; per feature (rows `offset[i]` on) the Geometry's feature columns."""
+    I, F = len(W), int(offset[-1])
+    dpf = np.full(I, np.nan)
+    n_rep = np.zeros(I, np.int64)
+    summary = np.empty(I, object)
+    per_feature = {
+        "norm": np.full(F, np.nan),
+        "dimensionality": np.full(F, np.nan),
+        "interference": np.full(F, np.nan),
+        "factor": np.full(F, -1, np.int64),
+        "polytope": np.empty(F, object),
+        **{name: np.full(F, np.nan) for name in FACTOR_COLUMNS},
+    }
+    for n, m in sorted(set(zip(n_features.tolist(), n_hidden.tolist()))):
+        sel = np.flatnonzero((n_features == n) & (n_hidden == m))
+        g = analyze(W[sel, :m, :n])
+        dpf[sel] = g.dims_per_feature
+        n_rep[sel] = g.n_represented
+        summary[sel] = g.summary
+        rows = (offset[sel][:, None] + np.arange(n)[None, :]).reshape(-1)
+        for k, column in per_feature.items():
+            column[rows] = np.asarray(getattr(g, k)).reshape(-1)
+    return dpf, n_rep, summary, per_feature
