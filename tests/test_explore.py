@@ -567,6 +567,9 @@ def test_sae_payload_holds_each_saes_decoder_for_its_toy_instance(sweeps, tmp_pa
     assert [found[t] for t in toys] == [mine, []]
     toys, found = saes.attach([sweeps["sae_plane"]])
     assert [t.resolve() for t in toys] == [sweeps["plane"].resolve()] and found[toys[0]] == mine
+    toys, found = saes.attach([sweeps["plane"].parent])  # a results root: every sweep in it
+    assert sorted(t.name for t in toys) == ["abs", "hidden", "plane"]
+    assert sorted(d.name for t in toys for d in found[t]) == ["sae_hidden", "sae_plane"]
     p = saes.sae_payload(sweeps["sae_plane"])
     A, P = _decoded(p["arrays"]), results.open_results(sweeps["sae_plane"]).params
     toy = results.open_results(sweeps["plane"]).params["W"]

@@ -153,7 +153,11 @@ def build_explorer(dirs: Sequence[str | Path], out: str | Path) -> Path:
 def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """The arguments of `geomtoy explore` (shared by the CLI and `python -m geomtoy.viz.explore`)."""
     parser.add_argument(
-        "dirs", nargs="+", metavar="DIR", help="complete results directories (geomtoy run --out)"
+        "dirs",
+        nargs="+",
+        metavar="DIR",
+        help="complete results directories (geomtoy run --out), or a results root holding them; "
+        "SAE results beside a toy sweep are shown with it",
     )
     parser.add_argument(
         "--out",

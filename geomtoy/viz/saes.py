@@ -62,18 +62,38 @@ def siblings(toy: Path) -> list[Path]:
                 meta = read_meta(d)
             except SweepError:  # a damaged neighbour is not ours to report
                 continue
-            if is_sae(meta) and meta.get("status") == "complete":
+            if is_sae(meta) and meta["status"] == "complete":
                 out.append(d)
     return out
 
 
+def _complete_toy(d: Path) -> bool:
+    try:
+        meta = read_meta(d)
+    except SweepError:
+        return False
+    return bool(meta) and meta["status"] == "complete" and not is_sae(meta)
+
+
+def expand(dirs) -> list[Path]:
+    """Results directories as given, a results root (a directory without meta.json that holds
+    results directories) replaced by its complete toy sweeps (their SAEs are beside them)."""
+    out = []
+    for d in map(Path, dirs):
+        inner = []
+        if d.is_dir() and not (d / "meta.json").exists():
+            inner = [c for c in sorted(d.iterdir()) if c.is_dir() and _complete_toy(c)]
+        out += inner or [d]
+    return out
+
+
 def attach(dirs) -> tuple[list[Path], dict[Path, list[Path]]]:
-    """Split the given directories into toy sweeps (in order, each once, plus the source of
-    any SAE directory given without it) and the SAE directories of each: those given, and
-    those beside each toy directory whose source fingerprint is the toy sweep's."""
+    """Split the given directories (`expand`ed) into toy sweeps (in order, each once, plus the
+    source of any SAE directory given without it) and the SAE directories of each: those
+    given, and those beside each toy directory whose source fingerprint is the toy sweep's."""
     toys: dict[Path, Path] = {}  # resolved -> as given
     given: list[Path] = []
-    for d in map(Path, dirs):
+    for d in expand(dirs):
         meta = read_meta(d)
         if is_sae(meta):
             src = source_dir(d, meta)
