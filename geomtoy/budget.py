@@ -17,7 +17,6 @@ from geomtoy import memory as device
 from geomtoy import train
 from geomtoy.cost import (
     BYTES,
-    EVAL_BATCH,
     RATES,
     auto_blocks,
     block_size_for,
@@ -35,8 +34,8 @@ def block_bytes(shape: Shape, n_instances: int, chunk_steps: int, platform: str)
     total = n_instances * instance_bytes(shape, chunk_steps, platform)
     if platform == "cpu":  # plus one sub-block's temporaries, in the larger program
         train_block = train.instance_block(shape, n_instances, "cpu") or n_instances
-        eval_batch = min(shape.eval_samples, EVAL_BATCH)
-        eval_block = train.instance_block(shape, n_instances, "cpu", eval_batch) or n_instances
+        eval_block = train.instance_block(shape, n_instances, "cpu", shape.eval_batch)
+        eval_block = eval_block or n_instances
         total += max(train_block * step_temp_bytes(shape, 0), eval_block * eval_temp_bytes(shape))
     return total
 

@@ -35,12 +35,10 @@ reads the device's memory, fits the blocks and writes the --dry-run report.
 from __future__ import annotations
 
 import dataclasses
-import math
 
 from geomtoy.spec import Shape
 
 BYTES = 4  # float32 and int32
-EVAL_BATCH = 8192
 DEVICE_MEMORY_FRACTION = 0.5
 """Share of an accelerator's memory one block's programs may use (the rest: the next
 block's arguments, snapshot copies, the runtime)."""
@@ -67,33 +65,29 @@ RATES = {
 }
 
 
-def _weights_rows(shape: Shape) -> int:
-    return shape.n_hidden * (2 if shape.model.untied else 1)
-
-
 def step_work(shape: Shape) -> tuple[int, int]:
     """(elements, contraction FLOPs) of one model-step."""
     n, B = shape.n_features, shape.batch_size
-    return n * B, 10 * _weights_rows(shape) * n * B
+    return n * B, 10 * shape.weight_rows * n * B
 
 
 def state_bytes(shape: Shape) -> int:
     """Bytes per instance of weights, Adam moments, counters and hyperparameters."""
     n = shape.n_features
-    params = _weights_rows(shape) * n + n
+    params = shape.weight_rows * n + n
     return BYTES * (3 * params + 2 * n + 6)
 
 
 def step_temp_bytes(shape: Shape, chunk_steps: int) -> int:
     """Training temporaries per vmapped instance (all of a device's on GPU and TPU)."""
     n, B = shape.n_features, shape.batch_size
-    return int(BYTES * B * (3.3 * n + 1.5 * _weights_rows(shape))) + 12 * chunk_steps
+    return int(BYTES * B * (3.3 * n + 1.5 * shape.weight_rows)) + 12 * chunk_steps
 
 
 def eval_temp_bytes(shape: Shape) -> int:
-    """Evaluation temporaries per vmapped instance (batches of up to 8192 samples)."""
+    """Evaluation temporaries per vmapped instance (batches of up to EVAL_BATCH samples)."""
     per_value = 2.0 if shape.model.untied else 3.3  # XLA keeps fewer (n, B) arrays live
-    return int(BYTES * min(shape.eval_samples, EVAL_BATCH) * per_value * shape.n_features)
+    return int(BYTES * shape.eval_batch * per_value * shape.n_features)
 
 
 def instance_bytes(shape: Shape, chunk_steps: int, platform: str) -> int:
@@ -114,7 +108,7 @@ def step_seconds(shape: Shape, platform: str) -> float:
 def eval_seconds(shape: Shape, platform: str) -> float:
     """Model seconds of one instance's evaluation on one device."""
     r = RATES.get(platform, RATES["gpu"])
-    samples = math.ceil(shape.eval_samples / EVAL_BATCH) * min(shape.eval_samples, EVAL_BATCH)
+    samples = shape.eval_batches * shape.eval_batch
     return r.eval_factor * step_seconds(shape, platform) * samples / shape.batch_size
 
 

@@ -22,7 +22,7 @@ STATE_COPIES = 4
 def step_bytes(shape: Shape) -> int:
     """Bytes of the largest float32 temporaries of one instance: a training step (x, the
     pre-activation, the residual and its gradient (n, B); h (m, B)) or an evaluation batch."""
-    m = shape.n_hidden * (2 if shape.model.untied else 1)
+    m = shape.weight_rows
     n = shape.n_features
     return max(4 * shape.batch_size * (4 * n + 3 * m), 4 * shape.eval_batch * (3 * n + m))
 

@@ -155,8 +155,8 @@ class Sweep:
         """Bytes of float32 weight snapshots (W, b, and W2 for abs) of the whole sweep."""
         total = 0
         for g in self.groups:
-            n, m = g.shape.n_features, g.shape.n_hidden
-            per_snapshot = m * n * (2 if g.shape.model.untied else 1) + n
+            n = g.shape.n_features
+            per_snapshot = g.shape.weight_rows * n + n
             total += 4 * len(g) * len(self.chunks(g)) * per_snapshot
         return total
 
@@ -179,9 +179,9 @@ def auto_block_size(shape: Shape) -> int:
     """Instances per block so one step's temporaries stay near `AUTO_BLOCK_BYTES`.
 
     A step holds a few (n, B) and (m, B) float32 arrays per instance (uniforms, x, h,
-    x_hat and their gradients); evaluation uses batches of at most 8192 samples.
+    x_hat and their gradients); evaluation uses batches of at most EVAL_BATCH samples.
     """
-    batch = max(shape.batch_size, min(shape.eval_samples, 8192))
+    batch = max(shape.batch_size, shape.eval_batch)
     if shape.n_samples:  # full batch: the (n, T) output and x, or the sparse loss blocks
         batch = max(min(shape.n_samples, 2**20 // shape.n_features), min(shape.eval_samples, 4096))
     per_instance = 4 * batch * (6 * shape.n_features + 3 * shape.n_hidden)

@@ -34,25 +34,9 @@ from geomtoy.registry import (
 KINDS = tuple(MODEL_KINDS)
 SCALES = ("smoke", "default", "paper")
 SECTIONS = ("model", "data", "train")
-STATIC_KEYS = (
-    "model.kind",
-    "model.n_features",
-    "model.n_hidden",
-    "model.activation",
-    "train.batch_size",
-    "train.steps",
-    "train.optimizer",
-    "train.schedule",
-    "train.eval_samples",
-    "train.sampler",
-    "data.structure",
-    "data.set_size",
-    "data.magnitude",
-    "data.n_samples",
-    "data.representation",
-    "train.warmup_steps",
-)
-"""Keys that fix a shape or the compiled program: one group per distinct combination."""
+
+EVAL_BATCH = 8192
+"""Largest evaluation batch (samples): bounds the evaluation's temporaries."""
 
 AUTO_BLOCK_BYTES = 2**30
 """Memory budget of one block's per-step temporaries when train.block_size = "auto"."""
@@ -345,6 +329,15 @@ def unknown_key(key: str, known: Sequence[str]) -> str:
     return "unknown key" + (f" (did you mean {hint[0]!r}?)" if hint else "")
 
 
+def _static(key: str):
+    """A Shape field for the sweep key `key`: its default from `FIELDS`, the key in its
+    metadata (`STATIC_KEYS`)."""
+    default = FIELDS[key].default
+    if default is REQUIRED:
+        return dataclasses.field(metadata={"key": key})
+    return dataclasses.field(default=default, metadata={"key": key})
+
+
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class Shape:
     """Static configuration: everything that fixes an array shape or the compiled program.
@@ -353,22 +346,22 @@ class Shape:
     one group per distinct Shape (the `STATIC_KEYS`). Hashable, so a jit static argument.
     """
 
-    kind: str = "relu_output"
-    n_features: int
-    n_hidden: int
-    batch_size: int = 1024
-    steps: int = 10_000
-    optimizer: str = "adamw"
-    schedule: str = "constant"
-    eval_samples: int = 2**17
-    sampler: str = "hash"
-    structure: str = "independent"  # independent | correlated | anticorrelated | hierarchical
-    set_size: int = 1  # consecutive features per set (structure != independent)
-    activation: str = "relu"  # output nonlinearity (models.ACTIVATIONS)
-    magnitude: str = "uniform"  # value of a present feature (data.MAGNITUDES)
-    n_samples: int = 0  # T > 0: a finite training set, trained full batch (geomtoy.fullbatch)
-    representation: str = "auto"  # how a finite set is held: auto | dense | sparse
-    warmup_steps: int = 0  # warmup_cosine schedule: linear warm-up steps
+    kind: str = _static("model.kind")
+    n_features: int = _static("model.n_features")
+    n_hidden: int = _static("model.n_hidden")
+    batch_size: int = _static("train.batch_size")
+    steps: int = _static("train.steps")
+    optimizer: str = _static("train.optimizer")
+    schedule: str = _static("train.schedule")
+    eval_samples: int = _static("train.eval_samples")
+    sampler: str = _static("train.sampler")
+    structure: str = _static("data.structure")  # independent | (anti)correlated | hierarchical
+    set_size: int = _static("data.set_size")  # consecutive features per set (not independent)
+    activation: str = _static("model.activation")  # output nonlinearity (models.ACTIVATIONS)
+    magnitude: str = _static("data.magnitude")  # value of a present feature (data.MAGNITUDES)
+    n_samples: int = _static("data.n_samples")  # T > 0: a finite set, full batch (fullbatch)
+    representation: str = _static("data.representation")  # finite set: auto | dense | sparse
+    warmup_steps: int = _static("train.warmup_steps")  # warmup_cosine: linear warm-up steps
 
     def __post_init__(self):
         for name, options in (
@@ -418,13 +411,23 @@ class Shape:
         return MODEL_KINDS[self.kind]
 
     @property
+    def weight_rows(self) -> int:
+        """Rows of the weights per feature column: m, or 2m with the untied W2 (abs)."""
+        return self.n_hidden * (2 if self.model.untied else 1)
+
+    @property
     def eval_batch(self) -> int:
         """Samples per evaluation batch: bounded so evaluation memory stays small."""
-        return min(self.eval_samples, 8192)
+        return min(self.eval_samples, EVAL_BATCH)
 
     @property
     def eval_batches(self) -> int:
         return math.ceil(self.eval_samples / self.eval_batch)
+
+
+STATIC_KEYS = tuple(f.metadata["key"] for f in dataclasses.fields(Shape))
+"""Keys that fix a shape or the compiled program (the fields of `Shape`): one group per
+distinct combination; the other keys are per-instance array leaves."""
 
 
 def chunk_schedule(steps: int, chunk_steps: int) -> list[int]:
