@@ -329,6 +329,14 @@ def unknown_key(key: str, known: Sequence[str]) -> str:
     return "unknown key" + (f" (did you mean {hint[0]!r}?)" if hint else "")
 
 
+class ShapeError(ValueError):
+    """Values that are each valid but cannot be trained together (`Shape.problem`)."""
+
+    def __init__(self, key: str, reason: str):
+        super().__init__(f"{key}: {reason}")
+        self.key, self.reason = key, reason
+
+
 def _static(key: str):
     """A Shape field for the sweep key `key`: its default from `FIELDS`, the key in its
     metadata (`STATIC_KEYS`)."""
@@ -380,16 +388,20 @@ class Shape:
             value = getattr(self, name)
             if not is_int(value) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
-        if self.structure != "independent" and self.n_features % self.set_size:
-            raise ValueError(
-                f"set_size {self.set_size} does not divide n_features {self.n_features}"
-            )
-        if problem := self.finite_problem():
-            raise ValueError(problem)
+        if problem := self.problem():
+            raise ShapeError(*problem)
 
-    def finite_problem(self) -> str | None:
-        """Why this finite-data shape cannot be trained, or None (one rule for the sweep
-        planner and the engine)."""
+    def problem(self) -> tuple[str, str] | None:
+        """(sweep key, reason) why these valid values cannot be trained together, or None:
+        one rule for the sweep planner (a SweepError naming the key) and the engine."""
+        if self.structure != "independent" and self.n_features % self.set_size:
+            reason = f"{self.set_size} does not divide model.n_features = {self.n_features}"
+            return "data.set_size", reason
+        if problem := self._finite_problem():
+            return "data.n_samples", problem
+        return None
+
+    def _finite_problem(self) -> str | None:
         if self.n_samples < 0 or self.warmup_steps < 0:
             return "data.n_samples and train.warmup_steps must be >= 0"
         if self.warmup_steps >= self.steps and self.schedule == "warmup_cosine":

@@ -19,7 +19,7 @@ import numpy as np
 from geomtoy.grammar import TOY, Parsed, Schema, parse
 from geomtoy.grid import Axis, check_hierarchy, resolve_point
 from geomtoy.plan import Block, Group, Sweep, auto_block_size, check_snapshots
-from geomtoy.spec import STATIC_KEYS, Shape, SweepError
+from geomtoy.spec import STATIC_KEYS, Shape, ShapeError, SweepError
 
 __all__ = [  # the front of the pipeline: its types are importable from here
     "TOY",
@@ -67,14 +67,10 @@ def loads(
 
 def _point_shape(point: dict, file: str) -> Shape:
     """The static shape of one grid point (its group's compiled program)."""
-    static = {k.split(".", 1)[1]: point[k] for k in STATIC_KEYS}
-    if static["structure"] != "independent" and static["n_features"] % static["set_size"]:
-        reason = f"{static['set_size']} does not divide model.n_features = {static['n_features']}"
-        raise SweepError(file, "data.set_size", reason)
     try:
-        return Shape(**static)
-    except ValueError as e:  # finite-data combinations (spec.Shape.finite_problem)
-        raise SweepError(file, "data.n_samples", str(e)) from None
+        return Shape(**{k.split(".", 1)[1]: point[k] for k in STATIC_KEYS})
+    except ShapeError as e:  # valid values that do not go together (Shape.problem)
+        raise SweepError(file, e.key, e.reason) from None
 
 
 def _group_points(file: str, p: Parsed):

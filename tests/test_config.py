@@ -292,6 +292,17 @@ BAD = [
         "data.feature_probability",
         "sum to 1.2 > 1",
     ),
+    (
+        {"data": {"structure": '"correlated"', "set_size": "2"}},
+        "data.set_size",
+        "2 does not divide model.n_features = 5",
+    ),
+    ({"data": {"n_samples": "100", "magnitude": '"half_normal"'}}, "data.n_samples", "finite"),
+    (
+        {"train": {"schedule": '"warmup_cosine"', "steps": "10", "warmup_steps": "10"}},
+        "data.n_samples",
+        "train.warmup_steps 10 must be < train.steps 10",
+    ),
 ]
 
 
@@ -316,6 +327,12 @@ def test_bad_syntax_missing_keys_and_bad_overrides():
         load(BASE, scale="huge")
     with pytest.raises(SweepError, match=r"^nowhere.toml: cannot read"):
         sweep.load("nowhere.toml")
+
+
+def test_a_shape_refuses_values_that_do_not_go_together():
+    with pytest.raises(spec.ShapeError, match="^data.set_size: 2 does not divide") as e:
+        spec.Shape(n_features=5, n_hidden=2, structure="correlated", set_size=2)
+    assert isinstance(e.value, ValueError) and e.value.key == "data.set_size"
 
 
 def test_static_keys_are_the_shape():
