@@ -53,11 +53,14 @@ browser:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } || \
 	  echo "chromium missing: the browser tests in tests/test_explore.py will be skipped"
 
+# One pytest worker per core (at most 4): the suite is mostly single-threaded XLA
+# compilation. Tests reading the shared smoke results stay on one worker (tests/conftest.py).
+TEST_WORKERS ?= auto
 test: $(STAMP) browser
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --maxprocesses 4 --dist loadgroup
 
 test-all: $(STAMP) browser
-	$(PY) -m pytest -q -m ""
+	$(PY) -m pytest -q -m "" -n $(TEST_WORKERS) --maxprocesses 4 --dist loadgroup
 
 # The lowest versions pyproject.toml declares, in their own venv, on a smoke subset.
 VENV_MIN ?= .venv-min

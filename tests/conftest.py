@@ -39,3 +39,11 @@ def smoke_results(tmp_path_factory):
         argv = ["run", str(path), "--scale", "smoke", "--out", str(root / path.stem), "--quiet"]
         codes[path.stem] = cli.main(argv)
     return root, codes
+
+
+def pytest_collection_modifyitems(config, items):
+    """Under pytest-xdist, every test that reads the smoke results runs on one worker, so
+    the session fixture trains the smoke sweeps once while other workers run the rest."""
+    for item in items:
+        if "smoke_results" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.xdist_group("smoke"))
