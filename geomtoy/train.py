@@ -1,29 +1,28 @@
-"""Training engine: thousands of toy models at once, as jit(vmap(scan)).
+"""Training engine: thousands of models at once, as jit(vmap(scan)), for every family.
 
-The math is written for one instance (`_init_one`, `_step_one`); `jax.vmap` adds the
-instance axis and `lax.scan` runs a chunk of steps inside one compiled program, so the
-host syncs once per chunk. Everything that fixes a shape is static (`Shape`: one
-compilation per distinct value); everything that is swept is an array leaf with a
-leading instance axis (`HParams`): one program trains instances that differ in
-sparsity, importance, learning rate, weight decay and seed.
+A model family (`FAMILIES`: the toy models of geomtoy.toy, the SAEs of geomtoy.sae) is its
+math for one instance: init, one optimizer step on a fresh batch, evaluation. Here
+`jax.vmap` adds the instance axis and `lax.scan` runs a chunk of steps inside one compiled
+program, so the host syncs once per chunk. Everything that fixes a shape is static (the
+family's shape: one compilation per distinct value); everything that is swept is an array
+leaf with a leading instance axis (its hyperparameters): one program trains instances
+that differ in sparsity, importance, learning rate, weight decay and seed.
 
 Placement (bench/RESULTS.md): each device trains its own instances (`geomtoy.parallel`,
-`shard_map` over the instance axis, no collectives). On GPU and TPU a device vmaps over
-all of its instances at once; on CPU it runs them in cache-sized blocks, one block after
-the other, each block running the whole chunk of steps (`instance_block`), and a run
-uses one CPU device per core. The random streams of a chunk's steps are derived before
-its step loop. None of this changes a result beyond float rounding: an instance's batches
-depend only on (root seed, instance id, seed, step).
+`shard_map` over the instance axis, no collectives), on the mesh the caller passes (or
+sets with jax.set_mesh). On GPU and TPU a device vmaps over all of its instances at once;
+on CPU it runs them in cache-sized blocks, one after the other, each block running the
+whole chunk of steps (`instance_block`), and a run uses one CPU device per core. None of
+this changes a result beyond float rounding: an instance's batches depend only on (root
+seed, instance id, seed, step).
 
-Recipe (the paper's notebook, docs/paper.md): AdamW lr 1e-3, betas 0.9/0.999, eps 1e-8,
-weight decay 0.01 on W and b, constant schedule, batch 1024 of fresh samples per step,
-10,000 steps, Xavier-normal init, zero bias.
-
-Public API:
-    init_state(shape, hp, root_seed) -> TrainState
-    train_chunk(state, hp, shape, n_steps, root_seed) -> (TrainState, chunk_loss (I,))
-    evaluate(params, hp, shape, root_seed) -> loss (I,)
+Public API (any family's shape and hyperparameters):
+    init_state(shape, hp, root_seed) -> state
+    train_chunk(state, hp, shape, n_steps, root_seed) -> (state, chunk_loss (I,))
+    run_chunks(state, hp, shape, chunks, root_seed, ...) -> state   (the one chunk loop)
+    evaluate(params, hp, shape, root_seed) -> loss (I,)            (toy models)
     train_instances(shape, hp, root_seed, chunk_steps, on_chunk) -> TrainResult
+    lower_init, lower_chunk, lower_evaluate, programs: the compiled programs
 """
 
 from __future__ import annotations
@@ -34,94 +33,13 @@ from collections.abc import Callable, Sequence
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 
-from geomtoy import data, models, parallel, rng
+from geomtoy import data, parallel, rng, toy
 from geomtoy.models import Params
-from geomtoy.optim import make_optimizer
 from geomtoy.spec import Shape, chunk_schedule
+from geomtoy.toy import HParams, TrainState, step_bytes
 
-
-@jax.tree_util.register_dataclass
-@dataclasses.dataclass(frozen=True)
-class HParams:
-    """Per-instance hyperparameters; every leaf has a leading instance axis (I, ...)."""
-
-    instance_id: jax.Array  # (I,) int32, global id: feeds the instance's key
-    seed: jax.Array  # (I,) int32
-    feature_probability: jax.Array  # (I, n) probability that each feature is non-zero
-    importance: jax.Array  # (I, n)
-    lr: jax.Array  # (I,)
-    weight_decay: jax.Array  # (I,)
-
-    @classmethod
-    def create(
-        cls,
-        n_instances: int,
-        n_features: int,
-        *,
-        feature_probability=1.0,
-        importance=1.0,
-        lr=1e-3,
-        weight_decay=0.01,
-        seed=0,
-        instance_id=None,
-        mesh=None,
-    ) -> HParams:
-        """Broadcast hyperparameters to the instance axis.
-
-        Per-feature values (feature_probability, importance) take a scalar, a 1-D array
-        of n values (the same for every instance) or a 2-D array (I, n) or (I, 1).
-        Per-instance values (lr, weight_decay, seed, instance_id) take a scalar or (I,).
-        instance_id defaults to 0..I-1. The leaves go on `mesh` (parallel.current_mesh).
-        """
-        I, n = n_instances, n_features
-
-        def per_feature(name, value):
-            a = np.asarray(value, np.float32)
-            if a.ndim == 1 and a.shape[0] != n:
-                raise ValueError(f"{name}: a 1-D value needs {n} entries, got {a.shape[0]}")
-            if a.ndim > 2 or (a.ndim == 2 and a.shape[0] != I):
-                raise ValueError(f"{name}: shape {a.shape} does not broadcast to ({I}, {n})")
-            return np.broadcast_to(a, (I, n))
-
-        def per_instance(name, value, dtype):
-            a = np.asarray(value, dtype)
-            if a.ndim > 1 or (a.ndim == 1 and a.shape[0] != I):
-                raise ValueError(f"{name}: shape {a.shape} does not broadcast to ({I},)")
-            return np.broadcast_to(a, (I,))
-
-        if instance_id is None:
-            instance_id = np.arange(I)
-        hp = cls(
-            instance_id=per_instance("instance_id", instance_id, np.int32),
-            seed=per_instance("seed", seed, np.int32),
-            feature_probability=per_feature("feature_probability", feature_probability),
-            importance=per_feature("importance", importance),
-            lr=per_instance("lr", lr, np.float32),
-            weight_decay=per_instance("weight_decay", weight_decay, np.float32),
-        )
-        # Straight from the host onto the instance mesh (or the default device): no
-        # staging copy on one device first, which would compile a resharding program.
-        placed = parallel.place(hp, mesh)
-        return placed if placed is not hp else jax.device_put(hp)
-
-    def select(self, index) -> HParams:
-        """The instances at `index` (an int array or slice), as a smaller HParams."""
-        return jax.tree.map(lambda a: a[index], self)
-
-
-@jax.tree_util.register_dataclass
-@dataclasses.dataclass(frozen=True)
-class TrainState:
-    """Weights, optimizer state and step count (leading instance axis when stacked)."""
-
-    params: Params
-    opt_state: optax.OptState
-    step: jax.Array  # int32: steps taken so far
-
-    def replace(self, **changes) -> TrainState:
-        return dataclasses.replace(self, **changes)
+__all__ = ["HParams", "Shape", "TrainState", "step_bytes"]  # the toy family's, re-exported
 
 
 @dataclasses.dataclass(frozen=True)
@@ -134,6 +52,40 @@ class TrainResult:
     curves: dict[str, np.ndarray]  # "step" (C,), "loss" (C, I): mean train loss per chunk
 
 
+@dataclasses.dataclass(frozen=True)
+class Family:
+    """One model family's math for one instance, which this module's programs vmap and
+    loop. Its state and hyperparameters are registered dataclasses; hp has `instance_id`,
+    `seed` and `lr` (I,) leaves, so keys, chunks and placement are the same for all."""
+
+    name: str
+    init_one: Callable  # (shape, root_seed, hp) -> state (with a `step` counter)
+    step_one: Callable  # (shape, stream, hp, state) -> (state, loss): one optimizer step
+    step_bytes: Callable  # (shape, batch | None) -> bytes of one instance's temporaries
+    evaluate_one: Callable | None = None  # (shape, root_seed, params, hp) -> loss
+
+
+FAMILIES: dict[type, Family] = {}
+"""Model families by the type of their static shape (spec.Shape: the toy models)."""
+
+
+def register_family(shape_type: type, family: Family) -> Family:
+    """Train `family` for every shape of `shape_type` (one entry per family)."""
+    if shape_type in FAMILIES:
+        raise ValueError(f"{shape_type.__name__} already has the family {family.name!r}")
+    FAMILIES[shape_type] = family
+    return family
+
+
+def family_of(shape) -> Family:
+    try:
+        return FAMILIES[type(shape)]
+    except KeyError:
+        raise TypeError(f"no model family trains a {type(shape).__name__}") from None
+
+
+register_family(Shape, Family("toy", toy.init_one, toy.step_one, step_bytes, toy.evaluate_one))
+
 CPU_BLOCK_BYTES = 1 << 20
 """On CPU, instances train in sequential blocks whose step temporaries fit in about this
 many bytes (the per-core L2 cache): each block runs a whole chunk of steps while its
@@ -141,76 +93,36 @@ arrays stay in cache, instead of every step streaming (I, n, B) arrays through m
 Measured on a 2-core Xeon: 2x fewer CPU seconds per model-step (bench/RESULTS.md)."""
 
 
-def step_bytes(shape: Shape, batch: int | None = None) -> int:
-    """Bytes of float32 temporaries one instance's training step holds: about four
-    (n, B) arrays (x, the pre-activation, the residual, its gradient) and three (m, B);
-    `batch` replaces B (the evaluation batch)."""
-    m = shape.n_hidden * (2 if shape.model.untied else 1)
-    return 4 * (batch or shape.batch_size) * (4 * shape.n_features + 3 * m)
-
-
-def instance_block(
-    shape: Shape, n_local: int, platform: str, batch: int | None = None
-) -> int | None:
+def instance_block(shape, n_local: int, platform: str, batch: int | None = None) -> int | None:
     """Instances a device trains (or, with `batch` = the evaluation batch, evaluates) at
     once: all of them (None) on GPU and TPU, which want the widest vmap; on CPU a
     cache-sized block of at least 2 (CPU_BLOCK_BYTES)."""
     if platform != "cpu":
         return None
-    block = max(2, CPU_BLOCK_BYTES // step_bytes(shape, batch))
+    block = max(2, CPU_BLOCK_BYTES // family_of(shape).step_bytes(shape, batch))
     return None if block >= n_local else block
 
 
-def _init_one(shape: Shape, root_seed, hp: HParams) -> TrainState:
-    key = rng.instance_key(root_seed, hp.instance_id, hp.seed)
-    params = models.init_params(rng.init_key(key), shape.kind, shape.n_features, shape.n_hidden)
-    opt_state = make_optimizer(shape, hp.lr, hp.weight_decay).init(params)
-    return TrainState(params=params, opt_state=opt_state, step=jnp.zeros((), jnp.int32))
-
-
-def _step_one(shape: Shape, stream, hp: HParams, state: TrainState):
-    """One optimizer step of one instance on a fresh batch; returns (state, loss).
-
-    `stream` is data.stream(rng.step_key(instance key, state.step), sampler), derived for
-    a whole chunk before the step loop (`_chunk_one`)."""
-    x = data.sample_sparse_from_stream(
-        stream,
-        hp.feature_probability,
-        shape.batch_size,
-        signed=shape.model.signed_inputs,
-        sampler=shape.sampler,
-        structure=shape.structure,
-        set_size=shape.set_size,
-        magnitude=shape.magnitude,
-    )
-    loss, grads = jax.value_and_grad(models.loss, argnums=1)(
-        shape.kind, state.params, x, hp.importance, shape.activation
-    )
-    optimizer = make_optimizer(shape, hp.lr, hp.weight_decay)
-    updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
-    params = optax.apply_updates(state.params, updates)
-    return state.replace(params=params, opt_state=opt_state, step=state.step + 1), loss
-
-
-def _chunk_one(shape: Shape, n_steps: int, root_seed, hp: HParams, state: TrainState):
+def _chunk_one(shape, n_steps: int, root_seed, hp, state):
+    """n_steps of one instance; the random streams of its steps are derived first."""
+    step_one = family_of(shape).step_one
     key = rng.instance_key(root_seed, hp.instance_id, hp.seed)
     steps = state.step + jnp.arange(n_steps, dtype=jnp.int32)
     streams = jax.vmap(lambda t: data.stream(rng.step_key(key, t), shape.sampler))(steps)
-    state, losses = jax.lax.scan(lambda s, stream: _step_one(shape, stream, hp, s), state, streams)
+    state, losses = jax.lax.scan(lambda s, stream: step_one(shape, stream, hp, s), state, streams)
     return state, jnp.mean(losses)
 
 
 @jax.jit(static_argnums=(0, 3))
-def _init_instances(shape: Shape, root_seed, hp: HParams, mesh) -> TrainState:
+def _init_instances(shape, root_seed, hp, mesh):
+    init_one = family_of(shape).init_one
     return parallel.map_instances(
-        lambda seed, h: _init_one(shape, seed, h), root_seed, hp, mesh=mesh, block=None
+        lambda seed, h: init_one(shape, seed, h), root_seed, hp, mesh=mesh, block=None
     )
 
 
 @jax.jit(static_argnums=(2, 3, 5, 6), donate_argnums=(0,))
-def _train_chunk(
-    state: TrainState, hp: HParams, shape: Shape, n_steps: int, root_seed, mesh, block
-):
+def _train_chunk(state, hp, shape, n_steps: int, root_seed, mesh, block):
     return parallel.map_instances(
         lambda seed, hs: _chunk_one(shape, n_steps, seed, hs[0], hs[1]),
         root_seed,
@@ -220,31 +132,11 @@ def _train_chunk(
     )
 
 
-def _evaluate_one(shape: Shape, root_seed, params: Params, hp: HParams) -> jax.Array:
-    """One instance's mean loss over the evaluation batches. The uniforms depend on the
-    root seed and the batch only, so under vmap they are drawn once for a whole block."""
-
-    def batch_loss(total, j):
-        rows = data.uniform_rows(shape.n_features, shape.structure, shape.set_size)
-        u = data.uniform(rng.eval_key(root_seed, j), (rows, shape.eval_batch), shape.sampler)
-        x = data.features_from_uniform(
-            u,
-            hp.feature_probability,
-            shape.structure,
-            shape.set_size,
-            shape.model.signed_inputs,
-            shape.magnitude,
-        )
-        return total + models.loss(shape.kind, params, x, hp.importance, shape.activation), None
-
-    total, _ = jax.lax.scan(batch_loss, jnp.zeros_like(hp.lr), jnp.arange(shape.eval_batches))
-    return total / shape.eval_batches
-
-
 @jax.jit(static_argnums=(2, 4, 5))
-def _evaluate(params: Params, hp: HParams, shape: Shape, root_seed, mesh, block):
+def _evaluate(params, hp, shape, root_seed, mesh, block):
+    evaluate_one = family_of(shape).evaluate_one
     return parallel.map_instances(
-        lambda seed, ph: _evaluate_one(shape, seed, ph[0], ph[1]),
+        lambda seed, ph: evaluate_one(shape, seed, ph[0], ph[1]),
         root_seed,
         (params, hp),
         mesh=mesh,
@@ -262,12 +154,12 @@ AUTO = "auto"
 """block = AUTO: the instance block of `instance_block` for the platform (the default)."""
 
 
-def _init_args(shape: Shape, hp: HParams, root_seed: int, mesh):
+def _init_args(shape, hp, root_seed: int, mesh):
     (hp,), mesh = parallel.placed(hp, mesh=mesh)
     return shape, _seed_array(root_seed), hp, mesh
 
 
-def _chunk_args(state, hp, shape: Shape, n_steps: int, root_seed: int, block, mesh):
+def _chunk_args(state, hp, shape, n_steps: int, root_seed: int, block, mesh):
     (state, hp), mesh = parallel.placed(state, hp, mesh=mesh)
     if block == AUTO:
         n_local = parallel.local_instances(hp.lr.shape[0], mesh)
@@ -283,22 +175,13 @@ def _evaluate_args(params, hp, shape: Shape, root_seed: int, block, mesh):
     return params, hp, shape, _seed_array(root_seed), mesh, block
 
 
-def init_state(shape: Shape, hp: HParams, root_seed: int = 0, *, mesh=None) -> TrainState:
+def init_state(shape, hp, root_seed: int = 0, *, mesh=None):
     """Initial weights and optimizer state of every instance in hp, on hp's instance mesh
     if it is placed on one, else on `mesh` (parallel.current_mesh: None, one device)."""
     return _init_instances(*_init_args(shape, hp, root_seed, mesh))
 
 
-def train_chunk(
-    state: TrainState,
-    hp: HParams,
-    shape: Shape,
-    n_steps: int,
-    root_seed: int = 0,
-    *,
-    block=AUTO,
-    mesh=None,
-) -> tuple[TrainState, jax.Array]:
+def train_chunk(state, hp, shape, n_steps: int, root_seed: int = 0, *, block=AUTO, mesh=None):
     """Advance every instance by n_steps; returns the new state and each instance's mean
     training loss over those steps. `state` is donated: do not reuse it afterwards.
     `block`: instances vmapped at once per device (None: all; AUTO: by platform); `mesh`
@@ -313,7 +196,7 @@ def evaluate(
     return _evaluate(*_evaluate_args(params, hp, shape, root_seed, block, mesh))
 
 
-def lower_init(shape: Shape, hp: HParams, root_seed: int = 0, *, mesh=None) -> jax.stages.Lowered:
+def lower_init(shape, hp, root_seed: int = 0, *, mesh=None) -> jax.stages.Lowered:
     """init_state's program for these arguments, lowered (then .compile(), .as_text())."""
     return _init_instances.lower(*_init_args(shape, hp, root_seed, mesh))
 
@@ -390,9 +273,9 @@ def _fetch(k: int, chunks: Sequence[int], loss, snap) -> Chunk:
 
 
 def run_chunks(
-    state: TrainState,
-    hp: HParams,
-    shape: Shape,
+    state,
+    hp,
+    shape,
     chunks: Sequence[int],
     root_seed: int = 0,
     *,
@@ -407,7 +290,7 @@ def run_chunks(
     chunk_fn: Callable | None = None,
     mesh=None,
 ) -> TrainState:
-    """The one chunk loop: train chunks[start:] and return the final state.
+    """The one chunk loop (every family's): train chunks[start:] and return the final state.
 
     The host waits only for what the device has done while it works on the next chunk:
     chunk k's losses (and snapshot, copied on device) are fetched, and a regular checkpoint

@@ -84,14 +84,17 @@ def test_bad_sae_sweeps_exit_2_with_one_line(extra, key, reason, smoke_results, 
 def test_interrupted_sae_run_resumes_to_the_same_tables(smoke_results, tmp_path):
     root, _ = smoke_results
     path = tmp_path / "s.toml"
-    path.write_text(_text({"train": {"block_size": "2", "seeds": "2"}, "grid": {
-        '"sae.l1_coefficient"': "[0.01, 0.1]"}}))  # fmt: skip
+    path.write_text(_text({"train": {"block_size": "2", "seeds": "2", "steps": "40",
+        "checkpoint_every": "1"}, "grid": {'"sae.l1_coefficient"': "[0.01, 0.1]"}}))  # fmt: skip
     sweep = sae_sweep.load(path, scale="default", results_root=root)
     assert len(sweep.blocks()) == 2
     out = tmp_path / "sae_resumed"
-    with pytest.raises(Interrupt):
-        runner.run(sweep, out, progress=StopAfter(3))  # inside the second block
-    assert results.ResultsDir(out).read_meta()["status"] == "running"
+    with pytest.raises(Interrupt):  # 4 chunks a block: stopped in the second block, at the
+        runner.run(sweep, out, progress=StopAfter(4 + 3))  # report of its third chunk
+    rd = results.ResultsDir(out)
+    assert rd.read_meta()["status"] == "running" and rd.block(0).exists()
+    with np.load(rd.checkpoint(1)) as z:  # the mid-block checkpoint the resume starts from
+        assert int(z["chunks_done"]) == 2
     assert runner.run(sweep, out).action == "resume"
     runner.run(sweep, tmp_path / "sae_fresh")
     a, b = results.open_results(out), results.open_results(tmp_path / "sae_fresh")

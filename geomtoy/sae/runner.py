@@ -21,14 +21,15 @@ params.npz: W_enc (I, width, m), b_enc, W_dec (I, m, width), b_dec, threshold (I
     says how many latents are real; frequency NaN).
 curves.npz: step (I, C), loss (I, C): the mean training objective of each chunk.
 
-Each block of SAEs is written when it ends (blocks/), so an interrupted run resumes at
-the first unfinished block; the tables are assembled when all blocks are there.
+Each block of SAEs trains in geomtoy.train's chunk loop, as a toy block does: it is
+checkpointed every train.checkpoint_every chunks and written when it ends (blocks/), so an
+interrupted run resumes from the block's checkpoint (SIGTERM, SIGHUP and Ctrl-C write one
+at once); the tables are assembled when all blocks are there.
 """
 
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import shutil
 import time
 from pathlib import Path
@@ -36,10 +37,11 @@ from pathlib import Path
 import jax
 import numpy as np
 
-from geomtoy import parallel, results
+from geomtoy import checkpoint, parallel, results, signals, spec, train
 from geomtoy import runner as toy_runner
 from geomtoy.geometry import recovery
 from geomtoy.progress import Progress
+from geomtoy.sae import evaluate
 from geomtoy.sae import train as sae_train
 from geomtoy.sae.sweep import SAESweep
 
@@ -57,41 +59,52 @@ def _hparams(sweep: SAESweep, rows: np.ndarray) -> sae_train.SAEHParams:
     )  # fmt: skip
 
 
-def _train_block(sweep: SAESweep, index, group, rows, path: Path, fingerprint, progress, mesh):
-    shape = group.shape
-    pad = -len(rows) % parallel.instance_multiple(mesh)  # every device gets an equal share
-    hp = _hparams(sweep, np.concatenate([rows, np.repeat(rows[-1:], pad)]))
-    progress.block(index, len(rows), steps=shape.steps)
-    chunk = sweep.resolved["train.chunk_steps"]
-    last = [0]
+def _train_block(sweep: SAESweep, index, group, rows, rd, fingerprint, progress, mesh) -> None:
+    """Train one block of SAEs in train's chunk loop, checkpointed every
+    train.checkpoint_every chunks (a resumed run continues from the checkpoint), and
+    write its block file."""
+    signals.check()  # a signal between blocks: the last one is written, stop here
+    shape, root, n = group.shape, sweep.resolved["root_seed"], len(rows)
+    pad = -n % parallel.instance_multiple(mesh)  # every device gets an equal share
+    padded = np.concatenate([rows, np.repeat(rows[-1:], pad)])
+    hp = _hparams(sweep, padded)
+    chunks = spec.chunk_schedule(shape.steps, sweep.resolved["train.chunk_steps"])
+    structure = jax.eval_shape(lambda h: train.init_state(shape, h, root), hp)
+    ckpt = checkpoint.load(rd.checkpoint(index), padded, fingerprint, structure)
+    if ckpt is None:
+        state, done, curves = train.init_state(shape, hp, root, mesh=mesh), 0, []
+    else:
+        state, done, curves, _ = ckpt
+    progress.block(index, n, steps=shape.steps, step=sum(chunks[:done]))
 
-    def on_chunk(step, loss):
-        progress.chunk(
-            step=step, model_steps=len(rows) * (step - last[0]), losses=loss[: len(rows)]
-        )
-        last[0] = step
+    def on_chunk(chunk: train.Chunk) -> None:
+        progress.chunk(step=chunk.step, model_steps=n * chunk.n_steps, losses=chunk.loss[:n])
+        curves.append(chunk.loss)
 
-    root = sweep.resolved["root_seed"]
-    result = sae_train.train_saes(shape, hp, root, chunk, on_chunk, mesh=mesh)
-    n = len(rows)
-    result = dataclasses.replace(
-        result,
-        params=jax.tree.map(lambda a: a[:n], result.params),
-        threshold=result.threshold[:n],
-        stats={k: v[:n] for k, v in result.stats.items()},
-        curves={"step": result.curves["step"], "loss": result.curves["loss"][:, :n]},
-    )
-    t = sweep.toy_of[rows]
-    rec = recovery.feature_recovery(sweep.toys.W[t], result.params.W_dec)
-    arrays = {name: getattr(result.params, name) for name in PARAMS}
-    arrays |= {f"stat_{k}": v for k, v in result.stats.items()}
-    diverged = ~np.isfinite(result.curves["loss"][-1]) | ~np.isfinite(result.stats["mse"])
+    def on_checkpoint(state, chunks_done: int) -> None:
+        checkpoint.save(rd.checkpoint(index), padded, fingerprint, state, chunks_done, curves)
+
+    state = train.run_chunks(
+        state, hp, shape, chunks, root, start=done, on_chunk=on_chunk,
+        checkpoint_every=sweep.resolved["train.checkpoint_every"], on_checkpoint=on_checkpoint,
+        checkpoint_now=lambda: signals.pending() is not None, on_stop=signals.check, mesh=mesh,
+    )  # fmt: skip
+    stats = evaluate.evaluate(state.params, state.threshold, hp, shape, root)
+    params = jax.tree.map(lambda a: np.asarray(a)[:n], state.params)
+    curve = np.stack(curves)[:, :n]
+    stats = {k: v[:n] for k, v in stats.items()}
+    rec = recovery.feature_recovery(sweep.toys.W[sweep.toy_of[rows]], params.W_dec)
+    diverged = ~np.isfinite(curve[-1]) | ~np.isfinite(stats["mse"])
     progress.block_end(int(diverged.sum()))
-    results.atomic_save_npz(path, arrays | {
-        "rows": rows, "threshold": result.threshold, "recovery": rec, "diverged": diverged,
-        "curve_step": result.curves["step"], "curve_loss": result.curves["loss"],
+    arrays = {name: getattr(params, name) for name in PARAMS}
+    arrays |= {f"stat_{k}": v for k, v in stats.items()}
+    results.atomic_save_npz(rd.block(index), arrays | {
+        "rows": rows, "threshold": np.asarray(state.threshold)[:n], "recovery": rec,
+        "diverged": diverged, "curve_step": np.cumsum(chunks), "curve_loss": curve,
         "fingerprint": np.asarray(fingerprint),
     })  # fmt: skip
+    with contextlib.suppress(FileNotFoundError):
+        rd.checkpoint(index).unlink()
 
 
 def _done(path: Path, fingerprint: str) -> bool:
@@ -137,7 +150,7 @@ def run(
     done = len(blocks) - len(todo)
     progress.start(sweep.name, total=total, n_blocks=len(blocks), done_blocks=done)
     for index, group, rows in todo:
-        _train_block(sweep, index, group, rows, rd.block(index), fingerprint, progress, mesh)
+        _train_block(sweep, index, group, rows, rd, fingerprint, progress, mesh)
     progress.note("assembling tables")
     assemble(sweep, rd, blocks)
     meta |= {"status": "complete", "updated": results.now()}

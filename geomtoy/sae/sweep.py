@@ -59,6 +59,7 @@ FIELDS: dict[str, S.Field] = {
     "train.eval_samples": F(S._int(1), 2**16, True, "samples of the final statistics"),
     "train.sampler": S.FIELDS["train.sampler"],
     "train.chunk_steps": S.FIELDS["train.chunk_steps"],
+    "train.checkpoint_every": S.FIELDS["train.checkpoint_every"],
     "train.block_size": S.FIELDS["train.block_size"],
 }
 SCHEMA = grammar.Schema(

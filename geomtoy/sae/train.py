@@ -1,11 +1,13 @@
 """Training thousands of SAEs at once, as jit(vmap(scan)), on toy models' hidden activations.
 
-Each SAE instance carries its own toy model (the weights it reads h = W x from, and that
-model's feature distribution) as array leaves, so one compiled program trains an SAE grid
-(L1 coefficient, k, learning rate, seed) over many toy models of one shape. Keys, chunks,
-placement and the optimizer are the toy models' (geomtoy.rng, geomtoy.parallel,
-geomtoy.optim.make_optimizer): an SAE's batches depend only on (root seed, SAE id, seed,
-step), whatever else trains beside it.
+The model family "sae" of geomtoy.train (`train.FAMILIES`): this module holds the math of
+one SAE's init and optimizer step; train's programs and its one chunk loop vmap, scan,
+place and checkpoint it as they do the toy models. Each SAE instance carries its own toy
+model (the weights it reads h = W x from, and that model's feature distribution) as array
+leaves, so one compiled program trains an SAE grid (L1 coefficient, k, learning rate,
+seed) over many toy models of one shape. Keys, chunks, placement and the optimizer are the
+toy models' (geomtoy.rng, geomtoy.parallel, geomtoy.optim.make_optimizer): an SAE's
+batches depend only on (root seed, SAE id, seed, step), whatever else trains beside it.
 
 Inputs: see geomtoy.sae.source.
 """
@@ -19,7 +21,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from geomtoy import data, optim, parallel, rng, spec, train
+from geomtoy import data, optim, rng, spec, train
 from geomtoy.models import Params
 from geomtoy.sae import evaluate
 from geomtoy.sae import model as sae
@@ -191,57 +193,18 @@ def _step_one(shape: SAEShape, stream, hp: SAEHParams, state: SAEState):
     return state, value
 
 
-def _chunk_one(shape: SAEShape, n_steps: int, root_seed, hp: SAEHParams, state: SAEState):
-    key = rng.instance_key(root_seed, hp.instance_id, hp.seed)
-    steps = state.step + jnp.arange(n_steps, dtype=jnp.int32)
-    streams = jax.vmap(lambda t: data.stream(rng.step_key(key, t), shape.sampler))(steps)
-    state, values = jax.lax.scan(lambda s, st: _step_one(shape, st, hp, s), state, streams)
-    return state, jnp.mean(values)
-
-
-@jax.jit(static_argnums=(0, 3))
-def _init_instances(shape: SAEShape, root_seed, hp: SAEHParams, mesh) -> SAEState:
-    return parallel.map_instances(
-        lambda seed, h: _init_one(shape, seed, h), root_seed, hp, mesh=mesh, block=None
-    )
-
-
-@jax.jit(static_argnums=(2, 3, 5, 6), donate_argnums=(0,))
-def _train_chunk(state, hp, shape: SAEShape, n_steps: int, root_seed, mesh, block):
-    return parallel.map_instances(
-        lambda seed, hs: _chunk_one(shape, n_steps, seed, hs[0], hs[1]),
-        root_seed,
-        (hp, state),
-        mesh=mesh,
-        block=block,
-    )
-
-
-def step_bytes(shape: SAEShape) -> int:
+def step_bytes(shape: SAEShape, batch: int | None = None) -> int:
     """Float32 temporaries of one SAE step: x, a few (m, B) and (width, B) arrays."""
-    return 4 * shape.batch_size * (2 * shape.n_features + 4 * shape.n_hidden + 5 * shape.width)
+    return (
+        4
+        * (batch or shape.batch_size)
+        * (2 * shape.n_features + 4 * shape.n_hidden + 5 * shape.width)
+    )
 
 
-def instance_block(shape: SAEShape, n_local: int, platform: str) -> int | None:
-    """SAEs a device trains at once (geomtoy.train.instance_block's rule)."""
-    if platform != "cpu":
-        return None
-    block = max(2, train.CPU_BLOCK_BYTES // step_bytes(shape))
-    return None if block >= n_local else block
-
-
-def init_state(shape: SAEShape, hp: SAEHParams, root_seed: int = 0, *, mesh=None) -> SAEState:
-    (hp,), mesh = parallel.placed(hp, mesh=mesh)
-    return _init_instances(shape, jnp.asarray(root_seed, jnp.uint32), hp, mesh)
-
-
-def train_chunk(state: SAEState, hp: SAEHParams, shape: SAEShape, n_steps: int, root_seed=0):
-    """Advance every SAE by n_steps; returns (state, mean training loss (I,)). Donates state."""
-    (state, hp), mesh = parallel.placed(state, hp)
-    n_local = parallel.local_instances(hp.lr.shape[0], mesh)
-    block = instance_block(shape, n_local, parallel.platform_of(hp))
-    seed = jnp.asarray(root_seed, jnp.uint32)
-    return _train_chunk(state, hp, shape, n_steps, seed, mesh, block)
+train.register_family(SAEShape, train.Family("sae", _init_one, _step_one, step_bytes))
+init_state = train.init_state  # the shared programs: init_state(shape, hp, root_seed, mesh=)
+train_chunk = train.train_chunk  # (state, hp, shape, n_steps, root_seed) -> (state, loss (I,))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -263,17 +226,19 @@ def train_saes(
     *,
     mesh=None,
 ) -> SAEResult:
-    """Train every SAE of hp for shape.steps steps, then evaluate it (one sync per chunk)."""
-    state = init_state(shape, hp, root_seed, mesh=mesh)
+    """Train every SAE of hp for shape.steps steps in train's chunk loop (one sync per
+    chunk), then evaluate it."""
     steps, values = [], []
-    done = 0
-    for n in spec.chunk_schedule(shape.steps, chunk_steps):
-        state, value = train_chunk(state, hp, shape, n, root_seed)
-        done += n
-        steps.append(done)
-        values.append(np.asarray(value))
+
+    def collect(chunk: train.Chunk) -> None:
+        steps.append(chunk.step)
+        values.append(chunk.loss)
         if on_chunk is not None:
-            on_chunk(done, values[-1])
+            on_chunk(chunk.step, chunk.loss)
+
+    chunks = spec.chunk_schedule(shape.steps, chunk_steps)
+    state = init_state(shape, hp, root_seed, mesh=mesh)
+    state = train.run_chunks(state, hp, shape, chunks, root_seed, on_chunk=collect)
     stats = evaluate.evaluate(state.params, state.threshold, hp, shape, root_seed)
     return SAEResult(
         params=jax.tree.map(np.asarray, state.params),
