@@ -12,6 +12,7 @@ import dataclasses
 import math
 import tomllib
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from geomtoy.grid import (
@@ -69,6 +70,16 @@ class Parsed:
     origins: dict[str, str]
     axes: tuple[Axis, ...]
     spec: dict  # the resolved spec document (meta.json, fingerprint)
+
+
+def read_text(path) -> str:
+    """The text of a sweep file; SweepError (one line) if it cannot be read as text."""
+    try:
+        return Path(path).read_text()
+    except OSError as e:
+        raise SweepError(str(path), None, f"cannot read: {e.strerror or e}") from None
+    except UnicodeDecodeError:
+        raise SweepError(str(path), None, "not a text file") from None
 
 
 def parse(

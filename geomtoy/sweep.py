@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from geomtoy.grammar import TOY, Parsed, Schema, parse
+from geomtoy.grammar import TOY, Parsed, Schema, parse, read_text
 from geomtoy.grid import Axis, check_hierarchy, resolve_point
 from geomtoy.plan import Block, Group, Sweep, auto_block_size, check_snapshots
 from geomtoy.spec import STATIC_KEYS, Shape, ShapeError, SweepError
@@ -45,14 +45,7 @@ def load(
 
     Raises SweepError (file, key, reason) for any bad input.
     """
-    file = str(path)
-    try:
-        text = Path(path).read_text()
-    except OSError as e:
-        raise SweepError(file, None, f"cannot read: {e.strerror or e}") from None
-    except UnicodeDecodeError:
-        raise SweepError(file, None, "not a text file") from None
-    return loads(text, file=file, scale=scale, sets=sets)
+    return loads(read_text(path), file=str(path), scale=scale, sets=sets)
 
 
 def loads(

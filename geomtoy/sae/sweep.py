@@ -14,7 +14,6 @@ import dataclasses
 import hashlib
 import itertools
 import json
-import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -83,14 +82,6 @@ STATIC = {  # SAE keys that fix the program: SAEShape field <- sweep key
 }
 
 
-def is_sae_sweep(text: str) -> bool:
-    """Whether a sweep file's text declares an SAE sweep (an [sae] table)."""
-    try:
-        return "sae" in tomllib.loads(text)
-    except tomllib.TOMLDecodeError:
-        return False
-
-
 @dataclasses.dataclass(frozen=True)
 class Toys:
     """The toy models an SAE sweep reads, one row each (NumPy)."""
@@ -152,12 +143,7 @@ class SAESweep:
 
 def load(path: str | Path, scale: str = "default", sets=(), results_root=None) -> SAESweep:
     """Read, check and expand an SAE sweep file; SweepError on bad input."""
-    file = str(path)
-    try:
-        text = Path(path).read_text()
-    except OSError as e:
-        raise S.SweepError(file, None, f"cannot read: {e.strerror or e}") from None
-    return loads(text, file, scale, sets, results_root)
+    return loads(grammar.read_text(path), str(path), scale, sets, results_root)
 
 
 def loads(text: str, file: str, scale: str = "default", sets=(), results_root=None) -> SAESweep:
