@@ -17,6 +17,7 @@ from geomtoy import memory as device
 from geomtoy import train
 from geomtoy.cost import (
     BYTES,
+    DEVICE_MEMORY_FRACTION,
     RATES,
     auto_blocks,
     block_size_for,
@@ -87,7 +88,9 @@ def fit_blocks(sweep, platform: str, devices: int, memory: int | None = None, me
     groups = []
     for g in sweep.groups:
         per = instance_bytes(g.shape, sweep.chunk_steps, platform)
-        if measure:
+        # Measured bytes are within 2x of the model: no need to compile probes when the
+        # whole group takes under half the budget by the model.
+        if measure and 2 * per * len(g) > DEVICE_MEMORY_FRACTION * memory * devices:
             per = max(per, measured_instance_bytes(g.shape, min(sweep.chunk_steps, 64)) or 0)
         size = min(len(g), block_size_for(memory, per, devices))
         groups.append(dataclasses.replace(g, block_size=size))

@@ -207,19 +207,17 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _dry_run(sweep, mesh) -> int:
-    import jax
+    from geomtoy import budget, parallel, runner
 
-    from geomtoy import budget, parallel
-
-    platform, devices = jax.default_backend(), parallel.instance_multiple(mesh)
+    platform, devices = runner.backend(), parallel.instance_multiple(mesh)
     memory = budget.device_memory()
-    print("\n".join(budget.plan_lines(sweep, platform, devices, memory)))
-    fitted = budget.fit_blocks(sweep, platform, devices, memory)
+    fitted = runner.device_blocks(sweep, mesh, platform=platform, memory=memory)
+    print("\n".join(budget.plan_lines(fitted, platform, devices, memory)))
     for g, f in zip(sweep.groups, fitted.groups):
-        if f.block_size > g.block_size:  # an accelerator the default blocks underfill
+        if f.block_size != g.block_size:  # what the run does on an accelerator
             print(
-                f"  group {g.index}: blocks of {f.block_size:,} would fill this device's "
-                f"memory (--set train.block_size={f.block_size})"
+                f"  group {g.index}: blocks of {f.block_size:,} instead of {g.block_size:,}, "
+                f'chosen from this device\'s memory (train.block_size = "auto")'
             )
     return 0
 

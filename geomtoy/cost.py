@@ -23,11 +23,11 @@ estimate within 2x of the compiled programs. Time is work over per-device rates
 first-principles priors (HBM bandwidth) that no run has checked yet.
 
 Blocks (instances trained at once) default to about 1 GiB of temporaries
-(`train.block_size = "auto"`), which fits any device. On an accelerator, `budget.fit_blocks`
-gives the block size that fills half of the device's allocator limit (bytes per
-instance measured from the compiled programs where the backend reports them,
-`budget.measured_instance_bytes`, else this model); `--dry-run` prints it as a
-`train.block_size` to set, so a sweep of 10^6 instances runs in the fewest blocks that fit.
+(`train.block_size = "auto"`) on CPU. On an accelerator the runner trains "auto" in the
+block size that fills half of the device's allocator limit (`runner.device_blocks`,
+`budget.fit_blocks`; bytes per instance measured from the compiled programs where the
+backend reports them, `budget.measured_instance_bytes`, else this model), so a sweep of
+10^6 instances runs in the fewest blocks that fit; `--dry-run` prints those blocks.
 This module is the model alone (no JAX); geomtoy.budget measures the compiled programs,
 reads the device's memory, fits the blocks and writes the --dry-run report.
 """

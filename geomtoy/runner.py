@@ -37,6 +37,7 @@ import pyarrow as pa
 
 import geomtoy
 from geomtoy import (
+    budget,
     checkpoint,
     fullbatch,
     integrity,
@@ -159,6 +160,7 @@ def run_sweep(
     rd = ResultsDir(out)
     if plan.action == "complete" and not leftovers(rd):
         return RunReport(out, "complete", 0, True, 0.0)
+    sweep = device_blocks(sweep, mesh)  # on an accelerator: from its memory
     # Blocks padded to a multiple of the device count, so every device gets a share;
     # the rows of each block do not depend on it, only the padding.
     blocks = sweep.blocks(multiple=parallel.instance_multiple(mesh))
@@ -223,12 +225,38 @@ def _begin(sweep, rd: ResultsDir, blocks, mine, progress: Progress, worker, plan
     return todo, groups
 
 
+def backend() -> str:
+    """The platform training runs on ("cpu", "gpu", "tpu")."""
+    return jax.default_backend()
+
+
+def device_blocks(sweep: Sweep, mesh=None, *, platform: str | None = None, memory=None) -> Sweep:
+    """The sweep with the block sizes it trains in on these devices. On an accelerator
+    (GPU, TPU), train.block_size = "auto" becomes the size whose programs fill
+    cost.DEVICE_MEMORY_FRACTION of one device's memory (`memory` bytes, default the
+    allocator's limit; bytes per instance from the compiled programs' memory analysis
+    where the backend gives it, else cost's model: budget.fit_blocks), so that no block
+    of any sweep, 10^6 instances or more, exceeds device memory. On CPU, and for a block
+    size the sweep sets, the sweep's own blocks (cache-sized sub-blocks run inside)."""
+    platform = platform or backend()
+    return budget.fit_blocks(sweep, platform, parallel.instance_multiple(mesh), memory)
+
+
+def recorded_blocks(sweep: Sweep, meta: dict) -> Sweep:
+    """The sweep with the block sizes meta.json records (those it was trained in)."""
+    sizes = [g.get("block_size") for g in meta.get("groups", [])]
+    if len(sizes) != len(sweep.groups) or not all(sizes):
+        return sweep
+    groups = tuple(dataclasses.replace(g, block_size=s) for g, s in zip(sweep.groups, sizes))
+    return dataclasses.replace(sweep, groups=groups)
+
+
 def check_memory(sweep: Sweep, blocks: list[Block] | None = None, mesh=None) -> None:
     """Refuse (SweepError) a sweep one of whose blocks cannot fit on its devices."""
     n_devices = parallel.instance_multiple(mesh)
     blocks = blocks or sweep.blocks(multiple=n_devices)
     limit, what = memory.device_memory()
-    platform = jax.default_backend()
+    platform = backend()
     for shape, size in {(sweep.groups[b.group].shape, b.size) for b in blocks}:
         per_device = -(-size // n_devices)
         at_once = train.instance_block(shape, per_device, platform) or per_device
@@ -246,7 +274,7 @@ def finish(path: str | Path) -> Results:
         if sweep.fingerprint() != meta["fingerprint"]:
             reason = "the recorded sweep no longer gives its fingerprint (another geomtoy version?)"
             raise SweepError(Path(path) / "meta.json", "fingerprint", reason)
-        return sweep
+        return recorded_blocks(sweep, meta)  # the blocks its processes trained
 
     merge(Path(path), rebuild, assemble)
     return open_results(path)

@@ -2,6 +2,7 @@
 accelerator block size against device memory, and `geomtoy run --dry-run`."""
 
 import jax
+import numpy as np
 import pytest
 
 from geomtoy import budget, cli, cost, sweep, train
@@ -97,3 +98,76 @@ def test_time_model_matches_the_benchmark_rates():
     small, big = Shape(n_features=5, n_hidden=2), Shape(n_features=200, n_hidden=20)
     assert cost.step_seconds(small, "cpu") == pytest.approx(13e-6, rel=0.25)
     assert cost.step_seconds(big, "cpu") == pytest.approx(1.05e-3, rel=0.25)
+
+
+GRID = """
+name = "grid"
+[model]
+n_features = 5
+n_hidden = 2
+[data]
+feature_probability = 0.1
+[train]
+seeds = 10
+steps = {steps}
+chunk_steps = 10
+eval_samples = 1024
+[grid]
+"data.feature_probability" = {{ logspace = [1.0, 0.01, {points}] }}
+"""
+
+
+def _fake_gpu(monkeypatch, memory: int, measured=None) -> None:
+    """A GPU of `memory` bytes, as runner and cost see it; its memory analysis gives
+    `measured` bytes per instance (None: the backend reports none, the model counts)."""
+    from geomtoy import runner
+
+    monkeypatch.setattr(runner, "backend", lambda: "gpu")
+    monkeypatch.setattr(budget, "device_memory", lambda: memory)
+    monkeypatch.setattr(budget, "measured_instance_bytes", lambda *a, **k: measured)
+
+
+def test_an_accelerator_trains_in_blocks_chosen_from_its_memory(monkeypatch, tmp_path, capsys):
+    """On a GPU or TPU, train.block_size = "auto" becomes the block whose programs fill
+    half of one device's memory, with bytes per instance from the compiled programs'
+    memory analysis where the backend gives it (the larger counts), else the model; on
+    CPU, or with a block size set, the sweep's own blocks. A fake 64 MiB GPU here."""
+    from geomtoy import runner
+
+    memory = 64 * 2**20
+    _fake_gpu(monkeypatch, memory)
+    s = sweep.loads(GRID.format(steps=100, points=2000), file="grid.toml")  # 20,000
+    per = cost.instance_bytes(s.groups[0].shape, s.chunk_steps, "gpu")
+    fitted = runner.device_blocks(s)
+    size = int(cost.DEVICE_MEMORY_FRACTION * memory) // per
+    assert fitted.groups[0].block_size == size < s.n_instances
+    assert len(fitted.blocks()) == -(-s.n_instances // size)
+    assert budget.block_bytes(fitted.groups[0].shape, size, s.chunk_steps, "gpu") <= memory / 2
+    assert runner.device_blocks(s, platform="cpu") is s  # CPU keeps today's rule
+    fixed = sweep.loads(GRID.format(steps=100, points=2000), sets=["train.block_size=100"])
+    assert runner.device_blocks(fixed) is fixed  # a block size the sweep sets is kept
+    _fake_gpu(monkeypatch, memory, measured=4 * per)  # the compiled programs need more
+    assert runner.device_blocks(s).groups[0].block_size == size // 4
+    # --dry-run shows the blocks the run will use, per device of a 4-device mesh
+    _fake_gpu(monkeypatch, memory)
+    path = tmp_path / "grid.toml"
+    path.write_text(GRID.format(steps=100, points=2000))
+    assert cli.main(["run", str(path), "--out", str(tmp_path / "never"), "--dry-run"]) == 0
+    text = capsys.readouterr().out
+    assert f"blocks of {4 * size:,} instead of" in text and "device's memory" in text
+
+
+@pytest.mark.slow  # over the fast suite's time budget: make test-all
+def test_a_run_on_a_small_accelerator_trains_more_blocks_to_the_same_tables(monkeypatch, tmp_path):
+    from geomtoy import results, runner
+
+    s = sweep.loads(GRID.format(steps=20, points=2), file="grid.toml")  # 20 instances
+    runner.run_sweep(s, tmp_path / "cpu")
+    per = cost.instance_bytes(s.groups[0].shape, s.chunk_steps, "gpu")
+    _fake_gpu(monkeypatch, memory=2 * 8 * per + 1)  # blocks of 8 instances
+    runner.run_sweep(s, tmp_path / "gpu")
+    a, b = (results.open_results(tmp_path / d) for d in ("cpu", "gpu"))
+    assert [g["block_size"] for g in b.meta["groups"]] == [8] and b.meta["n_blocks"] == 3
+    assert a.meta["n_blocks"] == 1
+    np.testing.assert_allclose(b.column("loss"), a.column("loss"), rtol=1e-6)
+    np.testing.assert_allclose(b.params["W"], a.params["W"], rtol=1e-5, atol=1e-6)
