@@ -55,10 +55,8 @@ def test_memory_model_within_2x_of_compiled_programs(shape):
     _within_2x(budget.block_bytes(shape, n, CHUNK, "gpu"), _compiled_peak(shape, n, None))
 
 
-@pytest.mark.slow  # over the fast suite's time budget: make test-all
-def test_accelerator_blocks_keep_a_million_instances_within_device_memory():
-    text = """
-name = "million"
+GRID = """
+name = "grid"
 [model]
 n_features = 5
 n_hidden = 2
@@ -66,10 +64,19 @@ n_hidden = 2
 feature_probability = 0.1
 [train]
 seeds = 10
+steps = {steps}
+chunk_steps = 10
+eval_samples = 1024
 [grid]
-"data.feature_probability" = { logspace = [1.0, 0.01, 1000] }
-"train.lr" = { logspace = [1e-4, 1e-2, 100] }
+"data.feature_probability" = {{ logspace = [1.0, 0.01, {points}] }}
 """
+
+
+@pytest.mark.slow  # over the fast suite's time budget: make test-all
+def test_accelerator_blocks_keep_a_million_instances_within_device_memory():
+    text = (
+        GRID.format(steps=10_000, points=1000) + '"train.lr" = { logspace = [1e-4, 1e-2, 100] }\n'
+    )
     s = sweep.loads(text, file="million.toml")
     assert s.n_instances == 10**6
     memory = 16 * 2**30  # a 16 GiB device
@@ -98,23 +105,6 @@ def test_time_model_matches_the_benchmark_rates():
     small, big = Shape(n_features=5, n_hidden=2), Shape(n_features=200, n_hidden=20)
     assert cost.step_seconds(small, "cpu") == pytest.approx(13e-6, rel=0.25)
     assert cost.step_seconds(big, "cpu") == pytest.approx(1.05e-3, rel=0.25)
-
-
-GRID = """
-name = "grid"
-[model]
-n_features = 5
-n_hidden = 2
-[data]
-feature_probability = 0.1
-[train]
-seeds = 10
-steps = {steps}
-chunk_steps = 10
-eval_samples = 1024
-[grid]
-"data.feature_probability" = {{ logspace = [1.0, 0.01, {points}] }}
-"""
 
 
 def _fake_gpu(monkeypatch, memory: int, measured=None) -> None:
