@@ -60,6 +60,10 @@ SCHEDULES = ("constant", "linear", "cosine", "warmup_cosine")
 """Learning-rate schedules (train.schedule)."""
 REPRESENTATIONS = ("auto", "dense", "sparse")
 """How a finite training set is held (data.representation)."""
+MODEL_FAMILIES = ("toy", "sae")
+"""What geomtoy.train trains (train.FAMILIES, math in geomtoy.toy and geomtoy.sae): the toy
+models of MODEL_KINDS, and sparse autoencoders on their hidden activations (a sweep with
+an [sae] table)."""
 
 
 def check_math(what: str, names: tuple[str, ...], implemented) -> None:

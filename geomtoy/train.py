@@ -34,7 +34,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from geomtoy import data, parallel, rng, toy
+from geomtoy import data, parallel, registry, rng, toy
 from geomtoy.models import Params
 from geomtoy.spec import Shape, chunk_schedule
 from geomtoy.toy import HParams, TrainState, step_bytes
@@ -70,7 +70,10 @@ FAMILIES: dict[type, Family] = {}
 
 
 def register_family(shape_type: type, family: Family) -> Family:
-    """Train `family` for every shape of `shape_type` (one entry per family)."""
+    """Train `family` for every shape of `shape_type` (one entry per family, its name one
+    of registry.MODEL_FAMILIES)."""
+    if family.name not in registry.MODEL_FAMILIES:
+        raise ValueError(f"model family {family.name!r} is not in registry.MODEL_FAMILIES")
     if shape_type in FAMILIES:
         raise ValueError(f"{shape_type.__name__} already has the family {family.name!r}")
     FAMILIES[shape_type] = family

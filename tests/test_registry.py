@@ -159,3 +159,15 @@ def test_the_schema_and_the_sweep_planner_do_not_start_jax():
     code = "import sys, geomtoy.spec, geomtoy.sweep; print({'jax', 'optax'} & {*sys.modules})"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "set()"
+
+
+def test_every_model_family_is_registered_with_its_math():
+    """train.FAMILIES (the math: toy models, SAEs) and registry.MODEL_FAMILIES (the names)
+    agree, and each family's shape finds its engine."""
+    from geomtoy.sae import train as sae_train
+
+    assert [f.name for f in train.FAMILIES.values()] == list(registry.MODEL_FAMILIES)
+    assert train.family_of(spec.Shape(n_features=5, n_hidden=2)).name == "toy"
+    assert train.family_of(sae_train.SAEShape(5, 2, 8)).name == "sae"
+    with pytest.raises(TypeError, match="no model family"):
+        train.family_of(object())
