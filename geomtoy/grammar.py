@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from geomtoy.checks import Bad, is_int, show, unknown_key
 from geomtoy.grid import (
     HOST_BYTES_PER_INSTANCE,
     Axis,
@@ -31,11 +32,7 @@ from geomtoy.spec import (
     SECTIONS,
     SMOKE_LIMITS,
     TOP_LEVEL,
-    Bad,
     SweepError,
-    is_int,
-    show,
-    unknown_key,
 )
 
 

@@ -16,7 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from geomtoy.spec import INT32_MAX, Bad, SweepError, is_int, is_number, show, unknown_key
+from geomtoy.checks import INT32_MAX, Bad, is_int, is_number, show, unknown_key
+from geomtoy.errors import SweepError
 
 
 @dataclasses.dataclass(frozen=True)

@@ -12,12 +12,24 @@ is checked. No JAX, no I/O. Users: docs/sweep-file.md.
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import math
-import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
+from geomtoy.checks import (
+    UINT32_MAX,
+    block_size,
+    boolean,
+    choice,
+    dir_name,
+    importance,
+    integer,
+    is_int,
+    number,
+    per_feature,
+    probability,
+    text,
+)
 from geomtoy.errors import SweepError as SweepError  # the bad-input error, re-exported
 from geomtoy.registry import (
     ACTIVATIONS,
@@ -57,169 +69,6 @@ SMOKE_LIMITS = {
 REQUIRED = object()
 
 
-class Bad(Exception):
-    """A value failed validation; the caller adds the file and the key."""
-
-
-# ---------------------------------------------------------------- value checks
-
-
-def is_int(v) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
-
-
-def is_number(v) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool)
-
-
-INT32_MAX = 2**31 - 1
-"""Counts (steps, samples, instances, sizes) are int32 on the device."""
-UINT32_MAX = 2**32 - 1
-"""The root seed is a uint32 key."""
-FLOAT32_MAX = 3.4028234663852886e38  # np.finfo(np.float32).max
-"""Hyperparameters are float32 on the device: larger values would be inf."""
-
-
-def _int(lo: int | None = None, hi: int = INT32_MAX, what: str = "int32") -> Callable:
-    def check(v):
-        if not is_int(v):
-            raise Bad(f"expected an integer, got {show(v)}")
-        if lo is not None and v < lo:
-            raise Bad(f"must be >= {lo}, got {v}")
-        if v > hi or v < -hi - 1:
-            raise Bad(f"{v} does not fit in {what} (at most {hi})")
-        return v
-
-    check.integer = True
-    check.type = "integer" + (f" >= {lo}" if lo is not None else "")
-    return check
-
-
-def _float(lo: float | None = None, strict: bool = False) -> Callable:
-    def check(v):
-        if not is_number(v):
-            raise Bad(f"expected a number, got {show(v)}")
-        v = float(v)
-        if not math.isfinite(v):
-            raise Bad(f"must be finite, got {v}")
-        if abs(v) > FLOAT32_MAX:
-            raise Bad(f"{v:g} overflows float32 (at most {FLOAT32_MAX:.3g})")
-        if lo is not None and (v <= lo if strict else v < lo):
-            raise Bad(f"must be {'>' if strict else '>='} {lo:g}, got {v:g}")
-        return v
-
-    check.type = "number" + (f" {'>' if strict else '>='} {lo:g}" if lo is not None else "")
-    return check
-
-
-def _probability(v):
-    if not is_number(v):
-        raise Bad(f"expected a probability, got {show(v)}")
-    v = float(v)
-    if not (0.0 < v <= 1.0):
-        raise Bad(f"probability {v:g} outside (0, 1]")
-    return v
-
-
-_probability.type = "probability in (0, 1]"
-
-
-def _choice(options: Sequence[str]) -> Callable:
-    def check(v):
-        if not isinstance(v, str):
-            raise Bad(f"expected one of {', '.join(options)}; got {show(v)}")
-        if v not in options:
-            hint = difflib.get_close_matches(v, options, n=1)
-            more = f" (did you mean {hint[0]!r}?)" if hint else ""
-            raise Bad(f"unknown value {v!r}; expected one of {', '.join(options)}{more}")
-        return v
-
-    check.type = " | ".join(options)
-    return check
-
-
-def _per_feature(element: Callable, what: str) -> Callable:
-    """A number, or a list of numbers (one per feature; the length is checked later)."""
-
-    def check(v):
-        if isinstance(v, list):
-            if not v:
-                raise Bad(f"expected a {what} or a list of n of them, got []")
-            out = []
-            for i, x in enumerate(v):
-                try:
-                    out.append(element(x))
-                except Bad as e:
-                    raise Bad(f"entry {i}: {e}") from None
-            return out
-        return element(v)
-
-    check.type = f"{element.type}, or a list of n"
-    return check
-
-
-def _importance(v):
-    if isinstance(v, dict):
-        if set(v) != {"decay"}:
-            raise Bad(f"a table here must be {{decay = d}} (importance d**i), got {show(v)}")
-        try:
-            return {"decay": _float(0.0, strict=True)(v["decay"])}
-        except Bad as e:
-            raise Bad(f"decay: {e}") from None
-    return _per_feature(_float(0.0), "importance >= 0")(v)
-
-
-_importance.type = "number >= 0, a list of n, or {decay = d} (d**i)"
-
-
-def _name(v):
-    if not isinstance(v, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.+-]*", v):
-        raise Bad(f"expected a directory name (letters, digits, _.+-), got {show(v)}")
-    return v
-
-
-_name.type = "name (letters, digits, _.+-)"
-
-
-def _text(v):
-    if not isinstance(v, str):
-        raise Bad(f"expected a string, got {show(v)}")
-    return v
-
-
-_text.type = "string"
-
-
-def _bool(v):
-    if not isinstance(v, bool):
-        raise Bad(f"expected true or false, got {show(v)}")
-    return v
-
-
-_bool.type = "boolean"
-
-
-def _block_size(v):
-    if v == "auto":
-        return v
-    if not is_int(v) or not 1 <= v <= INT32_MAX:
-        raise Bad(f'expected an integer in 1..{INT32_MAX} or "auto", got {show(v)}')
-    return v
-
-
-_block_size.type = 'integer >= 1, or "auto"'
-
-
-def show(v) -> str:
-    if isinstance(v, bool):
-        return f"boolean {str(v).lower()}"
-    if isinstance(v, str):
-        return f"string {v!r}"
-    if isinstance(v, dict):
-        return "table {" + ", ".join(f"{k} = {show(x)}" for k, x in v.items()) + "}"
-    return repr(v)
-
-
 @dataclasses.dataclass(frozen=True)
 class Field:
     """One sweep key: its check, its default, and whether it may be a grid axis."""
@@ -231,31 +80,31 @@ class Field:
 
 
 FIELDS: dict[str, Field] = {
-    "name": Field(_name, REQUIRED, False, "the sweep's name; results/<name> by default"),
-    "description": Field(_text, "", False, "free text"),
-    "root_seed": Field(_int(0, UINT32_MAX, "uint32"), 0, False, "root of every random key"),
+    "name": Field(dir_name, REQUIRED, False, "the sweep's name; results/<name> by default"),
+    "description": Field(text, "", False, "free text"),
+    "root_seed": Field(integer(0, UINT32_MAX, "uint32"), 0, False, "root of every random key"),
     "model.kind": Field(
-        _choice(KINDS),
+        choice(KINDS),
         "relu_output",
         True,
         "model kind (geomtoy.models.MODELS): "
         + "; ".join(f"{k.name}: {k.doc}" for k in MODEL_KINDS.values()),
     ),
-    "model.n_features": Field(_int(1), REQUIRED, True, "n, number of features"),
-    "model.n_hidden": Field(_int(1), REQUIRED, True, "m, hidden dimensions"),
+    "model.n_features": Field(integer(1), REQUIRED, True, "n, number of features"),
+    "model.n_hidden": Field(integer(1), REQUIRED, True, "m, hidden dimensions"),
     "model.activation": Field(
-        _choice(ACTIVATIONS),
+        choice(ACTIVATIONS),
         "relu",
         True,
         "output nonlinearity of the kinds that have one: relu (the paper) or gelu (exact, "
         "x Phi(x)); linear has none",
     ),
     "data.feature_probability": Field(
-        _per_feature(_probability, "probability in (0, 1]"), REQUIRED, True, "1 - S"
+        per_feature(probability, "probability in (0, 1]"), REQUIRED, True, "1 - S"
     ),
-    "data.importance": Field(_importance, 1.0, True, "per-feature loss weight"),
+    "data.importance": Field(importance, 1.0, True, "per-feature loss weight"),
     "data.structure": Field(
-        _choice(STRUCTURES),
+        choice(STRUCTURES),
         "independent",
         True,
         "feature sets: independent features, or "
@@ -264,20 +113,20 @@ FIELDS: dict[str, Field] = {
         "only with it (hierarchical; a child's probability is given its parent)",
     ),
     "data.set_size": Field(
-        _int(1), 1, True, "features per correlated/anticorrelated/hierarchical set"
+        integer(1), 1, True, "features per correlated/anticorrelated/hierarchical set"
     ),
     "data.magnitude": Field(
-        _choice(MAGNITUDES),
+        choice(MAGNITUDES),
         "uniform",
         True,
         "value of a present feature: uniform on [0, 1) (the paper), or half_normal, |N(0, 1)| "
         "(signed inputs of abs: uniform on [-1, 1), or N(0, 1))",
     ),
-    "data.varied_feature": Field(_int(), -1, True, "index of the varied feature"),
-    "data.varied_importance": Field(_float(0.0), None, True, "its importance"),
-    "data.varied_feature_probability": Field(_probability, None, True, "its probability"),
+    "data.varied_feature": Field(integer(), -1, True, "index of the varied feature"),
+    "data.varied_importance": Field(number(0.0), None, True, "its importance"),
+    "data.varied_feature_probability": Field(probability, None, True, "its probability"),
     "data.n_samples": Field(
-        _int(0),
+        integer(0),
         0,
         True,
         "T: a finite training set of T unit-norm samples drawn once per instance, every step "
@@ -285,28 +134,28 @@ FIELDS: dict[str, Field] = {
         "samples every step",
     ),
     "data.representation": Field(
-        _choice(REPRESENTATIONS),
+        choice(REPRESENTATIONS),
         "auto",
         True,
         "how a finite training set is held: sparse (index/value slots), dense (n x T), or "
         "auto (dense when n x T float32 fits in 4 MiB)",
     ),
-    "train.steps": Field(_int(1), 10_000, True, "optimizer steps"),
-    "train.batch_size": Field(_int(1), 1024, True, "fresh samples per step"),
-    "train.lr": Field(_float(0.0, strict=True), 1e-3, True, "learning rate"),
-    "train.optimizer": Field(_choice(OPTIMIZERS), "adamw", True, "optimizer"),
-    "train.weight_decay": Field(_float(0.0), 0.01, True, "weight decay"),
-    "train.schedule": Field(_choice(SCHEDULES), "constant", True, "learning-rate schedule"),
+    "train.steps": Field(integer(1), 10_000, True, "optimizer steps"),
+    "train.batch_size": Field(integer(1), 1024, True, "fresh samples per step"),
+    "train.lr": Field(number(0.0, strict=True), 1e-3, True, "learning rate"),
+    "train.optimizer": Field(choice(OPTIMIZERS), "adamw", True, "optimizer"),
+    "train.weight_decay": Field(number(0.0), 0.01, True, "weight decay"),
+    "train.schedule": Field(choice(SCHEDULES), "constant", True, "learning-rate schedule"),
     "train.warmup_steps": Field(
-        _int(0), 0, True, "warmup_cosine: linear warm-up steps from 0 to lr, then cosine to 0"
+        integer(0), 0, True, "warmup_cosine: linear warm-up steps from 0 to lr, then cosine to 0"
     ),
-    "train.seeds": Field(_int(1), 1, False, "instances per grid point"),
-    "train.eval_samples": Field(_int(1), 2**17, True, "samples of the final loss"),
-    "train.sampler": Field(_choice(SAMPLERS), "hash", True, "uniform sampler (geomtoy.data)"),
-    "train.chunk_steps": Field(_int(1), 500, False, "steps per compiled chunk"),
-    "train.checkpoint_every": Field(_int(1), 4, False, "chunks between checkpoints"),
-    "train.block_size": Field(_block_size, "auto", False, "instances trained at once"),
-    "train.snapshots": Field(_bool, False, False, "record W, b at the end of every chunk"),
+    "train.seeds": Field(integer(1), 1, False, "instances per grid point"),
+    "train.eval_samples": Field(integer(1), 2**17, True, "samples of the final loss"),
+    "train.sampler": Field(choice(SAMPLERS), "hash", True, "uniform sampler (geomtoy.data)"),
+    "train.chunk_steps": Field(integer(1), 500, False, "steps per compiled chunk"),
+    "train.checkpoint_every": Field(integer(1), 4, False, "chunks between checkpoints"),
+    "train.block_size": Field(block_size, "auto", False, "instances trained at once"),
+    "train.snapshots": Field(boolean, False, False, "record W, b at the end of every chunk"),
 }
 TOP_LEVEL = ("name", "description", "root_seed")
 HASH_EXCLUDED = ("description",)
@@ -322,11 +171,6 @@ OMITTED_AT_DEFAULT = (
 )
 """Keys added after results format 1: in the resolved spec only when not at their
 default, so the fingerprints of sweeps that do not use them do not change."""
-
-
-def unknown_key(key: str, known: Sequence[str]) -> str:
-    hint = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
-    return "unknown key" + (f" (did you mean {hint[0]!r}?)" if hint else "")
 
 
 class ShapeError(ValueError):

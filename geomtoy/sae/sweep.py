@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from geomtoy import checks as C
 from geomtoy import grammar, results
 from geomtoy import spec as S
 from geomtoy import sweep as toy_sweep
@@ -31,31 +32,31 @@ FIELDS: dict[str, S.Field] = {
     "name": S.FIELDS["name"],
     "description": S.FIELDS["description"],
     "root_seed": S.FIELDS["root_seed"],
-    "source.results": F(S._text, S.REQUIRED, False, "toy results directory, or synthetic"),
-    "source.instances": F(S._choice(("best", "all")), "best", False, "toy models read"),
-    "source.n_features": F(S._int(1), 40, False, "synthetic: n directions"),
-    "source.n_hidden": F(S._int(1), 10, False, "synthetic: m dimensions"),
+    "source.results": F(C.text, S.REQUIRED, False, "toy results directory, or synthetic"),
+    "source.instances": F(C.choice(("best", "all")), "best", False, "toy models read"),
+    "source.n_features": F(C.integer(1), 40, False, "synthetic: n directions"),
+    "source.n_hidden": F(C.integer(1), 10, False, "synthetic: m dimensions"),
     "source.feature_probability": F(
-        S._per_feature(S._probability, "probability in (0, 1]"), 0.05, False, "synthetic: p"
+        C.per_feature(C.probability, "probability in (0, 1]"), 0.05, False, "synthetic: p"
     ),
-    "source.structure": F(S._choice(S.STRUCTURES), "independent", False, "synthetic sets"),
-    "source.set_size": F(S._int(1), 1, False, "synthetic: features per set"),
-    "source.magnitude": F(S._choice(S.MAGNITUDES), "uniform", False, "synthetic: values"),
-    "source.dictionaries": F(S._int(1), 1, False, "synthetic: dictionaries (seeds 0, 1, ...)"),
-    "sae.width": F(S._int(1), S.REQUIRED, True, "latents"),
-    "sae.activation": F(S._choice(ACTIVATIONS), "relu", True, "relu | topk | batchtopk"),
-    "sae.l1_coefficient": F(S._float(0.0), 0.0, True, "L1 penalty weight"),
-    "sae.k": F(S._int(1), 1, True, "active latents per sample (topk, batchtopk)"),
-    "sae.resample_every": F(S._int(0), 2500, True, "steps between dead-latent checks (0: off)"),
-    "sae.resample_until": F(S._float(0.0), 0.5, True, "fraction of steps with resampling"),
-    "sae.resample_scale": F(S._float(0.0), 0.2, True, "resampled encoder-row scale"),
+    "source.structure": F(C.choice(S.STRUCTURES), "independent", False, "synthetic sets"),
+    "source.set_size": F(C.integer(1), 1, False, "synthetic: features per set"),
+    "source.magnitude": F(C.choice(S.MAGNITUDES), "uniform", False, "synthetic: values"),
+    "source.dictionaries": F(C.integer(1), 1, False, "synthetic: dictionaries (seeds 0, 1, ...)"),
+    "sae.width": F(C.integer(1), S.REQUIRED, True, "latents"),
+    "sae.activation": F(C.choice(ACTIVATIONS), "relu", True, "relu | topk | batchtopk"),
+    "sae.l1_coefficient": F(C.number(0.0), 0.0, True, "L1 penalty weight"),
+    "sae.k": F(C.integer(1), 1, True, "active latents per sample (topk, batchtopk)"),
+    "sae.resample_every": F(C.integer(0), 2500, True, "steps between dead-latent checks (0: off)"),
+    "sae.resample_until": F(C.number(0.0), 0.5, True, "fraction of steps with resampling"),
+    "sae.resample_scale": F(C.number(0.0), 0.2, True, "resampled encoder-row scale"),
     "train.steps": S.FIELDS["train.steps"],
     "train.batch_size": S.FIELDS["train.batch_size"],
     "train.lr": S.FIELDS["train.lr"],
-    "train.optimizer": F(S._choice(S.OPTIMIZERS), "adam", True, "optimizer"),
+    "train.optimizer": F(C.choice(S.OPTIMIZERS), "adam", True, "optimizer"),
     "train.schedule": S.FIELDS["train.schedule"],
     "train.seeds": S.FIELDS["train.seeds"],
-    "train.eval_samples": F(S._int(1), 2**16, True, "samples of the final statistics"),
+    "train.eval_samples": F(C.integer(1), 2**16, True, "samples of the final statistics"),
     "train.sampler": S.FIELDS["train.sampler"],
     "train.chunk_steps": S.FIELDS["train.chunk_steps"],
     "train.checkpoint_every": S.FIELDS["train.checkpoint_every"],
