@@ -4,16 +4,29 @@ import os
 
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 os.environ.setdefault("JAX_NUM_CPU_DEVICES", "4")
-os.environ.setdefault("GEOMTOY_COMPILE_CACHE", "off")  # tests leave ~/.cache alone
+if "GEOMTOY_COMPILE_CACHE" not in os.environ:
+    # One persistent compilation cache per test session, in a temporary directory (tests
+    # leave ~/.cache alone): set before pytest-xdist starts its workers, so they and the
+    # `geomtoy` subprocesses the tests start share it and compile each program once.
+    import atexit
+    import shutil
+    import tempfile
+
+    _cache = tempfile.mkdtemp(prefix="geomtoy-test-jax-cache-")
+    os.environ["GEOMTOY_COMPILE_CACHE"] = _cache
+    atexit.register(shutil.rmtree, _cache, ignore_errors=True)
 
 import jax  # noqa: E402
 import pytest  # noqa: E402
+
+from geomtoy import compile_cache  # noqa: E402
 
 jax.config.update("jax_num_cpu_devices", int(os.environ["JAX_NUM_CPU_DEVICES"]))
 jax.config.update("jax_numpy_rank_promotion", "raise")
 # Start the backend now: `geomtoy run` (called in-process by the CLI tests) sets one CPU
 # device per core when the backend has not started yet; tests keep their 4 devices.
 assert len(jax.devices()) == int(os.environ["JAX_NUM_CPU_DEVICES"])
+compile_cache.enable()
 
 
 @pytest.fixture
@@ -41,9 +54,12 @@ def smoke_results(tmp_path_factory):
     return root, codes
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
 def pytest_collection_modifyitems(config, items):
-    """Under pytest-xdist, every test that reads the smoke results runs on one worker, so
-    the session fixture trains the smoke sweeps once while other workers run the rest."""
+    """Under pytest-xdist (`make test`), a worker takes whole test files, so module-scoped
+    fixtures are built once; every test that reads the smoke results runs on one worker,
+    so the session fixture trains the smoke sweeps once."""
     for item in items:
-        if "smoke_results" in getattr(item, "fixturenames", ()):
-            item.add_marker(pytest.mark.xdist_group("smoke"))
+        uses_smoke = "smoke_results" in getattr(item, "fixturenames", ())
+        group = "smoke" if uses_smoke else item.nodeid.split("::")[0]
+        item.add_marker(pytest.mark.xdist_group(group))

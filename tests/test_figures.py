@@ -24,7 +24,7 @@ def _run_script(script: Path, results: Path, out: Path) -> None:
         sys.argv = saved
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")  # one worker runs them all (conftest: xdist_group)
 def figure_outputs(smoke_results, tmp_path_factory):
     """Every figure script run once into its own folder, then the gallery over all."""
     root, codes = smoke_results
