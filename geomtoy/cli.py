@@ -125,17 +125,21 @@ def _is_sae_sweep(path: Path) -> bool:
 
 
 def _run_sae(args: argparse.Namespace, path: Path) -> int:
-    from geomtoy import runner
+    from geomtoy import compile_cache, parallel, runner
     from geomtoy.sae import runner as sae_runner
     from geomtoy.sae import sweep as sae_sweep
 
+    for flag, used in (("--worker", args.worker), ("--log", args.log != "none")):
+        if used:
+            raise SweepError(path, flag, "is not supported for an SAE sweep")
     out = Path(args.out) if args.out else None
     root = out.parent if out else Path("results")
     sweep = sae_sweep.load(path, scale=args.scale, sets=args.set, results_root=root)
-    out = out or root / sweep.name
-    argv = sys.argv[1:] if args.argv is None else args.argv
+    if args.dry_run:
+        print("\n".join(sweep.plan_lines()))
+        return 0
+    out, argv = out or root / sweep.name, sys.argv[1:] if args.argv is None else args.argv
     progress = Progress(None if args.quiet else sys.stderr)
-    from geomtoy import compile_cache, parallel
 
     compile_cache.enable(args.compile_cache, enabled=not args.no_compile_cache)
     mesh = parallel.setup(args.devices)

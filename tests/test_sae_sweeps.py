@@ -102,3 +102,24 @@ def test_interrupted_sae_run_resumes_to_the_same_tables(smoke_results, tmp_path)
         np.testing.assert_array_equal(a.column(name), b.column(name))
     np.testing.assert_array_equal(a.params["W_dec"], b.params["W_dec"])
     assert runner.run(sweep, out).action == "complete"
+
+
+def test_sae_dry_run_prints_the_plan_and_trains_nothing(tmp_path, capsys):
+    path = next(p for p in SWEEPS if p.stem == "sae_pareto_k")  # reads a synthetic dictionary
+    out = tmp_path / "out"
+    assert cli.main(["run", str(path), "--scale", "smoke", "--out", str(out), "--dry-run"]) == 0
+    sweep = sae_sweep.load(path, scale="smoke")
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith(f"sae_pareto_k: {sweep.n_instances:,} SAEs")
+    assert f"{len(sweep.blocks())} blocks" in lines[0]
+    assert len(lines) == 1 + len(sweep.groups) and not out.exists()
+
+
+@pytest.mark.parametrize("flag", [["--worker", "0/2"], ["--log", "wandb"]])
+def test_sae_run_refuses_toy_only_options(flag, tmp_path, capsys):
+    path = next(p for p in SWEEPS if p.stem == "sae_pareto_k")
+    argv = ["run", str(path), "--scale", "smoke", "--out", str(tmp_path / "o"), *flag]
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and f"{flag[0]}: is not supported for an SAE sweep" in err[0]
+    assert not (tmp_path / "o").exists()

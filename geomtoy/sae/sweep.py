@@ -134,6 +134,21 @@ class SAESweep:
         text = json.dumps(doc, sort_keys=True, default=str)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
+    def plan_lines(self) -> list[str]:
+        """What `geomtoy run --dry-run` prints: instances, groups and blocks, per group."""
+        lines = [
+            f"{self.name}: {self.n_instances:,} SAEs on {len(self.toys.ids):,} toy models, "
+            f"{len(self.groups)} groups, {len(self.blocks())} blocks"
+        ]
+        for g in self.groups:
+            s = g.shape
+            lines.append(
+                f"  group {g.index}: {s.activation} SAE width {s.width} on m={s.n_hidden} "
+                f"(n={s.n_features}) B={s.batch_size} steps={s.steps}: {len(g.rows):,} SAEs "
+                f"in blocks of {g.block_size:,}"
+            )
+        return lines
+
     def blocks(self) -> list[tuple[int, Group, np.ndarray]]:
         out = []
         for g in self.groups:
