@@ -12,7 +12,8 @@ SCALE ?= default
 STAMP := $(VENV)/.installed-stamp
 RESULTS := results/$(SCALE)
 FIGOUT := $(if $(filter default,$(SCALE)),figures/out,figures/out/$(SCALE))
-ENGINE := $(addprefix geomtoy/,spec.py sweep.py grammar.py grid.py plan.py models.py rng.py data.py \
+ENGINE := $(addprefix geomtoy/,registry.py checks.py spec.py sweep.py grammar.py grid.py plan.py \
+	models.py toy.py rng.py data.py \
 	optim.py train.py fullbatch.py finite.py parallel.py \
 	runner.py checkpoint.py results.py errors.py)
 GEOMETRY := $(wildcard geomtoy/geometry/*.py)
