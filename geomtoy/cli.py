@@ -23,6 +23,7 @@ from pathlib import Path
 
 from geomtoy import __version__, bundled, jobs, results, signals, spec
 from geomtoy.directory import plan_run
+from geomtoy.grammar import is_sae_sweep
 from geomtoy.progress import Progress
 from geomtoy.spec import SweepError
 from geomtoy.sweep import load as load_sweep
@@ -116,14 +117,6 @@ def _devices(value: str):
     raise argparse.ArgumentTypeError(f"expected a positive integer or auto, got {value!r}")
 
 
-def _is_sae_sweep(path: Path) -> bool:
-    """An SAE sweep file (an [sae] table) runs through geomtoy.sae (docs/sae.md)."""
-    try:
-        return "\n[sae]" in "\n" + path.read_text()
-    except (OSError, UnicodeDecodeError):
-        return False  # the toy loader reports it
-
-
 def _run_sae(args: argparse.Namespace, path: Path) -> int:
     from geomtoy import compile_cache, parallel, runner
     from geomtoy.sae import runner as sae_runner
@@ -156,7 +149,7 @@ def _run_sae(args: argparse.Namespace, path: Path) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     path = bundled.resolve(args.sweep)
-    if _is_sae_sweep(path):
+    if is_sae_sweep(path):
         return _run_sae(args, path)
     sweep = load_sweep(path, scale=args.scale, sets=args.set)
     out = Path(args.out) if args.out else Path("results") / sweep.name

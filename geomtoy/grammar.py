@@ -79,6 +79,15 @@ def read_text(path) -> str:
         raise SweepError(str(path), None, "not a text file") from None
 
 
+def is_sae_sweep(path) -> bool:
+    """Whether a sweep file trains SAEs (it has an `[sae]` table, docs/sae.md); a file that
+    cannot be read is not, and the toy loader reports it."""
+    try:
+        return "\n[sae]" in "\n" + Path(path).read_text()
+    except (OSError, UnicodeDecodeError):
+        return False
+
+
 def parse(
     text: str, file: str, scale: str, sets: Sequence[str] = (), schema: Schema = TOY
 ) -> Parsed:

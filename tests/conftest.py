@@ -20,6 +20,7 @@ import jax  # noqa: E402
 import pytest  # noqa: E402
 
 from geomtoy import compile_cache  # noqa: E402
+from geomtoy.grammar import is_sae_sweep  # noqa: E402
 
 jax.config.update("jax_num_cpu_devices", int(os.environ["JAX_NUM_CPU_DEVICES"]))
 jax.config.update("jax_numpy_rank_promotion", "raise")
@@ -36,7 +37,7 @@ def key():
 
 SWEEP_FILES = sorted(
     (__import__("pathlib").Path(__file__).resolve().parents[1] / "sweeps").glob("*.toml"),
-    key=lambda p: ("\n[sae]" in "\n" + p.read_text(), p.name),  # SAE sweeps after their toys
+    key=lambda p: (is_sae_sweep(p), p.name),  # SAE sweeps after the toy sweeps they read
 )
 
 

@@ -17,6 +17,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "figures"))
 import rules  # noqa: E402
 
+from geomtoy.grammar import is_sae_sweep  # noqa: E402
+
 GALLERY = sum(rules.declared(p)[2] for p in (ROOT / "figures").glob("fig_*.py"))
 """Figures `make figures` builds."""
 _DECLARED = [rules.declared(p) for p in (ROOT / "figures").glob("fig_*.py")]
@@ -34,7 +36,7 @@ def tree(tmp_path_factory):
     """Results, figures and a venv stamp, all newer than every source file."""
     base = tmp_path_factory.mktemp("make")
     sweeps = sorted(p.stem for p in (ROOT / "sweeps").glob("*.toml"))
-    sae = [s for s in sweeps if "\n[sae]" in "\n" + (ROOT / "sweeps" / f"{s}.toml").read_text()]
+    sae = [s for s in sweeps if is_sae_sweep(ROOT / "sweeps" / f"{s}.toml")]
     files = [base / "venv" / ".installed-stamp"]
     # toy models first, then the SAEs trained on them, then every sweep's analysis
     files += [base / "results" / s / ".trained" for s in sweeps if s not in sae]
@@ -78,7 +80,7 @@ def test_a_style_colour_redraws_figures_and_retrains_nothing(tree):
 
 def test_a_geometry_threshold_reanalyses_and_retrains_nothing(tree):
     c = commands(dry_run(tree, "geomtoy/geometry/thresholds.py"))
-    toy = [p for p in MADE if "\n[sae]" not in "\n" + p.read_text()]
+    toy = [p for p in MADE if not is_sae_sweep(p)]
     n_sweeps = len(toy)  # SAE sweeps hold no polytope geometry
     assert c["train"] == 0 and c["analyze"] == n_sweeps and c["figure"] == GALLERY
 

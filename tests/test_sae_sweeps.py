@@ -7,14 +7,13 @@ import numpy as np
 import pytest
 
 from geomtoy import cli, results, spec
+from geomtoy.grammar import is_sae_sweep
 from geomtoy.sae import runner
 from geomtoy.sae import sweep as sae_sweep
 from tests.interrupt import Interrupt, StopAfter
 
 SWEEPS = sorted(
-    p
-    for p in (Path(__file__).resolve().parents[1] / "sweeps").glob("*.toml")
-    if "\n[sae]" in "\n" + p.read_text()
+    p for p in (Path(__file__).resolve().parents[1] / "sweeps").glob("*.toml") if is_sae_sweep(p)
 )
 
 

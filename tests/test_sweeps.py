@@ -7,12 +7,13 @@ import numpy as np
 import pytest
 
 from geomtoy import results, spec
+from geomtoy.grammar import is_sae_sweep
 from geomtoy.sweep import load as load_sweep
 
 SWEEPS = sorted(
     p
     for p in (Path(__file__).resolve().parents[1] / "sweeps").glob("*.toml")
-    if "\n[sae]" not in "\n" + p.read_text()  # SAE sweeps: tests/test_sae_sweeps.py
+    if not is_sae_sweep(p)  # SAE sweeps: tests/test_sae_sweeps.py
 )
 
 
