@@ -22,7 +22,6 @@ import functools
 import itertools
 
 import numpy as np
-from scipy.optimize import linear_sum_assignment
 
 from geomtoy.geometry.vocabulary import POLYTOPES, Polytope
 
@@ -83,8 +82,14 @@ def _matching(G: np.ndarray, polytope: Polytope) -> np.ndarray:
     best = np.argmin(cost.min(axis=-1).sum(axis=-1), axis=1)
     cost = cost[np.arange(F), best]  # (F, k, k)
     perm = np.argmin(cost, axis=-1)
-    for f in np.flatnonzero(np.sort(perm, axis=1) != np.arange(k)).tolist():
-        perm[f] = linear_sum_assignment(cost[f])[1]
+    clashes = np.flatnonzero(np.any(np.sort(perm, axis=1) != np.arange(k), axis=1))
+    if len(clashes):
+        # Imported here: scipy.optimize takes ~0.8 s to import, and a nearest-vertex
+        # assignment that is already a permutation (the usual case) never needs it.
+        from scipy.optimize import linear_sum_assignment
+
+        for f in clashes.tolist():
+            perm[f] = linear_sum_assignment(cost[f])[1]
     return perm
 
 
