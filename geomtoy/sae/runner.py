@@ -48,14 +48,14 @@ from geomtoy.sae.sweep import SAESweep
 PARAMS = ("W_enc", "b_enc", "W_dec", "b_dec")
 
 
-def _hparams(sweep: SAESweep, rows: np.ndarray) -> sae_train.SAEHParams:
+def _hparams(sweep: SAESweep, rows: np.ndarray, mesh) -> sae_train.SAEHParams:
     t = sweep.toy_of[rows]
     toys = sweep.toys
     return sae_train.SAEHParams.create(
         toys.W[t], toys.b[t], feature_probability=toys.feature_probability[t],
         importance=toys.importance[t], l1_coefficient=sweep.values["l1"][rows],
         k=sweep.values["k"][rows], lr=sweep.values["lr"][rows], seed=sweep.seed[rows],
-        instance_id=rows,
+        instance_id=rows, mesh=mesh,
     )  # fmt: skip
 
 
@@ -67,7 +67,7 @@ def _train_block(sweep: SAESweep, index, group, rows, rd, fingerprint, progress,
     shape, root, n = group.shape, sweep.resolved["root_seed"], len(rows)
     pad = -n % parallel.instance_multiple(mesh)  # every device gets an equal share
     padded = np.concatenate([rows, np.repeat(rows[-1:], pad)])
-    hp = _hparams(sweep, padded)
+    hp = _hparams(sweep, padded, mesh)
     chunks = spec.chunk_schedule(shape.steps, sweep.resolved["train.chunk_steps"])
     structure = jax.eval_shape(lambda h: train.init_state(shape, h, root), hp)
     ckpt = checkpoint.load(rd.checkpoint(index), padded, fingerprint, structure)

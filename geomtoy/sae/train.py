@@ -21,7 +21,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from geomtoy import data, optim, rng, spec, train
+from geomtoy import data, optim, parallel, rng, spec, train
 from geomtoy.models import Params
 from geomtoy.sae import evaluate
 from geomtoy.sae import model as sae
@@ -95,32 +95,37 @@ class SAEHParams:
     @classmethod
     def create(
         cls, W, b=None, *, feature_probability, importance=1.0, l1_coefficient=0.0, k=1,
-        lr=1e-3, seed=0, instance_id=None,
+        lr=1e-3, seed=0, instance_id=None, mesh=None,
     ) -> SAEHParams:  # fmt: skip
         """Broadcast per-SAE values (scalars or (I,)) and toy data to the instance axis;
-        W (I, m, n) gives I, b defaults to zeros."""
+        W (I, m, n) gives I, b defaults to zeros. The leaves go on `mesh`
+        (parallel.current_mesh), as toy.HParams.create's do."""
         W = np.asarray(W, np.float32)
         I, _, n = W.shape
         b = np.zeros((I, n), np.float32) if b is None else np.asarray(b, np.float32)
 
         def each(value, dtype, shape):
-            return jnp.asarray(np.broadcast_to(np.asarray(value, dtype), shape))
+            return np.broadcast_to(np.asarray(value, dtype), shape)
 
-        return cls(
+        hp = cls(
             instance_id=each(np.arange(I) if instance_id is None else instance_id, np.int32, (I,)),
             seed=each(seed, np.int32, (I,)),
             l1_coefficient=each(l1_coefficient, np.float32, (I,)),
             k=each(k, np.int32, (I,)),
             lr=each(lr, np.float32, (I,)),
-            toy=Params(W=jnp.asarray(W), b=each(b, np.float32, (I, n))),
+            toy=Params(W=W, b=each(b, np.float32, (I, n))),
             feature_probability=_per_feature(feature_probability, I, n),
             importance=_per_feature(importance, I, n),
         )
+        # Straight from the host onto the instance mesh (or the default device): a staging
+        # copy on one device first would compile resharding programs in every run.
+        placed = parallel.place(hp, mesh)
+        return placed if placed is not hp else jax.device_put(hp)
 
 
-def _per_feature(value, I: int, n: int) -> jax.Array:
+def _per_feature(value, I: int, n: int) -> np.ndarray:
     a = np.asarray(value, np.float32)
-    return jnp.asarray(np.broadcast_to(a if a.ndim < 2 else a.reshape(I, -1), (I, n)))
+    return np.broadcast_to(a if a.ndim < 2 else a.reshape(I, -1), (I, n))
 
 
 @jax.tree_util.register_dataclass
