@@ -134,12 +134,15 @@ def _run_sae(args: argparse.Namespace, path: Path) -> int:
     out, argv = out or root / sweep.name, sys.argv[1:] if args.argv is None else args.argv
     progress = Progress(None if args.quiet else sys.stderr)
 
-    compile_cache.enable(args.compile_cache, enabled=not args.no_compile_cache)
+    cache = compile_cache.enable(
+        args.compile_cache, enabled=not args.no_compile_cache, executables=True
+    )
     mesh = parallel.setup(args.devices)
-    report = sae_runner.run(
-        sweep, out, command=runner.command_line(["geomtoy", *argv]), resume=args.resume,
-        overwrite=args.overwrite, progress=progress, mesh=mesh,
-    )  # fmt: skip
+    with compile_cache.executables(cache):
+        report = sae_runner.run(
+            sweep, out, command=runner.command_line(["geomtoy", *argv]), resume=args.resume,
+            overwrite=args.overwrite, progress=progress, mesh=mesh,
+        )  # fmt: skip
     if report.action == "complete":
         print(f"{out}: already complete, nothing to train")
     else:
@@ -169,25 +172,28 @@ def _run(args: argparse.Namespace) -> int:
     argv = sys.argv[1:] if args.argv is None else args.argv
     from geomtoy import compile_cache, parallel, runner  # JAX starts here, signals handled
 
-    compile_cache.enable(args.compile_cache, enabled=not args.no_compile_cache)
+    cache = compile_cache.enable(
+        args.compile_cache, enabled=not args.no_compile_cache, executables=True
+    )
     try:
         mesh = parallel.setup(args.devices)  # GEOMTOY_DISTRIBUTED=1: jax.distributed first
         signals.check()  # Ctrl-C or SIGTERM during start-up
         if args.dry_run:
             return _dry_run(sweep, mesh)
         runner.check_memory(sweep, mesh=mesh)
-        report = runner.run_sweep(
-            sweep,
-            out,
-            command=runner.command_line(["geomtoy", *argv]),
-            resume=args.resume,
-            overwrite=args.overwrite,
-            progress=progress,
-            process_index=parallel.process_index(),
-            process_count=parallel.process_count(),
-            worker=worker,
-            mesh=mesh,
-        )
+        with compile_cache.executables(cache):  # a warm start traces nothing
+            report = runner.run_sweep(
+                sweep,
+                out,
+                command=runner.command_line(["geomtoy", *argv]),
+                resume=args.resume,
+                overwrite=args.overwrite,
+                progress=progress,
+                process_index=parallel.process_index(),
+                process_count=parallel.process_count(),
+                worker=worker,
+                mesh=mesh,
+            )
     finally:
         for tracker in trackers:
             tracker.finish()

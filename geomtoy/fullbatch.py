@@ -25,7 +25,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from geomtoy import finite, models, optim, parallel, rng
+from geomtoy import compile_cache, finite, models, optim, parallel, rng
 from geomtoy.geometry import datapoints
 from geomtoy.spec import Shape, chunk_schedule
 from geomtoy.train import HParams, TrainState, is_diverged
@@ -172,14 +172,14 @@ def instance_block(shape: FiniteShape, n_local: int, platform: str) -> int | Non
     return None if block >= n_local else block
 
 
-@jax.jit(static_argnums=(0, 3))
+@compile_cache.program(static_argnums=(0, 3))
 def _init_instances(shape, root_seed, hp, mesh):
     return parallel.map_instances(
         lambda s, h: _init_one(shape, s, h), root_seed, hp, mesh=mesh, block=None
     )
 
 
-@jax.jit(static_argnums=(2, 3, 5, 6), donate_argnums=(0,))
+@compile_cache.program(static_argnums=(2, 3, 5, 6), donate_argnums=(0,))
 def _train_chunk(state, hp, shape, n_steps, root_seed, mesh, block):
     return parallel.map_instances(
         lambda s, hs: _chunk_one(shape, n_steps, s, hs[0], hs[1]),
@@ -190,8 +190,8 @@ def _train_chunk(state, hp, shape, n_steps, root_seed, mesh, block):
     )
 
 
-def _seed(root_seed) -> jax.Array:
-    return jnp.asarray(root_seed, jnp.uint32)
+def _seed(root_seed) -> np.uint32:
+    return np.uint32(root_seed)  # a NumPy scalar: jnp would compile a conversion
 
 
 def init_state(
@@ -234,7 +234,7 @@ def _evaluate_one(shape: FiniteShape, root_seed, params, hp: HParams) -> dict:
     }
 
 
-@jax.jit(static_argnums=(2, 4))
+@compile_cache.program(static_argnums=(2, 4))
 def _evaluate(params, hp, shape, root_seed, mesh):
     return parallel.map_instances(
         lambda s, ph: _evaluate_one(shape, s, ph[0], ph[1]),

@@ -20,7 +20,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from geomtoy import data, parallel, rng
+from geomtoy import compile_cache, data, parallel, rng
 from geomtoy.sae import model as sae
 from geomtoy.sae.source import hidden, readout
 
@@ -65,7 +65,7 @@ def _evaluate_local(shape, root_seed, args):
     return total
 
 
-@jax.jit(static_argnums=(3, 5))
+@compile_cache.program(static_argnums=(3, 5))
 def _evaluate(params, threshold, hp, shape, root_seed, mesh):
     return parallel.on_each_device(
         lambda seed, a: _evaluate_local(shape, seed, a), root_seed, (params, threshold, hp),
@@ -76,9 +76,7 @@ def _evaluate(params, threshold, hp, shape, root_seed, mesh):
 def evaluate(params, threshold, hp, shape, root_seed: int = 0) -> dict[str, np.ndarray]:
     """The statistics of the module docstring for every SAE, as NumPy arrays (I, ...)."""
     (params, threshold, hp), mesh = parallel.placed(params, threshold, hp)
-    sums = jax.device_get(
-        _evaluate(params, threshold, hp, shape, jnp.asarray(root_seed, jnp.uint32), mesh)
-    )
+    sums = jax.device_get(_evaluate(params, threshold, hp, shape, np.uint32(root_seed), mesh))
     N = shape.eval_batches * shape.eval_batch
     mean_h = sums["sum_h"] / N
     sst = sums["sum_h2"] - N * np.sum(mean_h**2, axis=1)
