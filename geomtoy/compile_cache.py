@@ -34,6 +34,7 @@ import functools
 import hashlib
 import os
 import pickle
+import threading
 from pathlib import Path
 
 import jax
@@ -228,18 +229,37 @@ def _leaf(x):
     raise _Unkeyable(type(x).__name__)
 
 
+_NOT_IN_KEY = (
+    "jax_log_",
+    "jax_logging_",
+    "jax_explain_",
+    "jax_compilation_cache_",
+    "jax_enable_compilation_cache",
+    "jax_persistent_cache_",
+    "jax_raise_persistent_cache_errors",
+    "jax_debug_log_modules",
+    "jax_dump_",
+    "jax_include_debug_info_in_dumps",
+    "jax_compiler_detailed_logging",
+)
+"""JAX options that only log, dump or cache: they change no program, so a run with
+JAX_LOG_COMPILES=1 finds the same executables."""
+
+
 def _trace_config() -> str:
-    """JAX's configuration as tracing sees it (thread-local contexts included): the
-    context jax.jit itself keys its traces on, where JAX exposes it."""
+    """JAX's configuration (logging and caching aside) and the thread-local context
+    jax.jit keys its own traces on, where JAX exposes it."""
+    values = sorted((k, v) for k, v in jax.config.values.items() if not k.startswith(_NOT_IN_KEY))
     trace_context = getattr(_jax_config, "trace_context", None)
-    context = trace_context() if trace_context else sorted(jax.config.values.items())
-    return repr([_value(x) for x in context])
+    context = trace_context() if trace_context else ()
+    return repr([_value(x) for x in (*values, *context)])
 
 
 @functools.cache
 def _environment() -> str:
-    """Everything of the process a trace depends on beyond its arguments: this package's
-    source, library versions, backend and devices, and the environment JAX and XLA read."""
+    """Everything of the process a trace depends on beyond its arguments and JAX's
+    configuration: this package's source, library versions, backend and devices, and
+    the XLA flags of the environment."""
     devices = jax.devices()
     return repr(
         (
@@ -251,7 +271,7 @@ def _environment() -> str:
             optax.__version__,
             devices[0].client.platform_version,
             [(d.id, d.platform, d.device_kind) for d in devices],
-            sorted((k, v) for k, v in os.environ.items() if k.startswith(("XLA_", "JAX_"))),
+            sorted((k, v) for k, v in os.environ.items() if k.startswith("XLA_")),
         )
     )
 
@@ -289,7 +309,7 @@ def _store(directory: Path, key: str, compiled: jax.stages.Compiled) -> None:
         ids = [d.id for d in compiled.runtime_executable().local_devices()]
         blob = pickle.dumps((_FORMAT, serialized, in_tree, out_tree, ids))
         directory.mkdir(parents=True, exist_ok=True)
-        tmp = directory / f".{key}.{os.getpid()}.tmp"
+        tmp = directory / f".{key}.{os.getpid()}.{threading.get_ident()}.tmp"
         try:
             tmp.write_bytes(blob)
             os.replace(tmp, directory / key)

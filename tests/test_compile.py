@@ -203,3 +203,14 @@ def test_source_fingerprint_follows_every_file(tmp_path):
     before = compile_cache.source_digest(tmp_path)
     (tmp_path / "sub" / "b.py").write_text("y = 3\n")
     assert compile_cache.source_digest(tmp_path) != before
+
+
+def test_key_follows_program_options_not_logging():
+    x = np.zeros(4, np.float32)
+    key = _affine._key((x, 1.0))
+    with jax.log_compiles(True):
+        assert _affine._key((x, 1.0)) == key  # logging changes no program
+    with jax.debug_nans(True):
+        assert _affine._key((x, 1.0)) != key  # NaN checks are compiled in
+    with jax.numpy_rank_promotion("allow"):
+        assert _affine._key((x, 1.0)) != key  # a trace-time option
