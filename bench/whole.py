@@ -161,22 +161,29 @@ def markdown(result: dict) -> str:
     s, m = result["startup"], result["machine"]
     lines = [
         f"Measured {result['started']} (`python -m bench.whole`), load average "
-        f"{result['load_start']} at the start and {result['load_end']} at the end: the "
-        f"machine ({m.get('cpu')}, {m.get('cores')} cores) was shared with other jobs "
-        "throughout, so the ratios, measured minutes apart, are the result.",
+        f"{result['load_start']} at the start and {result['load_end']} at the end, on "
+        f"{m.get('cpu')} ({m.get('cores')} cores). Absolute times drift on a shared machine; "
+        "the ratios, measured side by side minutes apart, are the result.",
         "",
-        "| start-up (best of rounds) | wall s | vs bare `import jax` |",
-        "|---|---:|---:|",
+        "| start-up | best of rounds, wall s | vs bare `import jax` | each round, vs its own `import jax` |",
+        "|---|---:|---:|---|",
     ]
-    base = s["import_jax"]
+    base, runs = s["import_jax"], s.get("runs", {})
     for key, label in (
         ("import_jax", "bare `python -c 'import jax'`"),
         ("cold_10", "10-step many-small run, empty compilation cache (cold)"),
         ("warm_10", "the same run again, warm cache"),
     ):
         v = s[key]
+        rounds = ", ".join(
+            f"{a['wall_s'] / b['wall_s']:.2f}x"
+            for a, b in zip(runs.get(key, []), runs.get("import_jax", []))
+            if a and b and a.get("wall_s") and b.get("wall_s")
+        )
         lines.append(
-            f"| {label} | {v:.2f} | {v / base:.2f}x |" if v and base else f"| {label} | n/a | |"
+            f"| {label} | {v:.2f} | {v / base:.2f}x | {rounds} |"
+            if v and base
+            else f"| {label} | n/a | | |"
         )
     lines += [
         "",
