@@ -24,11 +24,9 @@ from __future__ import annotations
 import concurrent.futures
 import contextlib
 import dataclasses
-import importlib
 import importlib.util
 import platform
 import shlex
-import sys
 import threading
 import time
 from pathlib import Path
@@ -193,17 +191,15 @@ def run_sweep(
 
 
 def _import_in_background(name: str) -> None:
-    """Import `name` in a thread while the blocks train. pyarrow imports pandas (when it
-    is installed) at its first table: 0.3-0.4 s that a short run would otherwise wait for
-    at the end, while the devices computing the blocks leave the interpreter idle."""
-    if name in sys.modules or importlib.util.find_spec(name) is None:
-        return
+    """Import `name` (if installed) in a thread while the blocks train: pyarrow imports
+    pandas at its first table, 0.3-0.4 s a short run would otherwise wait for at its end."""
+    if importlib.util.find_spec(name) is not None:
+        threading.Thread(target=_import_quietly, args=(name,)).start()
 
-    def load() -> None:
-        with contextlib.suppress(Exception):  # a broken install fails where it is used
-            importlib.import_module(name)
 
-    threading.Thread(target=load, name=f"import {name}").start()
+def _import_quietly(name: str) -> None:
+    with contextlib.suppress(Exception):  # a broken install fails where it is used
+        importlib.import_module(name)
 
 
 def _train_blocks(sweep, rd: ResultsDir, todo, groups, progress: Progress, mesh):
