@@ -32,6 +32,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import hashlib
+import logging
 import os
 import pickle
 import threading
@@ -48,6 +49,7 @@ try:  # the context jax.jit keys its own traces on; public config values otherwi
 except ImportError:  # pragma: no cover - a JAX without it
     _jax_config = None
 
+log = logging.getLogger(__name__)
 ENV = "GEOMTOY_COMPILE_CACHE"
 OFF = ("0", "off", "false", "no", "none", "")
 
@@ -111,6 +113,8 @@ def enable(
 # JAX's configuration, the backend and devices, the static arguments, and the shapes,
 # dtypes and shardings of the others. On a hit the serialized executable is loaded and
 # called, with no tracing, lowering or compilation. Only the command line turns it on.
+# Entries are pickles of executables, as JAX's own cache holds executables: a cache
+# directory that others can write to is as trusted as code they could run.
 
 EXECUTABLES = "geomtoy-executables"
 """Subdirectory of the compilation cache holding whole executables (one file each)."""
@@ -178,6 +182,7 @@ class Program:
             compiled = self.jitted.lower(*args).compile()
             if _jax_cache_hits[0] == loads:  # compiled here, not loaded by JAX's cache
                 _store(_directory, key, compiled)
+            log.debug("%s: compiled (%s)", self.name, key[:12])
         _loaded[key] = compiled
         return compiled(*(a for i, a in enumerate(args) if i not in self.static))
 
@@ -292,13 +297,16 @@ def _load(directory: Path, key: str) -> jax.stages.Compiled | None:
         if fmt != _FORMAT:
             return None
         by_id = {d.id: d for d in jax.devices()}
-        return serialize_executable.deserialize_and_load(
+        compiled = serialize_executable.deserialize_and_load(
             serialized, in_tree, out_tree, execution_devices=[by_id[i] for i in ids]
         )
     except FileNotFoundError:
         return None
-    except Exception:  # a damaged or foreign entry is a miss; the store replaces it
+    except Exception as e:  # a damaged or foreign entry is a miss; the store replaces it
+        log.debug("%s: not loaded: %r", path, e)
         return None
+    log.debug("%s: loaded", path)
+    return compiled
 
 
 def _store(directory: Path, key: str, compiled: jax.stages.Compiled) -> None:
@@ -315,5 +323,5 @@ def _store(directory: Path, key: str, compiled: jax.stages.Compiled) -> None:
             os.replace(tmp, directory / key)
         finally:
             tmp.unlink(missing_ok=True)
-    except Exception:
-        return
+    except Exception as e:
+        log.debug("%s: not stored: %r", directory / key, e)
