@@ -41,15 +41,16 @@ def load(path: Path, ids, fingerprint: str, structure, snapshots: bool = False):
     """(state, chunks_done, curves, snapshots) from a checkpoint matching this block, else
     None.
 
-    `structure` is the state's pytree of ShapeDtypeStructs (jax.eval_shape of
-    init_state): a checkpoint whose leaves do not match it is discarded, and so is one
-    without a snapshot per chunk done when `snapshots` is on.
+    `structure()` gives the state's pytree of ShapeDtypeStructs (jax.eval_shape of
+    init_state; called only when a checkpoint exists, since it traces init): a checkpoint
+    whose leaves do not match it is discarded, and so is one without a snapshot per chunk
+    done when `snapshots` is on.
     """
     if not path.exists():
         return None
     try:
         z = integrity.read_npz(path, ("fingerprint", "instance", "chunks_done"), checksum=True)
-        leaves, treedef = jax.tree_util.tree_flatten(structure)
+        leaves, treedef = jax.tree_util.tree_flatten(structure())
         saved = [z[f"leaf_{i:03d}"] for i in range(len(leaves))]
         ok = (
             str(z["fingerprint"]) == fingerprint

@@ -24,6 +24,7 @@ from __future__ import annotations
 import concurrent.futures
 import contextlib
 import dataclasses
+import functools
 import importlib.util
 import platform
 import shlex
@@ -315,7 +316,7 @@ def _train_block(sweep: Sweep, block: Block, rd: ResultsDir, progress: Progress,
     root = sweep.root_seed
     fingerprint = sweep.fingerprint()
 
-    structure = jax.eval_shape(lambda hp: eng.init_state(shape, hp, root), hp)
+    structure = functools.partial(jax.eval_shape, lambda h: eng.init_state(shape, h, root), hp)
     ckpt = checkpoint.load(rd.checkpoint(block.index), ids, fingerprint, structure, sweep.snapshots)
     if ckpt is None:
         state, done, curves, snaps = eng.init_state(shape, hp, root), 0, [], []

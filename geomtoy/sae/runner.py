@@ -30,6 +30,7 @@ at once); the tables are assembled when all blocks are there.
 from __future__ import annotations
 
 import contextlib
+import functools
 import shutil
 import time
 from pathlib import Path
@@ -69,7 +70,7 @@ def _train_block(sweep: SAESweep, index, group, rows, rd, fingerprint, progress,
     padded = np.concatenate([rows, np.repeat(rows[-1:], pad)])
     hp = _hparams(sweep, padded, mesh)
     chunks = spec.chunk_schedule(shape.steps, sweep.resolved["train.chunk_steps"])
-    structure = jax.eval_shape(lambda h: train.init_state(shape, h, root), hp)
+    structure = functools.partial(jax.eval_shape, lambda h: train.init_state(shape, h, root), hp)
     ckpt = checkpoint.load(rd.checkpoint(index), padded, fingerprint, structure)
     if ckpt is None:
         state, done, curves = train.init_state(shape, hp, root, mesh=mesh), 0, []
