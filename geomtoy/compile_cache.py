@@ -123,16 +123,22 @@ _directory: Path | None = None
 _loaded: dict[str, jax.stages.Compiled] = {}
 
 
-_jax_cache_hits = [0]
+_HIT, _COMPILE = "/jax/compilation_cache/cache_hits", "/jax/core/compile/backend_compile_duration"
+_events = {_HIT: 0, _COMPILE: 0}
+"""JAX's cache loads and backend compilations (or loads) so far: an executable is
+stored only when its compile call compiled afresh (one compilation, no load). One that
+JAX's cache loaded, or that JAX's in-memory cache returned from an earlier load, cannot
+be serialized again (on CPU it loses its compiled functions)."""
 
 
 @functools.cache
-def _count_jax_cache_hits() -> None:
-    def count(event: str, **kwargs) -> None:
-        if event == "/jax/compilation_cache/cache_hits":
-            _jax_cache_hits[0] += 1
+def _count_events() -> None:
+    def count(event: str, *args, **kwargs) -> None:
+        if event in _events:
+            _events[event] += 1
 
     jax.monitoring.register_event_listener(count)
+    jax.monitoring.register_event_duration_secs_listener(count)
 
 
 class _Unkeyable(Exception):
@@ -147,7 +153,7 @@ def executables(directory: Path | None):
     global _directory
     previous = _directory
     if directory is not None and jax.process_count() == 1:
-        _count_jax_cache_hits()
+        _count_events()
         _directory = Path(directory) / EXECUTABLES
     try:
         yield
@@ -178,10 +184,10 @@ class Program:
             return self.jitted(*args)
         compiled = _loaded.get(key) or _load(_directory, key)
         if compiled is None:
-            loads = _jax_cache_hits[0]
+            before = dict(_events)
             compiled = self.jitted.lower(*args).compile()
-            if _jax_cache_hits[0] == loads:  # compiled here, not loaded by JAX's cache
-                _store(_directory, key, compiled)
+            if _events[_COMPILE] > before[_COMPILE] and _events[_HIT] == before[_HIT]:
+                _store(_directory, key, compiled)  # compiled here, not loaded
             log.debug("%s: compiled (%s)", self.name, key[:12])
         _loaded[key] = compiled
         return compiled(*(a for i, a in enumerate(args) if i not in self.static))

@@ -135,9 +135,9 @@ def store(tmp_path, monkeypatch):
 def _call_fresh(*args):
     """Call _affine; skip when JAX's own persistent cache served the compile (a cache
     directory kept from an earlier session): such an executable is never stored."""
-    hits = compile_cache._jax_cache_hits[0]
+    hits = compile_cache._events[compile_cache._HIT]
     out = _affine(*args)
-    if compile_cache._jax_cache_hits[0] != hits:
+    if compile_cache._events[compile_cache._HIT] != hits:
         pytest.skip("JAX's persistent cache loaded this program; nothing was stored")
     return out
 
@@ -214,3 +214,13 @@ def test_key_follows_program_options_not_logging():
         assert _affine._key((x, 1.0)) != key  # NaN checks are compiled in
     with jax.numpy_rank_promotion("allow"):
         assert _affine._key((x, 1.0)) != key  # a trace-time option
+
+
+def test_an_executable_jax_already_holds_is_not_stored(store):
+    """JAX's in-memory cache returns the executable of an earlier plain jit call, which
+    may have come from JAX's persistent cache and could not be serialized whole: only
+    a compilation made by the call itself is stored."""
+    x = np.linspace(0, 1, 9, dtype=np.float32)
+    expected = np.asarray(_affine.jitted(x, 1.5))  # compiled (or loaded) outside
+    np.testing.assert_allclose(_affine(x, 1.5), expected, rtol=1e-6)
+    assert not (store / _affine._key((x, 1.5))).exists()
