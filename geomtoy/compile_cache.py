@@ -124,18 +124,25 @@ _loaded: dict[str, jax.stages.Compiled] = {}
 
 
 _HIT, _COMPILE = "/jax/compilation_cache/cache_hits", "/jax/core/compile/backend_compile_duration"
-_events = {_HIT: 0, _COMPILE: 0}
-"""JAX's cache loads and backend compilations (or loads) so far: an executable is
-stored only when its compile call compiled afresh (one compilation, no load). One that
-JAX's cache loaded, or that JAX's in-memory cache returned from an earlier load, cannot
-be serialized again (on CPU it loses its compiled functions)."""
+_counts = threading.local()
+"""This thread's JAX cache loads and backend compilations (or loads) so far (JAX records
+them in the compiling thread): an executable is stored only when its compile call
+compiled afresh (one compilation, no load). One that JAX's cache loaded, or that JAX's
+in-memory cache returned from an earlier load, cannot be serialized again (on CPU it
+loses its compiled functions)."""
+
+
+def _events() -> dict[str, int]:
+    if not hasattr(_counts, "events"):
+        _counts.events = {_HIT: 0, _COMPILE: 0}
+    return _counts.events
 
 
 @functools.cache
 def _count_events() -> None:
     def count(event: str, *args, **kwargs) -> None:
-        if event in _events:
-            _events[event] += 1
+        if event in (_HIT, _COMPILE):
+            _events()[event] += 1
 
     jax.monitoring.register_event_listener(count)
     jax.monitoring.register_event_duration_secs_listener(count)
@@ -184,9 +191,10 @@ class Program:
             return self.jitted(*args)
         compiled = _loaded.get(key) or _load(_directory, key)
         if compiled is None:
-            before = dict(_events)
+            before = dict(_events())
             compiled = self.jitted.lower(*args).compile()
-            if _events[_COMPILE] > before[_COMPILE] and _events[_HIT] == before[_HIT]:
+            after = _events()
+            if after[_COMPILE] > before[_COMPILE] and after[_HIT] == before[_HIT]:
                 _store(_directory, key, compiled)  # compiled here, not loaded
             log.debug("%s: compiled (%s)", self.name, key[:12])
         _loaded[key] = compiled

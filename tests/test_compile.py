@@ -135,9 +135,9 @@ def store(tmp_path, monkeypatch):
 def _call_fresh(*args):
     """Call _affine; skip when JAX's own persistent cache served the compile (a cache
     directory kept from an earlier session): such an executable is never stored."""
-    hits = compile_cache._events[compile_cache._HIT]
+    hits = compile_cache._events()[compile_cache._HIT]
     out = _affine(*args)
-    if compile_cache._events[compile_cache._HIT] != hits:
+    if compile_cache._events()[compile_cache._HIT] != hits:
         pytest.skip("JAX's persistent cache loaded this program; nothing was stored")
     return out
 
