@@ -190,17 +190,13 @@ def _train_chunk(state, hp, shape, n_steps, root_seed, mesh, block):
     )
 
 
-def _seed(root_seed) -> np.uint32:
-    return np.uint32(root_seed)  # a NumPy scalar: jnp would compile a conversion
-
-
 def init_state(
     shape: Shape | FiniteShape, hp: HParams, root_seed: int = 0, *, mesh=None
 ) -> TrainState:
     """Initial weights and optimizer state (geomtoy.train.init_state's contract)."""
     shape = finite_shape(shape, None)
     (hp,), mesh = parallel.placed(hp, mesh=mesh)
-    return _init_instances(shape, _seed(root_seed), hp, mesh)
+    return _init_instances(shape, rng.seed_argument(root_seed), hp, mesh)
 
 
 def train_chunk(state, hp: HParams, shape: Shape | FiniteShape, n_steps: int, root_seed: int = 0):
@@ -210,7 +206,7 @@ def train_chunk(state, hp: HParams, shape: Shape | FiniteShape, n_steps: int, ro
     (state, hp), mesh = parallel.placed(state, hp)
     n_local = parallel.local_instances(hp.lr.shape[0], mesh)
     block = instance_block(shape, n_local, parallel.platform_of(hp))
-    return _train_chunk(state, hp, shape, n_steps, _seed(root_seed), mesh, block)
+    return _train_chunk(state, hp, shape, n_steps, rng.seed_argument(root_seed), mesh, block)
 
 
 def _test_loss_one(shape: FiniteShape, root_seed, params, hp: HParams):
@@ -250,7 +246,7 @@ def measure(params, hp: HParams, shape: Shape | FiniteShape, root_seed: int = 0)
     (I, m, T) of the training set and `datapoints.measures` (dimensionalities, norms)."""
     shape = finite_shape(shape, hp)
     (params, hp), mesh = parallel.placed(params, hp)
-    out = _evaluate(params, hp, shape, _seed(root_seed), mesh)
+    out = _evaluate(params, hp, shape, rng.seed_argument(root_seed), mesh)
     return {name: np.asarray(value) for name, value in out.items()}
 
 
@@ -262,7 +258,7 @@ def evaluate(params, hp: HParams, shape: Shape | FiniteShape, root_seed: int = 0
 def datasets(shape: Shape | FiniteShape, hp: HParams, root_seed: int = 0) -> finite.Dataset:
     """The training sets of every instance of hp (for inspection and tests)."""
     shape = finite_shape(shape, hp)
-    one = lambda h: _dataset(shape, _seed(root_seed), h)
+    one = lambda h: _dataset(shape, rng.seed_argument(root_seed), h)
     return jax.jit(jax.vmap(one))(hp)
 
 

@@ -11,9 +11,16 @@ then not noise.
 """
 
 import jax
+import numpy as np
 
 _TRAIN, _EVAL = 0, 1
 _INIT, _DATA, _DATASET = 0, 1, 2
+
+
+def seed_argument(root_seed) -> np.uint32:
+    """The root seed as the compiled programs take it: a NumPy uint32 scalar (converting
+    it with jnp would compile a program of its own in every run)."""
+    return np.uint32(root_seed)
 
 
 def root_key(root_seed) -> jax.Array:

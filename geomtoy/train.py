@@ -147,19 +147,13 @@ def _evaluate(params, hp, shape, root_seed, mesh, block):
     )
 
 
-def _seed_array(root_seed) -> np.uint32:
-    """The root seed as a uint32 scalar argument (a NumPy scalar: converting it with
-    jnp would compile a program of its own)."""
-    return np.uint32(root_seed)
-
-
 AUTO = "auto"
 """block = AUTO: the instance block of `instance_block` for the platform (the default)."""
 
 
 def _init_args(shape, hp, root_seed: int, mesh):
     (hp,), mesh = parallel.placed(hp, mesh=mesh)
-    return shape, _seed_array(root_seed), hp, mesh
+    return shape, rng.seed_argument(root_seed), hp, mesh
 
 
 def _chunk_args(state, hp, shape, n_steps: int, root_seed: int, block, mesh):
@@ -167,7 +161,7 @@ def _chunk_args(state, hp, shape, n_steps: int, root_seed: int, block, mesh):
     if block == AUTO:
         n_local = parallel.local_instances(hp.lr.shape[0], mesh)
         block = instance_block(shape, n_local, parallel.platform_of(hp))
-    return state, hp, shape, n_steps, _seed_array(root_seed), mesh, block
+    return state, hp, shape, n_steps, rng.seed_argument(root_seed), mesh, block
 
 
 def _evaluate_args(params, hp, shape: Shape, root_seed: int, block, mesh):
@@ -175,7 +169,7 @@ def _evaluate_args(params, hp, shape: Shape, root_seed: int, block, mesh):
     if block == AUTO:
         n_local = parallel.local_instances(hp.lr.shape[0], mesh)
         block = instance_block(shape, n_local, parallel.platform_of(hp), shape.eval_batch)
-    return params, hp, shape, _seed_array(root_seed), mesh, block
+    return params, hp, shape, rng.seed_argument(root_seed), mesh, block
 
 
 def init_state(shape, hp, root_seed: int = 0, *, mesh=None):
@@ -233,7 +227,7 @@ def programs(
     """Every compiled program of a run with its arguments, {"init", "chunk", "evaluate"}:
     (jitted function, args), placed as given (no placement): for jax.export and lowering
     with abstract arguments (jax.eval_shape) on any mesh and block."""
-    seed = _seed_array(root_seed)
+    seed = rng.seed_argument(root_seed)
     return {
         "init": (_init_instances, (shape, seed, hp, mesh)),
         "chunk": (_train_chunk, (state, hp, shape, n_steps, seed, mesh, block)),

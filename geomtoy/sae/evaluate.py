@@ -76,7 +76,9 @@ def _evaluate(params, threshold, hp, shape, root_seed, mesh):
 def evaluate(params, threshold, hp, shape, root_seed: int = 0) -> dict[str, np.ndarray]:
     """The statistics of the module docstring for every SAE, as NumPy arrays (I, ...)."""
     (params, threshold, hp), mesh = parallel.placed(params, threshold, hp)
-    sums = jax.device_get(_evaluate(params, threshold, hp, shape, np.uint32(root_seed), mesh))
+    sums = jax.device_get(
+        _evaluate(params, threshold, hp, shape, rng.seed_argument(root_seed), mesh)
+    )
     N = shape.eval_batches * shape.eval_batch
     mean_h = sums["sum_h"] / N
     sst = sums["sum_h2"] - N * np.sum(mean_h**2, axis=1)
