@@ -101,8 +101,8 @@ def _add_run_execution(p: argparse.ArgumentParser) -> None:
     cache.add_argument(
         "--compile-cache",
         metavar="DIR",
-        help="persistent XLA compilation cache (default: $GEOMTOY_COMPILE_CACHE or "
-        "~/.cache/geomtoy/jax); a rerun of the same shapes compiles nothing",
+        help="persistent cache of compiled programs (default: $GEOMTOY_COMPILE_CACHE or "
+        "~/.cache/geomtoy/jax); a rerun of the same shapes traces and compiles nothing",
     )
     cache.add_argument(
         "--no-compile-cache", action="store_true", help="compile every program afresh"
