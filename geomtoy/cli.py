@@ -134,9 +134,7 @@ def _run_sae(args: argparse.Namespace, path: Path) -> int:
     out, argv = out or root / sweep.name, sys.argv[1:] if args.argv is None else args.argv
     progress = Progress(None if args.quiet else sys.stderr)
 
-    cache = compile_cache.enable(
-        args.compile_cache, enabled=not args.no_compile_cache, executables=True
-    )
+    cache = compile_cache.enable(args.compile_cache, not args.no_compile_cache, executables=True)
     mesh = parallel.setup(args.devices)
     with compile_cache.executables(cache):
         report = sae_runner.run(
@@ -172,9 +170,7 @@ def _run(args: argparse.Namespace) -> int:
     argv = sys.argv[1:] if args.argv is None else args.argv
     from geomtoy import compile_cache, parallel, runner  # JAX starts here, signals handled
 
-    cache = compile_cache.enable(
-        args.compile_cache, enabled=not args.no_compile_cache, executables=True
-    )
+    cache = compile_cache.enable(args.compile_cache, not args.no_compile_cache, executables=True)
     try:
         mesh = parallel.setup(args.devices)  # GEOMTOY_DISTRIBUTED=1: jax.distributed first
         signals.check()  # Ctrl-C or SIGTERM during start-up
