@@ -71,13 +71,13 @@ def _rss_mib() -> float:
 
 
 def _child_geomtoy(spec: dict) -> dict:
-    from geomtoy import parallel
+    from geomtoy.engine import parallel
 
     mesh = parallel.setup(spec.get("devices", "auto"))
     import jax
     import numpy as np
 
-    from geomtoy import train
+    from geomtoy.engine import train
 
     n, m, I, B = spec["n"], spec["m"], spec["I"], spec["B"]
     shape = train.Shape(n_features=n, n_hidden=m, batch_size=B)

@@ -30,7 +30,7 @@ WORKLOAD = {"I": 1000, "n": 64, "m": 16, "width": 64, "B": 1024}
 
 
 def _child_geomtoy(spec: dict) -> dict:
-    from geomtoy import parallel
+    from geomtoy.engine import parallel
 
     mesh = parallel.setup("auto")
     import numpy as np

@@ -6,7 +6,7 @@ relative importance r (data.varied_importance, log 0.1 .. 10) against the densit
 discards the highest-loss one and averages the rest; the colour is the extra feature's
 superposition (blue: interference 0, red: >= 1) with saturation from its norm ||W_extra||
 (light grey: 0, full colour: >= 1). Beside it, the theoretical diagram of
-geomtoy.theory: the cheapest of the fixed candidate solutions, with its boundaries
+geomtoy.geometry.theory: the cheapest of the fixed candidate solutions, with its boundaries
 p = 4r/(2+5r) and 4/(5+2r) (n=3, m=2: 4/7 for r > 1) and the triple point (1, 4/7).
 """
 
@@ -14,7 +14,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.colors import ListedColormap, to_rgb
 
-from geomtoy import theory
+from geomtoy.geometry import theory
 from geomtoy.viz import plot
 
 R, P = "data.varied_importance", "data.feature_probability"

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 
-from geomtoy import theory
+from geomtoy.geometry import theory
 from geomtoy.viz import plot
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # fig_phase, beside this script

@@ -17,8 +17,9 @@ from pathlib import Path
 
 import numpy as np
 
-from geomtoy import results, spec
+from geomtoy import spec
 from geomtoy.geometry import vocabulary
+from geomtoy.results import store as results
 from geomtoy.viz import plot
 
 LABELS = list(vocabulary.LABELS)

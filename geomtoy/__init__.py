@@ -17,12 +17,12 @@ __version__ = "0.1.0"
 
 _EXPORTS = {
     "run": ("geomtoy.api", "run"),
-    "open": ("geomtoy.frames", "open_results"),
+    "open": ("geomtoy.results.frames", "open_results"),
     "train_instances": ("geomtoy.api", "train_instances"),
-    "Results": ("geomtoy.frames", "Results"),
+    "Results": ("geomtoy.results.frames", "Results"),
     "analyze": ("geomtoy.geometry", "analyze"),
-    "HParams": ("geomtoy.train", "HParams"),
-    "Shape": ("geomtoy.train", "Shape"),
+    "HParams": ("geomtoy.engine.train", "HParams"),
+    "Shape": ("geomtoy.engine.train", "Shape"),
     "explore": ("geomtoy.viz.explore", None),  # modules: geomtoy.explore.show, geomtoy.plot....
     "plot": ("geomtoy.viz.plot", None),
 }
@@ -35,8 +35,8 @@ def __getattr__(name: str):
     import importlib
 
     module, attr = _EXPORTS[name]
-    if module == "geomtoy.train":  # before the engine starts JAX: one CPU device per core
-        from geomtoy import parallel
+    if module == "geomtoy.engine.train":  # before the engine starts JAX: one CPU device per core
+        from geomtoy.engine import parallel
 
         parallel.configure_cpu_devices()
     loaded = importlib.import_module(module)

@@ -5,7 +5,7 @@ def main() -> int:
     """Handle signals before anything heavy is imported (JAX starts with the sweep
     modules): a Ctrl-C or SIGTERM during start-up becomes a flag the run acts on, instead
     of an exception lost inside a native callback."""
-    from geomtoy import signals
+    from geomtoy.runs import signals
 
     signals.install()
     from geomtoy.cli import main as cli_main

@@ -1,5 +1,5 @@
 """The Python surface for notebooks that trains: `geomtoy.run`, `geomtoy.train_instances`
-(opening results is geomtoy.frames, which starts no JAX).
+(opening results is geomtoy.results.frames, which starts no JAX).
 
 Like the command line, the API trains on every CPU core by default: before JAX's backend
 starts it asks for one CPU device per core (`parallel.configure_cpu_devices`) and splits
@@ -14,10 +14,11 @@ from pathlib import Path
 
 import numpy as np
 
-from geomtoy import bundled, compile_cache, parallel, runner, train
-from geomtoy.frames import Results, open_results
-from geomtoy.progress import Progress
-from geomtoy.sweep import load
+from geomtoy.engine import compile_cache, parallel, train
+from geomtoy.results.frames import Results, open_results
+from geomtoy.runs import runner
+from geomtoy.runs.progress import Progress
+from geomtoy.sweep import bundled, load
 
 __all__ = ["Results", "open_results", "run", "train_instances"]
 
@@ -37,7 +38,7 @@ def train_instances(
     on_chunk: Callable[[int, np.ndarray], None] | None = None,
     devices: int | str = "auto",
 ):
-    """`geomtoy.train.train_instances` over `devices` local devices (default all; on CPU
+    """`geomtoy.engine.train.train_instances` over `devices` local devices (default all; on CPU
     one per core): instances are split over them when their count divides evenly."""
     return train.train_instances(shape, hp, root_seed, chunk_steps, on_chunk, mesh=_mesh(devices))
 

@@ -1,4 +1,4 @@
-"""The `geomtoy` command: thin argument parsing over `sweep`, `runner` and `results`.
+"""The `geomtoy` command: thin argument parsing over `sweep/`, `runs/` and `results/`.
 
     geomtoy run SWEEP.toml [--out DIR] [--scale smoke|default|paper] [--resume]
                            [--set key=value ...] [--overwrite] [--quiet]
@@ -7,8 +7,7 @@
 Exit status 0 on success, 2 with one line on stderr for bad input (file, key, reason):
 an invalid sweep file or override, or an output directory that holds something else;
 130 on Ctrl-C (the run resumes from its last checkpoint when started again).
-Each subcommand is a pair (add_<name>_parser, handler) in `COMMANDS`, so new ones
-(explore, bench, merge) plug in without touching the others.
+Each subcommand is a pair (add_<name>_parser, handler) in `COMMANDS`: new ones plug in alone.
 """
 
 from __future__ import annotations
@@ -21,12 +20,15 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from geomtoy import __version__, bundled, jobs, results, signals, spec
-from geomtoy.directory import plan_run
-from geomtoy.grammar import is_sae_sweep
-from geomtoy.progress import Progress
+from geomtoy import __version__, spec
+from geomtoy.results import store as results
+from geomtoy.runs import jobs, signals
+from geomtoy.runs.directory import plan_run
+from geomtoy.runs.progress import Progress
 from geomtoy.spec import SweepError
+from geomtoy.sweep import bundled
 from geomtoy.sweep import load as load_sweep
+from geomtoy.sweep.grammar import is_sae_sweep
 
 
 class _Parser(argparse.ArgumentParser):
@@ -118,8 +120,9 @@ def _devices(value: str):
 
 
 def _run_sae(args: argparse.Namespace, path: Path) -> int:
-    from geomtoy import compile_cache, parallel, runner
-    from geomtoy.sae import runner as sae_runner
+    from geomtoy.engine import compile_cache, parallel
+    from geomtoy.runs import runner
+    from geomtoy.runs import sae_runner
     from geomtoy.sae import sweep as sae_sweep
 
     for flag, used in (("--worker", args.worker), ("--log", args.log != "none")):
@@ -156,7 +159,7 @@ def _run(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else Path("results") / sweep.name
     trackers = []
     if args.log == "wandb":
-        from geomtoy.progress import WandbTracker
+        from geomtoy.runs.progress import WandbTracker
 
         try:
             trackers.append(WandbTracker(sweep.name, sweep.spec, out))
@@ -168,7 +171,8 @@ def _run(args: argparse.Namespace) -> int:
     plan_run(sweep, out, resume=args.resume, overwrite=args.overwrite, worker=worker)
     progress = Progress(None if args.quiet else sys.stderr, trackers=trackers)
     argv = sys.argv[1:] if args.argv is None else args.argv
-    from geomtoy import compile_cache, parallel, runner  # JAX starts here, signals handled
+    from geomtoy.engine import compile_cache, parallel  # JAX starts here, signals handled
+    from geomtoy.runs import runner
 
     cache = compile_cache.enable(args.compile_cache, not args.no_compile_cache, executables=True)
     try:
@@ -206,7 +210,8 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _dry_run(sweep, mesh) -> int:
-    from geomtoy import budget, parallel, runner
+    from geomtoy.engine import parallel
+    from geomtoy.runs import budget, runner
 
     platform, devices = runner.backend(), parallel.instance_multiple(mesh)
     memory = budget.device_memory()
@@ -233,7 +238,7 @@ def _add_analyze(sub) -> argparse.ArgumentParser:
 
 
 def _analyze(args: argparse.Namespace) -> int:
-    from geomtoy import runner
+    from geomtoy.runs import runner
 
     runner.analyze_dir(args.dir)
     _say(results.describe(Path(args.dir)))
@@ -273,7 +278,7 @@ def _add_merge(sub) -> argparse.ArgumentParser:
 
 
 def _merge(args: argparse.Namespace) -> int:
-    from geomtoy import runner
+    from geomtoy.runs import runner
 
     runner.finish(args.dir)
     _say(results.describe(Path(args.dir)))
@@ -320,7 +325,7 @@ def _add_export(sub) -> argparse.ArgumentParser:
 
 
 def _export(args: argparse.Namespace) -> int:
-    from geomtoy import export
+    from geomtoy.results import export
 
     out = export.export(args.dir, args.out, args.format)
     size = out.stat().st_size
@@ -362,7 +367,7 @@ def _add_keys(sub) -> argparse.ArgumentParser:
 
 
 def _keys(args: argparse.Namespace) -> int:
-    from geomtoy import keys
+    from geomtoy.sweep import keys
 
     print(keys.markdown() if args.markdown else keys.text(), end="")
     return 0
@@ -397,7 +402,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     checkpoint written (143 SIGTERM, 129 SIGHUP, 130 Ctrl-C): rerun to resume."""
     args = build_parser().parse_args(argv)
     args.argv = None if argv is None else list(argv)
-    from geomtoy import parallel
+    from geomtoy.engine import parallel
 
     if args.command == "run" and parallel.distributed_requested() and argv is None:
         if not os.environ.get(jobs.SUPERVISED_ENV):

@@ -2,10 +2,10 @@
 (geomtoy.spec) checks its keys against them without starting JAX.
 
 Each name here has its math elsewhere, keyed by the same name: model kinds and output
-activations in geomtoy.models, samplers, set structures and magnitudes in geomtoy.data,
-optimizers and schedules in geomtoy.optim, representations in geomtoy.finite. A module
+activations in geomtoy.engine.models, samplers, set structures and magnitudes in geomtoy.engine.data,
+optimizers and schedules in geomtoy.engine.optim, representations in geomtoy.engine.finite. A module
 whose table lacks a name refuses to import, and tests/test_registry.py checks both sides.
-Adding a model kind is one `ModelKind` entry here plus its math in geomtoy.models.
+Adding a model kind is one `ModelKind` entry here plus its math in geomtoy.engine.models.
 """
 
 from __future__ import annotations
@@ -61,7 +61,7 @@ SCHEDULES = ("constant", "linear", "cosine", "warmup_cosine")
 REPRESENTATIONS = ("auto", "dense", "sparse")
 """How a finite training set is held (data.representation)."""
 MODEL_FAMILIES = ("toy", "sae")
-"""What geomtoy.train trains (train.FAMILIES, math in geomtoy.toy and geomtoy.sae): the toy
+"""What geomtoy.engine.train trains (train.FAMILIES, math in geomtoy.engine.toy and geomtoy.sae): the toy
 models of MODEL_KINDS, and sparse autoencoders on their hidden activations (a sweep with
 an [sae] table)."""
 

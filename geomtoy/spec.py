@@ -5,7 +5,7 @@ may be a grid axis and what it means; `STATIC_KEYS` says which keys fix the comp
 (the rest are per-instance array leaves). `Shape` is the static configuration of one compiled
 program, shared by the sweep planner and the training engine. The enumerations (model kinds
 and their flags, activations, samplers, structures, magnitudes, optimizers, schedules) come
-from the JAX-free geomtoy.registry, against which the math in geomtoy.models, data and optim
+from the JAX-free geomtoy.registry, against which the math in geomtoy.engine.models, data and optim
 is checked. No JAX, no I/O. Users: docs/sweep-file.md.
 """
 
@@ -87,7 +87,7 @@ FIELDS: dict[str, Field] = {
         choice(KINDS),
         "relu_output",
         True,
-        "model kind (geomtoy.models.MODELS): "
+        "model kind (geomtoy.engine.models.MODELS): "
         + "; ".join(f"{k.name}: {k.doc}" for k in MODEL_KINDS.values()),
     ),
     "model.n_features": Field(integer(1), REQUIRED, True, "n, number of features"),
@@ -130,7 +130,7 @@ FIELDS: dict[str, Field] = {
         0,
         True,
         "T: a finite training set of T unit-norm samples drawn once per instance, every step "
-        "on all of it (full batch, train.batch_size unused; geomtoy.fullbatch); 0: fresh "
+        "on all of it (full batch, train.batch_size unused; geomtoy.engine.fullbatch); 0: fresh "
         "samples every step",
     ),
     "data.representation": Field(
@@ -151,7 +151,7 @@ FIELDS: dict[str, Field] = {
     ),
     "train.seeds": Field(integer(1), 1, False, "instances per grid point"),
     "train.eval_samples": Field(integer(1), 2**17, True, "samples of the final loss"),
-    "train.sampler": Field(choice(SAMPLERS), "hash", True, "uniform sampler (geomtoy.data)"),
+    "train.sampler": Field(choice(SAMPLERS), "hash", True, "uniform sampler (geomtoy.engine.data)"),
     "train.chunk_steps": Field(integer(1), 500, False, "steps per compiled chunk"),
     "train.checkpoint_every": Field(integer(1), 4, False, "chunks between checkpoints"),
     "train.block_size": Field(block_size, "auto", False, "instances trained at once"),
@@ -263,7 +263,7 @@ class Shape:
     @property
     def model(self) -> ModelKind:
         """The registry entry of this shape's model kind (its flags; the math is
-        geomtoy.models.MODELS[kind])."""
+        geomtoy.engine.models.MODELS[kind])."""
         return MODEL_KINDS[self.kind]
 
     @property

@@ -19,8 +19,8 @@ if "GEOMTOY_COMPILE_CACHE" not in os.environ:
 import jax  # noqa: E402
 import pytest  # noqa: E402
 
-from geomtoy import compile_cache  # noqa: E402
-from geomtoy.grammar import is_sae_sweep  # noqa: E402
+from geomtoy.engine import compile_cache  # noqa: E402
+from geomtoy.sweep.grammar import is_sae_sweep  # noqa: E402
 
 jax.config.update("jax_num_cpu_devices", int(os.environ["JAX_NUM_CPU_DEVICES"]))
 jax.config.update("jax_numpy_rank_promotion", "raise")

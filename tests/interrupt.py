@@ -1,6 +1,6 @@
 """A simulated Ctrl-C for resume tests: progress that raises after n chunk reports."""
 
-from geomtoy.progress import Progress
+from geomtoy.runs.progress import Progress
 
 
 class Interrupt(Exception):

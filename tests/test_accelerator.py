@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from jax import export
 
-from geomtoy import models, parallel, train
+from geomtoy.engine import models, parallel, train
 from geomtoy.geometry import polytopes
 from geomtoy.spec import Shape
 

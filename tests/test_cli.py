@@ -11,7 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from geomtoy import cli, results
+from geomtoy import cli
+from geomtoy.results import store as results
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -16,7 +16,7 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from geomtoy import compile_cache
+from geomtoy.engine import compile_cache
 
 ROOT = Path(__file__).resolve().parents[1]
 

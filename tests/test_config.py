@@ -338,7 +338,7 @@ def test_a_shape_refuses_values_that_do_not_go_together():
 def test_static_keys_are_the_shape():
     """The static keys are exactly the fields of the Shape that the engine compiles for, and
     the enumerations are the engine's registries."""
-    from geomtoy import data, models, train
+    from geomtoy.engine import data, models, train
 
     assert train.Shape is spec.Shape
     assert spec.KINDS == tuple(models.MODELS) and spec.SAMPLERS is data.SAMPLERS

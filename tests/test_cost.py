@@ -1,11 +1,13 @@
-"""The memory and time model (geomtoy.cost, geomtoy.budget) against XLA's own buffer assignment, the
+"""The memory and time model (geomtoy.runs.cost, geomtoy.runs.budget) against XLA's own buffer assignment, the
 accelerator block size against device memory, and `geomtoy run --dry-run`."""
 
 import jax
 import numpy as np
 import pytest
 
-from geomtoy import budget, cli, cost, sweep, train
+from geomtoy import cli, sweep
+from geomtoy.engine import train
+from geomtoy.runs import budget, cost
 from geomtoy.spec import Shape
 
 CHUNK = 50
@@ -110,7 +112,7 @@ def test_time_model_matches_the_benchmark_rates():
 def _fake_gpu(monkeypatch, memory: int, measured=None) -> None:
     """A GPU of `memory` bytes, as runner and cost see it; its memory analysis gives
     `measured` bytes per instance (None: the backend reports none, the model counts)."""
-    from geomtoy import runner
+    from geomtoy.runs import runner
 
     monkeypatch.setattr(runner, "backend", lambda: "gpu")
     monkeypatch.setattr(budget, "device_memory", lambda: memory)
@@ -122,7 +124,7 @@ def test_an_accelerator_trains_in_blocks_chosen_from_its_memory(monkeypatch, tmp
     half of one device's memory, with bytes per instance from the compiled programs'
     memory analysis where the backend gives it (the larger counts), else the model; on
     CPU, or with a block size set, the sweep's own blocks. A fake 64 MiB GPU here."""
-    from geomtoy import runner
+    from geomtoy.runs import runner
 
     memory = 64 * 2**20
     _fake_gpu(monkeypatch, memory)
@@ -149,7 +151,8 @@ def test_an_accelerator_trains_in_blocks_chosen_from_its_memory(monkeypatch, tmp
 
 @pytest.mark.slow  # over the fast suite's time budget: make test-all
 def test_a_run_on_a_small_accelerator_trains_more_blocks_to_the_same_tables(monkeypatch, tmp_path):
-    from geomtoy import results, runner
+    from geomtoy.results import store as results
+    from geomtoy.runs import runner
 
     s = sweep.loads(GRID.format(steps=20, points=2), file="grid.toml")  # 20 instances
     runner.run_sweep(s, tmp_path / "cpu")

@@ -5,7 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from geomtoy import data, rng
+from geomtoy.engine import data, rng
 
 N = 100_000
 TOL = 1e-2  # on 10^5 samples: standard errors are <= 1.6e-3 for every statistic below

@@ -6,8 +6,10 @@ import numpy as np
 import pytest
 from interrupt import Interrupt, StopAfter
 
-from geomtoy import cli, results, runner
+from geomtoy import cli
 from geomtoy.geometry import dynamics, sets
+from geomtoy.results import store as results
+from geomtoy.runs import runner
 from geomtoy.spec import SweepError
 from geomtoy.sweep import load as load_sweep
 from geomtoy.sweep import loads

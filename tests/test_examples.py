@@ -27,7 +27,7 @@ def test_importing_plot_changes_no_matplotlib_state():
 def test_top_level_exports_are_lazy():
     code = (
         "import sys, geomtoy\n"
-        "assert 'jax' not in sys.modules and 'geomtoy.train' not in sys.modules\n"
+        "assert 'jax' not in sys.modules and 'geomtoy.engine.train' not in sys.modules\n"
         "assert callable(geomtoy.open) and geomtoy.Results and 'jax' not in sys.modules\n"
         "assert callable(geomtoy.run) and callable(geomtoy.open) and callable(geomtoy.analyze)\n"
         "assert callable(geomtoy.train_instances) and callable(geomtoy.explore.show)\n"

@@ -19,9 +19,9 @@ import numpy as np
 import pytest
 from browser import Browser, BrowserError, find_chromium
 
-from geomtoy import results
 from geomtoy.geometry import neurons, recovery
 from geomtoy.geometry.tables import geometry_tables
+from geomtoy.results import store as results
 from geomtoy.spec import SweepError
 from geomtoy.viz import explore, payload, saes
 

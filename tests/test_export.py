@@ -6,7 +6,9 @@ import json
 import numpy as np
 import pytest
 
-from geomtoy import cli, export, results
+from geomtoy import cli
+from geomtoy.results import export
+from geomtoy.results import store as results
 
 
 @pytest.fixture(scope="module")

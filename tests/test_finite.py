@@ -1,5 +1,5 @@
 """Finite datasets, their sparse and dense losses, full-batch training and the
-data-point dimensionality (geomtoy.finite, geomtoy.fullbatch, geometry.datapoints)."""
+data-point dimensionality (geomtoy.engine.finite, geomtoy.engine.fullbatch, geometry.datapoints)."""
 
 import math
 
@@ -8,10 +8,11 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from geomtoy import finite, fullbatch, geometry
+from geomtoy import geometry
+from geomtoy.engine import finite, fullbatch
+from geomtoy.engine.train import HParams
 from geomtoy.geometry import datapoints
 from geomtoy.spec import Shape
-from geomtoy.train import HParams
 
 # one compiled program per call shape instead of op-by-op dispatch (test time)
 _sample = jax.jit(finite.sample, static_argnums=(2, 3))
@@ -144,7 +145,7 @@ def test_three_points_memorised_as_an_equilateral_triangle():
     decay. With rotation-invariant SGD (lr 0.1) the three hidden vectors form an
     equilateral triangle: D_X within 0.05 of 2/3 in at least 3 of 4 seeds (the paper keeps
     the best seed at m = 2; the fourth ends at angles 104/128/128 degrees). With the AdamW recipe the loss is just as zero, and the points
-    stop where their pairwise angles first reach 90 degrees (geomtoy.fullbatch._optimizer):
+    stop where their pairwise angles first reach 90 degrees (geomtoy.engine.fullbatch._optimizer):
     the dimensionalities still sum to m = 2, each angle is >= 90 degrees."""
     sgd = _memorise_three("sgd", 0.1)
     assert np.all(sgd["train_loss"] < 1e-3)

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
+from geomtoy.engine.train import HParams, Shape, train_instances
 from geomtoy.geometry import analyze
-from geomtoy.train import HParams, Shape, train_instances
 
 
 def test_uniform_pentagon_best_of_8_seeds():
@@ -97,7 +97,8 @@ def test_notebook_feature_geometry_recipe(tmp_path):
     pair at cos -0.77 between the triangle and digon phases and a 14-in-5-D cluster at
     4.84); where the best seed's D* is within 0.03 of 1/2 every represented feature is
     a digon; beyond 1/(1-S) = 6 the one large tangle stays `other`."""
-    from geomtoy import cli, results
+    from geomtoy import cli
+    from geomtoy.results import store as results
 
     out = tmp_path / "feature_geometry"
     assert cli.main(["run", "sweeps/feature_geometry.toml", "--out", str(out), "--quiet"]) == 0

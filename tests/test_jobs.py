@@ -20,7 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from geomtoy import cli, jobs
+from geomtoy import cli
+from geomtoy.runs import jobs
 from geomtoy.spec import SweepError
 
 ROOT = Path(__file__).resolve().parents[1]

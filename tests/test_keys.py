@@ -2,7 +2,8 @@
 
 from pathlib import Path
 
-from geomtoy import cli, keys, spec
+from geomtoy import cli, spec
+from geomtoy.sweep import keys
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -124,3 +124,103 @@ def test_the_checks_can_fail(rule, tmp_path):
     known = {"geomtoy.a", "geomtoy.b"}
     assert _top_level_imports(a, "geomtoy.a", known) == {"geomtoy.b"}
     assert _top_level_imports(b, "geomtoy.b", known) == {"geomtoy.a"}
+
+
+STAGES = {
+    "vocabulary": 0,  # spec, registry, checks, errors and the package itself (__version__)
+    "sweep": 1,
+    "geometry": 2,
+    "results": 2,
+    "engine": 3,
+    "sae": 3,
+    "runs": 4,
+    "viz": 5,
+    "front": 6,  # api, cli, __main__, the geomtoy.train re-export
+}
+"""A stage imports only stages at or below its rank: the file grammar knows no engine, the
+engine no runner, geometry and results no training, nothing below the front doors the
+command line. Folders hold the stages; at the top only the vocabulary and the front doors."""
+TOP_LEVEL = {
+    "vocabulary": {"spec", "registry", "checks", "errors", "__init__"},
+    "front": {"api", "cli", "__main__", "train"},
+}
+
+
+def _stage(module: str) -> str:
+    parts = module.split(".")
+    if len(parts) == 1:
+        return "vocabulary"
+    if (PACKAGE / parts[1]).is_dir():
+        return parts[1]
+    return next(s for s, names in TOP_LEVEL.items() if parts[1] in names)
+
+
+def test_stage_folders_and_top_level():
+    folders = {p.name for p in PACKAGE.iterdir() if p.is_dir() and (p / "__init__.py").exists()}
+    assert folders == {s for s in STAGES if s not in TOP_LEVEL}, folders
+    top = {p.stem for p in PACKAGE.glob("*.py")}
+    assert top == set().union(*TOP_LEVEL.values()), top - set().union(*TOP_LEVEL.values())
+
+
+def _stage_violations(mods: dict[str, ast.Module]) -> list[str]:
+    known = {_name(rel) for rel in mods}
+    out = []
+    for rel, tree in mods.items():
+        module = _name(rel)
+        for dep in _top_level_imports(tree, module, known):
+            if STAGES[_stage(dep)] > STAGES[_stage(module)]:
+                out.append(f"{module} ({_stage(module)}) imports {dep} ({_stage(dep)})")
+    return out
+
+
+def test_no_module_imports_a_stage_above_it():
+    assert not _stage_violations(_modules()), "\n".join(_stage_violations(_modules()))
+
+
+def test_the_stage_rule_can_fail():
+    """An engine module importing the runner is caught (the rule is not vacuous)."""
+    mods = {
+        "engine/train.py": ast.parse("from geomtoy.runs import runner\n"),
+        "runs/runner.py": ast.parse("import jax\n"),
+    }
+    assert _stage_violations(mods) == [
+        "geomtoy.engine.train (engine) imports geomtoy.runs.runner (runs)"
+    ]
+
+
+def _private_jax(tree: ast.Module) -> list[int]:
+    """Lines that import jax._src / jaxlib internals or read a private attribute of a
+    JAX object (`x._name` where x comes from jax)."""
+    lines = []
+    for node in ast.walk(tree):
+        for name in _imported(node, "geomtoy"):
+            if name.startswith(("jax._src", "jaxlib._")) or ".jax._src" in name:
+                lines.append(node.lineno)
+        if (
+            isinstance(node, ast.Attribute)
+            and node.attr.startswith("_")
+            and not (node.attr.startswith("__") and node.attr.endswith("__"))
+        ):
+            root = node.value
+            while isinstance(root, ast.Attribute):
+                root = root.value
+            if isinstance(root, ast.Name) and root.id in ("jax", "jaxlib", "jnp", "lax"):
+                lines.append(node.lineno)
+        if isinstance(node, ast.Attribute) and node.attr in ("_device_assignment",):
+            lines.append(node.lineno)
+    return lines
+
+
+def test_public_jax_apis_only():
+    found = [f"{rel}:{line}" for rel, tree in _modules().items() for line in _private_jax(tree)]
+    assert not found, "private JAX APIs (a JAX release can break them): " + ", ".join(found)
+
+
+def test_the_private_jax_check_can_fail():
+    for code in (
+        "from jax._src import config\n",
+        "import jax\nx = jax.config._read('a')\n",
+        "def f(s):\n    return s._device_assignment\n",
+    ):
+        assert _private_jax(ast.parse(code)), code
+    assert not _private_jax(ast.parse("import jax\nx = jax.numpy.zeros(3).__len__\n"))

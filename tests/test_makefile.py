@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "figures"))
 import rules  # noqa: E402
 
-from geomtoy.grammar import is_sae_sweep  # noqa: E402
+from geomtoy.sweep.grammar import is_sae_sweep  # noqa: E402
 
 GALLERY = sum(rules.declared(p)[2] for p in (ROOT / "figures").glob("fig_*.py"))
 """Figures `make figures` builds."""
@@ -86,7 +86,7 @@ def test_a_geometry_threshold_reanalyses_and_retrains_nothing(tree):
 
 
 def test_an_engine_change_retrains(tree):
-    c = commands(dry_run(tree, "geomtoy/train.py"))
+    c = commands(dry_run(tree, "geomtoy/engine/train.py"))
     assert c["train"] == len(MADE)
 
 

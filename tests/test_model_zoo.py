@@ -5,9 +5,9 @@ import jax.numpy as jnp
 import numpy as np
 import reference
 
-from geomtoy import data, models, rng
+from geomtoy.engine import data, models, rng
+from geomtoy.engine.train import HParams, Shape, init_state, train_instances
 from geomtoy.geometry import neurons
-from geomtoy.train import HParams, Shape, init_state, train_instances
 
 RTOL = 1e-5
 

@@ -1,4 +1,4 @@
-"""Devices and processes (geomtoy.parallel): results never depend on the placement.
+"""Devices and processes (geomtoy.engine.parallel): results never depend on the placement.
 
 conftest gives 4 fake CPU devices. Tolerance 1e-5 as elsewhere (float32; the per-device
 programs see fewer instances, so XLA may block them differently).
@@ -17,8 +17,8 @@ import jax
 import numpy as np
 import pytest
 
-from geomtoy import parallel, train
-from geomtoy.train import HParams, Shape
+from geomtoy.engine import parallel, train
+from geomtoy.engine.train import HParams, Shape
 
 RTOL = 1e-5
 ROOT = Path(__file__).resolve().parents[1]
@@ -149,10 +149,10 @@ WORKER = textwrap.dedent(
     """
     import json, sys
     import numpy as np
-    from geomtoy import parallel
+    from geomtoy.engine import parallel
     mesh = parallel.setup(devices=2)  # GEOMTOY_DISTRIBUTED=1: jax.distributed.initialize first
     import jax
-    from geomtoy import train
+    from geomtoy.engine import train
     spec = json.loads(sys.argv[1])
     assert jax.process_count() == 2 and len(jax.devices()) == 4 and len(jax.local_devices()) == 2
     assert mesh is not None and mesh.size == 2

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from geomtoy.progress import Progress, backend_line
+from geomtoy.runs.progress import Progress, backend_line
 
 
 class Clock:
@@ -104,7 +104,7 @@ def test_log_wandb_needs_wandb_and_feeds_it(monkeypatch, tmp_path, capsys):
     import types
 
     from geomtoy import cli
-    from geomtoy.progress import WandbTracker
+    from geomtoy.runs.progress import WandbTracker
 
     monkeypatch.setitem(sys.modules, "wandb", None)  # not installed
     sweep = str(tmp_path / "s.toml")
@@ -144,7 +144,7 @@ def test_smoke_runs_leave_progress_jsonl(smoke_results):
 def test_a_run_writes_its_header_compile_lines_and_progress_jsonl(tmp_path):
     """A 2-group sweep through the runner: the header is the first line, one compile line
     per group, and progress.jsonl holds one record per chunk."""
-    from geomtoy import runner
+    from geomtoy.runs import runner
     from geomtoy.sweep import loads
 
     sweep = loads(

@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 import reference
 
-from geomtoy import data, models, registry, spec, sweep, train
+from geomtoy import registry, spec, sweep
+from geomtoy.engine import data, models, train
 
 F32 = np.float32
 

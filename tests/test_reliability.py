@@ -25,7 +25,8 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from geomtoy import cli, lock
+from geomtoy import cli
+from geomtoy.runs import lock
 
 ROOT = Path(__file__).resolve().parents[1]
 FAULTS = Path(__file__).resolve().parent / "faults.py"
@@ -297,8 +298,8 @@ def _interrupted_after_first_block(sweep, out, capsys):
     """A run stopped (SIGTERM path, in-process) once block 0 is written."""
     from interrupt import Interrupt, StopAfter
 
-    from geomtoy import runner
     from geomtoy import sweep as sweeps
+    from geomtoy.runs import runner
 
     with pytest.raises(Interrupt):
         runner.run_sweep(sweeps.load(sweep), out, progress=StopAfter(3))
@@ -391,7 +392,7 @@ def test_7_damaged_tables_are_named_in_one_line(case, command, complete, tmp_pat
     if case == "meta without runs" and command not in ("run", "merge"):
         return  # reading needs no run records; resuming and merging do
     if command == "open":
-        from geomtoy import results
+        from geomtoy.results import store as results
         from geomtoy.spec import SweepError
 
         with pytest.raises(SweepError, match=name):

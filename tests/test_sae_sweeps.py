@@ -6,10 +6,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from geomtoy import cli, results, spec
-from geomtoy.grammar import is_sae_sweep
-from geomtoy.sae import runner
+from geomtoy import cli, spec
+from geomtoy.results import store as results
+from geomtoy.runs import sae_runner as runner
 from geomtoy.sae import sweep as sae_sweep
+from geomtoy.sweep.grammar import is_sae_sweep
 from tests.interrupt import Interrupt, StopAfter
 
 SWEEPS = sorted(

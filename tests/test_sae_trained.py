@@ -10,7 +10,8 @@ least 90% of the represented features above cosine 0.9, every seed.
 import numpy as np
 import pytest
 
-from geomtoy import geometry, train
+from geomtoy import geometry
+from geomtoy.engine import train
 from geomtoy.geometry import recovery
 from geomtoy.sae import train as sae_train
 

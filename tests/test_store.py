@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 from interrupt import Interrupt, StopAfter
 
-from geomtoy import results, runner
-from geomtoy.progress import Progress
+from geomtoy.results import store as results
+from geomtoy.runs import runner
+from geomtoy.runs.progress import Progress
 from geomtoy.spec import SweepError
 from geomtoy.sweep import loads
 

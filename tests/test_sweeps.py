@@ -6,9 +6,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from geomtoy import results, spec
-from geomtoy.grammar import is_sae_sweep
+from geomtoy import spec
+from geomtoy.results import store as results
 from geomtoy.sweep import load as load_sweep
+from geomtoy.sweep.grammar import is_sae_sweep
 
 SWEEPS = sorted(
     p

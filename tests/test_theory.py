@@ -13,7 +13,7 @@ import itertools
 import numpy as np
 import pytest
 
-from geomtoy import theory
+from geomtoy.geometry import theory
 
 MC_TOLERANCE = 1e-3
 MC_CASES = [

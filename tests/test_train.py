@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import reference
 
-from geomtoy import data, models, rng
-from geomtoy.train import HParams, Shape, evaluate, init_state, train_chunk, train_instances
+from geomtoy.engine import data, models, rng
+from geomtoy.engine.train import HParams, Shape, evaluate, init_state, train_chunk, train_instances
 
 RTOL = 1e-5  # float32 engine vs float64 reference
 
@@ -159,7 +159,7 @@ def test_evaluate_matches_numpy_on_shared_samples():
 
 @pytest.mark.parametrize("schedule", ["constant", "linear", "cosine"])
 def test_schedules(schedule):
-    from geomtoy.optim import lr_schedule
+    from geomtoy.engine.optim import lr_schedule
 
     shape = Shape(n_features=2, n_hidden=1, steps=101, schedule=schedule)
     f = lr_schedule(shape, 2.0)

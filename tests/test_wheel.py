@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from geomtoy import bundled, cli
+from geomtoy import cli
+from geomtoy.sweep import bundled
 from geomtoy.viz import explore
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -100,7 +101,7 @@ def test_installed_wheel_runs_a_bundled_sweep_outside_a_checkout(tmp_path):
     env["JAX_PLATFORMS"] = "cpu"
     geomtoy = venv / "bin" / "geomtoy"
     where = subprocess.run(
-        [py, "-c", "import geomtoy, geomtoy.bundled as b; print(geomtoy.__file__, b.directory())"],
+        [py, "-c", "import geomtoy, geomtoy.sweep.bundled as b; print(geomtoy.__file__, b.directory())"],
         cwd=work,
         env=env,
         capture_output=True,

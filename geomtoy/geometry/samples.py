@@ -1,7 +1,7 @@
 """Tables of finite-data runs: per-instance summaries and the per-sample table.
 
 A block of a finite-data group (data.n_samples = T > 0) stores, besides the weights,
-the measurements of `geomtoy.fullbatch.measure`: the training set's hidden vectors
+the measurements of `geomtoy.engine.fullbatch.measure`: the training set's hidden vectors
 h_X = W x_X (I, m, T), their data-point dimensionalities D_X and norms, the feature
 dimensionalities D_i, and the norms of W and H. `finite_tables` turns them into
 

@@ -1,7 +1,7 @@
 """The thresholds of the polytope labelling (geomtoy.geometry.polytopes.analyze), each with
 the trained models that fix it. Changing one needs `geomtoy analyze`, no retraining.
 
-Calibration: models trained with `geomtoy.train` (10,000 steps, AdamW 1e-3, batch 1024).
+Calibration: models trained with `geomtoy.engine.train` (10,000 steps, AdamW 1e-3, batch 1024).
 n=5, m=2, uniform importance, feature probability
 0.05, 8 seeds: 7 pentagons (norm spread <= 1.1%, cosine error <= 0.009, D_i 0.400) and
 one seed with 2 digons; clean factors of n=200, m=20 and n=400, m=30 had norm spread

@@ -1,7 +1,7 @@
 """Sparse autoencoders on toy models' hidden activations, thousands at once.
 
 `model` holds the math of one SAE, `source` what it reads, `train` its init and optimizer
-step (the model family "sae" that geomtoy.train vmaps, scans and loops as it does the toy
+step (the model family "sae" that geomtoy.engine.train vmaps, scans and loops as it does the toy
 models), `evaluate` the statistics on fresh samples;
 scores against the true features are in geomtoy.geometry.recovery.
 """

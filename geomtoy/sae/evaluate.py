@@ -1,6 +1,6 @@
 """Statistics of trained SAEs on fresh samples of their toy models' data.
 
-Every SAE of a run is scored on the same evaluation samples (geomtoy.rng.eval_key: common
+Every SAE of a run is scored on the same evaluation samples (geomtoy.engine.rng.eval_key: common
 random numbers), drawn from its own toy model's feature distribution. Per SAE:
 
   mse                 mean over samples and hidden dims of (h_hat - h)^2
@@ -20,7 +20,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from geomtoy import compile_cache, data, parallel, rng
+from geomtoy.engine import compile_cache, data, parallel, rng
 from geomtoy.sae import model as sae
 from geomtoy.sae.source import hidden, readout
 

@@ -8,7 +8,7 @@ and writes it as a sparse code over `width` latents:
     h_hat = W_dec f + b_dec                         (m,)
 
 with unit-norm decoder columns (Bricken et al. 2023, "Towards Monosemanticity"). Batches
-are feature-major as in geomtoy.models: h (m, B), f (width, B).
+are feature-major as in geomtoy.engine.models: h (m, B), f (width, B).
 
 Activations (`ACTIVATIONS`):
   relu       ReLU with an L1 penalty on f (the Anthropic 2023 / ARENA recipe).
@@ -35,7 +35,7 @@ mean encoder-row norm of the live latents, its encoder bias 0, and its Adam mome
 reset (Anthropic; ARENA keeps them).
 
 Init (Gao et al. 2024): decoder columns random unit vectors, W_enc = W_dec^T, zero biases.
-Optimizer: the toy models' (geomtoy.optim.make_optimizer), default plain Adam, lr 1e-3.
+Optimizer: the toy models' (geomtoy.engine.optim.make_optimizer), default plain Adam, lr 1e-3.
 """
 
 from __future__ import annotations

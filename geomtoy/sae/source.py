@@ -15,8 +15,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from geomtoy import models
-from geomtoy.models import Params
+from geomtoy.engine import models
+from geomtoy.engine.models import Params
 from geomtoy.sae.model import unit_columns
 
 SYNTHETIC = "synthetic"

@@ -1,4 +1,4 @@
-"""SAE sweep files: the toy sweeps' grammar (geomtoy.grammar.parse) over the SAE field list.
+"""SAE sweep files: the toy sweeps' grammar (geomtoy.sweep.grammar.parse) over the SAE field list.
 
 A sweep with an `[sae]` table trains sparse autoencoders on the hidden activations of toy
 models that an earlier sweep trained (`source.results`, a results directory relative to
@@ -20,12 +20,13 @@ from typing import Any
 import numpy as np
 
 from geomtoy import checks as C
-from geomtoy import grammar, results
 from geomtoy import spec as S
 from geomtoy import sweep as toy_sweep
+from geomtoy.results import store as results
 from geomtoy.sae.model import ACTIVATIONS
 from geomtoy.sae.source import SYNTHETIC, is_source, synthetic_dictionary
 from geomtoy.sae.train import SAEShape, step_bytes
+from geomtoy.sweep import grammar
 
 F = S.Field
 FIELDS: dict[str, S.Field] = {

@@ -1,12 +1,12 @@
 """Training thousands of SAEs at once, as jit(vmap(scan)), on toy models' hidden activations.
 
-The model family "sae" of geomtoy.train (`train.FAMILIES`): this module holds the math of
+The model family "sae" of geomtoy.engine.train (`train.FAMILIES`): this module holds the math of
 one SAE's init and optimizer step; train's programs and its one chunk loop vmap, scan,
 place and checkpoint it as they do the toy models. Each SAE instance carries its own toy
 model (the weights it reads h = W x from, and that model's feature distribution) as array
 leaves, so one compiled program trains an SAE grid (L1 coefficient, k, learning rate,
 seed) over many toy models of one shape. Keys, chunks, placement and the optimizer are the
-toy models' (geomtoy.rng, geomtoy.parallel, geomtoy.optim.make_optimizer): an SAE's
+toy models' (geomtoy.engine.rng, geomtoy.engine.parallel, geomtoy.engine.optim.make_optimizer): an SAE's
 batches depend only on (root seed, SAE id, seed, step), whatever else trains beside it.
 
 Inputs: see geomtoy.sae.source.
@@ -21,8 +21,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from geomtoy import data, optim, parallel, rng, spec, train
-from geomtoy.models import Params
+from geomtoy import spec
+from geomtoy.engine import data, optim, parallel, rng, train
+from geomtoy.engine.models import Params
 from geomtoy.sae import evaluate
 from geomtoy.sae import model as sae
 from geomtoy.sae.source import SOURCES, hidden

@@ -49,7 +49,7 @@ from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
 
-from geomtoy import results
+from geomtoy.results import store as results
 from geomtoy.spec import SweepError
 from geomtoy.viz import saes
 from geomtoy.viz.payload import sweep_payload

@@ -13,9 +13,10 @@ from pathlib import Path
 
 import numpy as np
 
-from geomtoy import models, results
+from geomtoy.engine import models
 from geomtoy.geometry import neurons, polytopes, vocabulary
 from geomtoy.geometry.tables import FACTOR_COLUMNS
+from geomtoy.results import store as results
 from geomtoy.spec import SweepError
 from geomtoy.viz import style
 from geomtoy.viz.encode import array, codes, dedupe_rows, finite_json, ints, jsonable

@@ -20,8 +20,8 @@ import matplotlib
 import matplotlib.pyplot as plt
 import numpy as np
 
-from geomtoy import results
 from geomtoy.geometry import dimensionality, neurons, vocabulary
+from geomtoy.results import store as results
 from geomtoy.viz import style
 
 # Colours of the polytope labels (the vocabulary registry), used by every figure.

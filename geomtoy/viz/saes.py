@@ -15,8 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from geomtoy import results
 from geomtoy.geometry import recovery
+from geomtoy.results import store as results
 from geomtoy.spec import SweepError
 from geomtoy.viz.encode import array, codes, finite_json, ints
 

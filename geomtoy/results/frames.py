@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from geomtoy import results
+from geomtoy.results import store as results
 
 
 def _pandas(table, what: str):

@@ -16,14 +16,6 @@ from pathlib import Path
 from typing import Any
 
 from geomtoy.checks import Bad, is_int, show, unknown_key
-from geomtoy.grid import (
-    HOST_BYTES_PER_INSTANCE,
-    Axis,
-    axis_length,
-    check_grid_size,
-    expand_axis,
-    thin,
-)
 from geomtoy.spec import (
     FIELDS,
     OMITTED_AT_DEFAULT,
@@ -33,6 +25,14 @@ from geomtoy.spec import (
     SMOKE_LIMITS,
     TOP_LEVEL,
     SweepError,
+)
+from geomtoy.sweep.grid import (
+    HOST_BYTES_PER_INSTANCE,
+    Axis,
+    axis_length,
+    check_grid_size,
+    expand_axis,
+    thin,
 )
 
 

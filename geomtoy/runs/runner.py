@@ -5,7 +5,7 @@ static shape group, at most `train.block_size` instances, so memory stays bounde
 grid. Each block is written to blocks/ when it ends and is skipped by a resumed run; the
 block in training is checkpointed every `train.checkpoint_every` chunks and a resumed run
 continues from the checkpoint. An instance's random stream depends only on (root seed,
-instance id, seed, step) (geomtoy.rng), so a resumed run ends with the same tables as one
+instance id, seed, step) (geomtoy.engine.rng), so a resumed run ends with the same tables as one
 never interrupted. Block files are also the per-process part files of a multi-host run:
 process p trains blocks b with b % process_count == p, and the tables are assembled once
 every block is there (`finish`).
@@ -39,25 +39,12 @@ import optax
 import pyarrow as pa
 
 import geomtoy
-from geomtoy import (
-    budget,
-    checkpoint,
-    fullbatch,
-    integrity,
-    jobs,
-    lock,
-    memory,
-    parallel,
-    signals,
-    spec,
-    train,
-)
-from geomtoy.directory import Writer, block_problem, leftovers, merge, plan_run
+from geomtoy import spec
+from geomtoy.engine import fullbatch, parallel, train
 from geomtoy.geometry.samples import block_arrays, finite_tables
 from geomtoy.geometry.tables import geometry_tables
-from geomtoy.plan import Block, Group, Sweep
-from geomtoy.progress import Progress
-from geomtoy.results import (
+from geomtoy.results import integrity
+from geomtoy.results.store import (
     FORMAT,
     GEOMETRY_COLUMNS,
     Results,
@@ -71,8 +58,12 @@ from geomtoy.results import (
     write_arrays,
     write_parquet_tables,
 )
+from geomtoy.runs import budget, checkpoint, jobs, lock, memory, signals
+from geomtoy.runs.directory import Writer, block_problem, leftovers, merge, plan_run
+from geomtoy.runs.progress import Progress
 from geomtoy.spec import SweepError
 from geomtoy.sweep import loads
+from geomtoy.sweep.plan import Block, Group, Sweep
 
 # ---------------------------------------------------------------- running
 
@@ -148,7 +139,7 @@ def run_sweep(
     mesh=None,
 ) -> RunReport:
     """Train every unfinished block of `sweep` that is this process's into `out`, and
-    assemble the tables if it finds every block done (geomtoy.directory).
+    assemble the tables if it finds every block done (geomtoy.runs.directory).
 
     Refusals raise SweepError before anything is written. `worker=(K, N)` (a job-array
     task) or `process_index/process_count` (a jax.distributed job) select the blocks
@@ -283,7 +274,7 @@ def check_memory(sweep: Sweep, blocks: list[Block] | None = None, mesh=None) -> 
 
 def finish(path: str | Path) -> Results:
     """`geomtoy merge`: assemble the tables of a run whose block files were written by
-    other processes (geomtoy.directory.merge); returns the complete results."""
+    other processes (geomtoy.runs.directory.merge); returns the complete results."""
 
     def rebuild(meta: dict) -> Sweep:
         sweep = loads(meta["source"], file=meta["file"], scale=meta["scale"], sets=meta["sets"])
@@ -298,7 +289,7 @@ def finish(path: str | Path) -> Results:
 
 def engine(shape: spec.Shape):
     """The training engine of a group: full batch on a finite training set
-    (geomtoy.fullbatch, data.n_samples > 0) or fresh samples every step (geomtoy.train);
+    (geomtoy.engine.fullbatch, data.n_samples > 0) or fresh samples every step (geomtoy.engine.train);
     both have init_state, train_chunk and evaluate with the same contracts."""
     return fullbatch if shape.n_samples else train
 

@@ -22,7 +22,7 @@ Representations (one dataset, two layouts; `representation` picks one from memor
           but the work is m n T per step, as in the dense path; the cross term and
           sum_i I_i x_i^2 touch only the non-zeros. (1/T) sum of the three terms is the
           loss exactly.
-  dense   x: (n, T) feature-major, as geomtoy.models holds batches.
+  dense   x: (n, T) feature-major, as geomtoy.engine.models holds batches.
 Both give the same loss and gradients to float32 rounding (tests/test_finite.py).
 """
 
@@ -34,7 +34,7 @@ import math
 import jax
 import jax.numpy as jnp
 
-from geomtoy import data
+from geomtoy.engine import data
 from geomtoy.registry import REPRESENTATIONS
 
 CAPACITY_TAIL = 1e-12
@@ -46,7 +46,7 @@ the dense input is cheap to hold and the gather of the sparse path buys nothing.
 
 LOSS_BLOCK_ENTRIES = 1 << 20
 """The sparse loss forms the (n, block) pre-activation for blocks of about 2**20 entries
-(4 MiB: cache-sized on CPU); geomtoy.fullbatch uses ACCELERATOR_BLOCK_ENTRIES on GPU/TPU,
+(4 MiB: cache-sized on CPU); geomtoy.engine.fullbatch uses ACCELERATOR_BLOCK_ENTRIES on GPU/TPU,
 where a long sequential loop of small blocks would idle the device."""
 
 ACCELERATOR_BLOCK_ENTRIES = 1 << 26

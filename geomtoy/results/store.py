@@ -24,10 +24,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from geomtoy.errors import SweepError
-from geomtoy.integrity import check_rows, read_npz, read_parquet
+from geomtoy.results.integrity import check_rows, read_npz, read_parquet
 
 if TYPE_CHECKING:
-    from geomtoy.plan import Sweep
+    from geomtoy.sweep.plan import Sweep
 
 FORMAT = 1
 TABLES = ("instances.parquet", "features.parquet", "params.npz", "curves.npz")

@@ -1,7 +1,7 @@
 """Run an SAE sweep into a results directory: blocks, resume, tables.
 
 The directory has the toy sweeps' layout (meta.json, instances.parquet, features.parquet,
-params.npz, curves.npz; geomtoy.results.open_results reads it), with SAE columns:
+params.npz, curves.npz; geomtoy.results.store.open_results reads it), with SAE columns:
 
 instances.parquet, one row per SAE: instance, seed, point, group, toy (the source
     instance it reads), the source's columns prefixed "toy." (its grid axes, loss,
@@ -21,7 +21,7 @@ params.npz: W_enc (I, width, m), b_enc, W_dec (I, m, width), b_dec, threshold (I
     says how many latents are real; frequency NaN).
 curves.npz: step (I, C), loss (I, C): the mean training objective of each chunk.
 
-Each block of SAEs trains in geomtoy.train's chunk loop, as a toy block does: it is
+Each block of SAEs trains in geomtoy.engine.train's chunk loop, as a toy block does: it is
 checkpointed every train.checkpoint_every chunks and written when it ends (blocks/), so an
 interrupted run resumes from the block's checkpoint (SIGTERM, SIGHUP and Ctrl-C write one
 at once); the tables are assembled when all blocks are there.
@@ -38,10 +38,13 @@ from pathlib import Path
 import jax
 import numpy as np
 
-from geomtoy import checkpoint, parallel, results, signals, spec, train
-from geomtoy import runner as toy_runner
+from geomtoy import spec
+from geomtoy.engine import parallel, train
 from geomtoy.geometry import recovery
-from geomtoy.progress import Progress
+from geomtoy.results import store as results
+from geomtoy.runs import checkpoint, signals
+from geomtoy.runs import runner as toy_runner
+from geomtoy.runs.progress import Progress
 from geomtoy.sae import evaluate
 from geomtoy.sae import train as sae_train
 from geomtoy.sae.sweep import SAESweep

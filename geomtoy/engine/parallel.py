@@ -25,7 +25,7 @@ Across processes (multi-host TPU or GPU batch jobs)
     resume, so a share is whole files. Each process writes its own part files (the block
     files, or `part_name()` = `part-{process:03d}`), and process 0, or `geomtoy merge
     DIR`, joins them once all are there. Since an instance's random stream depends only
-    on (root seed, instance id, seed, step) (geomtoy.rng), the merged tables equal a
+    on (root seed, instance id, seed, step) (geomtoy.engine.rng), the merged tables equal a
     single-process run's, whatever the process count (a test runs 2 processes).
 
     On a Cloud TPU VM pod slice, the same command runs on every worker; the results
@@ -50,11 +50,9 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
-from jax._src import xla_bridge
 from jax.sharding import Mesh, NamedSharding
 
-from geomtoy.errors import SweepError
-from geomtoy.jobs import PEER_LOST
+from geomtoy.errors import PEER_LOST, SweepError
 
 INST = "inst"
 """The one mesh axis: model instances."""
@@ -64,7 +62,6 @@ TPU_COMMAND = (
     'gcloud compute tpus tpu-vm ssh {name} --zone={zone} --worker=all --command="cd {repo} && '
     'GEOMTOY_DISTRIBUTED=1 .venv/bin/geomtoy run {sweep} --scale {scale} --out {out}"'
 )
-
 
 def tpu_command(
     name: str = "$TPU_NAME",
@@ -160,15 +157,25 @@ def cpu_cores() -> int:
 
 
 def backend_started() -> bool:
-    return xla_bridge.backends_are_initialized()
+    """Whether JAX has started its backends. Public APIs only: JAX refuses (RuntimeError)
+    to change the CPU device count once they are up, so a changed value is the probe, and
+    the old value goes back at once when the change was accepted."""
+    current = jax.config.jax_num_cpu_devices
+    try:
+        jax.config.update("jax_num_cpu_devices", 2 if current == 1 else 1)
+    except RuntimeError:
+        return True
+    jax.config.update("jax_num_cpu_devices", current)
+    return False
 
 
 def set_cpu_device_count(n: int) -> bool:
     """Ask for n CPU devices (one per core is what the engine wants on CPU). Only
     possible before the first JAX computation; returns whether it took effect."""
-    if backend_started():
+    try:
+        jax.config.update("jax_num_cpu_devices", int(n))
+    except RuntimeError:  # the backends are up: the count is what it is
         return len(jax.local_devices(backend="cpu")) == n
-    jax.config.update("jax_num_cpu_devices", int(n))
     return True
 
 

@@ -37,7 +37,7 @@ _SCHEDULES = {  # train.schedule -> (shape, lr) -> lr at optimizer step `count`
     "cosine": _cosine,
     "warmup_cosine": _warmup_cosine,
 }
-registry.check_math("geomtoy.optim schedules", registry.SCHEDULES, _SCHEDULES)
+registry.check_math("geomtoy.engine.optim schedules", registry.SCHEDULES, _SCHEDULES)
 
 
 def lr_schedule(shape: Shape, lr: jax.Array) -> Callable[[jax.Array], jax.Array]:
@@ -56,7 +56,7 @@ _OPTIMIZERS = {  # train.optimizer -> (schedule, weight decay) -> optimizer
     ),
     "sgd": lambda schedule, wd: optax.chain(optax.add_decayed_weights(wd), optax.sgd(schedule)),
 }
-registry.check_math("geomtoy.optim optimizers", registry.OPTIMIZERS, _OPTIMIZERS)
+registry.check_math("geomtoy.engine.optim optimizers", registry.OPTIMIZERS, _OPTIMIZERS)
 
 
 def make_optimizer(shape: Shape, lr, weight_decay) -> optax.GradientTransformation:

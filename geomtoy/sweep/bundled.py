@@ -12,8 +12,9 @@ import dataclasses
 import tomllib
 from pathlib import Path
 
-_PACKAGED = Path(__file__).resolve().parent / "sweeps"
-_CHECKOUT = Path(__file__).resolve().parents[1] / "sweeps"
+_PACKAGE = Path(__file__).resolve().parents[1]  # geomtoy/
+_PACKAGED = _PACKAGE / "sweeps"
+_CHECKOUT = _PACKAGE.parent / "sweeps"
 
 
 def directory() -> Path | None:

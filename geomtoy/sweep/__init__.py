@@ -1,10 +1,10 @@
 """Sweep files: TOML + scale + --set overrides -> validated spec -> grid -> groups -> blocks.
 
 `load` reads a sweep file (the format is described in docs/sweep-file.md), applies a scale
-and the overrides, validates every value against `geomtoy.spec.FIELDS` (geomtoy.grammar)
-and expands the grid into instances (geomtoy.grid). Instances that share a static `Shape`
+and the overrides, validates every value against `geomtoy.spec.FIELDS` (geomtoy.sweep.grammar)
+and expands the grid into instances (geomtoy.sweep.grid). Instances that share a static `Shape`
 form a group (one compiled program); a group is trained in blocks of bounded size
-(geomtoy.plan). Every error is a `SweepError` naming the file, the key and the reason,
+(geomtoy.sweep.plan). Every error is a `SweepError` naming the file, the key and the reason,
 raised before anything touches the disk.
 """
 
@@ -16,10 +16,10 @@ from pathlib import Path
 
 import numpy as np
 
-from geomtoy.grammar import TOY, Parsed, Schema, parse, read_text
-from geomtoy.grid import Axis, check_hierarchy, resolve_point
-from geomtoy.plan import Block, Group, Sweep, auto_block_size, check_snapshots
 from geomtoy.spec import STATIC_KEYS, Shape, ShapeError, SweepError
+from geomtoy.sweep.grammar import TOY, Parsed, Schema, parse, read_text
+from geomtoy.sweep.grid import Axis, check_hierarchy, resolve_point
+from geomtoy.sweep.plan import Block, Group, Sweep, auto_block_size, check_snapshots
 
 __all__ = [  # the front of the pipeline: its types are importable from here
     "TOY",

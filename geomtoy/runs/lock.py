@@ -1,7 +1,7 @@
 """One writer per results directory: advisory locks on small files inside it.
 
 Every process that writes a results directory holds its *run lock*
-(`DIR/.geomtoy.lock`) from before its first write until it ends:
+(`DIR/.geomtoy.runs.lock`) from before its first write until it ends:
 
 - a whole run (`geomtoy run`, `merge`, `--overwrite`) holds it exclusively;
 - the tasks of one job array (`--worker K/N`, or the processes of a jax.distributed
@@ -39,7 +39,7 @@ from pathlib import Path
 
 from geomtoy.errors import SweepError
 
-RUN_LOCK = ".geomtoy.lock"
+RUN_LOCK = ".geomtoy.runs.lock"
 META_LOCK = ".geomtoy-meta.lock"
 WORKER_LOCK = ".geomtoy-worker-{k}.lock"
 LOCK_FILES = (RUN_LOCK, META_LOCK)

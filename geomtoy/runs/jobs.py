@@ -5,7 +5,7 @@ task K of N (`geomtoy run SWEEP --out DIR --worker K/N`, or `--worker auto` to r
 task from the scheduler's environment) trains the blocks b with b % N == K on its own
 devices, checkpoints as any run does, and resumes when the scheduler requeues it. All
 tasks share DIR: each holds the directory's run lock shared and its own worker lock
-(geomtoy.lock), so a task started twice, or a run of another sweep, is refused. The
+(geomtoy.runs.lock), so a task started twice, or a run of another sweep, is refused. The
 task that finds every block done assembles the tables, under the short meta lock, so
 they are written exactly once; `geomtoy merge DIR` as a dependent job does the same
 for arrays whose last task ended early.
@@ -26,7 +26,7 @@ import os
 import re
 from collections.abc import Mapping
 
-from geomtoy.errors import SweepError
+from geomtoy.errors import PEER_LOST, SweepError
 
 Worker = tuple[int, int]
 """(K, N): task K of an array of N."""
@@ -121,11 +121,6 @@ _NATIVE_LOG = re.compile(
 )
 """Lines of native (C++) logs and stack traces: held back, shown only if no peer was lost."""
 
-PEER_LOST = (
-    "a peer process of this jax.distributed job was lost ({why}); the whole job stops "
-    "when one process stops: run the same command on every process again to resume "
-    "from the checkpoints"
-)
 
 
 def supervise(argv: list[str]) -> int:

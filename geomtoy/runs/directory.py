@@ -4,7 +4,7 @@ how an old run is replaced, and how the tables are assembled exactly once.
 1. `plan_run` reads the directory (writing nothing) and decides: fresh, resume, complete,
    or refused with one line (another sweep, not a results directory, damaged tables, a
    directory inside another results directory, ...).
-2. `Writer` takes the run lock (geomtoy.lock: exclusive for a whole run, shared plus a
+2. `Writer` takes the run lock (geomtoy.runs.lock: exclusive for a whole run, shared plus a
    worker lock for a task of a job array), plans again under the meta lock (another task
    may have started the run meanwhile), and only then writes: with --overwrite the old
    tables and blocks/ are first moved aside into `.geomtoy-replaced/`, which is deleted
@@ -31,9 +31,9 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from geomtoy import integrity, lock, spec
-from geomtoy.plan import Block, Sweep
-from geomtoy.results import (
+from geomtoy import spec
+from geomtoy.results import integrity
+from geomtoy.results.store import (
     RUN_META_KEYS,
     TABLES,
     ResultsDir,
@@ -41,7 +41,9 @@ from geomtoy.results import (
     now,
     open_results,
 )
+from geomtoy.runs import lock
 from geomtoy.spec import SweepError
+from geomtoy.sweep.plan import Block, Sweep
 
 ASIDE = ".geomtoy-replaced"
 """Where --overwrite moves the old tables and blocks/ until the new meta.json is written."""

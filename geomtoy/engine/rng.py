@@ -46,7 +46,7 @@ def step_key(key: jax.Array, step) -> jax.Array:
 
 
 def dataset_key(key: jax.Array) -> jax.Array:
-    """Key for an instance's finite training set (drawn once, geomtoy.finite)."""
+    """Key for an instance's finite training set (drawn once, geomtoy.engine.finite)."""
     return jax.random.fold_in(key, _DATASET)
 
 

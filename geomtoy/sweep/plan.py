@@ -15,7 +15,6 @@ from typing import Any
 
 import numpy as np
 
-from geomtoy.grid import Axis
 from geomtoy.spec import (
     AUTO_BLOCK_BYTES,
     HASH_EXCLUDED,
@@ -24,6 +23,7 @@ from geomtoy.spec import (
     SweepError,
     chunk_schedule,
 )
+from geomtoy.sweep.grid import Axis
 
 
 @dataclasses.dataclass(frozen=True)
@@ -49,7 +49,7 @@ class Group:
 
     def leaves(self, rows: np.ndarray) -> dict[str, Any]:
         """The per-instance hyperparameters of rows of this group, as the keyword
-        arguments of `geomtoy.train.HParams.create`."""
+        arguments of `geomtoy.engine.train.HParams.create`."""
         return dict(
             n_instances=len(rows),
             n_features=self.shape.n_features,

@@ -1,6 +1,6 @@
 """The toy models' training math for one instance: init, one optimizer step, evaluation.
 
-geomtoy.train vmaps and loops these (its `FAMILIES` entry "toy"); models.py holds the
+geomtoy.engine.train vmaps and loops these (its `FAMILIES` entry "toy"); models.py holds the
 models themselves. Recipe (the paper's notebook, docs/paper.md): AdamW lr 1e-3, betas
 0.9/0.999, eps 1e-8, weight decay 0.01 on W and b, constant schedule, batch 1024 of fresh
 samples per step, 10,000 steps, Xavier-normal init, zero bias.
@@ -15,9 +15,9 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from geomtoy import data, models, parallel, rng
-from geomtoy.models import Params
-from geomtoy.optim import make_optimizer
+from geomtoy.engine import data, models, parallel, rng
+from geomtoy.engine.models import Params
+from geomtoy.engine.optim import make_optimizer
 from geomtoy.spec import Shape
 
 
@@ -122,7 +122,7 @@ def step_one(shape: Shape, stream, hp: HParams, state: TrainState):
     """One optimizer step of one instance on a fresh batch; returns (state, loss).
 
     `stream` is data.stream(rng.step_key(instance key, state.step), sampler), derived for
-    a whole chunk before the step loop (geomtoy.train)."""
+    a whole chunk before the step loop (geomtoy.engine.train)."""
     x = data.sample_sparse_from_stream(
         stream,
         hp.feature_probability,

@@ -28,7 +28,7 @@ block size that fills half of the device's allocator limit (`runner.device_block
 `budget.fit_blocks`; bytes per instance measured from the compiled programs where the
 backend reports them, `budget.measured_instance_bytes`, else this model), so a sweep of
 10^6 instances runs in the fewest blocks that fit; `--dry-run` prints those blocks.
-This module is the model alone (no JAX); geomtoy.budget measures the compiled programs,
+This module is the model alone (no JAX); geomtoy.runs.budget measures the compiled programs,
 reads the device's memory, fits the blocks and writes the --dry-run report.
 """
 

@@ -283,7 +283,7 @@ def _environment() -> str:
     return repr(
         (
             _FORMAT,
-            source_digest(Path(__file__).parent),
+            source_digest(Path(__file__).resolve().parents[1]),  # the whole package
             jax.__version__,
             jaxlib.__version__,
             np.__version__,

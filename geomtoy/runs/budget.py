@@ -1,7 +1,7 @@
 """The planner's device side: block sizes fitted to an accelerator's memory, bytes per
 instance measured from the compiled programs, and the `geomtoy run --dry-run` report.
 
-The memory and time model itself is geomtoy.cost (no JAX); this module adds what needs
+The memory and time model itself is geomtoy.runs.cost (no JAX); this module adds what needs
 the backend: the CPU block rule of the engine (`train.instance_block`), XLA's buffer
 assignment (`compiled.memory_analysis()`) and the device's allocator limit.
 """
@@ -13,9 +13,9 @@ import math
 
 import jax
 
-from geomtoy import memory as device
-from geomtoy import train
-from geomtoy.cost import (
+from geomtoy.engine import train
+from geomtoy.runs import memory as device
+from geomtoy.runs.cost import (
     BYTES,
     DEVICE_MEMORY_FRACTION,
     RATES,

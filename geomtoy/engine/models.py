@@ -48,7 +48,7 @@ ACTIVATIONS: dict[str, Callable[[jax.Array], jax.Array]] = {
     "gelu": functools.partial(jax.nn.gelu, approximate=False),  # x Phi(x), as torch's GELU
 }
 """The output nonlinearity f, by its name in the sweep key model.activation."""
-registry.check_math("geomtoy.models.ACTIVATIONS", registry.ACTIVATIONS, ACTIVATIONS)
+registry.check_math("geomtoy.engine.models.ACTIVATIONS", registry.ACTIVATIONS, ACTIVATIONS)
 
 
 def _identity(x: jax.Array) -> jax.Array:
@@ -80,7 +80,7 @@ register("relu_output", lambda p, x: p.W.T @ (p.W @ x) + p.b[:, None])
 register("linear", lambda p, x: p.W.T @ (p.W @ x) + p.b[:, None])
 register("relu_hidden", lambda p, x: p.W.T @ jax.nn.relu(p.W @ x) + p.b[:, None])
 register("abs", lambda p, x: p.W2 @ jax.nn.relu(p.W @ x) + p.b[:, None], target=jnp.abs)
-registry.check_math("geomtoy.models.MODELS", tuple(registry.MODEL_KINDS), MODELS)
+registry.check_math("geomtoy.engine.models.MODELS", tuple(registry.MODEL_KINDS), MODELS)
 
 
 def model_kind(kind: str) -> Kind:

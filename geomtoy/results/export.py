@@ -24,7 +24,9 @@ from pathlib import Path
 
 import numpy as np
 
-from geomtoy import __version__, results
+from geomtoy import __version__
+
+from geomtoy.results import store as results
 from geomtoy.spec import SweepError
 
 FORMATS = ("safetensors",)

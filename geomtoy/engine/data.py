@@ -38,7 +38,7 @@ MAGNITUDES = {"uniform": lambda w: w, "half_normal": _normal_quantile}
 """The value of a present feature as a function of its uniform w (in [0, 1), or [-1, 1)
 for signed inputs): uniform as in the paper, or the half-normal |N(0, 1)| (N(0, 1) signed),
 by inverse transform of the same uniform, so no extra random bits are drawn."""
-registry.check_math("geomtoy.data.MAGNITUDES", registry.MAGNITUDES, MAGNITUDES)
+registry.check_math("geomtoy.engine.data.MAGNITUDES", registry.MAGNITUDES, MAGNITUDES)
 
 
 def feature_values(w: jax.Array, signed: bool = False, magnitude: str = "uniform"):

@@ -13,8 +13,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from geomtoy import integrity
-from geomtoy.results import atomic_save_npz
+from geomtoy.results import integrity
+from geomtoy.results.store import atomic_save_npz
 
 
 def stack_snapshots(snaps: list[dict]) -> dict[str, np.ndarray]:

@@ -1,16 +1,16 @@
 """Full-batch training on finite datasets, thousands of instances at once.
 
-Every instance draws its own dataset once (`geomtoy.finite`, from its key: the dataset
+Every instance draws its own dataset once (`geomtoy.engine.finite`, from its key: the dataset
 depends on nothing but (root seed, instance id, seed)) and every optimizer step sees the
 whole set. The math is written for one instance and vmapped over instances in blocks, as
-in geomtoy.train; the host syncs once per chunk of steps.
+in geomtoy.engine.train; the host syncs once per chunk of steps.
 
 Recipe (the finite-data follow-up to the toy-models paper): ReLU output model, Xavier
 init, AdamW (betas 0.9/0.999, eps 1e-8, decoupled weight decay on W and b), learning rate
 warmed up linearly from 0 over `warmup_steps`, then cosine decay to 0 at `steps`;
-loss summed over features and averaged over the T samples (`geomtoy.finite`).
+loss summed over features and averaged over the T samples (`geomtoy.engine.finite`).
 
-Public API (init_state, train_chunk and evaluate keep geomtoy.train's contracts and take
+Public API (init_state, train_chunk and evaluate keep geomtoy.engine.train's contracts and take
 the spec's Shape with n_samples > 0, so the runner trains either engine the same way):
     init_state, train_chunk, evaluate (test loss), measure, datasets, train_instances
 """
@@ -25,10 +25,10 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from geomtoy import compile_cache, finite, models, optim, parallel, rng
+from geomtoy.engine import compile_cache, finite, models, optim, parallel, rng
+from geomtoy.engine.train import HParams, TrainState, is_diverged
 from geomtoy.geometry import datapoints
 from geomtoy.spec import Shape, chunk_schedule
-from geomtoy.train import HParams, TrainState, is_diverged
 
 KIND = "relu_output"
 
@@ -46,8 +46,8 @@ class FiniteShape:
     warmup_steps: int = 2_500
     representation: str = "sparse"  # dense | sparse
     test_samples: int = 8192
-    optimizer: str = "adamw"  # as geomtoy.optim.make_optimizer: adamw | adam | sgd
-    schedule: str = "warmup_cosine"  # as geomtoy.optim.lr_schedule
+    optimizer: str = "adamw"  # as geomtoy.engine.optim.make_optimizer: adamw | adam | sgd
+    schedule: str = "warmup_cosine"  # as geomtoy.engine.optim.lr_schedule
     loss_entries: int = finite.LOSS_BLOCK_ENTRIES  # per block of the sparse output term
 
     def __post_init__(self):
@@ -71,7 +71,7 @@ def finite_shape(shape: Shape | FiniteShape, hp: HParams | None) -> FiniteShape:
     if isinstance(shape, FiniteShape):
         return shape
     if shape.n_samples < 1:
-        raise ValueError("geomtoy.fullbatch trains finite training sets: n_samples must be > 0")
+        raise ValueError("geomtoy.engine.fullbatch trains finite training sets: n_samples must be > 0")
     q = 0.0 if hp is None else float(np.max(jax.device_get(hp.feature_probability)))
     n, T = shape.n_features, shape.n_samples
     return FiniteShape(
@@ -95,12 +95,12 @@ def _block_entries(hp: HParams | None) -> int:
 
 
 def lr_schedule(shape: FiniteShape, lr):
-    """The learning rate at each optimizer step (geomtoy.optim.lr_schedule)."""
+    """The learning rate at each optimizer step (geomtoy.engine.optim.lr_schedule)."""
     return optim.lr_schedule(shape, lr)
 
 
 def _optimizer(shape: FiniteShape, hp: HParams) -> optax.GradientTransformation:
-    """geomtoy.optim.make_optimizer: AdamW as torch.optim.AdamW (the recipe), or Adam/SGD
+    """geomtoy.engine.optim.make_optimizer: AdamW as torch.optim.AdamW (the recipe), or Adam/SGD
     with weight decay as an L2 gradient term.
 
     Adam scales each coordinate of W on its own, so the hidden basis is privileged: in 2-D
@@ -193,7 +193,7 @@ def _train_chunk(state, hp, shape, n_steps, root_seed, mesh, block):
 def init_state(
     shape: Shape | FiniteShape, hp: HParams, root_seed: int = 0, *, mesh=None
 ) -> TrainState:
-    """Initial weights and optimizer state (geomtoy.train.init_state's contract)."""
+    """Initial weights and optimizer state (geomtoy.engine.train.init_state's contract)."""
     shape = finite_shape(shape, None)
     (hp,), mesh = parallel.placed(hp, mesh=mesh)
     return _init_instances(shape, rng.seed_argument(root_seed), hp, mesh)
@@ -201,7 +201,7 @@ def init_state(
 
 def train_chunk(state, hp: HParams, shape: Shape | FiniteShape, n_steps: int, root_seed: int = 0):
     """Advance every instance by n_steps full-batch steps; returns (state, mean loss (I,)).
-    `state` is donated (geomtoy.train.train_chunk's contract)."""
+    `state` is donated (geomtoy.engine.train.train_chunk's contract)."""
     shape = finite_shape(shape, hp)
     (state, hp), mesh = parallel.placed(state, hp)
     n_local = parallel.local_instances(hp.lr.shape[0], mesh)
@@ -251,7 +251,7 @@ def measure(params, hp: HParams, shape: Shape | FiniteShape, root_seed: int = 0)
 
 
 def evaluate(params, hp: HParams, shape: Shape | FiniteShape, root_seed: int = 0):
-    """Each instance's test loss (I,) (geomtoy.train.evaluate's contract)."""
+    """Each instance's test loss (I,) (geomtoy.engine.train.evaluate's contract)."""
     return measure(params, hp, shape, root_seed)["test_loss"]
 
 
