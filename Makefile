@@ -12,10 +12,6 @@ SCALE ?= default
 STAMP := $(VENV)/.installed-stamp
 RESULTS := results/$(SCALE)
 FIGOUT := $(if $(filter default,$(SCALE)),figures/out,figures/out/$(SCALE))
-ENGINE := $(addprefix geomtoy/,registry.py checks.py spec.py sweep.py grammar.py grid.py plan.py \
-	models.py toy.py rng.py data.py \
-	optim.py train.py fullbatch.py finite.py parallel.py \
-	runner.py checkpoint.py results.py errors.py)
 GEOMETRY := $(wildcard geomtoy/geometry/*.py)
 
 # JAX picks the backend (a GPU or TPU when its plugin is installed, else CPU); set
@@ -26,6 +22,10 @@ GEOMTOY := $(PY) -m geomtoy
 SWEEPS := $(filter-out phase_2x1_1e5,$(basename $(notdir $(wildcard sweeps/*.toml))))
 SWEEP_RESULTS := $(foreach s,$(SWEEPS),$(RESULTS)/$(s)/.analyzed)
 FIGURE_RULES := $(FIGOUT)/.rules.mk
+# Generated (figures/rules.py): ENGINE and SAE_ENGINE (the runners' imports from the training
+# stages), SAE_SWEEPS and their edges to the toy sweeps their [source] tables read, and the
+# figure rules. Included before the rules below read ENGINE.
+include $(FIGURE_RULES)
 
 .PHONY: all setup test test-all test-min figures sweeps clean help browser bench bench-sae bench-full bench-whole bench-device phase-1e5 tpu-command
 all: figures
@@ -98,19 +98,16 @@ $(RESULTS)/%/.analyzed: $(RESULTS)/%/.trained $(GEOMETRY) | $(STAMP)
 sweeps: $(SWEEP_RESULTS)
 
 # SAE sweeps (an [sae] table) also depend on the SAE engine and on the toy models they
-# read; their tables hold no polytope geometry, so geometry changes do not touch them.
-SAE_SWEEPS := $(basename $(notdir $(shell grep -l '^\[sae\]' sweeps/*.toml)))
-$(foreach s,$(SAE_SWEEPS),$(RESULTS)/$(s)/.trained): $(wildcard geomtoy/sae/*.py)
-$(RESULTS)/sae_pentagon/.trained: $(RESULTS)/pentagon/.trained
-$(RESULTS)/sae_uniform/.trained: $(RESULTS)/uniform_40x10/.trained
+# read (both generated); their tables hold no polytope geometry, so geometry changes do not
+# touch them.
+$(foreach s,$(SAE_SWEEPS),$(RESULTS)/$(s)/.trained): $(SAE_ENGINE)
 $(foreach s,$(SAE_SWEEPS),$(RESULTS)/$(s)/.analyzed): ANALYZE = :
 
 # (3) Figures: rules generated from each script's SWEEPS and FIGURE (figures/rules.py).
 FIGRUN = $(PY) $< --results $(RESULTS) --out $(FIGOUT)
-$(FIGURE_RULES): figures/rules.py $(wildcard figures/fig_*.py)
+$(FIGURE_RULES): figures/rules.py $(wildcard figures/fig_*.py sweeps/*.toml geomtoy/*.py geomtoy/*/*.py)
 	@mkdir -p $(@D)
 	$(PYTHON) figures/rules.py > $@
-include $(FIGURE_RULES)
 EXPLORER := $(FIGOUT)/explorer.html
 
 $(EXPLORER): $(EXPLORE_DEPS) $(wildcard geomtoy/viz/assets/*) $(SWEEP_RESULTS) | $(STAMP)
@@ -145,7 +142,7 @@ phase-1e5: $(FIGOUT)/fig_phase_1e5.png
 $(FIGOUT)/fig_phase_1e5.png: figures/fig_phase.py  # it imports fig_phase's helpers
 
 tpu-command:
-	@$(PY) -c "from geomtoy import parallel; print(parallel.tpu_command())"
+	@$(PY) -c "from geomtoy.engine import parallel; print(parallel.tpu_command())"
 
 clean:
 	rm -rf results figures/out

@@ -121,8 +121,7 @@ def _devices(value: str):
 
 def _run_sae(args: argparse.Namespace, path: Path) -> int:
     from geomtoy.engine import compile_cache, parallel
-    from geomtoy.runs import runner
-    from geomtoy.runs import sae_runner
+    from geomtoy.runs import runner, sae_runner
     from geomtoy.sae import sweep as sae_sweep
 
     for flag, used in (("--worker", args.worker), ("--log", args.log != "none")):
