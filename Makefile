@@ -110,8 +110,11 @@ $(FIGURE_RULES): figures/rules.py $(wildcard figures/fig_*.py sweeps/*.toml geom
 	$(PYTHON) figures/rules.py > $@
 EXPLORER := $(FIGOUT)/explorer.html
 
+# The toy sweeps in the gallery's order (GALLERY_SWEEPS, generated): the page opens on the
+# paper's first figure's sweep; SAE sweeps show beside the toy sweeps they read.
+EXPLORE_SWEEPS := $(filter $(SWEEPS),$(filter-out $(SAE_SWEEPS),$(GALLERY_SWEEPS)))
 $(EXPLORER): $(EXPLORE_DEPS) $(wildcard geomtoy/viz/assets/*) $(SWEEP_RESULTS) | $(STAMP)
-	$(GEOMTOY) explore $(foreach s,$(filter-out $(SAE_SWEEPS),$(SWEEPS)),$(RESULTS)/$(s)) --out $@
+	$(GEOMTOY) explore $(foreach s,$(EXPLORE_SWEEPS),$(RESULTS)/$(s)) --out $@
 
 $(FIGOUT)/index.html: figures/index.py $(FIGURE_PNGS) $(EXPLORER) $(SWEEP_RESULTS) | $(STAMP)
 	$(PY) $< --results $(RESULTS) --out $(FIGOUT)
