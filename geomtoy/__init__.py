@@ -26,6 +26,7 @@ _EXPORTS = {
     "Shape": ("geomtoy.engine.train", "Shape"),
     "explore": ("geomtoy.viz.explore", None),  # modules: geomtoy.explore.show, geomtoy.plot....
     "plot": ("geomtoy.viz.plot", None),
+    "theory": ("geomtoy.geometry.theory", None),  # closed forms; its name before geometry/
     "zoo": ("geomtoy.zoo", None),  # reference models: geomtoy.zoo.load("pentagon")
 }
 __all__ = ["__version__", *_EXPORTS]
