@@ -91,6 +91,20 @@ def test_uniform_and_feature_geometry_span_their_densities():
         assert labels & {"digon", "triangle", "pentagon", "tetrahedron"}, labels
 
 
+def test_feature_geometry_dimensionality_falls_with_sparsity():
+    """§5.1, figure 5: sparser features share more dimensions; at 1/(1-S) = 2.5 every
+    represented feature sits in an antipodal digon (D_i = 1/2), at 5 pentagons appear."""
+    f = zoo.load("feature_geometry")
+    dims = per_model(f.features, "dimensionality", len(f))
+    labels = per_model(f.features, "polytope", len(f))
+    rep = labels != "not_represented"
+    medians = [float(np.median(d[r])) for d, r in zip(dims, rep)]
+    assert medians == sorted(medians, reverse=True), medians
+    assert set(labels[1][rep[1]]) == {"digon"}
+    np.testing.assert_allclose(dims[1][rep[1]], 0.5, atol=D_TOL)
+    assert "pentagon" in set(labels[2])
+
+
 def test_unknown_name_and_damaged_file_are_one_line_errors(tmp_path, monkeypatch):
     with pytest.raises(SweepError, match="no such model; the zoo holds pentagon"):
         zoo.load("pentagonn")

@@ -37,8 +37,8 @@ class Entry:
 
 
 FEATURE_GEOMETRY_DENSITIES = (0.7, 0.4, 0.2)
-"""1 - S of the n = 200, m = 20 entry: 1/(1-S) = 2, 3.3 and 5, inside the paper's range of
-polytopes (1.5 .. 5, §5.1); the full 20-density recipe takes half an hour on a CPU."""
+"""1 - S of the n = 200, m = 20 entry: 1/(1-S) = 1.4, 2.5 and 5, across the paper's range of
+polytopes (§5.1); the full 20-density recipe takes half an hour on a CPU."""
 
 ENTRIES = (
     Entry(
@@ -78,7 +78,8 @@ ENTRIES = (
         ),  # fmt: skip
         section="§5.1 (figure 5)",
         description="n=200, m=20, uniform importance, the notebook's recipe at "
-        "1-S = 0.5, 0.3, 0.2: digons, triangles, pentagons and tetrahedra",
+        "1-S = 0.7, 0.4, 0.2: features of D_i ~ 0.7 (between triangles and tetrahedra), "
+        "antipodal digons (D_i = 1/2), then pentagons beside digons (D_i ~ 2/5)",
     ),
 )
 
