@@ -12,7 +12,14 @@ import matplotlib.image as mpimg
 import numpy as np
 import pytest
 from browser import Browser, BrowserError, find_chromium
-from test_explore import AXES_2D, hidden_weights, plane_weights, write_results
+from test_explore import (
+    AXES_2D,
+    SAE_TOYS,
+    hidden_weights,
+    plane_weights,
+    write_results,
+    write_sae_results,
+)
 
 from geomtoy.viz import explore
 
@@ -43,6 +50,7 @@ def page(tmp_path_factory) -> Path:
                       axes={"data.feature_probability": [0.1, 0.5]}, seeds=2,
                       weights=hidden_weights),
     ]  # fmt: skip
+    write_sae_results(root / "sae_plane", dirs[0], SAE_TOYS)  # found beside its toy sweep
     return explore.build_explorer(dirs, root / "explorer.html")
 
 
@@ -132,11 +140,14 @@ def key_columns_in_view(browser: Browser) -> dict:
     "#sweep=0&x=train.lr&y=data.feature_probability",
     "#sweep=1&y=seed",
     "#sweep=2",
+    f"#sweep=0&instance={SAE_TOYS[1]}",  # the SAE card
 ])  # fmt: skip
 def test_key_columns_in_view_and_no_text_clipped(browser, page, tmp_path, width, height, fragment):
     resize(browser, width, height)
     browser.open(page.as_uri() + fragment)
     assert browser.eval("window.explorer.state().errors") == 0
+    if "instance=" in fragment:  # the model an SAE read: its card is laid out too
+        assert browser.eval("document.getElementById('sae-card').hidden") is False
     got = key_columns_in_view(browser)
     # scrolled to its far right, the table still shows its key columns (pinned)
     browser.eval(

@@ -109,6 +109,7 @@ def build_entry(entry: Entry, work: Path, out: Path) -> dict[str, bytes]:
             json.dumps(provenance(entry, res, ids), indent=1, ensure_ascii=False) + "\n"
         ).encode(),
     }
+    out.mkdir(parents=True, exist_ok=True)
     for name, blob in files.items():
         store.atomic_write_bytes(out / name, blob)
     return files
@@ -133,7 +134,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--work", type=Path, default=WORK, help=f"run directories ({WORK})")
     parser.add_argument("--out", type=Path, default=DATA, help="data folder (the package's)")
     args = parser.parse_args(argv)
-    args.out.mkdir(parents=True, exist_ok=True)
     try:
         for entry in ENTRIES:
             if args.only is None or entry.name in args.only:
