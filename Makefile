@@ -27,7 +27,7 @@ FIGURE_RULES := $(FIGOUT)/.rules.mk
 # figure rules. Included before the rules below read ENGINE.
 include $(FIGURE_RULES)
 
-.PHONY: all setup test test-all test-min figures sweeps clean help browser bench bench-sae bench-full bench-whole bench-device phase-1e5 tpu-command
+.PHONY: all setup test test-all test-min figures sweeps clean help browser docs zoo bench bench-sae bench-full bench-whole bench-device phase-1e5 tpu-command
 all: figures
 
 help:
@@ -39,6 +39,8 @@ help:
 	@echo "make bench-whole                           whole geomtoy run processes and start-up vs the reference"
 	@echo "make bench-device                          on an NVIDIA GPU machine: install CUDA, GPU tables, paper sweep"
 	@echo "make tpu-command                           print the multi-host TPU command"
+	@echo "make docs                                  the documentation site -> site/ (offline)"
+	@echo "make zoo                                   retrain the reference models of geomtoy.zoo"
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -110,14 +112,31 @@ $(FIGURE_RULES): figures/rules.py $(wildcard figures/fig_*.py sweeps/*.toml geom
 	$(PYTHON) figures/rules.py > $@
 EXPLORER := $(FIGOUT)/explorer.html
 
+# The toy sweeps in the gallery's order (GALLERY_SWEEPS, generated): the page opens on the
+# paper's first figure's sweep; SAE sweeps show beside the toy sweeps they read.
+EXPLORE_SWEEPS := $(filter $(SWEEPS),$(filter-out $(SAE_SWEEPS),$(GALLERY_SWEEPS)))
 $(EXPLORER): $(EXPLORE_DEPS) $(wildcard geomtoy/viz/assets/*) $(SWEEP_RESULTS) | $(STAMP)
-	$(GEOMTOY) explore $(foreach s,$(filter-out $(SAE_SWEEPS),$(SWEEPS)),$(RESULTS)/$(s)) --out $@
+	$(GEOMTOY) explore $(foreach s,$(EXPLORE_SWEEPS),$(RESULTS)/$(s)) --out $@
 
 $(FIGOUT)/index.html: figures/index.py $(FIGURE_PNGS) $(EXPLORER) $(SWEEP_RESULTS) | $(STAMP)
 	$(PY) $< --results $(RESULTS) --out $(FIGOUT)
 	@echo "figures: open $(FIGOUT)/index.html"
 
 figures: $(FIGOUT)/index.html
+
+# The documentation site (mkdocs.yml): docs/, the API reference generated from the docstrings
+# and the example notebook executed during the build; no network at build time.
+SITE ?= site
+docs: $(STAMP)
+	@$(PY) -c "import mkdocs, mkdocstrings_handlers.python, mkdocs_jupyter, material" 2>/dev/null || \
+	  $(PY) -m pip install -q -e ".[docs]"
+	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --clean --site-dir $(SITE)
+	@echo "docs: open $(SITE)/index.html"
+
+# The reference models shipped in geomtoy/zoo/data/ (geomtoy.zoo): each entry's bundled
+# sweep run into results/zoo/ (a complete run is reused), the selected models written.
+zoo: $(STAMP)
+	nice $(PY) -m geomtoy.zoo.build
 
 bench: $(STAMP)
 	@$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install -q -e ".[bench]"

@@ -12,7 +12,7 @@ import argparse
 import csv
 import html
 import json
-import re
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -22,30 +22,15 @@ from geomtoy.geometry import vocabulary
 from geomtoy.results import store as results
 from geomtoy.viz import plot
 
-LABELS = list(vocabulary.LABELS)
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import rules  # noqa: E402  (figures/rules.py: the paper's order, stated once)
 
-# Figures sharing a paper section, in the paper's order; others follow by name.
-WITHIN_SECTION = (
-    "fig_basic_20x5",
-    "fig_basic_80x20",
-    "fig_dims_per_feature",
-    "fig_feature_dimensionality",
-    "fig_pentagon",
-    "fig_nonuniform",
-    "fig_correlated",
-    "fig_dynamics",
-    "fig_dynamics_correlated",
-)
+LABELS = list(vocabulary.LABELS)
 
 
 def paper_order(meta: dict) -> tuple:
-    """Sort key of a caption: its first paper section (§1 first), then `WITHIN_SECTION`;
-    figures without a section (follow-up work) come last."""
-    m = re.search(r"§(\d+(?:\.\d+)*)", meta.get("section", ""))
-    section = (0, *map(int, m.group(1).split("."))) if m else (1,)
-    stem = meta["stem"]
-    within = WITHIN_SECTION.index(stem) if stem in WITHIN_SECTION else len(WITHIN_SECTION)
-    return section, within, stem
+    """Sort key of a caption: the paper's order (`rules.paper_order`, stated once)."""
+    return rules.paper_order(meta.get("section", ""), meta["stem"])
 
 
 HTML_ROWS = 400

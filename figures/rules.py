@@ -5,6 +5,7 @@ edges to the toy sweeps they read, and the figures, from what each file declares
   geometry/ (geometry tables are refreshed by `geomtoy analyze`, not by training).
 - SAE sweeps (an [sae] table): their results depend on the toy sweep their `[source]`
   table names (`results = "pentagon"`); a bundled synthetic source has no such edge.
+- GALLERY_SWEEPS: every sweep in the gallery's order (the paper's), for the explorer page.
 - Every figures/fig_*.py names the sweeps it reads (`SWEEPS`) and the first image it writes
   (`FIGURE`); its image then depends on the script, on the analysed tables of those sweeps
   and on the library files the script runs (its geomtoy imports, followed through the
@@ -18,11 +19,35 @@ installed.
 from __future__ import annotations
 
 import ast
+import re
 import sys
 import tomllib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+
+# Figures sharing a paper section, in the paper's order; others follow by name.
+WITHIN_SECTION = (
+    "fig_basic_20x5",
+    "fig_basic_80x20",
+    "fig_dims_per_feature",
+    "fig_feature_dimensionality",
+    "fig_pentagon",
+    "fig_nonuniform",
+    "fig_correlated",
+    "fig_dynamics",
+    "fig_dynamics_correlated",
+)
+
+
+def paper_order(section: str, stem: str) -> tuple:
+    """Sort key of a figure: its first paper section (§1 first), then `WITHIN_SECTION`;
+    figures without a section (follow-up work) come last. The gallery (figures/index.py)
+    and the explorer's sweep order (`gallery_sweeps`) both sort by it."""
+    m = re.search(r"§(\d+(?:\.\d+)*)", section or "")
+    key = (0, *map(int, m.group(1).split("."))) if m else (1,)
+    within = WITHIN_SECTION.index(stem) if stem in WITHIN_SECTION else len(WITHIN_SECTION)
+    return key, within, stem
 
 
 def declared(script: Path) -> tuple[list[str], str]:
@@ -37,6 +62,27 @@ def declared(script: Path) -> tuple[list[str], str]:
     if not {"SWEEPS", "FIGURE"} <= set(found):
         raise SystemExit(f"{script}: declare SWEEPS = [...] and FIGURE = '...' at module level")
     return list(found["SWEEPS"]), found["FIGURE"], found.get("IN_GALLERY", True)
+
+
+def first_section(script: Path) -> str:
+    """The first `section="..."` keyword of a figure script (its caption's paper section)."""
+    for node in ast.walk(ast.parse(script.read_text())):
+        if isinstance(node, ast.keyword) and node.arg == "section":
+            if isinstance(node.value, ast.Constant) and isinstance(node.value.value, str):
+                return node.value.value
+    return ""
+
+
+def gallery_sweeps() -> list[str]:
+    """Every sweep, those of the gallery's figures first in the gallery's order (the paper's),
+    then the rest by name: the explorer page `make` builds opens on the first figure's sweep."""
+    scripts = sorted(
+        (ROOT / "figures").glob("fig_*.py"),
+        key=lambda p: paper_order(first_section(p), declared(p)[1]),
+    )
+    out = [s for p in scripts if declared(p)[2] for s in declared(p)[0]]
+    out += sorted(p.stem for p in (ROOT / "sweeps").glob("*.toml"))
+    return list(dict.fromkeys(out))
 
 
 def _module_file(name: str) -> Path | None:
@@ -128,6 +174,7 @@ def rules() -> str:
         *pipeline(),
         "FIGURE_PNGS := " + " ".join(pngs),
         "EXPLORE_DEPS := " + explore,
+        "GALLERY_SWEEPS := " + " ".join(gallery_sweeps()),
     ]
     return "\n".join(head + lines) + "\n"
 

@@ -11,6 +11,7 @@ only started by the modules that need it.
     geomtoy.open("results/pentagon")                  # a results directory made before
     geomtoy.train_instances(shape, hp)                # the engine, on every CPU core
     geomtoy.analyze(W)                                # geometry of (I, m, n) weights
+    geomtoy.zoo.load("pentagon")                      # a trained reference model, by name
 """
 
 __version__ = "0.1.0"
@@ -25,6 +26,8 @@ _EXPORTS = {
     "Shape": ("geomtoy.engine.train", "Shape"),
     "explore": ("geomtoy.viz.explore", None),  # modules: geomtoy.explore.show, geomtoy.plot....
     "plot": ("geomtoy.viz.plot", None),
+    "theory": ("geomtoy.geometry.theory", None),  # closed forms; its name before geometry/
+    "zoo": ("geomtoy.zoo", None),  # reference models: geomtoy.zoo.load("pentagon")
 }
 __all__ = ["__version__", *_EXPORTS]
 

@@ -136,6 +136,7 @@ STAGES = {
     "runs": 4,
     "viz": 5,
     "front": 6,  # api, cli, __main__, the geomtoy.train re-export
+    "zoo": 6,  # reference models: a front door (load reads package data; build trains via api)
 }
 """A stage imports only stages at or below its rank: the file grammar knows no engine, the
 engine no runner, geometry and results no training, nothing below the front doors the

@@ -96,3 +96,16 @@ def test_a_sweep_file_retrains_only_its_sweep_and_its_figures(tree):
     assert set(re.findall(r"geomtoy run sweeps/(\w+)\.toml", text)) == {"pentagon", "sae_pentagon"}
     figures = set(re.findall(r"figures/(fig_\w+)\.py --results", text))
     assert figures == {"fig_pentagon", "fig_sae_directions"}
+
+
+def test_the_explorer_lists_the_sweeps_in_the_gallerys_order(tree):
+    """The page `make figures` builds opens on its first sweep: the first figure's (the
+    paper's introduction figure), then the others in the gallery's order, no SAE sweep."""
+    text = dry_run(tree, "geomtoy/viz/assets/explorer.css")
+    (line,) = [ln for ln in text.splitlines() if " explore " in ln]
+    shown = [Path(d).name for d in line.split(" explore ", 1)[1].split(" --out ")[0].split()]
+    intro = next(d for d in _DECLARED if d[1] == "fig_intro")
+    assert shown[0] == intro[0][0] == "intro_5x2"
+    assert shown == [s for s in rules.gallery_sweeps() if s in shown]
+    assert not any(is_sae_sweep(ROOT / "sweeps" / f"{s}.toml") for s in shown)
+    assert set(shown) == {p.stem for p in MADE if not is_sae_sweep(p)}

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from geomtoy import cli
+from geomtoy import cli, zoo
 from geomtoy.sweep import bundled
 from geomtoy.viz import explore
 
@@ -53,6 +53,8 @@ def test_wheel_carries_sweeps_assets_and_license(tmp_path):
     names = zipfile.ZipFile(wheel).namelist()
     assert {f"geomtoy/sweeps/{s}" for s in SWEEPS} <= set(names)
     assert all(any(n.endswith(f"viz/assets/{f}") for n in names) for f in explore.JS_FILES)
+    zoo_files = [zoo.MANIFEST, *zoo.manifest()["files"]]
+    assert {f"geomtoy/zoo/data/{f}" for f in zoo_files} <= set(names)
     assert any(n.endswith("licenses/LICENSE") for n in names)
     version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"].get("version")
     assert version is None  # dynamic: geomtoy.__version__ is the one place

@@ -25,6 +25,12 @@ best seed), and for the selected model the views of the paper:
   beside a toy one with its fingerprint as their source): their scores and decoder
   columns, drawn over the features for m = 2, as cosines to the true features otherwise.
 
+The page reflows with the window: three columns on a laptop (the features table across two,
+every column in view at 1400 px), two under 1250 px, one under 900 px; the table's key
+columns (feature, polytope, D_i, fit error) come first and stay pinned while the rest
+scrolls. `make figures` lists the sweeps in the gallery's order, so the page opens on the
+paper's first figure's sweep.
+
 Data are embedded compactly (`geomtoy.viz.payload`): each table column is one
 little-endian typed array in base64, float16 only for large sweeps, strings and rows
 de-duplicated, models of different shapes stored ragged. A sweep of 10,000 models with n = 20, m = 5 makes a page

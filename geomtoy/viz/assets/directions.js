@@ -112,7 +112,7 @@ function renderVectors(D, M) {
     let R = 1.15;
     for (let j = 0; j < M.n; j++) if (fin(M.W[j])) R = Math.max(R, Math.abs(M.W[j]) * 1.15);
     const c = size / 2, s = (size / 2 - 50) / R;
-    let out = '<svg width="' + size + '" height="' + h + '"><line x1="' + c + '" y1="4" x2="' + c + '" y2="' + (h - 16) + '" stroke="#ccc"/>';
+    let out = '<svg width="' + size + '" height="' + h + '" viewBox="0 0 ' + size + " " + h + '"><line x1="' + c + '" y1="4" x2="' + c + '" y2="' + (h - 16) + '" stroke="#ccc"/>';
     out += '<line x1="' + (c - s) + '" y1="4" x2="' + (c - s) + '" y2="' + (h - 16) + '" stroke="#ddd" stroke-dasharray="3 3"/><line x1="' + (c + s) + '" y1="4" x2="' + (c + s) + '" y2="' + (h - 16) + '" stroke="#ddd" stroke-dasharray="3 3"/>';
     out += '<text x="' + (c - s) + '" y="' + (h - 3) + '" font-size="10" text-anchor="middle" fill="#999">−1</text><text x="' + (c + s) + '" y="' + (h - 3) + '" font-size="10" text-anchor="middle" fill="#999">+1</text>';
     for (let j = 0; j < M.n; j++) {

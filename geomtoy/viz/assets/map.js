@@ -67,9 +67,15 @@ function renderMap(D) {
   for (const l of ay.labels) widest = Math.max(widest, ctx.measureText(l).width);
   P.l = Math.round(Math.min(170, Math.max(44, widest + 26)));
   if (!MAP.width) MAP.width = canvas.parentNode.clientWidth || 480; // read once: no forced layout per redraw
-  const avail = Math.max(260, Math.min(560, MAP.width) - P.l - P.r);
+  const avail = Math.max(120, Math.min(560, MAP.width) - P.l - P.r);
   const cw = Math.max(3, Math.min(48, Math.floor(avail / nx))), ch = Math.max(3, Math.min(36, Math.floor(300 / ny), cw * 1.5));
-  const W = Math.max(P.l + cw * nx + P.r, 300), H = P.t + ch * ny + P.b;
+  // the y title runs up the left edge where the grid is tall enough, else above the grid
+  ctx.font = "11px system-ui, sans-serif";
+  const yTitleW = ay.title ? ctx.measureText(ay.title).width : 0;
+  MAP.yTitleUp = yTitleW + 4 <= ch * ny;
+  P.t = ay.title && !MAP.yTitleUp ? 22 : 8;
+  const xTitleW = ctx.measureText(ax.title).width;
+  const W = Math.ceil(Math.max(P.l + cw * nx + P.r, Math.min(300, MAP.width), xTitleW + 8, MAP.yTitleUp ? 0 : yTitleW + 8)), H = P.t + ch * ny + P.b;
   if (canvas.width !== W) canvas.width = W;
   if (canvas.height !== H) canvas.height = H;
   ctx.clearRect(0, 0, canvas.width, canvas.height);
@@ -100,20 +106,34 @@ function renderMap(D) {
     ctx.lineWidth = 1; ctx.strokeStyle = "#fff";
     ctx.strokeRect(current[0] + 1.5, current[1] + 1.5, cw - gapPx - 3, ch - gapPx - 3);
   }
-  // ticks
+  // ticks and titles; each drawn text's box is kept (state().map.text: the tests check none is cut)
+  const boxes = [];
+  const text = (t, x, y) => {
+    const w = ctx.measureText(t).width, size = parseFloat(ctx.font);
+    const left = ctx.textAlign === "center" ? x - w / 2 : ctx.textAlign === "right" ? x - w : x;
+    const top = ctx.textBaseline === "top" ? y : ctx.textBaseline === "bottom" ? y - size : y - size / 2;
+    ctx.fillText(t, x, y);
+    boxes.push([t, left, top, left + w, top + size]);
+  };
   ctx.fillStyle = "#444"; ctx.font = "10px system-ui, sans-serif";
   let widestX = 0;
   for (const l of ax.labels) widestX = Math.max(widestX, ctx.measureText(l).width);
   MAP.everyX = Math.max(1, Math.ceil((widestX + 8) / cw));
   const everyX = MAP.everyX, everyY = Math.max(1, Math.ceil(13 / ch));
+  const clampX = (x, w) => Math.min(Math.max(x, w / 2 + 1), W - w / 2 - 1); // centred text kept inside
   ctx.textAlign = "center"; ctx.textBaseline = "top";
-  for (let xv = 0; xv < nx; xv += everyX) ctx.fillText(ax.labels[xv], P.l + xv * cw + cw / 2, P.t + ny * ch + 3);
+  for (let xv = 0; xv < nx; xv += everyX) text(ax.labels[xv], clampX(P.l + xv * cw + cw / 2, ctx.measureText(ax.labels[xv]).width), P.t + ny * ch + 3);
   ctx.textAlign = "right"; ctx.textBaseline = "middle";
-  for (let yv = 0; yv < ny; yv += everyY) ctx.fillText(ay.labels[yv], P.l - 4, P.t + (ny - 1 - yv) * ch + ch / 2);
+  for (let yv = 0; yv < ny; yv += everyY) text(ay.labels[yv], P.l - 4, P.t + (ny - 1 - yv) * ch + ch / 2);
   ctx.textAlign = "center"; ctx.textBaseline = "bottom"; ctx.font = "11px system-ui, sans-serif"; ctx.fillStyle = "#222";
-  ctx.fillText(ax.title, P.l + (nx * cw) / 2, canvas.height - 2);
-  if (ay.title) {
-    ctx.save(); ctx.translate(11, P.t + (ny * ch) / 2); ctx.rotate(-Math.PI / 2); ctx.textBaseline = "middle"; ctx.fillText(ay.title, 0, 0); ctx.restore();
+  text(ax.title, clampX(P.l + (nx * cw) / 2, xTitleW), canvas.height - 2);
+  if (ay.title && MAP.yTitleUp) {
+    const yc = P.t + (ny * ch) / 2;
+    ctx.save(); ctx.translate(11, yc); ctx.rotate(-Math.PI / 2); ctx.textBaseline = "middle"; ctx.fillText(ay.title, 0, 0); ctx.restore();
+    boxes.push([ay.title, 11 - 6, yc - yTitleW / 2, 11 + 6, yc + yTitleW / 2]);
+  } else if (ay.title) {
+    ctx.textAlign = "left"; ctx.textBaseline = "top";
+    text("↑ " + ay.title, 2, 4);
   }
   MAP.geo = { ax, ay, nx, ny, cw, ch, cells };
   renderDims(D, ax, ay, cells, nx, ny, cw);
@@ -134,7 +154,7 @@ function renderMap(D) {
   const fixed = D.axes.map((a, k) => k).filter((k) => !(ax.kind === "axis" && ax.k === k) && !(ay.kind === "axis" && ay.k === k));
   const seedNote = ax.kind === "seed" || ay.kind === "seed" ? "each cell: that seed's model" : "each cell: the best seed of its grid point";
   $("map-note").textContent = seedNote + (fixed.length ? "; fixed: " + fixed.map((k) => D.axes[k].key + " = " + D.axes[k].labels[S.idx[k]]).join(", ") : "");
-  return { x: ax.id, y: ay.id, nx, ny, cw, ch, pad_left: P.l, pad_top: P.t, color: colorMode() };
+  return { x: ax.id, y: ay.id, nx, ny, cw, ch, pad_left: P.l, pad_top: P.t, color: colorMode(), width: W, height: H, text: boxes };
 }
 /** §5.1: every feature's D_i (dots, coloured by polytope) and D* (line) along the map's x axis,
  *  for the models of the map row that holds the selected model. */
@@ -145,7 +165,7 @@ function renderDims(D, ax, ay, cells, nx, ny, cw) {
   const A = D.A, nA = D.axes.length;
   const yv = ay.kind === "axis" ? A.axis_index[S.inst * nA + ay.k] : ay.kind === "seed" ? D.seeds.indexOf(A.seed[S.inst]) : 0;
   const P = MAP.pad, H = 150, top = 8, canvas = $("dims");
-  const width = Math.max(P.l + cw * nx + P.r, 300), height = top + H + 22;
+  const width = Math.max(P.l + cw * nx + P.r, Math.min(300, MAP.width)), height = top + H + 22;
   if (canvas.width !== width) canvas.width = width;
   if (canvas.height !== height) canvas.height = height;
   const ctx = canvas.getContext("2d");

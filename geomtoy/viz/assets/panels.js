@@ -158,21 +158,23 @@ $("stack").addEventListener("mousemove", (e) => {
 $("stack").addEventListener("mouseleave", hideTip);
 
 // ---------------------------------------------------------------- features table and counts
-const COLUMNS = [
+const COLUMNS = [ // the KEY_COLUMNS first: pinned at the left while the rest scrolls under them
   ["feature", "i", (M, j) => j, (v) => String(v)],
+  ["polytope", "polytope", (M, j) => M.poly[j], null],
+  ["dimensionality", "D_i", (M, j) => M.dim[j], f3],
+  ["fit_error", "fit err.", (M, j) => M.fit[j], (x) => (fin(x) ? x.toFixed(4) : "—")],
+  ["norm", "‖W_i‖", (M, j) => M.norm[j], f3],
+  ["interference", "interf.", (M, j) => M.interf[j], f3],
   ["importance", "imp.", (M, j) => M.imp[j], g4],
   ["p", "p", (M, j) => M.fp[j], g4],
-  ["norm", "‖W_i‖", (M, j) => M.norm[j], f3],
-  ["dimensionality", "D_i", (M, j) => M.dim[j], f3],
-  ["interference", "interf.", (M, j) => M.interf[j], f3],
   ["bias", "bias", (M, j) => M.b[j], f3],
   ["factor", "factor", (M, j) => M.factor[j], (v) => (v < 0 ? "—" : String(v))],
   ["factor_size", "k", (M, j) => M.k[j], (v) => (v > 0 ? String(v) : "—")],
   ["factor_dim", "d", (M, j) => M.d[j], (v) => (v > 0 ? String(v) : "—")],
-  ["fit_error", "fit err.", (M, j) => M.fit[j], (x) => (fin(x) ? x.toFixed(4) : "—")],
   ["leak", "leak", (M, j) => M.leak[j], f3],
-  ["polytope", "polytope", (M, j) => M.poly[j], null],
 ];
+/** The columns a reader came for (issue 27): always in view, at any width. */
+const KEY_COLUMNS = 4;
 const ROW_H = 20, TABLE_HEIGHT = 460, VIRTUAL_ROWS = 120;
 let TABLE = null;
 /** The table body: every row for small models; for n > VIRTUAL_ROWS only the rows in view
@@ -191,10 +193,11 @@ function renderRows() {
   for (let r = first; r < last; r++) {
     const j = T.rows[r], label = D.polytopes[M.poly[j]];
     out += '<tr data-f="' + j + '"' + (label === "not_represented" ? ' class="nr"' : "") + ">";
-    for (const c of COLUMNS) {
-      if (c[0] === "polytope") out += '<td class="poly"><span class="chip" style="background:' + D.polytope_colors[M.poly[j]] + '"></span>' + esc(label) + "</td>";
-      else out += "<td>" + c[3](c[2](M, j)) + "</td>";
-    }
+    COLUMNS.forEach((c, k) => {
+      const key = k < KEY_COLUMNS ? ' class="key' + (c[0] === "polytope" ? " poly" : "") + '" style="left:' + COL_LEFT[k] + 'px"' : "";
+      if (c[0] === "polytope") out += "<td" + key + '><span class="chip" style="background:' + D.polytope_colors[M.poly[j]] + '"></span>' + esc(label) + "</td>";
+      else out += "<td" + key + ">" + c[3](c[2](M, j)) + "</td>";
+    });
     out += "</tr>";
   }
   if (last < n) out += '<tr class="spacer" style="height:' + (n - last) * ROW_H + 'px"><td colspan="' + COLUMNS.length + '"></td></tr>';
@@ -212,7 +215,9 @@ const COL_TITLE = { feature: "feature index (features sorted by importance)", im
   factor_size: "k: features in the feature's tegum factor", factor_dim: "d: dimensions the factor spans",
   fit_error: "RMS Gram error of the factor to its polytope (— for other)", leak: "largest |cos| of a factor member to a represented feature outside it",
   polytope: "polytope label of the feature's tegum factor" };
-const COL_WIDTH = { feature: "34px", importance: "62px", p: "56px", norm: "50px", dimensionality: "46px", interference: "52px", bias: "52px", factor: "44px", factor_size: "28px", factor_dim: "28px", fit_error: "60px", leak: "48px", polytope: "auto" };
+const COL_WIDTH = { feature: 36, polytope: 128, dimensionality: 50, fit_error: 62, norm: 52, interference: 60, importance: 66, p: 60, bias: 56, factor: 56, factor_size: 34, factor_dim: 34, leak: 50 };
+/** Left offsets (px) of the pinned key columns: the widths before them. */
+const COL_LEFT = COLUMNS.slice(0, KEY_COLUMNS).map((c, k) => COLUMNS.slice(0, k).reduce((s, d) => s + COL_WIDTH[d[0]], 0));
 function renderTable(D, M) {
   const rows = Array.from({ length: M.n }, (_, j) => j);
   const col = COLUMNS.find((c) => c[0] === S.sort.col) || COLUMNS[0];
@@ -221,10 +226,15 @@ function renderTable(D, M) {
     return (x < y ? -1 : x > y ? 1 : 0) * S.sort.dir || a - b;
   });
   else if (S.sort.dir < 0) rows.reverse();
-  let out = "<colgroup>" + COLUMNS.map((c) => '<col style="width:' + COL_WIDTH[c[0]] + '">').join("") + "</colgroup><thead><tr>";
-  for (const c of COLUMNS) out += '<th data-col="' + c[0] + '" title="' + COL_TITLE[c[0]] + '"' + (c[0] === "polytope" ? ' class="poly"' : "") + ">" + c[1] + (c[0] === S.sort.col ? (S.sort.dir > 0 ? " ▲" : " ▼") : "") + "</th>";
+  const total = COLUMNS.reduce((s, c) => s + COL_WIDTH[c[0]], 0);
+  let out = "<colgroup>" + COLUMNS.map((c) => '<col style="width:' + COL_WIDTH[c[0]] + 'px">').join("") + "</colgroup><thead><tr>";
+  COLUMNS.forEach((c, k) => {
+    const cls = (k < KEY_COLUMNS ? "key" : "") + (c[0] === "polytope" ? " poly" : "");
+    out += '<th data-col="' + c[0] + '" title="' + COL_TITLE[c[0]] + '"' + (cls ? ' class="' + cls.trim() + '"' : "") + (k < KEY_COLUMNS ? ' style="left:' + COL_LEFT[k] + 'px"' : "") + ">" + c[1] + (c[0] === S.sort.col ? (S.sort.dir > 0 ? " ▲" : " ▼") : "") + "</th>";
+  });
   out += "</tr></thead><tbody></tbody>";
   $("features").innerHTML = out;
+  $("features").style.width = total + "px";
   $("tablewrap").style.height = Math.min(TABLE_HEIGHT, ROW_H * (M.n + 1) + 8) + "px";
   TABLE = { D, M, rows, first: -1, last: -1 };
   renderRows();
