@@ -70,8 +70,8 @@ def tegum_factors(W):
 
     def check(nodes):
         sub = G[np.ix_(nodes, nodes)][None]
-        if np.any(weak[nodes] > polytopes.INTERFERENCE_MAX):
-            return None
+        if len(nodes) == 1 and weak[nodes[0]] > polytopes.INTERFERENCE_MAX:
+            return None  # a dedicated dimension is one barely shared (geometry v3: k = 1 only)
         if len(nodes) == 1 and D[nodes[0]] * (1 + polytopes.INTERFERENCE_MAX) < 1:
             return None
         lean = leak(nodes)

@@ -18,8 +18,8 @@ approximately orthogonal, so factors are read at every scale of interference.
    spans, then regular k-gons in 2-D by their angular gaps (``GAP_RTOL``) and every
    other polytope by its best-matched cosines (RMS ``COS_RMS_TOL``, worst
    ``COS_MAX_TOL``); norms are no check (each factor's norm spread is a column), and
-   no member may share its direction with weak features (`INTERFERENCE_MAX`; a lone
-   feature is `dedicated` only if all others give it at most that). A candidate whose
+   a lone feature is `dedicated` only if it barely shares its direction with weak
+   features and all others (`INTERFERENCE_MAX`). A candidate whose
    strongest link to the rest, its leak ``l``, is weak next to its own weakest link
    (`SEPARATION`) may deviate by what that leak explains: the features of a polytope
    leaning by ``l`` towards an outside feature change their cosines by up to ``1.5
@@ -256,10 +256,10 @@ def _polytope_factors(W: np.ndarray, stats: dict[str, np.ndarray]) -> dict[str, 
         members = stats["order"][model[:, None], start[:, None] + np.arange(k)]
         columns = W_features[model[:, None], members].astype(np.float64)
         sub_gram = columns @ np.swapaxes(columns, 1, 2)
-        weak = stats["weak_interference"][model[:, None], members]
-        quiet = np.all(weak <= INTERFERENCE_MAX, axis=1) & (leak <= LEAK_MAX)
+        quiet = leak <= LEAK_MAX
         if k == 1:  # no shape to check: a dedicated dimension is one barely shared
             D = stats["dimensionality"][model, members[:, 0]]
+            quiet &= stats["weak_interference"][model, members[:, 0]] <= INTERFERENCE_MAX
             quiet &= D * (1.0 + INTERFERENCE_MAX) >= 1.0
         label, error = np.full(len(model), -1), np.full(len(model), np.nan)
         for polytope in (p for p in POLYTOPES.values() if p.n_vertices == k):

@@ -97,8 +97,15 @@ the count is the polytope's dimension, while a lifted or tilted configuration (0
 in the tilted triangle above) counts an extra dimension."""
 
 INTERFERENCE_MAX = 0.25
-"""A feature can be in a polytope only if the weak features give it at most 0.25 of
-interference: ``sum_{j not represented} (W^_i . W_j)^2 / ||W_i||^2 <= 0.25``.
+"""A lone feature is `dedicated` only if the weak features give it at most 0.25 of
+interference, ``sum_{j not represented} (W^_i . W_j)^2 / ||W_i||^2 <= 0.25``, and all
+other features together at most 0.25 (D_i >= 0.8).
+
+Geometry v3 reads polytopes of k >= 2 from their members' directions alone: weak
+features lower their D_i (a column) but hide no shape. The five long features of the
+double-descent sweep at T >= 338 (m = 2) form pentagons with gaps of 71-73 degrees
+while 195 weak features (norms <= 0.47) give each 0.41-0.94; geometry v2 applied the
+bound to every member and called them `other (5 in 2-D)`.
 
 In the dense uniform regime a lone feature of norm > 0.5 can share its direction with
 dozens of weak ones (interference ~ 3, D_i ~ 0.25, seen at n=100, m=10, 1-S = 1): it is
