@@ -42,11 +42,13 @@ per-candidate checks are vectorised NumPy over all candidates of one size in the
 on Gram matrices formed from the candidates' own columns. Models are processed in
 blocks of at most `BLOCK_GRAM_ENTRIES` Gram entries, so memory stays bounded.
 
-Speed, measured on the 2-core development CPU while ~20 other jobs shared it (load 20-25,
+Speed, measured on the 2-core development CPU while other jobs shared it (load 10-27,
 float32, compilation excluded): 10,000 models with n=400, m=30 (copies of three models:
 14 digons + 8 pentagons, 6 digons + 12 triangles, each polytope tilted by 16 degrees,
-and a 150-feature tangle, padded with weak features) in 31 s of CPU (179 s wall), where
-the previous single-threshold labelling took 14 s of CPU (96 s wall) in the same run.
+and a 150-feature tangle, padded with weak features) in 30.4-32.4 s of CPU (122-173 s
+wall), where geometry v2 took 29.3-29.5 s of CPU (86-157 s wall) in the same run,
+alternating: 1.07x the CPU time. The cosine matching runs only on candidates whose
+sorted cosine rows already pass, k-gons need no matching to be named.
 
 The thresholds and their calibration: `geomtoy.geometry.thresholds`.
 """
