@@ -50,16 +50,19 @@ for a digon, one cosine, RMS and worst are the same number (cos <= -0.95).
 
 Calibration: trained polytopes had cosine errors <= 0.025 (pentagons <= 0.01); the
 trained square antiprisms of issue 25 (n=120, m=12 at 1/(1-S) = 4 and 5; n=200, m=20
-at 4.1) sit 0.02 RMS from the ideal; the Coulomb (Thomson) antiprism, height 0.560, is
-0.019 RMS (0.038 worst) from the tight-frame ideal, height 1/sqrt(3), so both are square
-antiprisms. Hand-built vocabulary polytopes with every cosine moved by up to 0.05
-(tests/test_geometry_v3.py) are 0.012-0.031 RMS away. Eight random directions in 3-D are
->= 0.2 RMS from every 8-vertex polytope; a random Gaussian W never passes."""
+at 4.1) sit 0.02 RMS from the ideal (measured here: 0.026 at 1/(1-S) = 4.13, n=200,
+m=20); the Coulomb (Thomson) antiprism, height 0.560, is 0.025 RMS (0.039 worst) from
+the tight-frame ideal, height 1/sqrt(3), so both are square antiprisms. Hand-built
+vocabulary polytopes with every cosine moved by up to 0.05 (tests/test_geometry_v3.py)
+are at most 0.05 RMS away by construction. Eight random directions in 3-D are >= 0.26
+RMS from the square antiprism and the cube (2,000 draws); a random Gaussian W never
+passes (its leaks exceed `LEAK_MAX`)."""
 
 COS_MAX_TOL = 0.08
 """... and its worst best-matched cosine is within 0.08 of the ideal.
 
-0.08 is 5 degrees at right angles (12 degrees at a digon's 180). The trained antiprisms
+0.08 is 5 degrees at right angles (for a digon, one cosine, the RMS bound decides:
+cos <= -0.95 is 18 degrees from antipodal). The trained antiprisms
 above had one cosine off by 0.052; perturbations of up to 0.05 per cosine pass; a
 tilted trained triangle, cosines 0.055 off with a third singular value 0.23 x the largest,
 is rejected by `RANK_RTOL`, not here."""
