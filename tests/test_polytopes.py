@@ -19,12 +19,12 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from geomtoy.geometry import match
 from geomtoy.geometry import (
     FACTOR_LABELS,
     LABELS,
     POLYTOPES,
     analyze,
+    match,
     matches_polytope,
     summary,
     tegum_components,

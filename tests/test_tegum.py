@@ -151,8 +151,7 @@ def test_fit_error_matches_brute_force_over_vertex_orders():
             G = V @ V.T
             grams.append(G)
             best = min(
-                cosine_rms(G, polytope.gram[np.ix_(p, p)])
-                for p in itertools.permutations(range(k))
+                cosine_rms(G, polytope.gram[np.ix_(p, p)]) for p in itertools.permutations(range(k))
             )
             expected.append(best)
         np.testing.assert_allclose(fit_error(np.stack(grams), polytope), expected, atol=1e-9)
@@ -174,7 +173,9 @@ def test_fit_error_when_two_features_are_nearest_one_vertex():
         G = V @ V.T
         grams.append(G)
         expected.append(
-            min(cosine_rms(G, polytope.gram[np.ix_(p, p)]) for p in itertools.permutations(range(k)))
+            min(
+                cosine_rms(G, polytope.gram[np.ix_(p, p)]) for p in itertools.permutations(range(k))
+            )
         )
     np.testing.assert_allclose(fit_error(np.stack(grams), polytope), expected, atol=1e-9)
 
