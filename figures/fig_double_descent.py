@@ -209,7 +209,7 @@ def hidden_figure(res, args, m: int = 2):
         caption="Lowest-test-loss seed at two small, a middle and a large T: the 40 longest "
         "feature directions W_i (top) and the training points' hidden vectors W x (bottom), "
         "with the geometry module's labels (polytopes read from directions; training points "
-        "shorter than a quarter of the longest are left out).",
+        "shorter than half the longest are left out).",
         numbers="named per T (best seed): " + names_per_T(res, m) + "; paper: T-gons of "
         "training points at small T, a pentagon of features at large T",
         sweeps=[SWEEP],

@@ -137,16 +137,20 @@ def test_polygons_by_their_gaps():
 def test_training_points_are_labelled_as_a_person_reads_the_plot():
     """Hidden vectors of training sets (I, m, T): a pentagon at any scale plus a point
     at the origin; a hexagon of slightly unequal points with one point at 0.1 of the
-    longest (left out); an irregular set stays other."""
-    H = np.zeros((3, 2, 7))
+    longest; a pentagon with a sixth point at 0.45 of the longest squeezed into one gap
+    (the T = 6 picture; both left out, POINT_REPRESENTED_RTOL = 0.5); an irregular set
+    stays other."""
+    H = np.zeros((4, 2, 7))
     H[0, :, :5] = 0.03 * ring(5).T  # far below the features' REPRESENTED_NORM
     H[1, :, :6] = 4.0 * ring(6).T * np.array([1.0, 0.95, 1.05, 1.0, 0.97, 1.02])
     H[1, :, 6] = [0.4, 0.0]
     H[2, :, :6] = gap_ring([30, 110, 70, 50, 40, 60])
+    H[3, :, :5] = 2.0 * ring(5).T
+    H[3, :, 5] = 0.9 * np.array([np.cos(np.pi / 5), np.sin(np.pi / 5)])
     g = point_geometry(H.astype(np.float32))
-    assert list(g.summary) == ["pentagon", "hexagon", "other (6 in 2-D)"]
+    assert list(g.summary) == ["pentagon", "hexagon", "other (6 in 2-D)", "pentagon"]
     assert list(g.polytope[0]) == ["pentagon"] * 5 + ["not_represented"] * 2
-    assert g.polytope[1, 6] == "not_represented"
+    assert g.polytope[1, 6] == "not_represented" and g.polytope[3, 5] == "not_represented"
 
 
 def labels_kept(res) -> tuple[int, dict]:

@@ -17,7 +17,7 @@ instances.parquet columns (NaN / "" for instances of infinite-data groups)
     truncated              samples that overflowed their sparse slots (should be 0)
     sample_geometry        the hidden vectors labelled by `point_geometry` (the same
                            polytope checks as features, points shorter than
-                           DATAPOINT_NEAR_ORIGIN x the longest left out), e.g. "triangle",
+                           POINT_REPRESENTED_RTOL x the longest left out), e.g. "triangle",
                            "pentagon"; "" when T is above SAMPLE_GEOMETRY_MAX (a T x T
                            Gram matrix per instance)
 
@@ -35,7 +35,7 @@ from collections.abc import Iterable, Mapping
 import numpy as np
 
 from geomtoy.geometry.polytopes import Geometry, analyze
-from geomtoy.geometry.thresholds import DATAPOINT_NEAR_ORIGIN, REPRESENTED_NORM
+from geomtoy.geometry.thresholds import POINT_REPRESENTED_RTOL, REPRESENTED_NORM
 
 SAMPLE_GEOMETRY_MAX = 512
 """Largest T whose hidden vectors are labelled (their Gram matrix is T x T)."""
@@ -90,14 +90,14 @@ def finite_tables(n_instances: int, blocks: Iterable[Mapping[str, np.ndarray]]):
 
 def point_geometry(H) -> Geometry:
     """Geometry of the training points' hidden vectors H (I, m, T), as a person reads
-    the plot: the points shorter than `DATAPOINT_NEAR_ORIGIN` x the longest of their
+    the plot: the points shorter than `POINT_REPRESENTED_RTOL` x the longest of their
     training set are left out (`not_represented`), the others are labelled as features
     are (`geomtoy.geometry.polytopes.analyze`: polytopes by their directions, k-gons by
     their angular gaps). Labels do not depend on the hidden vectors' scale."""
     H = np.asarray(H, np.float32)
     longest = np.max(np.linalg.norm(H, axis=1), axis=1) if H.size else np.zeros(len(H))
     ok = np.isfinite(longest) & (longest > 0)
-    scale = np.where(ok, REPRESENTED_NORM / (DATAPOINT_NEAR_ORIGIN * np.where(ok, longest, 1)), 1)
+    scale = np.where(ok, REPRESENTED_NORM / (POINT_REPRESENTED_RTOL * np.where(ok, longest, 1)), 1)
     return analyze(H * scale[:, None, None].astype(np.float32))
 
 
