@@ -159,6 +159,18 @@ def _best(res, m: int, T: int) -> int:
     return int(ids[np.argmin(res.column("test_loss")[sel])])
 
 
+def names_per_T(res, m: int = 2) -> str:
+    """What the geometry module names at every T (lowest-test-loss seed, width m): the
+    features' summary and the training points' ("-" where T is too large to label)."""
+    Ts = np.unique(res.column("n_samples")[res.column("model.n_hidden") == m])
+    terms = []
+    for T in Ts:
+        i = _best(res, m, T)
+        points = res.column("sample_geometry")[i] or "-"
+        terms.append(f"T = {T}: features {res.column('geometry')[i]}, points {points}")
+    return "; ".join(terms)
+
+
 def hidden_figure(res, args, m: int = 2):
     Ts = np.unique(res.column("n_samples")[res.column("model.n_hidden") == m])
     chosen = sorted({Ts[0], Ts[min(1, len(Ts) - 1)], Ts[len(Ts) // 2], Ts[-1]})
@@ -196,9 +208,10 @@ def hidden_figure(res, args, m: int = 2):
         section="finite training sets",
         caption="Lowest-test-loss seed at two small, a middle and a large T: the 40 longest "
         "feature directions W_i (top) and the training points' hidden vectors W x (bottom), "
-        "with the geometry module's labels.",
-        numbers="T = " + ", ".join(str(t) for t in chosen) + "; paper: T-gons of training "
-        "points at small T, a pentagon of features at large T",
+        "with the geometry module's labels (polytopes read from directions; training points "
+        "shorter than half the longest are left out).",
+        numbers="named per T (best seed): " + names_per_T(res, m) + "; paper: T-gons of "
+        "training points at small T, a pentagon of features at large T",
         sweeps=[SWEEP],
     )
 

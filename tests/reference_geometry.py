@@ -1,5 +1,10 @@
 """Obviously correct NumPy (float64) reference of the tegum decomposition, one model.
 
+`tegum_factors(W)` reads polytopes as `geomtoy.geometry.polytopes` does today (geometry
+v3: directions only); `tegum_factors(W, version=2)` as geometry v2 did (equal norms,
+sorted cosine rows within 0.05, weak interference bounded for every member), the frozen
+"before" of the label comparison in tests/test_geometry_v3.py.
+
 Recursive splitting as a person would do it: take each connected component of the
 graph linking represented features at |cos| > LINK_COS; if it passes a vocabulary check
 it is a factor, else remove its weakest links (every link as weak as the weakest link
@@ -51,7 +56,29 @@ def bottleneck(nodes, c):
     return weakest
 
 
-def tegum_factors(W):
+V2_NORM_RTOL, V2_COS_TOL, V2_RANK_RTOL, V2_LEAN_MAX = 0.1, 0.05, 0.2, 0.25
+"""Geometry v2's thresholds, frozen (geomtoy.geometry.thresholds before issue 25)."""
+
+
+def matches_v2(sub_gram, polytope, lean):
+    """Geometry v2's polytope check of one Gram block (k, k): equal norms, rank, sorted
+    cosine rows."""
+    k = polytope.n_vertices
+    norm = np.sqrt(np.clip(np.diag(sub_gram), 0.0, None))
+    if norm.max() > (1.0 + V2_NORM_RTOL) * norm.min():
+        return False
+    if k == 1:
+        return bool(norm[0] > 0)
+    lean = min(max(lean, 0.0), V2_LEAN_MAX)
+    singular = np.sqrt(np.clip(np.linalg.eigvalsh(sub_gram), 0.0, None))
+    if np.sum(singular > (V2_RANK_RTOL + np.sqrt(2.0) * lean) * singular[-1]) != polytope.n_dims:
+        return False
+    cos = sub_gram / np.outer(norm, norm)
+    rows = np.sort(cos[~np.eye(k, dtype=bool)].reshape(k, k - 1), axis=-1)
+    return bool(np.all(np.abs(rows - polytope.row_cosines) <= V2_COS_TOL + 1.5 * lean**2))
+
+
+def tegum_factors(W, version=3):
     """Per-feature labels, factor root (lowest member index, -1) and leak of one model."""
     W = np.asarray(W, np.float64)
     n = W.shape[1]
@@ -70,8 +97,8 @@ def tegum_factors(W):
 
     def check(nodes):
         sub = G[np.ix_(nodes, nodes)][None]
-        if np.any(weak[nodes] > polytopes.INTERFERENCE_MAX):
-            return None
+        if (len(nodes) == 1 or version == 2) and np.any(weak[nodes] > polytopes.INTERFERENCE_MAX):
+            return None  # a dedicated dimension is one barely shared (v3: k = 1 only)
         if len(nodes) == 1 and D[nodes[0]] * (1 + polytopes.INTERFERENCE_MAX) < 1:
             return None
         lean = leak(nodes)
@@ -80,7 +107,11 @@ def tegum_factors(W):
         if len(nodes) > 1 and polytopes.SEPARATION * lean > np.sqrt(bottleneck(nodes, c)):
             lean = 0.0
         for p in POLYTOPES.values():
-            if p.n_vertices == len(nodes) and polytopes.matches_polytope(sub, p, [lean])[0]:
+            if p.n_vertices != len(nodes):
+                continue
+            if version == 2 and matches_v2(sub[0], p, lean):
+                return p.name
+            if version == 3 and polytopes.matches_polytope(sub, p, [lean])[0]:
                 return p.name
         return None
 

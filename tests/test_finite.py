@@ -151,7 +151,7 @@ def test_three_points_memorised_as_an_equilateral_triangle():
     assert np.all(sgd["train_loss"] < 1e-3)
     triangle = np.all(np.abs(sgd["sample_dimensionality"] - 2 / 3) < 0.05, axis=1)
     assert triangle.sum() >= 3, sgd["sample_dimensionality"]
-    # the geometry labels the regular ones (angles within COS_TOL): 2 of the 4 seeds here
+    # the geometry labels the regular ones (gaps within GAP_RTOL of 120 degrees): 2 of 4 seeds
     labels = geometry.analyze(sgd["hidden"]).summary
     assert (labels == "triangle").sum() >= 2, labels
     adamw = _memorise_three("adamw", 1e-3)

@@ -1,14 +1,15 @@
-"""Fit error of a tegum factor to its polytope: Gram distance after the best vertex matching.
+"""Fit error of a tegum factor to its polytope: cosine error after the best vertex matching.
 
-The factor's Gram matrix is scaled to mean squared norm 1 and compared with the ideal
-unit Gram matrix ``V V^T`` of the polytope, with the factor's features assigned to the
-ideal vertices. The error is the root mean square over the k^2 entries, so it reads as
-a typical cosine (or relative squared norm) error: 0 for the ideal polytope in any
-rotation, scale and order of features.
+The factor's Gram matrix is normalised to cosines (unit norms: the norm spread is its own
+column) and compared with the ideal unit Gram matrix ``V V^T`` of the polytope, with the
+factor's features assigned to the ideal vertices. The fit error is the root mean square
+of the k(k-1) off-diagonal cosine errors, so it reads as a typical cosine error: 0 for
+the ideal polytope in any rotation, scale, norms and order of features. `cosine_errors`
+also gives the worst of them (the labelling's second bound, `thresholds.COS_MAX_TOL`).
 
 Matching: a polytope whose Gram matrix no permutation changes (a simplex, the digon)
 needs none. For the others the factor's features are embedded in d dimensions (top
-eigenvectors of its Gram matrix), aligned onto the ideal vertices by orthogonal
+eigenvectors of its cosine matrix), aligned onto the ideal vertices by orthogonal
 Procrustes from d anchor features (tried against every ordered d-tuple of ideal
 vertices starting at vertex 0, which vertex-transitivity makes enough), and assigned by
 `scipy.optimize.linear_sum_assignment` on the aligned squared distances. This is the
@@ -26,23 +27,34 @@ import numpy as np
 from geomtoy.geometry.vocabulary import POLYTOPES, Polytope
 
 
-def fit_error(sub_gram: np.ndarray, polytope: Polytope) -> np.ndarray:
-    """RMS Gram error of each factor (F, k, k) to the polytope after matching, (F,)."""
+def cosine_matrix(sub_gram: np.ndarray) -> np.ndarray:
+    """Cosines (F, k, k) of Gram blocks (F, k, k); a zero column gets cosines 0."""
     sub_gram = np.asarray(sub_gram, np.float64)
-    if len(sub_gram) == 0:
-        return np.zeros(0)
-    scale = np.mean(np.diagonal(sub_gram, axis1=1, axis2=2), axis=1)
-    G = sub_gram / np.where(scale > 0, scale, 1.0)[:, None, None]
+    norm = np.sqrt(np.clip(np.diagonal(sub_gram, axis1=1, axis2=2), 0.0, None))
+    safe = np.where(norm > 0, norm, 1.0)
+    return sub_gram / (safe[:, :, None] * safe[:, None, :])
+
+
+def fit_error(sub_gram: np.ndarray, polytope: Polytope) -> np.ndarray:
+    """RMS off-diagonal cosine error of each factor (F, k, k) after matching, (F,)."""
+    return cosine_errors(sub_gram, polytope)[0]
+
+
+def cosine_errors(sub_gram: np.ndarray, polytope: Polytope) -> tuple[np.ndarray, np.ndarray]:
+    """(RMS, worst) off-diagonal cosine error of each factor (F, k, k) to the polytope
+    after the best vertex matching, each (F,); 0 for k = 1."""
+    C = cosine_matrix(sub_gram)
+    F, k = len(C), polytope.n_vertices
+    if F == 0 or k == 1:
+        return np.zeros(F), np.zeros(F)
     ideal = polytope.gram
     if _needs_no_matching(polytope.name):
-        return _rms(G - ideal)
-    perm = _matching(G, polytope)
-    matched = ideal[perm[:, :, None], perm[:, None, :]]
-    return _rms(G - matched)
-
-
-def _rms(diff: np.ndarray) -> np.ndarray:
-    return np.sqrt(np.mean(diff * diff, axis=(1, 2)))
+        diff = C - ideal
+    else:
+        perm = _matching(C, polytope)
+        diff = C - ideal[perm[:, :, None], perm[:, None, :]]
+    off = diff[:, ~np.eye(k, dtype=bool)]
+    return np.sqrt(np.mean(off * off, axis=1)), np.max(np.abs(off), axis=1)
 
 
 @functools.cache

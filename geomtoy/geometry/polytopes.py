@@ -14,25 +14,26 @@ approximately orthogonal, so factors are read at every scale of interference.
    represented features (`geomtoy.geometry.tegum`), from the connected components of
    the graph with an edge where ``|cos| > LINK_COS`` down to single features;
 3. a candidate of k features is a polytope of `vocabulary.POLYTOPES` with k vertices
-   when all its checks pass (`matches_polytope`): equal norms (``max/min - 1 <=
-   NORM_RTOL``), the spanned dimension (singular values of its columns above
-   ``RANK_RTOL`` times the largest) equal to the polytope's d, each feature's sorted
-   cosines to the other members within ``COS_TOL`` of the ideal's, and no member
-   sharing its direction with weak features (`INTERFERENCE_MAX`; a lone feature is
-   `dedicated` only if all others give it at most that). A candidate whose strongest
-   link to the rest, its leak ``l``, is weak next to its own weakest link
+   when its directions are the polytope's (`geomtoy.geometry.match`): the dimension it
+   spans, then regular k-gons in 2-D by their angular gaps (``GAP_RTOL``) and every
+   other polytope by its best-matched cosines (RMS ``COS_RMS_TOL``, worst
+   ``COS_MAX_TOL``); norms are no check (each factor's norm spread is a column), and
+   a lone feature is `dedicated` only if it barely shares its direction with weak
+   features and all others (`INTERFERENCE_MAX`). A candidate whose
+   strongest link to the rest, its leak ``l``, is weak next to its own weakest link
    (`SEPARATION`) may deviate by what that leak explains: the features of a polytope
    leaning by ``l`` towards an outside feature change their cosines by up to ``1.5
-   l^2`` and gain a singular value of ``sqrt(2) l`` times the largest, so the cosine and
-   rank tolerances grow by those amounts (with ``l`` capped at `LEAN_MAX`); no candidate with a leak above `LEAK_MAX` passes;
+   l^2`` and gain a singular value of ``sqrt(2) l`` times the largest, so the
+   tolerances grow by those amounts (with ``l`` capped at `LEAN_MAX`); no candidate
+   with a leak above `LEAK_MAX` passes;
 4. the factors are the coarsest passing candidates: a component that passes is kept
    whole, one that fails is split at its weakest links and its pieces are tried in
    turn. Represented features in no polytope are `other`; they form one `other` factor
    per connected component (``|cos| > LINK_COS``) among themselves.
 
-Every factor gets its size k, the dimension d it spans, its fit error (RMS Gram error
+Every factor gets its size k, the dimension d it spans, its fit error (RMS cosine error
 to the ideal polytope after the best vertex matching, `geomtoy.geometry.fit`; NaN for
-`other`) and its leak (the largest |cos| of a member to a represented feature outside
+`other`), its norm spread (``max/min - 1`` of its members' norms) and its leak (the largest |cos| of a member to a represented feature outside
 the factor; features that are not represented have no direction to speak of).
 
 The dense work (Gram matrix, D_i, the spanning order, the `other` components and the
@@ -41,11 +42,13 @@ per-candidate checks are vectorised NumPy over all candidates of one size in the
 on Gram matrices formed from the candidates' own columns. Models are processed in
 blocks of at most `BLOCK_GRAM_ENTRIES` Gram entries, so memory stays bounded.
 
-Speed, measured on the 2-core development CPU while ~20 other jobs shared it (load 20-25,
+Speed, measured on the 2-core development CPU while other jobs shared it (load 10-27,
 float32, compilation excluded): 10,000 models with n=400, m=30 (copies of three models:
 14 digons + 8 pentagons, 6 digons + 12 triangles, each polytope tilted by 16 degrees,
-and a 150-feature tangle, padded with weak features) in 31 s of CPU (179 s wall), where
-the previous single-threshold labelling took 14 s of CPU (96 s wall) in the same run.
+and a 150-feature tangle, padded with weak features) in 30.4-32.4 s of CPU (122-173 s
+wall), where geometry v2 took 29.3-29.5 s of CPU (86-157 s wall) in the same run,
+alternating: 1.07x the CPU time. The cosine matching runs only on candidates whose
+sorted cosine rows already pass, k-gons need no matching to be named.
 
 The thresholds and their calibration: `geomtoy.geometry.thresholds`.
 """
@@ -60,13 +63,11 @@ import numpy as np
 
 from geomtoy.geometry import dimensionality as dim
 from geomtoy.geometry import fit, tegum
+from geomtoy.geometry.match import match, matches_polytope
 from geomtoy.geometry.thresholds import (
-    COS_TOL,
     INTERFERENCE_MAX,
     LEAK_MAX,
-    LEAN_MAX,
     LINK_COS,
-    NORM_RTOL,
     RANK_RTOL,
     REPRESENTED_NORM,
     SEPARATION,
@@ -77,9 +78,10 @@ from geomtoy.geometry.vocabulary import (
     NOT_REPRESENTED,
     OTHER,
     POLYTOPES,
-    Polytope,
     summary,
 )
+
+__all__ = ["Geometry", "analyze", "matches_polytope", "summary", "tegum_components"]
 
 BLOCK_GRAM_ENTRIES = 2**24
 """Models per block are chosen so one block's Gram matrices hold at most 2**24 entries
@@ -103,8 +105,10 @@ class Geometry:
         factor_size: (I, n) int, k: features in the feature's factor (0 if not
             represented).
         factor_dim: (I, n) int, d: dimensions the factor spans (0 if not represented).
-        fit_error: (I, n) the factor's RMS Gram error to its polytope after the best
+        fit_error: (I, n) the factor's RMS cosine error to its polytope after the best
             vertex matching (`geomtoy.geometry.fit`); NaN for `other` and not represented.
+        norm_spread: (I, n) the factor's ``max/min - 1`` of its members' norms (0 for
+            a single feature); NaN if not represented.
         leak: (I, n) the factor's largest |cos| of a member to a represented feature
             outside it (0 when there is none); NaN if not represented.
         dims_per_feature: (I,) D* = m / ||W||_F^2 (inf for W = 0).
@@ -134,6 +138,7 @@ class Geometry:
     factor_dim: np.ndarray
     fit_error: np.ndarray
     leak: np.ndarray
+    norm_spread: np.ndarray
 
     def count(self, label: str) -> np.ndarray:
         """Number of tegum factors labelled `label` in each model, (I,) int.
@@ -252,19 +257,19 @@ def _polytope_factors(W: np.ndarray, stats: dict[str, np.ndarray]) -> dict[str, 
         members = stats["order"][model[:, None], start[:, None] + np.arange(k)]
         columns = W_features[model[:, None], members].astype(np.float64)
         sub_gram = columns @ np.swapaxes(columns, 1, 2)
-        weak = stats["weak_interference"][model[:, None], members]
-        quiet = np.all(weak <= INTERFERENCE_MAX, axis=1) & (leak <= LEAK_MAX)
+        quiet = leak <= LEAK_MAX
         if k == 1:  # no shape to check: a dedicated dimension is one barely shared
             D = stats["dimensionality"][model, members[:, 0]]
+            quiet &= stats["weak_interference"][model, members[:, 0]] <= INTERFERENCE_MAX
             quiet &= D * (1.0 + INTERFERENCE_MAX) >= 1.0
-        label = np.full(len(model), -1)
+        label, error = np.full(len(model), -1), np.full(len(model), np.nan)
         for polytope in (p for p in POLYTOPES.values() if p.n_vertices == k):
-            ok = quiet & matches_polytope(sub_gram, polytope, leak=lean)
-            label[(label < 0) & ok] = _LABEL_INDEX[polytope.name]
+            todo = np.flatnonzero(quiet & (label < 0))
+            ok, errors = match(sub_gram[todo], polytope, leak=lean[todo])
+            label[todo[ok]] = _LABEL_INDEX[polytope.name]
+            error[todo[ok]] = errors[ok]
         passed = label >= 0
-        found.append(
-            (model[passed], start[passed], members[passed], label[passed], sub_gram[passed])
-        )
+        found.append((model[passed], start[passed], members[passed], label[passed], error[passed]))
     sizes = np.concatenate([np.full(len(f[0]), f[2].shape[1]) for f in found])
     keep = tegum.outermost(
         np.concatenate([f[0] for f in found]), np.concatenate([f[1] for f in found]), sizes, n
@@ -274,7 +279,7 @@ def _polytope_factors(W: np.ndarray, stats: dict[str, np.ndarray]) -> dict[str, 
     fit_error = np.full((n_models, n), np.nan)
     factor_dim = np.zeros((n_models, n), np.int64)
     offset = 0
-    for model, _, members, labels, sub_gram in found:
+    for model, _, members, labels, errors in found:
         kept = keep[offset : offset + len(model)]
         offset += len(model)
         for index in np.unique(labels[kept]):
@@ -284,7 +289,7 @@ def _polytope_factors(W: np.ndarray, stats: dict[str, np.ndarray]) -> dict[str, 
             group[rows, cols] = cols.min(axis=1, keepdims=True)
             label[rows, cols] = index
             factor_dim[rows, cols] = polytope.n_dims
-            fit_error[rows, cols] = fit.fit_error(sub_gram[sel], polytope)[:, None]
+            fit_error[rows, cols] = errors[sel, None]
     return {"group": group, "label": label, "fit_error": fit_error, "factor_dim": factor_dim}
 
 
@@ -302,6 +307,11 @@ def _tables(W, stats, polytopes, final, leak) -> dict[str, np.ndarray]:
     size = np.bincount(key[rep], minlength=n_models * n)
     factor_leak = np.zeros(n_models * n)
     np.maximum.at(factor_leak, key[rep], leak.reshape(-1)[rep])
+    norm = stats["norm"].reshape(-1)
+    longest, shortest = np.zeros(n_models * n), np.full(n_models * n, np.inf)
+    np.maximum.at(longest, key[rep], norm[rep])
+    np.minimum.at(shortest, key[rep], norm[rep])
+    spread = longest[key] / np.where(rep, shortest[key], 1.0) - 1.0
     factor_dim = polytopes["factor_dim"].copy()
     other = represented & (label == _LABEL_INDEX[OTHER])
     factor_dim[other] = fit.spanned_dims(W, key.reshape(n_models, n), other, RANK_RTOL)
@@ -328,37 +338,8 @@ def _tables(W, stats, polytopes, final, leak) -> dict[str, np.ndarray]:
         "factor_dim": np.where(represented, factor_dim, 0),
         "fit_error": polytopes["fit_error"],
         "leak": np.where(represented, factor_leak[key].reshape(n_models, n), np.nan),
+        "norm_spread": np.where(represented, spread.reshape(n_models, n), np.nan),
     }
-
-
-def matches_polytope(sub_gram: np.ndarray, polytope: Polytope, leak=None) -> np.ndarray:
-    """Whether each factor's Gram matrix (F, k, k) is the polytope's, up to permutation.
-
-    Checks equal norms (`NORM_RTOL`), the spanned dimension (`RANK_RTOL`) and every
-    member's sorted cosines to the others against the ideal's (`COS_TOL`). With `leak`
-    (F,), each factor's largest |cos| to the rest, the cosine and rank tolerances grow
-    by ``1.5 l^2`` and ``sqrt(2) l`` (``l`` capped at `LEAN_MAX`). Returns (F,) bool.
-    """
-    sub_gram = np.asarray(sub_gram, dtype=np.float64)
-    F, k = sub_gram.shape[0], polytope.n_vertices
-    if sub_gram.shape[1:] != (k, k):
-        raise ValueError(f"{polytope.name} needs (F, {k}, {k}) Gram blocks")
-    lean = np.zeros(F) if leak is None else np.clip(np.asarray(leak, float), 0.0, LEAN_MAX)
-    norm = np.sqrt(np.clip(np.diagonal(sub_gram, axis1=1, axis2=2), 0.0, None))
-    equal_norms = norm.max(axis=1) <= (1.0 + NORM_RTOL) * norm.min(axis=1)
-    if k == 1:
-        return equal_norms & (norm[:, 0] > 0)
-
-    singular = np.sqrt(np.clip(np.linalg.eigvalsh(sub_gram), 0.0, None))
-    rank_rtol = RANK_RTOL + np.sqrt(2.0) * lean
-    rank = np.sum(singular > rank_rtol[:, None] * singular[:, -1:], axis=1)
-
-    safe = np.where(norm > 0, norm, 1.0)
-    cos = sub_gram / (safe[:, :, None] * safe[:, None, :])
-    rows = np.sort(cos[:, ~np.eye(k, dtype=bool)].reshape(F, k, k - 1), axis=-1)
-    cos_tol = COS_TOL + 1.5 * lean**2
-    angles_match = np.all(np.abs(rows - polytope.row_cosines) <= cos_tol[:, None, None], (1, 2))
-    return equal_norms & (rank == polytope.n_dims) & angles_match
 
 
 def _summaries(factor_counts: np.ndarray, others: list[list[tuple[int, int]]]) -> np.ndarray:

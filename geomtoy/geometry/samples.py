@@ -15,13 +15,17 @@ instances.parquet columns (NaN / "" for instances of infinite-data groups)
     weight_norm            ||W||_F
     hidden_norm            ||H||_F / sqrt(T), the RMS hidden-vector norm
     truncated              samples that overflowed their sparse slots (should be 0)
-    sample_geometry        the hidden vectors labelled by geomtoy.geometry.analyze as it
-                           labels features (e.g. "triangle", "pentagon"); "" when T is
-                           above SAMPLE_GEOMETRY_MAX (a T x T Gram matrix per instance)
+    sample_geometry        the hidden vectors labelled by `point_geometry` (the same
+                           polytope checks as features, points shorter than
+                           POINT_REPRESENTED_RTOL x the longest left out), e.g. "triangle",
+                           "pentagon"; "" when T is above SAMPLE_GEOMETRY_MAX (a T x T
+                           Gram matrix per instance)
 
 samples.parquet, one row per training point of every finite instance
-    instance, sample, dimensionality (D_X), norm (||h_X||), hidden_0 ... hidden_{m-1}
-    (the hidden vector, NaN past the instance's m).
+    instance, sample, dimensionality (D_X), norm (||h_X||), polytope (the point's label
+    in `point_geometry`: e.g. "pentagon", "not_represented" for a point near the origin,
+    "" when T is above SAMPLE_GEOMETRY_MAX), hidden_0 ... hidden_{m-1} (the hidden
+    vector, NaN past the instance's m).
 """
 
 from __future__ import annotations
@@ -30,7 +34,8 @@ from collections.abc import Iterable, Mapping
 
 import numpy as np
 
-from geomtoy.geometry.polytopes import analyze
+from geomtoy.geometry.polytopes import Geometry, analyze
+from geomtoy.geometry.thresholds import POINT_REPRESENTED_RTOL, REPRESENTED_NORM
 
 SAMPLE_GEOMETRY_MAX = 512
 """Largest T whose hidden vectors are labelled (their Gram matrix is T x T)."""
@@ -79,32 +84,53 @@ def finite_tables(n_instances: int, blocks: Iterable[Mapping[str, np.ndarray]]):
         parts.append((ids, H, z["finite_sample_dimensionality"], z["finite_sample_norm"]))
     if not parts:
         return {}, None
-    cols["sample_geometry"] = _sample_geometry(n_instances, parts)
-    return cols, _samples_columns(parts)
+    cols["sample_geometry"], point_labels = _sample_geometry(n_instances, parts)
+    return cols, _samples_columns(parts, point_labels)
 
 
-def _sample_geometry(n_instances: int, parts) -> np.ndarray:
-    """Labels of the hidden vectors of every instance with T <= SAMPLE_GEOMETRY_MAX, in
-    one analysis: zero columns and rows pad them to one shape (a zero vector is not
-    represented and changes no label), so the analysis compiles once."""
+def point_geometry(H) -> Geometry:
+    """Geometry of the training points' hidden vectors H (I, m, T), as a person reads
+    the plot: the points shorter than `POINT_REPRESENTED_RTOL` x the longest of their
+    training set are left out (`not_represented`), the others are labelled as features
+    are (`geomtoy.geometry.polytopes.analyze`: polytopes by their directions, k-gons by
+    their angular gaps). Labels do not depend on the hidden vectors' scale."""
+    H = np.asarray(H, np.float32)
+    longest = np.max(np.linalg.norm(H, axis=1), axis=1) if H.size else np.zeros(len(H))
+    ok = np.isfinite(longest) & (longest > 0)
+    scale = np.where(ok, REPRESENTED_NORM / (POINT_REPRESENTED_RTOL * np.where(ok, longest, 1)), 1)
+    return analyze(H * scale[:, None, None].astype(np.float32))
+
+
+def _sample_geometry(n_instances: int, parts) -> tuple[np.ndarray, list]:
+    """Summaries of the hidden vectors of every instance with T <= SAMPLE_GEOMETRY_MAX and
+    each part's per-point labels ("" above it), in one analysis: zero columns and rows pad
+    them to one shape (a zero vector is not represented and changes no label), so the
+    analysis compiles once."""
     labels = np.full(n_instances, "", object)
-    small = [(ids, H) for ids, H, _, _ in parts if H.shape[2] <= SAMPLE_GEOMETRY_MAX]
+    points = [np.full(H.shape[::2], "", object) for _, H, _, _ in parts]
+    small = [p for p, (_, H, _, _) in enumerate(parts) if H.shape[2] <= SAMPLE_GEOMETRY_MAX]
     if not small:
-        return labels
-    m_max = max(H.shape[1] for _, H in small)
-    ids = np.concatenate([i for i, _ in small])
+        return labels, points
+    m_max = max(parts[p][1].shape[1] for p in small)
+    ids = np.concatenate([parts[p][0] for p in small])
     padded = np.zeros((len(ids), m_max, SAMPLE_GEOMETRY_MAX), np.float32)
-    row = 0
-    for _, H in small:
-        padded[row : row + len(H), : H.shape[1], : H.shape[2]] = H
-        row += len(H)
-    labels[ids] = analyze(padded).summary  # non-finite (diverged) instances get "none"
-    return labels
+    rows = []
+    for p in small:
+        H = parts[p][1]
+        start = sum(len(r) for r in rows)
+        padded[start : start + len(H), : H.shape[1], : H.shape[2]] = H
+        rows.append(np.arange(start, start + len(H)))
+    g = point_geometry(padded)
+    labels[ids] = g.summary  # non-finite (diverged) instances get "none"
+    for p, r in zip(small, rows):
+        points[p] = g.polytope[r, : parts[p][1].shape[2]].astype(object)
+    return labels, points
 
 
-def _samples_columns(parts) -> dict[str, np.ndarray]:
+def _samples_columns(parts, point_labels) -> dict[str, np.ndarray]:
     m_max = max(H.shape[1] for _, H, _, _ in parts)
     out: dict[str, list] = {"instance": [], "sample": [], "dimensionality": [], "norm": []}
+    out["polytope"] = [labels.reshape(-1) for labels in point_labels]
     hidden = [[] for _ in range(m_max)]
     for ids, H, dims, norms in parts:
         I, m, T = H.shape
@@ -115,5 +141,6 @@ def _samples_columns(parts) -> dict[str, np.ndarray]:
         for j in range(m_max):
             hidden[j].append(H[:, j].reshape(-1) if j < m else np.full(I * T, np.nan, np.float32))
     columns = {k: np.concatenate(v) for k, v in out.items()}
+    columns["polytope"] = [str(label) for label in columns["polytope"]]
     columns |= {f"hidden_{j}": np.concatenate(v) for j, v in enumerate(hidden)}
     return columns

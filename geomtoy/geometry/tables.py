@@ -16,9 +16,15 @@ from geomtoy.geometry import analyze
 
 FACTOR_COLUMNS = ("factor_size", "factor_dim", "fit_error", "leak")
 """features.parquet columns describing each feature's tegum factor, the same on every
-member: k, the dimensions d it spans, its fit error (RMS Gram error to its polytope,
-null for `other`) and its leak (largest |cos| of a member to a represented feature
-outside it); 0, 0, null, null for features that are not represented."""
+member: k, the dimensions d it spans, its fit error (RMS cosine error to its polytope
+after the best vertex matching, null for `other`) and its leak (largest |cos| of a
+member to a represented feature outside it); 0, 0, null, null for features that are not
+represented. Readers require these (`geomtoy analyze` adds them to older results)."""
+
+SPREAD_COLUMNS = ("norm_spread",)
+"""features.parquet columns added by geometry v3, the same on every member of a factor:
+its norm spread (max/min - 1 of its members' norms; labels never depend on it), null
+for features that are not represented. Readers do not require them."""
 
 
 def geometry_tables(params: Mapping[str, np.ndarray], columns: dict, diverged: np.ndarray):
@@ -56,11 +62,11 @@ def geometry_tables(params: Mapping[str, np.ndarray], columns: dict, diverged: n
         "polytope": [str(s) for s in per_feature["polytope"]],
         "importance": np.asarray(params["importance"], np.float64)[mask],
         "feature_probability": np.asarray(params["feature_probability"], np.float64)[mask],
-        **{name: per_feature[name] for name in FACTOR_COLUMNS},
+        **{name: per_feature[name] for name in FACTOR_COLUMNS + SPREAD_COLUMNS},
     }
     for name in ("factor_size", "factor_dim"):
         features[name] = np.nan_to_num(features[name]).astype(np.int64)
-    for name in ("fit_error", "leak"):  # null where undefined; reads back as NaN
+    for name in ("fit_error", "leak", "norm_spread"):  # null where undefined; reads back as NaN
         features[name] = pa.array(features[name], mask=np.isnan(features[name]))
     return instances, features
 
@@ -78,7 +84,7 @@ def _analyze_by_shape(W, n_features, n_hidden, offset):
         "interference": np.full(F, np.nan),
         "factor": np.full(F, -1, np.int64),
         "polytope": np.empty(F, object),
-        **{name: np.full(F, np.nan) for name in FACTOR_COLUMNS},
+        **{name: np.full(F, np.nan) for name in FACTOR_COLUMNS + SPREAD_COLUMNS},
     }
     for n, m in sorted(set(zip(n_features.tolist(), n_hidden.tolist()))):
         sel = np.flatnonzero((n_features == n) & (n_hidden == m))
