@@ -186,7 +186,7 @@ def test_nothing_named_in_v2_changes_on_the_smoke_results(smoke_results):
     tests/reference_geometry.py)."""
     from conftest import SWEEP_FILES
 
-    from geomtoy.results.store import store as results
+    from geomtoy.results import store as results
     from geomtoy.sweep.grammar import is_sae_sweep
 
     root, codes = smoke_results
