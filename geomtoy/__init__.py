@@ -13,7 +13,7 @@ only started by the modules that need it.
     geomtoy.analyze(W)                                # geometry of (I, m, n) weights
 """
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 _EXPORTS = {
     "run": ("geomtoy.api", "run"),

@@ -20,15 +20,11 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+# Light imports only: `geomtoy --version`, `--help` and a one-line error start neither JAX
+# nor NumPy (tests/test_cli.py); each handler imports what it needs.
 from geomtoy import __version__, spec
-from geomtoy.results import store as results
 from geomtoy.runs import jobs, signals
-from geomtoy.runs.directory import plan_run
-from geomtoy.runs.progress import Progress
 from geomtoy.spec import SweepError
-from geomtoy.sweep import bundled
-from geomtoy.sweep import load as load_sweep
-from geomtoy.sweep.grammar import is_sae_sweep
 
 
 class _Parser(argparse.ArgumentParser):
@@ -78,7 +74,13 @@ def _add_run_execution(p: argparse.ArgumentParser) -> None:
         "--log",
         choices=("none", "wandb"),
         default="none",
-        help="also send every chunk's progress record to a tracker (needs the wandb package)",
+        help="also send every chunk's progress record to a tracker (needs the wandb package; "
+        "its files go to $WANDB_DIR or ./wandb, outside the results directory)",
+    )
+    p.add_argument(
+        "--log-project",
+        metavar="NAME",
+        help="the tracker's project (default: $WANDB_PROJECT, else geomtoy)",
     )
     p.add_argument(
         "--devices",
@@ -121,7 +123,9 @@ def _devices(value: str):
 
 def _run_sae(args: argparse.Namespace, path: Path) -> int:
     from geomtoy.engine import compile_cache, parallel
+    from geomtoy.results import store as results
     from geomtoy.runs import runner, sae_runner
+    from geomtoy.runs.progress import Progress
     from geomtoy.sae import sweep as sae_sweep
 
     for flag, used in (("--worker", args.worker), ("--log", args.log != "none")):
@@ -151,6 +155,12 @@ def _run_sae(args: argparse.Namespace, path: Path) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from geomtoy.results import store as results
+    from geomtoy.runs.directory import plan_run
+    from geomtoy.sweep import bundled
+    from geomtoy.sweep import load as load_sweep
+    from geomtoy.sweep.grammar import is_sae_sweep
+
     path = bundled.resolve(args.sweep)
     if is_sae_sweep(path):
         return _run_sae(args, path)
@@ -161,24 +171,36 @@ def _run(args: argparse.Namespace) -> int:
         from geomtoy.runs.progress import WandbTracker
 
         try:
-            trackers.append(WandbTracker(sweep.name, sweep.spec, out))
+            trackers.append(WandbTracker(sweep.name, sweep.spec, project=args.log_project))
         except ModuleNotFoundError as e:
             print(f"geomtoy: error: {e}", file=sys.stderr)
             return 2
     worker = jobs.resolve(args.worker)
-    # Refusals that need no devices come before JAX starts (the runner plans again).
-    plan_run(sweep, out, resume=args.resume, overwrite=args.overwrite, worker=worker)
-    progress = Progress(None if args.quiet else sys.stderr, trackers=trackers)
+    # Refusals that need no devices come before JAX starts (the runner plans again); a
+    # dry run writes nothing, so it only says what the run would refuse.
+    refusal = None
+    try:
+        plan_run(sweep, out, resume=args.resume, overwrite=args.overwrite, worker=worker)
+    except SweepError as e:
+        if not args.dry_run:
+            raise
+        refusal = f"note: the run itself would stop: {e}"
     argv = sys.argv[1:] if args.argv is None else args.argv
     from geomtoy.engine import compile_cache, parallel  # JAX starts here, signals handled
     from geomtoy.runs import runner
+    from geomtoy.runs.progress import Progress
+
+    progress = Progress(None if args.quiet else sys.stderr, trackers=trackers)
 
     cache = compile_cache.enable(args.compile_cache, not args.no_compile_cache, executables=True)
     try:
         mesh = parallel.setup(args.devices)  # GEOMTOY_DISTRIBUTED=1: jax.distributed first
         signals.check()  # Ctrl-C or SIGTERM during start-up
         if args.dry_run:
-            return _dry_run(sweep, mesh)
+            _dry_run(sweep, mesh)
+            if refusal:
+                print(refusal)
+            return 0
         runner.check_memory(sweep, mesh=mesh)
         with compile_cache.executables(cache):  # a warm start traces nothing
             report = runner.run_sweep(
@@ -237,6 +259,7 @@ def _add_analyze(sub) -> argparse.ArgumentParser:
 
 
 def _analyze(args: argparse.Namespace) -> int:
+    from geomtoy.results import store as results
     from geomtoy.runs import runner
 
     runner.analyze_dir(args.dir)
@@ -245,7 +268,7 @@ def _analyze(args: argparse.Namespace) -> int:
 
 
 def _add_explore(sub) -> argparse.ArgumentParser:
-    from geomtoy.viz import explore
+    from geomtoy.viz import arguments
 
     p = sub.add_parser(
         "explore",
@@ -253,15 +276,16 @@ def _add_explore(sub) -> argparse.ArgumentParser:
         description="Write an interactive HTML page (no server, no network) to browse the "
         "geometry of every trained model of one or more complete results directories.",
     )
-    explore.add_arguments(p)
+    arguments.add_arguments(p)
     return p
 
 
 def _explore(args: argparse.Namespace) -> int:
     from geomtoy.viz import explore
 
-    out = explore.build_explorer(args.dirs, args.out)
-    _say(explore.describe(out))
+    replaced = Path(args.out).is_file()
+    out = explore.build_explorer(args.dirs, args.out, args.overwrite)
+    _say(explore.describe(out) + ("; replaced the page that was there" if replaced else ""))
     return 0
 
 
@@ -277,6 +301,7 @@ def _add_merge(sub) -> argparse.ArgumentParser:
 
 
 def _merge(args: argparse.Namespace) -> int:
+    from geomtoy.results import store as results
     from geomtoy.runs import runner
 
     runner.finish(args.dir)
@@ -342,6 +367,8 @@ def _add_sweeps(sub) -> argparse.ArgumentParser:
 
 
 def _sweeps(args: argparse.Namespace) -> int:
+    from geomtoy.sweep import bundled
+
     rows = bundled.listing()
     if not rows:
         print("geomtoy: error: no bundled sweeps found (a broken install?)", file=sys.stderr)
@@ -401,9 +428,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     checkpoint written (143 SIGTERM, 129 SIGHUP, 130 Ctrl-C): rerun to resume."""
     args = build_parser().parse_args(argv)
     args.argv = None if argv is None else list(argv)
-    from geomtoy.engine import parallel
-
-    if args.command == "run" and parallel.distributed_requested() and argv is None:
+    if args.command == "run" and argv is None and _distributed_requested():
         if not os.environ.get(jobs.SUPERVISED_ENV):
             return jobs.supervise(sys.argv[1:])
         jobs.die_with_parent()
@@ -423,6 +448,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as e:
         _say(f"geomtoy: error: {_os_error(e)}", sys.stderr)
         return 2
+
+
+def _distributed_requested() -> bool:
+    """GEOMTOY_DISTRIBUTED asks for a multi-process job (parallel.distributed_requested
+    decides); without the variable JAX is not imported here."""
+    if "GEOMTOY_DISTRIBUTED" not in os.environ:
+        return False
+    from geomtoy.engine import parallel
+
+    return parallel.distributed_requested()
 
 
 def _os_error(e: OSError) -> str:

@@ -27,6 +27,7 @@ from __future__ import annotations
 import collections
 import json
 import math
+import os
 import shutil
 import sys
 import time
@@ -265,20 +266,30 @@ class Progress:
 
 class WandbTracker:
     """`--log wandb`: every chunk record to a Weights & Biases run (wandb must be
-    installed; its own settings, e.g. WANDB_MODE=offline, apply)."""
+    installed; its own settings apply, e.g. WANDB_MODE=offline, WANDB_DIR).
 
-    def __init__(self, name: str, config: dict, directory: str | Path):
+    The wandb run starts with the first record, so a run that is refused, or finds its
+    results complete, starts none. Its files go where wandb puts them (WANDB_DIR, else
+    ./wandb), never inside the results directory, whose files geomtoy checks. The
+    project is `project`, else WANDB_PROJECT, else "geomtoy"."""
+
+    def __init__(self, name: str, config: dict, project: str | None = None, **init):
         try:
             import wandb
         except ModuleNotFoundError:
             raise ModuleNotFoundError(
                 "--log wandb needs the wandb package: pip install wandb"
             ) from None
-        self._run = wandb.init(project="geomtoy", name=name, config=config, dir=str(directory))
+        self._wandb, self._run = wandb, None
+        project = project or os.environ.get("WANDB_PROJECT") or "geomtoy"
+        self._init = {"project": project, "name": name, "config": config, **init}
 
     def __call__(self, record: dict) -> None:
+        if self._run is None:
+            self._run = self._wandb.init(**self._init)
         step = record["model_steps_done"]
         self._run.log({k: v for k, v in record.items() if v is not None}, step=step)
 
     def finish(self) -> None:
-        self._run.finish()
+        if self._run is not None:
+            self._run.finish()
