@@ -338,13 +338,23 @@ def _bench(args: argparse.Namespace) -> int:
 def _add_export(sub) -> argparse.ArgumentParser:
     p = sub.add_parser(
         "export",
-        help="write a results directory's weights for PyTorch tools (safetensors)",
-        description="Write W, b (and W2) of every instance, with the grid values as metadata, "
-        "to one safetensors file (layout: docs/export.md).",
+        help="write a results directory's weights for PyTorch tools (safetensors, SAELens)",
+        description="safetensors: W, b (and W2) of every instance, with the grid values as "
+        "metadata, in one file; saelens: each SAE of an SAE sweep as a folder SAELens's "
+        "SAE.load_from_disk reads (layouts: docs/export.md).",
     )
     p.add_argument("dir", metavar="DIR", help="a complete results directory")
-    p.add_argument("--format", default="safetensors", help="output format (default: %(default)s)")
-    p.add_argument("--out", metavar="FILE", help="file to write (default: DIR.safetensors)")
+    p.add_argument(
+        "--format",
+        default="safetensors",
+        metavar="{safetensors,saelens}",
+        help="output format (default: %(default)s)",
+    )
+    p.add_argument(
+        "--out",
+        metavar="PATH",
+        help="file to write (default: DIR.safetensors); saelens: folder (default: DIR.saelens)",
+    )
     return p
 
 
@@ -352,6 +362,9 @@ def _export(args: argparse.Namespace) -> int:
     from geomtoy.results import export
 
     out = export.export(args.dir, args.out, args.format)
+    if out.is_dir():
+        print(f"{out}: {len(list(out.iterdir()))} SAEs, each a folder SAE.load_from_disk reads")
+        return 0
     size = out.stat().st_size
     print(f"{out}: {size / 1e6:.1f} MB" if size >= 1e5 else f"{out}: {size / 1e3:.1f} kB")
     return 0
