@@ -21,8 +21,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 # Light imports only: `geomtoy --version`, `--help` and a one-line error start neither JAX
-# nor NumPy (tests/test_cli.py); each handler imports what it needs.
-from geomtoy import __version__, spec
+# nor NumPy (tests/test_first_use.py); each handler imports what it needs.
+from geomtoy import __version__
+from geomtoy.runs import arguments as run_arguments
 from geomtoy.runs import jobs, signals
 from geomtoy.spec import SweepError
 
@@ -32,93 +33,6 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
-
-
-def _add_run(sub) -> argparse.ArgumentParser:
-    p = sub.add_parser(
-        "run",
-        help="train a sweep into a results directory (resumes an interrupted one)",
-        description="Train every instance of a sweep file and write the results directory. "
-        "Rerunning the same command resumes an interrupted run and does nothing on a complete one.",
-    )
-    p.add_argument(
-        "sweep",
-        metavar="SWEEP",
-        help="a sweep file, or the name of a bundled sweep such as pentagon (geomtoy sweeps "
-        "lists them; the keys: docs/sweep-file.md)",
-    )
-    p.add_argument("--out", metavar="DIR", help="results directory (default: results/<name>)")
-    p.add_argument(
-        "--scale", choices=spec.SCALES, default="default", help="run size (default: %(default)s)"
-    )
-    p.add_argument("--resume", action="store_true", help="require a run to resume in DIR")
-    p.add_argument(
-        "--set",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a key, e.g. train.steps=2000, model.kind=linear, grid.train.lr=[1e-3,1e-2]",
-    )
-    p.add_argument(
-        "--overwrite", action="store_true", help="replace a results directory holding another run"
-    )
-    p.add_argument("--quiet", "-q", action="store_true", help="no progress lines")
-    _add_run_execution(p)
-    return p
-
-
-def _add_run_execution(p: argparse.ArgumentParser) -> None:
-    """run's options of where and how it trains: tracker, devices, job array, dry run,
-    compilation cache (the help lists them in this order, after the sweep's own)."""
-    p.add_argument(
-        "--log",
-        choices=("none", "wandb"),
-        default="none",
-        help="also send every chunk's progress record to a tracker (needs the wandb package; "
-        "its files go to $WANDB_DIR or ./wandb, outside the results directory)",
-    )
-    p.add_argument(
-        "--log-project",
-        metavar="NAME",
-        help="the tracker's project (default: $WANDB_PROJECT, else geomtoy)",
-    )
-    p.add_argument(
-        "--devices",
-        type=_devices,
-        default="auto",
-        metavar="N",
-        help="split instances over N local devices (default: all; on CPU one per core)",
-    )
-    p.add_argument(
-        "--worker",
-        metavar="K/N",
-        help="task K of a job array of N sharing --out: train the blocks b %% N == K; "
-        "'auto' reads the task from SLURM_ARRAY_TASK_ID, SGE_TASK_ID, ... (see README)",
-    )
-    p.add_argument(
-        "--dry-run",
-        action="store_true",
-        help="print instances, groups, blocks, memory per block and estimated time; "
-        "train and write nothing",
-    )
-    cache = p.add_mutually_exclusive_group()
-    cache.add_argument(
-        "--compile-cache",
-        metavar="DIR",
-        help="persistent cache of compiled programs (default: $GEOMTOY_COMPILE_CACHE or "
-        "~/.cache/geomtoy/jax); a rerun of the same shapes traces and compiles nothing",
-    )
-    cache.add_argument(
-        "--no-compile-cache", action="store_true", help="compile every program afresh"
-    )
-
-
-def _devices(value: str):
-    if value == "auto":
-        return value
-    if value.isdigit() and int(value) >= 1:
-        return int(value)
-    raise argparse.ArgumentTypeError(f"expected a positive integer or auto, got {value!r}")
 
 
 def _run_sae(args: argparse.Namespace, path: Path) -> int:
@@ -166,15 +80,9 @@ def _run(args: argparse.Namespace) -> int:
         return _run_sae(args, path)
     sweep = load_sweep(path, scale=args.scale, sets=args.set)
     out = Path(args.out) if args.out else Path("results") / sweep.name
-    trackers = []
-    if args.log == "wandb":
-        from geomtoy.runs.progress import WandbTracker
-
-        try:
-            trackers.append(WandbTracker(sweep.name, sweep.spec, project=args.log_project))
-        except ModuleNotFoundError as e:
-            print(f"geomtoy: error: {e}", file=sys.stderr)
-            return 2
+    trackers = _trackers(args, sweep)
+    if trackers is None:
+        return 2
     worker = jobs.resolve(args.worker)
     # Refusals that need no devices come before JAX starts (the runner plans again); a
     # dry run writes nothing, so it only says what the run would refuse.
@@ -191,16 +99,12 @@ def _run(args: argparse.Namespace) -> int:
     from geomtoy.runs.progress import Progress
 
     progress = Progress(None if args.quiet else sys.stderr, trackers=trackers)
-
     cache = compile_cache.enable(args.compile_cache, not args.no_compile_cache, executables=True)
     try:
         mesh = parallel.setup(args.devices)  # GEOMTOY_DISTRIBUTED=1: jax.distributed first
         signals.check()  # Ctrl-C or SIGTERM during start-up
         if args.dry_run:
-            _dry_run(sweep, mesh)
-            if refusal:
-                print(refusal)
-            return 0
+            return _dry_run(sweep, mesh, refusal)
         runner.check_memory(sweep, mesh=mesh)
         with compile_cache.executables(cache):  # a warm start traces nothing
             report = runner.run_sweep(
@@ -230,7 +134,20 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _dry_run(sweep, mesh) -> int:
+def _trackers(args: argparse.Namespace, sweep) -> list | None:
+    """--log's trackers; None (after one line on stderr) when the tracker is missing."""
+    if args.log != "wandb":
+        return []
+    from geomtoy.runs.progress import WandbTracker
+
+    try:
+        return [WandbTracker(sweep.name, sweep.spec, project=args.log_project)]
+    except ModuleNotFoundError as e:
+        print(f"geomtoy: error: {e}", file=sys.stderr)
+        return None
+
+
+def _dry_run(sweep, mesh, refusal: str | None = None) -> int:
     from geomtoy.engine import parallel
     from geomtoy.runs import budget, runner
 
@@ -244,6 +161,8 @@ def _dry_run(sweep, mesh) -> int:
                 f"  group {g.index}: blocks of {f.block_size:,} instead of {g.block_size:,}, "
                 f'chosen from this device\'s memory (train.block_size = "auto")'
             )
+    if refusal:  # what the run itself would refuse (another scale there, ...)
+        print(refusal)
     return 0
 
 
@@ -413,7 +332,7 @@ def _keys(args: argparse.Namespace) -> int:
 
 
 COMMANDS: dict[str, tuple[Callable, Callable[[argparse.Namespace], int]]] = {
-    "run": (_add_run, _run),
+    "run": (run_arguments.add_run, _run),
     "analyze": (_add_analyze, _analyze),
     "keys": (_add_keys, _keys),
     "explore": (_add_explore, _explore),
