@@ -70,7 +70,6 @@ def _run_sae(args: argparse.Namespace, path: Path) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     from geomtoy.results import store as results
-    from geomtoy.runs.directory import plan_run
     from geomtoy.sweep import bundled
     from geomtoy.sweep import load as load_sweep
     from geomtoy.sweep.grammar import is_sae_sweep
@@ -84,15 +83,7 @@ def _run(args: argparse.Namespace) -> int:
     if trackers is None:
         return 2
     worker = jobs.resolve(args.worker)
-    # Refusals that need no devices come before JAX starts (the runner plans again); a
-    # dry run writes nothing, so it only says what the run would refuse.
-    refusal = None
-    try:
-        plan_run(sweep, out, resume=args.resume, overwrite=args.overwrite, worker=worker)
-    except SweepError as e:
-        if not args.dry_run:
-            raise
-        refusal = f"note: the run itself would stop: {e}"
+    refusal = _plan(args, sweep, out, worker)
     argv = sys.argv[1:] if args.argv is None else args.argv
     from geomtoy.engine import compile_cache, parallel  # JAX starts here, signals handled
     from geomtoy.runs import runner
@@ -132,6 +123,20 @@ def _run(args: argparse.Namespace) -> int:
             f"yet: the last task to finish assembles the tables (or run geomtoy merge {out})"
         )
     return 0
+
+
+def _plan(args: argparse.Namespace, sweep, out: Path, worker) -> str | None:
+    """Refusals that need no devices, before JAX starts (the runner plans again); a dry
+    run writes nothing, so it only notes what the run would refuse."""
+    from geomtoy.runs.directory import plan_run
+
+    try:
+        plan_run(sweep, out, resume=args.resume, overwrite=args.overwrite, worker=worker)
+    except SweepError as e:
+        if not args.dry_run:
+            raise
+        return f"note: the run itself would stop: {e}"
+    return None
 
 
 def _trackers(args: argparse.Namespace, sweep) -> list | None:
