@@ -22,7 +22,7 @@ from pathlib import Path
 
 # Light imports only: `geomtoy --version`, `--help` and a one-line error start neither JAX
 # nor NumPy (tests/test_first_use.py); each handler imports what it needs.
-from geomtoy import __version__
+from geomtoy import __version__, spec
 from geomtoy.runs import arguments as run_arguments
 from geomtoy.runs import jobs, signals
 from geomtoy.spec import SweepError
@@ -52,7 +52,20 @@ def _run_sae(args: argparse.Namespace, path: Path) -> int:
         print("\n".join(sweep.plan_lines()))
         return 0
     out, argv = out or root / sweep.name, sys.argv[1:] if args.argv is None else args.argv
-    progress = Progress(None if args.quiet else sys.stderr)
+    toys = sweep.toys
+    about = f"scale {sweep.scale}; source {toys.where}"
+    if toys.scale is not None:
+        about += (
+            f" (scale {toys.scale}, {len(toys.ids)} toy model{'' if len(toys.ids) == 1 else 's'})"
+        )
+        if spec.SCALES.index(toys.scale) < spec.SCALES.index(sweep.scale):
+            _say(
+                f"geomtoy: warning: {sweep.name} at scale {sweep.scale} reads toy models "
+                f"trained at scale {toys.scale} ({toys.where}); for {sweep.scale}-scale toys, "
+                f"run their sweep with --scale {sweep.scale} first",
+                sys.stderr,
+            )
+    progress = Progress(None if args.quiet else sys.stderr, about=about)
 
     cache = compile_cache.enable(args.compile_cache, not args.no_compile_cache, executables=True)
     mesh = parallel.setup(args.devices)
@@ -89,7 +102,9 @@ def _run(args: argparse.Namespace) -> int:
     from geomtoy.runs import runner
     from geomtoy.runs.progress import Progress
 
-    progress = Progress(None if args.quiet else sys.stderr, trackers=trackers)
+    progress = Progress(
+        None if args.quiet else sys.stderr, trackers=trackers, about=f"scale {sweep.scale}"
+    )
     cache = compile_cache.enable(args.compile_cache, not args.no_compile_cache, executables=True)
     try:
         mesh = parallel.setup(args.devices)  # GEOMTOY_DISTRIBUTED=1: jax.distributed first
@@ -322,17 +337,20 @@ def _sweeps(args: argparse.Namespace) -> int:
 def _add_keys(sub) -> argparse.ArgumentParser:
     p = sub.add_parser(
         "keys",
-        help="every sweep key with its type, default and meaning",
-        description="Print the sweep-key reference (the same as docs/keys.md).",
+        help="every sweep key (toy and SAE sweeps) with its type, default and meaning",
+        description="Print the sweep-key reference (the same as docs/keys.md), the SAE "
+        "sweeps' [source] and [sae] keys last.",
     )
     p.add_argument("--markdown", action="store_true", help="as the docs/keys.md table")
     return p
 
 
 def _keys(args: argparse.Namespace) -> int:
+    from geomtoy.sae import sweep as sae_sweep
     from geomtoy.sweep import keys
 
-    print(keys.markdown() if args.markdown else keys.text(), end="")
+    sae = (sae_sweep.FIELDS, sae_sweep.STATIC.values())
+    print(keys.markdown(sae) if args.markdown else keys.text(sae), end="")
     return 0
 
 
