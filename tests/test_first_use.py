@@ -31,7 +31,11 @@ batch_size = 32
 eval_samples = 256
 chunk_steps = 20
 seeds = 2
+[grid]
+"data.feature_probability" = [0.3, 0.05]
+"train.lr" = [1e-3, 3e-3]
 """
+N_INSTANCES = 8
 
 
 def run_cli(argv) -> int:
@@ -138,7 +142,7 @@ def test_dry_run_over_another_scale_plans_and_notes_the_refusal(tiny, capsys):
     before = sorted(os.listdir(out))
     assert run_cli(["run", sweep, "--out", out, "--set", "train.steps=60", "--dry-run"]) == 0
     printed = capsys.readouterr().out
-    assert "tiny: 2 instances" in printed and "would stop" in printed
+    assert f"tiny: {N_INSTANCES} instances" in printed and "would stop" in printed
     assert sorted(os.listdir(out)) == before
 
 
@@ -198,7 +202,7 @@ def test_log_wandb_on_a_fresh_out_completes_and_reruns(tiny, tmp_path, monkeypat
     assert run_cli(argv) == 0
     assert (tmp_path / "wandb").is_dir() and not (out / "wandb").exists()
     assert runs[0]["project"] == "geomtoy" and runs[0]["name"] == "tiny"
-    assert fake.logged and fake.logged[-1][0] == 2 * 40
+    assert fake.logged and fake.logged[-1][0] == N_INSTANCES * 40
     assert run_cli(argv) == 0  # complete: nothing to train, no second wandb run
     assert len(runs) == 1
     assert run_cli([*argv, "--overwrite", "--log-project", "mine"]) == 0
@@ -219,4 +223,24 @@ def test_log_wandb_with_the_real_library_offline(tiny, tmp_path, monkeypatch):
     assert run_cli(argv) == 0
     assert not (out / "wandb").exists()
     assert list((tmp_path / "tracker" / "wandb").glob("offline-run-*"))
-    np.testing.assert_array_equal(store.open_results(out).column("seed"), [0, 1])
+    assert store.open_results(out).meta["n_instances"] == N_INSTANCES
+
+
+def test_phase_map_names_its_feature_and_has_a_legend(tiny):
+    import matplotlib.pyplot as plt
+
+    from geomtoy import open as open_results
+    from geomtoy.viz import plot
+
+    res = open_results(tiny[1])
+    fig = plot.phase_map(res, "data.feature_probability", "train.lr")
+    title = fig.axes[0].get_title()
+    assert title == "tiny: feature 2 (the last of 3), best seed per cell"
+    legend = fig.legends[0]
+    labels = [t.get_text() for t in legend.get_texts()]
+    assert labels == [label for label, _, _ in plot.PHASES]
+    colours = [h.get_facecolor()[:3] for h in legend.legend_handles]
+    np.testing.assert_allclose(colours[0], (0xDD / 255,) * 3, atol=1e-6)  # grey: norm 0
+    assert colours[1][2] > colours[1][0] and colours[2][0] > colours[2][2]  # blue, then red
+    assert "feature -1" not in title
+    plt.close(fig)
