@@ -48,23 +48,11 @@ def _run_sae(args: argparse.Namespace, path: Path) -> int:
     out = Path(args.out) if args.out else None
     root = out.parent if out else Path("results")
     sweep = sae_sweep.load(path, scale=args.scale, sets=args.set, results_root=root)
+    about = _sae_source(sweep)
     if args.dry_run:
-        print("\n".join(sweep.plan_lines()))
+        print("\n".join([f"{sweep.name}: {about}", *sweep.plan_lines()]))
         return 0
     out, argv = out or root / sweep.name, sys.argv[1:] if args.argv is None else args.argv
-    toys = sweep.toys
-    about = f"scale {sweep.scale}; source {toys.where}"
-    if toys.scale is not None:
-        about += (
-            f" (scale {toys.scale}, {len(toys.ids)} toy model{'' if len(toys.ids) == 1 else 's'})"
-        )
-        if spec.SCALES.index(toys.scale) < spec.SCALES.index(sweep.scale):
-            _say(
-                f"geomtoy: warning: {sweep.name} at scale {sweep.scale} reads toy models "
-                f"trained at scale {toys.scale} ({toys.where}); for {sweep.scale}-scale toys, "
-                f"run their sweep with --scale {sweep.scale} first",
-                sys.stderr,
-            )
     progress = Progress(None if args.quiet else sys.stderr, about=about)
 
     cache = compile_cache.enable(args.compile_cache, not args.no_compile_cache, executables=True)
@@ -79,6 +67,25 @@ def _run_sae(args: argparse.Namespace, path: Path) -> int:
     else:
         print(results.describe(out))
     return 0
+
+
+def _sae_source(sweep) -> str:
+    """An SAE sweep's scale and source for its header; a warning when the source was
+    trained at a smaller scale than the SAEs (a smoke-scale toy under default-scale SAEs)."""
+    toys = sweep.toys
+    about = f"scale {sweep.scale}; source {toys.where}"
+    if toys.scale is None:  # synthetic dictionaries
+        return about
+    n = len(toys.ids)
+    about += f" (scale {toys.scale}, {n} toy model{'' if n == 1 else 's'})"
+    if spec.SCALES.index(toys.scale) < spec.SCALES.index(sweep.scale):
+        _say(
+            f"geomtoy: warning: {sweep.name} at scale {sweep.scale} reads toy models trained "
+            f"at scale {toys.scale} ({toys.where}); for {sweep.scale}-scale toys, run their "
+            f"sweep with --scale {sweep.scale} first",
+            sys.stderr,
+        )
+    return about
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -244,3 +244,44 @@ def test_phase_map_names_its_feature_and_has_a_legend(tiny):
     assert colours[1][2] > colours[1][0] and colours[2][0] > colours[2][2]  # blue, then red
     assert "feature -1" not in title
     plt.close(fig)
+
+
+# ---------------------------------------------------------------- SAE sweeps and their source
+
+SAE = """
+name = "sae_tiny"
+[source]
+results = "{source}"
+[sae]
+width = 4
+[train]
+steps = 20
+batch_size = 32
+chunk_steps = 20
+eval_samples = 256
+"""
+
+
+def test_a_missing_toy_source_names_the_command_that_makes_it(tmp_path, capsys):
+    out = tmp_path / "res" / "sae_pentagon"
+    assert run_cli(["run", "sae_pentagon", "--scale", "smoke", "--out", out, "--dry-run"]) == 2
+    err = capsys.readouterr().err.splitlines()
+    command = f"geomtoy run pentagon --scale smoke --out {tmp_path / 'res' / 'pentagon'}"
+    assert len(err) == 1 and f"no such directory; run `{command}` first" in err[0], err
+
+
+def test_sae_header_names_source_and_scale_and_a_larger_scale_warns(tiny, tmp_path, capsys):
+    _, source = tiny
+    path = tmp_path / "sae_tiny.toml"
+    path.write_text(SAE.format(source=source))
+    assert run_cli(["run", path, "--scale", "paper", "--out", tmp_path / "p", "--dry-run"]) == 0
+    captured = capsys.readouterr()
+    warning = captured.err.strip().splitlines()
+    assert len(warning) == 1 and warning[0].startswith("geomtoy: warning: sae_tiny at scale paper")
+    assert "trained at scale default" in warning[0]
+    head = f"sae_tiny: scale paper; source {source} (scale default, 4 toy models)"
+    assert captured.out.splitlines()[0] == head
+    assert run_cli(["run", path, "--out", tmp_path / "d"]) == 0  # the same scale: no warning
+    err = capsys.readouterr().err.splitlines()
+    assert not [ln for ln in err if "warning" in ln]
+    assert f"; scale default; source {source} (scale default, 4 toy models); backend " in err[0]
