@@ -81,6 +81,17 @@ def tqdm_auto():
     return tqdm
 
 
+def _bar(**kw):
+    """A tqdm.auto bar: Jupyter's widget, or tqdm's text bar where the widget cannot be
+    drawn (ipywidgets missing: tqdm.notebook raises ImportError)."""
+    try:
+        return tqdm_auto()(**kw)
+    except ImportError:
+        from tqdm.std import tqdm
+
+        return tqdm(**kw)
+
+
 def _plural(n: int, word: str) -> str:
     return f"{n} {word}{'' if n == 1 else 's'}"
 
@@ -165,9 +176,7 @@ class Progress:
         self.n_groups, self.groups_started, self.group_index = n_groups or 0, 0, None
         self._t0 = self.clock()
         if self.notebook:  # first: the header is written above the bar
-            self._bar = tqdm_auto()(
-                total=total, desc=name, unit="model-step", unit_scale=True, file=self.stream
-            )
+            self._bar = _bar(total=total, desc=name, unit="model-step", unit_scale=True)
         if self.stream is not None:
             plan = [_plural(instances, "instance")] if instances is not None else []
             plan += [_plural(n_groups, "group")] if n_groups is not None else []
