@@ -285,3 +285,25 @@ def test_sae_header_names_source_and_scale_and_a_larger_scale_warns(tiny, tmp_pa
     err = capsys.readouterr().err.splitlines()
     assert not [ln for ln in err if "warning" in ln]
     assert f"; scale default; source {source} (scale default, 4 toy models); backend " in err[0]
+
+
+def test_train_instances_reports_progress_and_keeps_on_chunk(capsys):
+    """geomtoy.train_instances shows its chunks as geomtoy.run does (a tqdm bar in a
+    notebook, lines here) and still calls the user's on_chunk with every chunk."""
+    import geomtoy
+
+    seen = []
+    shape = geomtoy.Shape(n_features=3, n_hidden=2, steps=40, batch_size=32, eval_samples=256)
+    hp = geomtoy.HParams.create(2, 3, feature_probability=0.3, seed=[0, 1])
+    res = geomtoy.train_instances(
+        shape, hp, chunk_steps=20, devices=1, on_chunk=lambda s, l: seen.append(s)
+    )
+    assert seen == [20, 40] and res.loss.shape == (2,)
+    err = capsys.readouterr().err.splitlines()
+    assert "train_instances: 2 instances, 1 block; backend " in err[0]
+    assert [ln.split("train_instances ")[1].split(" |")[0] for ln in err[1:]] == [
+        "block 1/1 step 20/40",
+        "block 1/1 step 40/40",
+    ]
+    geomtoy.train_instances(shape, hp, chunk_steps=20, devices=1, progress=False)
+    assert capsys.readouterr().err == ""
