@@ -11,7 +11,7 @@ block `group` (when a new shape group begins: "compiling group k/G (...)"), `blo
 - a log (stderr not a TTY, e.g. a batch job): lines that start with the wall-clock time,
   at most one chunk line every `log_every` seconds (and the last chunk of each block);
 - a notebook (an IPython kernel, tqdm installed: the `notebook` extra): a tqdm.auto bar
-  with the ETA, rate and losses beside it; without tqdm, the log's lines.
+  (tqdm's rate) with this ETA and the median loss beside it; without tqdm, a log's lines.
 
 A chunk line::
 
@@ -200,6 +200,8 @@ class Progress:
         """A block of n_instances begins (at `step` when resumed from a checkpoint)."""
         self.block_index, self.block_instances, self.steps = index, n_instances, steps
         self.done += step * n_instances  # steps a checkpoint saved are not to do
+        if self._bar is not None and step:
+            self._bar.update(step * n_instances)
         self._t = self.clock()
         self._first_chunk = True
         if step:
