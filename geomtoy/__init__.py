@@ -14,7 +14,7 @@ only started by the modules that need it.
     geomtoy.zoo.load("pentagon")                      # a trained reference model, by name
 """
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 _EXPORTS = {
     "run": ("geomtoy.api", "run"),

@@ -37,10 +37,28 @@ def train_instances(
     chunk_steps: int = 500,
     on_chunk: Callable[[int, np.ndarray], None] | None = None,
     devices: int | str = "auto",
+    progress: bool = True,
 ):
     """`geomtoy.engine.train.train_instances` over `devices` local devices (default all; on CPU
-    one per core): instances are split over them when their count divides evenly."""
-    return train.train_instances(shape, hp, root_seed, chunk_steps, on_chunk, mesh=_mesh(devices))
+    one per core): instances are split over them when their count divides evenly. With
+    `progress`, as geomtoy.run: a tqdm bar in a notebook, else lines on stderr."""
+    mesh = _mesh(devices)
+    report = Progress(sys.stderr if progress else None)
+    n = int(np.shape(hp.seed)[0])
+    report.start("train_instances", total=n * shape.steps, n_blocks=1, instances=n)
+    report.block(0, n, steps=shape.steps)
+    done = [0]
+
+    def chunk(step: int, loss: np.ndarray) -> None:
+        report.chunk(step, (step - done[0]) * n, loss)
+        done[0] = step
+        if on_chunk is not None:
+            on_chunk(step, loss)
+
+    try:
+        return train.train_instances(shape, hp, root_seed, chunk_steps, chunk, mesh=mesh)
+    finally:
+        report.close()
 
 
 def run(
@@ -55,7 +73,8 @@ def run(
 ) -> Results:
     """Train a sweep (a TOML file or a bundled name such as "pentagon") into `out`
     (default results/<name>), as `geomtoy run` does, and open the results. A complete
-    directory of the same sweep is opened without training."""
+    directory of the same sweep is opened without training. `progress`: a tqdm bar in a
+    notebook (with tqdm installed), else lines on stderr; False: silent."""
     spec = load(bundled.resolve(sweep), scale=scale, sets=list(sets))
     out = Path(out) if out is not None else Path("results") / spec.name
     report = Progress(sys.stderr if progress else None)

@@ -20,15 +20,12 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+# Light imports only: `geomtoy --version`, `--help` and a one-line error start neither JAX
+# nor NumPy (tests/test_first_use.py); each handler imports what it needs.
 from geomtoy import __version__, spec
-from geomtoy.results import store as results
+from geomtoy.runs import arguments as run_arguments
 from geomtoy.runs import jobs, signals
-from geomtoy.runs.directory import plan_run
-from geomtoy.runs.progress import Progress
 from geomtoy.spec import SweepError
-from geomtoy.sweep import bundled
-from geomtoy.sweep import load as load_sweep
-from geomtoy.sweep.grammar import is_sae_sweep
 
 
 class _Parser(argparse.ArgumentParser):
@@ -38,90 +35,11 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
-def _add_run(sub) -> argparse.ArgumentParser:
-    p = sub.add_parser(
-        "run",
-        help="train a sweep into a results directory (resumes an interrupted one)",
-        description="Train every instance of a sweep file and write the results directory. "
-        "Rerunning the same command resumes an interrupted run and does nothing on a complete one.",
-    )
-    p.add_argument(
-        "sweep",
-        metavar="SWEEP",
-        help="a sweep file, or the name of a bundled sweep such as pentagon (geomtoy sweeps "
-        "lists them; the keys: docs/sweep-file.md)",
-    )
-    p.add_argument("--out", metavar="DIR", help="results directory (default: results/<name>)")
-    p.add_argument(
-        "--scale", choices=spec.SCALES, default="default", help="run size (default: %(default)s)"
-    )
-    p.add_argument("--resume", action="store_true", help="require a run to resume in DIR")
-    p.add_argument(
-        "--set",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a key, e.g. train.steps=2000, model.kind=linear, grid.train.lr=[1e-3,1e-2]",
-    )
-    p.add_argument(
-        "--overwrite", action="store_true", help="replace a results directory holding another run"
-    )
-    p.add_argument("--quiet", "-q", action="store_true", help="no progress lines")
-    _add_run_execution(p)
-    return p
-
-
-def _add_run_execution(p: argparse.ArgumentParser) -> None:
-    """run's options of where and how it trains: tracker, devices, job array, dry run,
-    compilation cache (the help lists them in this order, after the sweep's own)."""
-    p.add_argument(
-        "--log",
-        choices=("none", "wandb"),
-        default="none",
-        help="also send every chunk's progress record to a tracker (needs the wandb package)",
-    )
-    p.add_argument(
-        "--devices",
-        type=_devices,
-        default="auto",
-        metavar="N",
-        help="split instances over N local devices (default: all; on CPU one per core)",
-    )
-    p.add_argument(
-        "--worker",
-        metavar="K/N",
-        help="task K of a job array of N sharing --out: train the blocks b %% N == K; "
-        "'auto' reads the task from SLURM_ARRAY_TASK_ID, SGE_TASK_ID, ... (see README)",
-    )
-    p.add_argument(
-        "--dry-run",
-        action="store_true",
-        help="print instances, groups, blocks, memory per block and estimated time; "
-        "train and write nothing",
-    )
-    cache = p.add_mutually_exclusive_group()
-    cache.add_argument(
-        "--compile-cache",
-        metavar="DIR",
-        help="persistent cache of compiled programs (default: $GEOMTOY_COMPILE_CACHE or "
-        "~/.cache/geomtoy/jax); a rerun of the same shapes traces and compiles nothing",
-    )
-    cache.add_argument(
-        "--no-compile-cache", action="store_true", help="compile every program afresh"
-    )
-
-
-def _devices(value: str):
-    if value == "auto":
-        return value
-    if value.isdigit() and int(value) >= 1:
-        return int(value)
-    raise argparse.ArgumentTypeError(f"expected a positive integer or auto, got {value!r}")
-
-
 def _run_sae(args: argparse.Namespace, path: Path) -> int:
     from geomtoy.engine import compile_cache, parallel
+    from geomtoy.results import store as results
     from geomtoy.runs import runner, sae_runner
+    from geomtoy.runs.progress import Progress
     from geomtoy.sae import sweep as sae_sweep
 
     for flag, used in (("--worker", args.worker), ("--log", args.log != "none")):
@@ -130,11 +48,12 @@ def _run_sae(args: argparse.Namespace, path: Path) -> int:
     out = Path(args.out) if args.out else None
     root = out.parent if out else Path("results")
     sweep = sae_sweep.load(path, scale=args.scale, sets=args.set, results_root=root)
+    about = _sae_source(sweep)
     if args.dry_run:
-        print("\n".join(sweep.plan_lines()))
+        print("\n".join([f"{sweep.name}: {about}", *sweep.plan_lines()]))
         return 0
     out, argv = out or root / sweep.name, sys.argv[1:] if args.argv is None else args.argv
-    progress = Progress(None if args.quiet else sys.stderr)
+    progress = Progress(None if args.quiet else sys.stderr, about=about)
 
     cache = compile_cache.enable(args.compile_cache, not args.no_compile_cache, executables=True)
     mesh = parallel.setup(args.devices)
@@ -150,35 +69,55 @@ def _run_sae(args: argparse.Namespace, path: Path) -> int:
     return 0
 
 
+def _sae_source(sweep) -> str:
+    """An SAE sweep's scale and source for its header; a warning when the source was
+    trained at a smaller scale than the SAEs (a smoke-scale toy under default-scale SAEs)."""
+    toys = sweep.toys
+    about = f"scale {sweep.scale}; source {toys.where}"
+    if toys.scale is None:  # synthetic dictionaries
+        return about
+    n = len(toys.ids)
+    about += f" (scale {toys.scale}, {n} toy model{'' if n == 1 else 's'})"
+    if spec.SCALES.index(toys.scale) < spec.SCALES.index(sweep.scale):
+        _say(
+            f"geomtoy: warning: {sweep.name} at scale {sweep.scale} reads toy models trained "
+            f"at scale {toys.scale} ({toys.where}); for {sweep.scale}-scale toys, run their "
+            f"sweep with --scale {sweep.scale} first",
+            sys.stderr,
+        )
+    return about
+
+
 def _run(args: argparse.Namespace) -> int:
+    from geomtoy.results import store as results
+    from geomtoy.sweep import bundled
+    from geomtoy.sweep import load as load_sweep
+    from geomtoy.sweep.grammar import is_sae_sweep
+
     path = bundled.resolve(args.sweep)
     if is_sae_sweep(path):
         return _run_sae(args, path)
     sweep = load_sweep(path, scale=args.scale, sets=args.set)
     out = Path(args.out) if args.out else Path("results") / sweep.name
-    trackers = []
-    if args.log == "wandb":
-        from geomtoy.runs.progress import WandbTracker
-
-        try:
-            trackers.append(WandbTracker(sweep.name, sweep.spec, out))
-        except ModuleNotFoundError as e:
-            print(f"geomtoy: error: {e}", file=sys.stderr)
-            return 2
+    trackers = _trackers(args, sweep)
+    if trackers is None:
+        return 2
     worker = jobs.resolve(args.worker)
-    # Refusals that need no devices come before JAX starts (the runner plans again).
-    plan_run(sweep, out, resume=args.resume, overwrite=args.overwrite, worker=worker)
-    progress = Progress(None if args.quiet else sys.stderr, trackers=trackers)
+    refusal = _plan(args, sweep, out, worker)
     argv = sys.argv[1:] if args.argv is None else args.argv
     from geomtoy.engine import compile_cache, parallel  # JAX starts here, signals handled
     from geomtoy.runs import runner
+    from geomtoy.runs.progress import Progress
 
+    progress = Progress(
+        None if args.quiet else sys.stderr, trackers=trackers, about=f"scale {sweep.scale}"
+    )
     cache = compile_cache.enable(args.compile_cache, not args.no_compile_cache, executables=True)
     try:
         mesh = parallel.setup(args.devices)  # GEOMTOY_DISTRIBUTED=1: jax.distributed first
         signals.check()  # Ctrl-C or SIGTERM during start-up
         if args.dry_run:
-            return _dry_run(sweep, mesh)
+            return _dry_run(sweep, mesh, refusal)
         runner.check_memory(sweep, mesh=mesh)
         with compile_cache.executables(cache):  # a warm start traces nothing
             report = runner.run_sweep(
@@ -208,7 +147,34 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _dry_run(sweep, mesh) -> int:
+def _plan(args: argparse.Namespace, sweep, out: Path, worker) -> str | None:
+    """Refusals that need no devices, before JAX starts (the runner plans again); a dry
+    run writes nothing, so it only notes what the run would refuse."""
+    from geomtoy.runs.directory import plan_run
+
+    try:
+        plan_run(sweep, out, resume=args.resume, overwrite=args.overwrite, worker=worker)
+    except SweepError as e:
+        if not args.dry_run:
+            raise
+        return f"note: the run itself would stop: {e}"
+    return None
+
+
+def _trackers(args: argparse.Namespace, sweep) -> list | None:
+    """--log's trackers; None (after one line on stderr) when the tracker is missing."""
+    if args.log != "wandb":
+        return []
+    from geomtoy.runs.progress import WandbTracker
+
+    try:
+        return [WandbTracker(sweep.name, sweep.spec, project=args.log_project)]
+    except ModuleNotFoundError as e:
+        print(f"geomtoy: error: {e}", file=sys.stderr)
+        return None
+
+
+def _dry_run(sweep, mesh, refusal: str | None = None) -> int:
     from geomtoy.engine import parallel
     from geomtoy.runs import budget, runner
 
@@ -222,6 +188,8 @@ def _dry_run(sweep, mesh) -> int:
                 f"  group {g.index}: blocks of {f.block_size:,} instead of {g.block_size:,}, "
                 f'chosen from this device\'s memory (train.block_size = "auto")'
             )
+    if refusal:  # what the run itself would refuse (another scale there, ...)
+        print(refusal)
     return 0
 
 
@@ -237,6 +205,7 @@ def _add_analyze(sub) -> argparse.ArgumentParser:
 
 
 def _analyze(args: argparse.Namespace) -> int:
+    from geomtoy.results import store as results
     from geomtoy.runs import runner
 
     runner.analyze_dir(args.dir)
@@ -245,7 +214,7 @@ def _analyze(args: argparse.Namespace) -> int:
 
 
 def _add_explore(sub) -> argparse.ArgumentParser:
-    from geomtoy.viz import explore
+    from geomtoy.viz import arguments
 
     p = sub.add_parser(
         "explore",
@@ -253,15 +222,16 @@ def _add_explore(sub) -> argparse.ArgumentParser:
         description="Write an interactive HTML page (no server, no network) to browse the "
         "geometry of every trained model of one or more complete results directories.",
     )
-    explore.add_arguments(p)
+    arguments.add_arguments(p)
     return p
 
 
 def _explore(args: argparse.Namespace) -> int:
     from geomtoy.viz import explore
 
-    out = explore.build_explorer(args.dirs, args.out)
-    _say(explore.describe(out))
+    replaced = Path(args.out).is_file()
+    out = explore.build_explorer(args.dirs, args.out, args.overwrite)
+    _say(explore.describe(out) + ("; replaced the page that was there" if replaced else ""))
     return 0
 
 
@@ -277,6 +247,7 @@ def _add_merge(sub) -> argparse.ArgumentParser:
 
 
 def _merge(args: argparse.Namespace) -> int:
+    from geomtoy.results import store as results
     from geomtoy.runs import runner
 
     runner.finish(args.dir)
@@ -313,13 +284,23 @@ def _bench(args: argparse.Namespace) -> int:
 def _add_export(sub) -> argparse.ArgumentParser:
     p = sub.add_parser(
         "export",
-        help="write a results directory's weights for PyTorch tools (safetensors)",
-        description="Write W, b (and W2) of every instance, with the grid values as metadata, "
-        "to one safetensors file (layout: docs/export.md).",
+        help="write a results directory's weights for PyTorch tools (safetensors, SAELens)",
+        description="safetensors: W, b (and W2) of every instance, with the grid values as "
+        "metadata, in one file; saelens: each SAE of an SAE sweep as a folder SAELens's "
+        "SAE.load_from_disk reads (layouts: docs/export.md).",
     )
     p.add_argument("dir", metavar="DIR", help="a complete results directory")
-    p.add_argument("--format", default="safetensors", help="output format (default: %(default)s)")
-    p.add_argument("--out", metavar="FILE", help="file to write (default: DIR.safetensors)")
+    p.add_argument(
+        "--format",
+        default="safetensors",
+        metavar="{safetensors,saelens}",
+        help="output format (default: %(default)s)",
+    )
+    p.add_argument(
+        "--out",
+        metavar="PATH",
+        help="file to write (default: DIR.safetensors); saelens: folder (default: DIR.saelens)",
+    )
     return p
 
 
@@ -327,6 +308,9 @@ def _export(args: argparse.Namespace) -> int:
     from geomtoy.results import export
 
     out = export.export(args.dir, args.out, args.format)
+    if out.is_dir():
+        print(f"{out}: {len(list(out.iterdir()))} SAEs, each a folder SAE.load_from_disk reads")
+        return 0
     size = out.stat().st_size
     print(f"{out}: {size / 1e6:.1f} MB" if size >= 1e5 else f"{out}: {size / 1e3:.1f} kB")
     return 0
@@ -342,6 +326,8 @@ def _add_sweeps(sub) -> argparse.ArgumentParser:
 
 
 def _sweeps(args: argparse.Namespace) -> int:
+    from geomtoy.sweep import bundled
+
     rows = bundled.listing()
     if not rows:
         print("geomtoy: error: no bundled sweeps found (a broken install?)", file=sys.stderr)
@@ -358,22 +344,25 @@ def _sweeps(args: argparse.Namespace) -> int:
 def _add_keys(sub) -> argparse.ArgumentParser:
     p = sub.add_parser(
         "keys",
-        help="every sweep key with its type, default and meaning",
-        description="Print the sweep-key reference (the same as docs/keys.md).",
+        help="every sweep key (toy and SAE sweeps) with its type, default and meaning",
+        description="Print the sweep-key reference (the same as docs/keys.md), the SAE "
+        "sweeps' [source] and [sae] keys last.",
     )
     p.add_argument("--markdown", action="store_true", help="as the docs/keys.md table")
     return p
 
 
 def _keys(args: argparse.Namespace) -> int:
+    from geomtoy.sae import sweep as sae_sweep
     from geomtoy.sweep import keys
 
-    print(keys.markdown() if args.markdown else keys.text(), end="")
+    sae = (sae_sweep.FIELDS, sae_sweep.STATIC.values())
+    print(keys.markdown(sae) if args.markdown else keys.text(sae), end="")
     return 0
 
 
 COMMANDS: dict[str, tuple[Callable, Callable[[argparse.Namespace], int]]] = {
-    "run": (_add_run, _run),
+    "run": (run_arguments.add_run, _run),
     "analyze": (_add_analyze, _analyze),
     "keys": (_add_keys, _keys),
     "explore": (_add_explore, _explore),
@@ -401,9 +390,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     checkpoint written (143 SIGTERM, 129 SIGHUP, 130 Ctrl-C): rerun to resume."""
     args = build_parser().parse_args(argv)
     args.argv = None if argv is None else list(argv)
-    from geomtoy.engine import parallel
-
-    if args.command == "run" and parallel.distributed_requested() and argv is None:
+    if args.command == "run" and argv is None and _distributed_requested():
         if not os.environ.get(jobs.SUPERVISED_ENV):
             return jobs.supervise(sys.argv[1:])
         jobs.die_with_parent()
@@ -423,6 +410,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as e:
         _say(f"geomtoy: error: {_os_error(e)}", sys.stderr)
         return 2
+
+
+def _distributed_requested() -> bool:
+    """GEOMTOY_DISTRIBUTED asks for a multi-process job (parallel.distributed_requested
+    decides); without the variable JAX is not imported here."""
+    if "GEOMTOY_DISTRIBUTED" not in os.environ:
+        return False
+    from geomtoy.engine import parallel
+
+    return parallel.distributed_requested()
 
 
 def _os_error(e: OSError) -> str:

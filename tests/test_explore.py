@@ -398,7 +398,7 @@ def test_bad_input_exits_2_with_one_line(tmp_path, sweeps, capsys):
     results.atomic_write_parquet(old / "features.parquet", table.to_pydict())
     out = tmp_path / "page.html"
     cases = {
-        "missing": ([str(tmp_path / "nowhere")], "not a geomtoy results directory"),
+        "missing": ([str(tmp_path / "nowhere")], "no such directory"),
         "no factor columns": ([str(old)], "geomtoy analyze"),
         "empty": ([str(empty)], "not a geomtoy results directory"),
         "running": ([str(sweeps["plane"]), str(running)], "running"),

@@ -3,14 +3,31 @@
 from pathlib import Path
 
 from geomtoy import cli, spec
+from geomtoy.sae import sweep as sae_sweep
 from geomtoy.sweep import keys
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
+SAE = (sae_sweep.FIELDS, sae_sweep.STATIC.values())
+
+
 def test_docs_keys_md_is_generated_from_the_field_list():
     text = (ROOT / "docs" / "keys.md").read_text()
-    assert text == keys.markdown(), "regenerate: geomtoy keys --markdown > docs/keys.md"
+    assert text == keys.markdown(SAE), "regenerate: geomtoy keys --markdown > docs/keys.md"
+
+
+def test_sae_keys_are_listed_after_the_toy_keys(capsys):
+    assert cli.main(["keys"]) == 0
+    out = capsys.readouterr().out
+    toy, sae = out.split("# SAE sweeps")
+    for key in sae_sweep.FIELDS:
+        if key.startswith(("sae.", "source.")):
+            assert f"\n{key}  (" in sae and f"\n{key}  (" not in toy, key
+    rows = {r["key"]: r for r in keys.rows(keys.sae_only(SAE), set(SAE[1]))}
+    assert rows["sae.width"]["static"] == "static" and rows["sae.k"]["static"] == "per-instance"
+    assert rows["train.optimizer"]["default"] == '"adam"'  # the toy sweeps' default is adamw
+    assert "train.lr" not in rows  # the same key as a toy sweep's
 
 
 def test_every_key_is_listed_with_type_default_and_meaning(capsys):

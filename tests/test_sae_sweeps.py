@@ -64,7 +64,7 @@ def _text(extra=None):
 BAD = [
     ({"sae": {"widht": "4"}}, "sae.widht", "unknown key (did you mean 'width'?)"),
     ({"sae": {"activation": '"topkk"'}}, "sae.activation", "unknown value 'topkk'"),
-    ({"source": {"results": '"nowhere"'}}, "source.results", "not a geomtoy results directory"),
+    ({"source": {"results": '"nowhere"'}}, "source.results", "no such directory; run `geomtoy"),
     ({"source": {"results": '"abs_3x6"'}}, "source.results", "no feature directions"),
 ]
 

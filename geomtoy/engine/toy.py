@@ -72,10 +72,14 @@ class HParams:
 
         if instance_id is None:
             instance_id = np.arange(I)
+        probability = per_feature("feature_probability", feature_probability)
+        outside = probability[~((probability > 0) & (probability <= 1))]
+        if outside.size:
+            raise ValueError(f"feature_probability: {outside.flat[0]:g} is outside (0, 1]")
         hp = cls(
             instance_id=per_instance("instance_id", instance_id, np.int32),
             seed=per_instance("seed", seed, np.int32),
-            feature_probability=per_feature("feature_probability", feature_probability),
+            feature_probability=probability,
             importance=per_feature("importance", importance),
             lr=per_instance("lr", lr, np.float32),
             weight_decay=per_instance("weight_decay", weight_decay, np.float32),

@@ -51,19 +51,31 @@ class Results:
         table = self.arrow.samples
         return None if table is None else _pandas(table, "results.samples")
 
+    @property
+    def dims(self) -> list[str]:
+        """The dimensions of `to_xarray` besides `feature`: the grid axes and `seed`, and
+        first, for an SAE sweep, `toy` (the source model each SAE reads: the SAE grid is
+        the product of the source's models with the SAE axes)."""
+        sae = self.meta.get("family") == "sae"
+        return [*(["toy"] if sae else []), *self.axes, "seed"]
+
     def to_xarray(self):
-        """One xarray Dataset over the grid axes, `seed` and (per-feature columns)
-        `feature`; cells of a grid that is not a full product are NaN."""
+        """One xarray Dataset over `dims` and (per-feature columns) `feature`; cells of a
+        grid that is not a full product are NaN. A per-feature column named as a
+        per-instance one (an SAE's `recovered_0.9`: the share of features per SAE, and
+        whether each feature is recovered) is the variable `feature_<name>`."""
         try:
             import xarray as xr
         except ModuleNotFoundError as e:
             raise ModuleNotFoundError(
                 "to_xarray needs xarray: pip install xarray (or 'geomtoy[notebook]')"
             ) from e
-        index = [*self.axes, "seed"]
+        index = self.dims
         inst = self.instances
         per_instance = inst.drop(columns=["point", "group"], errors="ignore").set_index(index)
-        features = self.features.merge(inst[["instance", *index]], on="instance")
+        both = (set(self.features.columns) - {"instance", "feature"}) & set(per_instance.columns)
+        features = self.features.rename(columns={c: f"feature_{c}" for c in both})
+        features = features.merge(inst[["instance", *index]], on="instance")
         per_feature = features.drop(columns=["instance"]).set_index([*index, "feature"])
         dataset = xr.merge([per_instance.to_xarray(), per_feature.to_xarray()])
         dataset.attrs.update(name=self.meta["name"], path=str(self.path))

@@ -23,6 +23,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from geomtoy import __version__
 from geomtoy.errors import SweepError
 from geomtoy.results.integrity import check_rows, read_npz, read_parquet
 
@@ -73,9 +74,22 @@ def atomic_save_npz(path: Path, arrays: Mapping[str, np.ndarray]) -> None:
 
 
 def atomic_write_parquet(path: Path, columns: Mapping[str, Any]) -> None:
+    """A parquet table carrying `table_metadata` of its directory as key/value metadata."""
+    table = pa.table(dict(columns))
+    table = table.replace_schema_metadata(table_metadata(Path(path).parent))
     buf = io.BytesIO()
-    pq.write_table(pa.table(dict(columns)), buf)
+    pq.write_table(table, buf)
     atomic_write_bytes(path, buf.getvalue())
+
+
+def table_metadata(directory: Path) -> dict[str, str]:
+    """What every parquet table says of itself (read with pyarrow's
+    ``pq.read_schema(path).metadata``): geomtoy's version, the results format and the
+    sweep's name (from the directory's meta.json, written before any table)."""
+    out = {"geomtoy_version": __version__, "geomtoy_format": str(FORMAT)}
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        out["sweep"] = str(json.loads((Path(directory) / "meta.json").read_text())["name"])
+    return out
 
 
 def load_npz(path: Path) -> dict[str, np.ndarray]:
@@ -125,6 +139,13 @@ class ResultsDir:
             raise SweepError(self.meta, None, reason) from None
         if not isinstance(meta, dict) or "fingerprint" not in meta or "status" not in meta:
             raise SweepError(self.meta, None, "not a geomtoy meta.json (no fingerprint/status)")
+        fmt = meta.get("format", FORMAT)
+        if not isinstance(fmt, int) or isinstance(fmt, bool) or fmt > FORMAT:
+            reason = (
+                f"results format {fmt!r} is newer than this geomtoy {__version__} reads "
+                f"(up to {FORMAT}); upgrade geomtoy, or give another --out"
+            )
+            raise SweepError(self.meta, "format", reason)
         missing = [k for k in keys if k not in meta]
         if missing or not isinstance(meta.get("runs", []), list):
             what = f"no {missing[0]!r}" if missing else "'runs' is not a list"
@@ -296,6 +317,10 @@ def open_results(path: str | Path) -> Results:
     """Load a complete results directory, checking every file it reads (SweepError naming
     the file and the problem if it is not one, or is damaged)."""
     rd = ResultsDir(Path(path))
+    if not rd.path.exists():
+        raise SweepError(rd.path, None, "no such directory")
+    if not rd.path.is_dir():
+        raise SweepError(rd.path, None, "not a directory; give a results directory")
     meta = rd.read_meta()
     if meta is None:
         raise SweepError(rd.path, "meta.json", "not a geomtoy results directory")

@@ -26,7 +26,7 @@ from geomtoy.results import store as results
 from geomtoy.sae.model import ACTIVATIONS
 from geomtoy.sae.source import SYNTHETIC, is_source, synthetic_dictionary
 from geomtoy.sae.train import SAEShape, step_bytes
-from geomtoy.sweep import grammar
+from geomtoy.sweep import bundled, grammar
 
 F = S.Field
 FIELDS: dict[str, S.Field] = {
@@ -97,6 +97,8 @@ class Toys:
     columns: dict[str, Any]  # source columns (grid axes, geometry), prefixed "toy."
     polytope: np.ndarray  # (T, n) str: the toy's label of each feature
     fingerprint: str
+    where: str = SYNTHETIC  # the source results directory, or synthetic
+    scale: str | None = None  # the scale the source was run at (None: synthetic)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -167,7 +169,7 @@ def loads(text: str, file: str, scale: str = "default", sets=(), results_root=No
     parsed = grammar.parse(text, file, scale, tuple(sets), SCHEMA)
     r = parsed.resolved
     synthetic = r["source.results"] == SYNTHETIC
-    toys = _synthetic(r) if synthetic else _from_results(r, file, results_root)
+    toys = _synthetic(r) if synthetic else _from_results(r, file, results_root, scale)
     axes = parsed.axes
     combos = list(itertools.product(*(a.values for a in axes)))
     toy_of, point, seed, per = [], [], [], {k: [] for k in ("l1", "k", "lr")}
@@ -222,14 +224,17 @@ def _synthetic(r: dict) -> Toys:
     )  # fmt: skip
 
 
-def _from_results(r: dict, file: str, root) -> Toys:
+def _from_results(r: dict, file: str, root, scale: str = "default") -> Toys:
     path = Path(r["source.results"])
     if not path.is_absolute():
         path = Path(root or "results") / path
     try:
         res = results.open_results(path)
     except S.SweepError as e:
-        raise S.SweepError(file, "source.results", f"{path}: {e.reason}") from None
+        reason = f"{path}: {e.reason}"
+        if not path.exists():
+            reason += f"; run `{_source_command(r['source.results'], path, scale)}` first"
+        raise S.SweepError(file, "source.results", reason) from None
     meta = res.meta
     src = toy_sweep.loads(meta["source"], file=meta["file"], scale=meta["scale"], sets=meta["sets"])
     keep = ~res.column("diverged").astype(bool)
@@ -264,5 +269,14 @@ def _from_results(r: dict, file: str, root) -> Toys:
     return Toys(
         ids=ids, W=res.params["W"][ids], b=res.params["b"][ids],
         feature_probability=np.asarray(fp), importance=np.asarray(imp), static=static,
-        columns=columns, polytope=polytope, fingerprint=meta["fingerprint"],
+        columns=columns, polytope=polytope, fingerprint=meta["fingerprint"], where=str(path),
+        scale=meta.get("scale"),
     )  # fmt: skip
+
+
+def _source_command(name: str, path: Path, scale: str) -> str:
+    """The command that makes a missing toy source: a bundled sweep of that name run into
+    `path`, at the SAE sweep's scale."""
+    sweep = Path(name).name if Path(name).name in bundled.names() else "SWEEP.toml"
+    command = f"geomtoy run {sweep}" + ("" if scale == "default" else f" --scale {scale}")
+    return command + ("" if path == Path("results") / sweep else f" --out {path}")

@@ -9,8 +9,11 @@ Each file's first comment line names the figure it serves, e.g.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import tomllib
 from pathlib import Path
+
+from geomtoy.errors import SweepError
 
 _PACKAGE = Path(__file__).resolve().parents[1]  # geomtoy/
 _PACKAGED = _PACKAGE / "sweeps"
@@ -33,8 +36,9 @@ def names() -> list[str]:
 
 def resolve(name_or_path: str | Path) -> Path:
     """An existing file as given, else the bundled sweep of that name (``pentagon`` or
-    ``pentagon.toml``). A name that is neither comes back unchanged, so the sweep loader
-    reports the missing file."""
+    ``pentagon.toml``). A bare name that is neither is a SweepError that suggests the
+    closest bundled name (``pentagonn``: did you mean pentagon?); a path that does not
+    exist comes back unchanged, so the sweep loader reports the missing file."""
     path = Path(name_or_path)
     if path.exists() or path.parent != Path("."):
         return path
@@ -42,6 +46,12 @@ def resolve(name_or_path: str | Path) -> Path:
     stem = path.name.removesuffix(".toml")
     if where is not None and (where / f"{stem}.toml").is_file():
         return where / f"{stem}.toml"
+    hint = difflib.get_close_matches(stem, names(), n=1, cutoff=0.6)
+    if hint:
+        reason = (
+            f"no such file or bundled sweep (did you mean {hint[0]}? geomtoy sweeps lists them)"
+        )
+        raise SweepError(path, None, reason)
     return path
 
 

@@ -58,9 +58,8 @@ from pathlib import Path
 from geomtoy.results import store as results
 from geomtoy.spec import SweepError
 from geomtoy.viz import saes
+from geomtoy.viz.arguments import DEFAULT_OUT, add_arguments  # noqa: F401 (re-exported)
 from geomtoy.viz.payload import sweep_payload
-
-DEFAULT_OUT = "explorer.html"
 
 ASSET_NAMES = ("explorer.html", "explorer.css")
 JS_FILES = ("data.js", "directions.js", "panels.js", "map.js", "saes.js", "app.js")
@@ -132,16 +131,20 @@ def show(dirs: str | Path | Sequence[str | Path], height: int = 760) -> None:
     display(HTML(f"<div>{frame}</div>"))  # a bare iframe makes IPython warn
 
 
-def build_explorer(dirs: Sequence[str | Path], out: str | Path) -> Path:
+def build_explorer(dirs: Sequence[str | Path], out: str | Path, overwrite: bool = False) -> Path:
     """Write the explorer page for the results directories `dirs` to `out`; returns `out`.
 
     Raises SweepError (the CLI's exit 2) for a directory that is not a complete results
-    directory, or an output path that cannot be written.
+    directory, or an output path that cannot be written; an existing file at `out` is
+    replaced only if it is an explorer page (or with `overwrite`).
     """
     out = Path(out)
     inside = out.parent.resolve()
     if results.ResultsDir(inside).meta.exists() or inside.name == "blocks":
         reason = "inside a results directory; write the page elsewhere, e.g. --out explorer.html"
+        raise SweepError(out, None, reason)
+    if out.is_file() and not overwrite and not is_explorer_page(out):
+        reason = "exists and is not an explorer page; give another --out, or --overwrite"
         raise SweepError(out, None, reason)
     page = _page(dirs)
     if out.is_dir():
@@ -156,22 +159,13 @@ def build_explorer(dirs: Sequence[str | Path], out: str | Path) -> Path:
     return out
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    """The arguments of `geomtoy explore` (shared by the CLI and `python -m geomtoy.viz.explore`)."""
-    parser.add_argument(
-        "dirs",
-        nargs="+",
-        metavar="DIR",
-        help="complete results directories (geomtoy run --out), or a results root holding them; "
-        "SAE results beside a toy sweep are shown with it",
-    )
-    parser.add_argument(
-        "--out",
-        default=DEFAULT_OUT,
-        metavar="FILE",
-        help=f"HTML file to write (default: {DEFAULT_OUT})",
-    )
-    return parser
+def is_explorer_page(path: Path) -> bool:
+    """Whether `path` holds a page `build_explorer` wrote (its title, near the start)."""
+    try:
+        with open(path, "rb") as f:
+            return b"<title>geomtoy explorer" in f.read(4096)
+    except OSError:
+        return False
 
 
 def describe(out: Path) -> str:
@@ -189,7 +183,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = add_arguments(_Parser(prog="geomtoy explore", description=__doc__.split("\n\n")[0]))
     args = parser.parse_args(argv)
     try:
-        out = build_explorer(args.dirs, args.out)
+        out = build_explorer(args.dirs, args.out, args.overwrite)
     except SweepError as e:
         print(f"geomtoy explore: error: {e}", file=sys.stderr)
         return 2

@@ -17,6 +17,7 @@ import json
 from pathlib import Path
 
 import matplotlib
+import matplotlib.patches
 import matplotlib.pyplot as plt
 import numpy as np
 
@@ -218,14 +219,24 @@ def _phase_colors(norm: np.ndarray, interference: np.ndarray) -> np.ndarray:
     return grey + s * ((1 - t) * blue + t * red - grey)
 
 
+PHASES = (
+    ("not represented (norm 0)", 0.0, 0.0),
+    ("its own dimension (interference 0)", 1.0, 0.0),
+    ("in superposition (interference >= 1)", 1.0, 1.0),
+)
+"""The phase map's legend: (label, norm, interference) of the colours at the corners."""
+
+
 def phase_map(results, x: str, y: str, feature: int = -1, title: str | None = None):
     """A phase diagram over grid axes x and y of a results directory (`geomtoy.open`
     or `results.open_results`): each cell is the lowest-loss seed, coloured by one
     feature's norm and interference as in the paper's §4 (the extra feature: the last,
-    by default). Returns the figure."""
+    by default), with a legend of the three corner colours. Returns the figure."""
     res = getattr(results, "arrow", results)
     rows = best_rows(res, [x, y])
     norm, interference = per_feature(res, "norm"), per_feature(res, "interference")
+    n = norm.shape[1]
+    feature %= n  # -1: the last, named by its index
     xs, ys = sorted({k[0] for k in rows}), sorted({k[1] for k in rows})
     grid = np.ones((len(ys), len(xs), 3))
     for (vx, vy), i in rows.items():
@@ -238,7 +249,16 @@ def phase_map(results, x: str, y: str, feature: int = -1, title: str | None = No
         ax.set_yscale("log" if log[1] else "linear")
         ax.set_xlabel(x)
         ax.set_ylabel(y)
-        ax.set_title(title or f"feature {feature}: norm (saturation) x interference (hue)")
+        which = f"feature {feature}" + (f" (the last of {n})" if feature == n - 1 else f" of {n}")
+        ax.set_title(title or f"{res.meta['name']}: {which}, best seed per cell")
+        handles = [
+            matplotlib.patches.Patch(color=_phase_colors(np.float64(a), np.float64(b)), label=t)
+            for t, a, b in PHASES
+        ]
+        fig.legend(
+            handles=handles, loc="outside lower center", fontsize="small", frameon=False,
+            title="colour: saturation = norm, hue = interference", title_fontsize="small",
+        )  # fmt: skip
     return fig
 
 
