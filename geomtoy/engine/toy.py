@@ -17,7 +17,7 @@ import optax
 
 from geomtoy.engine import data, models, parallel, rng
 from geomtoy.engine.models import Params
-from geomtoy.engine.optim import make_optimizer
+from geomtoy.engine.optim import toy_optimizer
 from geomtoy.spec import Shape
 
 
@@ -30,8 +30,14 @@ class HParams:
     seed: jax.Array  # (I,) int32
     feature_probability: jax.Array  # (I, n) probability that each feature is non-zero
     importance: jax.Array  # (I, n)
-    lr: jax.Array  # (I,)
-    weight_decay: jax.Array  # (I,)
+    lr: jax.Array  # (I,) of W (and W2)
+    weight_decay: jax.Array  # (I,) of W (and W2)
+    lr_b: jax.Array  # (I,) of b
+    weight_decay_b: jax.Array  # (I,) of b
+    decay_rule: jax.Array  # (I,) int32 index into registry.DECAY_RULES
+    min_lr_ratio: jax.Array  # (I,) floor of the decaying schedules, a fraction of lr
+    init_W: jax.Array  # (I,) int32 index into registry.INITS_W
+    init_b: jax.Array  # (I,) int32 index into registry.INITS_B
 
     @classmethod
     def create(
@@ -46,13 +52,20 @@ class HParams:
         seed=0,
         instance_id=None,
         mesh=None,
+        lr_b=None,
+        weight_decay_b=None,
+        decay_rule=0,
+        min_lr_ratio=0.0,
+        init_W=0,
+        init_b=0,
     ) -> HParams:
         """Broadcast hyperparameters to the instance axis.
 
         Per-feature values (feature_probability, importance) take a scalar, a 1-D array
         of n values (the same for every instance) or a 2-D array (I, n) or (I, 1).
-        Per-instance values (lr, weight_decay, seed, instance_id) take a scalar or (I,).
-        instance_id defaults to 0..I-1. The leaves go on `mesh` (parallel.current_mesh).
+        Per-instance values (lr, weight_decay, seed, instance_id, lr_b, weight_decay_b,
+        decay_rule, min_lr_ratio, init_W, init_b) take a scalar or (I,). instance_id
+        defaults to 0..I-1; lr_b and weight_decay_b to lr and weight_decay. The leaves go on `mesh` (parallel.current_mesh).
         """
         I, n = n_instances, n_features
 
@@ -79,6 +92,15 @@ class HParams:
             importance=per_feature("importance", importance),
             lr=per_instance("lr", lr, np.float32),
             weight_decay=per_instance("weight_decay", weight_decay, np.float32),
+            lr_b=per_instance("lr_b", lr if lr_b is None else lr_b, np.float32),
+            weight_decay_b=per_instance(
+                "weight_decay_b", weight_decay if weight_decay_b is None else weight_decay_b,
+                np.float32,
+            ),
+            decay_rule=per_instance("decay_rule", decay_rule, np.int32),
+            min_lr_ratio=per_instance("min_lr_ratio", min_lr_ratio, np.float32),
+            init_W=per_instance("init_W", init_W, np.int32),
+            init_b=per_instance("init_b", init_b, np.int32),
         )
         # Straight from the host onto the instance mesh (or the default device): no
         # staging copy on one device first, which would compile a resharding program.
@@ -113,8 +135,10 @@ def step_bytes(shape: Shape, batch: int | None = None) -> int:
 
 def init_one(shape: Shape, root_seed, hp: HParams) -> TrainState:
     key = rng.instance_key(root_seed, hp.instance_id, hp.seed)
-    params = models.init_params(rng.init_key(key), shape.kind, shape.n_features, shape.n_hidden)
-    opt_state = make_optimizer(shape, hp.lr, hp.weight_decay).init(params)
+    params = models.init_params(
+        rng.init_key(key), shape.kind, shape.n_features, shape.n_hidden, hp.init_W, hp.init_b
+    )
+    opt_state = toy_optimizer(shape, hp).init(params)
     return TrainState(params=params, opt_state=opt_state, step=jnp.zeros((), jnp.int32))
 
 
@@ -136,7 +160,7 @@ def step_one(shape: Shape, stream, hp: HParams, state: TrainState):
     loss, grads = jax.value_and_grad(models.loss, argnums=1)(
         shape.kind, state.params, x, hp.importance, shape.activation
     )
-    optimizer = make_optimizer(shape, hp.lr, hp.weight_decay)
+    optimizer = toy_optimizer(shape, hp)
     updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
     params = optax.apply_updates(state.params, updates)
     return state.replace(params=params, opt_state=opt_state, step=state.step + 1), loss
