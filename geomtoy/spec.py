@@ -198,7 +198,10 @@ FIELDS: dict[str, Field] = {
         "linear, cosine and warmup_cosine decay to this fraction of lr (Liu et al.: 0.05)",
     ),
     "train.warmup_steps": Field(
-        integer(0), 0, True, "warmup_cosine: linear warm-up steps from 0 to lr, then cosine to 0"
+        integer(0),
+        0,
+        True,
+        "warmup_cosine: linear warm-up steps from 0 to lr, then cosine to min_lr_ratio x lr",
     ),
     "train.seeds": Field(integer(1), 1, False, "instances per grid point"),
     "train.eval_samples": Field(integer(1), 2**17, True, "samples of the final loss"),

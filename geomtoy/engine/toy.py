@@ -94,7 +94,8 @@ class HParams:
             weight_decay=per_instance("weight_decay", weight_decay, np.float32),
             lr_b=per_instance("lr_b", lr if lr_b is None else lr_b, np.float32),
             weight_decay_b=per_instance(
-                "weight_decay_b", weight_decay if weight_decay_b is None else weight_decay_b,
+                "weight_decay_b",
+                weight_decay if weight_decay_b is None else weight_decay_b,
                 np.float32,
             ),
             decay_rule=per_instance("decay_rule", decay_rule, np.int32),
