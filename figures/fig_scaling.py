@@ -17,6 +17,7 @@ the transitions marked.
 import matplotlib.pyplot as plt
 import numpy as np
 
+from geomtoy import spec
 from geomtoy.geometry import scaling
 from geomtoy.sweep.grid import power_law
 from geomtoy.viz import plot
@@ -27,6 +28,12 @@ FIGURE = "fig_scaling"  # the first image it writes: its Make target
 P, WD, M = "data.feature_probability", "train.weight_decay", "model.n_hidden"
 
 
+def _mean_square(res) -> float:
+    """E[x^2] of a present feature for the sweep's data.magnitude."""
+    default = spec.FIELDS["data.magnitude"].default
+    return scaling.MEAN_SQUARE[res.meta["spec"]["data"].get("magnitude", default)]
+
+
 def _table(res):
     """Per instance: alpha, weight decay, m, loss, n, represented share, m x mean overlap, regime."""
     W = res.params["W"]
@@ -34,6 +41,8 @@ def _table(res):
     n = res.params["n_features"].astype(float)
     share = scaling.represented_share(W)
     overlap = np.array([scaling.mean_squared_overlap(w) for w in W])
+    probs = res.params["feature_probability"]
+    weighted = np.array([scaling.weighted_overlap(w, p) for w, p in zip(W, probs)])
     return {
         "alpha": scaling.power_law_alpha(res.column(P)),
         "wd": res.column(WD).astype(float),
@@ -42,8 +51,12 @@ def _table(res):
         "loss": res.column("loss").astype(float),
         "share": share,
         "overlap_m": overlap * m,
+        "weighted_m": weighted * m,
         "regime": scaling.regime(share * n, n, m),
         "dstar": res.column("dims_per_feature").astype(float),
+        "unrep": np.array(
+            [scaling.unrepresented_loss(w, p, _mean_square(res)) for w, p in zip(W, probs)]
+        ),
     }
 
 
@@ -68,7 +81,7 @@ def figure_scaling(res, out):
     fig, axs = plt.subplots(2, 2, figsize=(10, 8), layout="constrained")
     alphas = sorted(set(t["alpha"]))
     cmap = plt.get_cmap("viridis")
-    for k, ((a, w), (rows, _reg)) in enumerate(series.items()):
+    for k, ((a, w), (rows, reg)) in enumerate(series.items()):
         color = cmap(alphas.index(a) / max(len(alphas) - 1, 1))
         e = fits["exponent"][k]
         ls = "-" if w < 0 else "--"
@@ -84,13 +97,18 @@ def figure_scaling(res, out):
         )
         axs[1, 0].plot(t["m"][rows], t["share"][rows], ls, marker="o", ms=3, color=color, lw=1)
         axs[1, 1].plot(t["m"][rows], t["overlap_m"][rows], ls, marker="o", ms=3, color=color, lw=1)
+        if reg == "weak":
+            axs[0, 0].plot(t["m"][rows], t["unrep"][rows], "x", ms=5, color=color)
+        if reg == "strong":
+            axs[1, 1].plot(t["m"][rows], t["weighted_m"][rows], ":", marker="x", ms=3, color=color)
     ax = axs[0, 0]
     ax.set(
         xscale="log",
         yscale="log",
         xlabel="m",
         ylabel="loss",
-        title="(a) loss vs m; solid: wd < 0, dashed: wd >= 0; legend: exponent",
+        title="(a) loss vs m (legend: exponent); solid wd<0, dashed wd>=0;\n"
+        "x: E[x^2]/n x mass of unrepresented features (weak)",
     )
     ax.legend(fontsize=6, ncol=2)
 
@@ -124,14 +142,25 @@ def figure_scaling(res, out):
     ax.axhline(
         scaling.STRONG_EXPONENT, color=REGIME_COLOR["strong"], lw=0.8, label="strong, paper: 1"
     )
+    ax.axhline(
+        scaling.strong_exponent(n, widths),
+        color=REGIME_COLOR["strong"],
+        lw=0.8,
+        ls=":",
+        label=f"strong, Welch bound at n={n}",
+    )
     ax.set(
         xlabel="alpha (p_i ~ i^-(1+alpha))",
         ylabel="fitted exponent of loss vs m",
         title="(b) exponent vs alpha",
     )
     ax.legend(fontsize=7)
+    widths_line = np.unique(t["m"])
+    axs[1, 0].plot(widths_line, widths_line / t["n"].max(), "k:", lw=0.8, label="m / n")
+    axs[1, 0].legend(fontsize=7)
     axs[1, 0].set(
         xscale="log",
+        yscale="log",
         xlabel="m",
         ylabel="share of features with |W_i| > 1/2",
         title="(c) represented features",
@@ -141,7 +170,7 @@ def figure_scaling(res, out):
         xscale="log",
         xlabel="m",
         ylabel="mean squared overlap x m",
-        title="(d) overlaps of represented features vs 1/m",
+        title="(d) mean squared overlap x m; dotted: frequency-weighted (strong)",
     )
     strong = regimes == "strong"
     weak = regimes == "weak"

@@ -204,6 +204,17 @@ def test_weak_exponent_is_alpha_for_many_features():
     p = power_law(400, 0.25)  # a finite n bends the law: steeper than alpha
     assert scaling.weak_exponent(p, [4, 6, 10, 16, 25, 40]) > 0.3
     assert scaling.unlearned_mass([0.1, 0.5, 0.2], 1) == pytest.approx(0.3)
+    W = np.array([[1.0, 0.0, 0.1], [0.0, 0.0, 0.0]])  # feature 0 represented, 1 and 2 not
+    assert scaling.unrepresented_loss(W, [0.5, 0.2, 0.1], 4 / 3) == pytest.approx(0.3 * 4 / 9)
+    u = np.random.default_rng(0).uniform(0, 2, 10**6)  # E[x^2] of Uniform[0, 2)
+    assert np.mean(u**2) == pytest.approx(scaling.MEAN_SQUARE["uniform_2"], rel=3e-3)
+
+
+def test_strong_exponent_is_one_with_a_finite_n_correction():
+    widths = [10, 15, 25, 39, 63, 100]
+    assert scaling.strong_exponent(10**7, widths) == pytest.approx(1.0, abs=1e-4)
+    assert 1.0 < scaling.strong_exponent(1000, widths) < 1.1
+    assert scaling.welch_bound(3, 2) == pytest.approx(0.25)  # the Mercedes frame
 
 
 def test_overlap_share_and_regime_on_hand_built_models():
@@ -214,6 +225,10 @@ def test_overlap_share_and_regime_on_hand_built_models():
     W[:, :3] = mercedes
     assert scaling.represented_share(W) == pytest.approx(0.6)
     assert scaling.mean_squared_overlap(W) == pytest.approx(0.25)
+    # frequency-weighted: the frequent pair (0, 1) of an orthogonal-plus-shared frame
+    V = np.array([[1.0, 0.0, np.sqrt(0.5)], [0.0, 1.0, np.sqrt(0.5)]])
+    assert scaling.weighted_overlap(V, [1, 1, 1]) == pytest.approx((0 + 0.5 + 0.5) / 3)
+    assert scaling.weighted_overlap(V, [1, 1, 0]) == pytest.approx(0.0)
     padded = np.full((4, 6), np.nan)  # as params.npz pads narrower, smaller models
     padded[:2, :5] = W
     assert scaling.represented_share(padded) == pytest.approx(0.6)
@@ -230,3 +245,32 @@ def test_labels_emergence_and_transitions():
     np.testing.assert_allclose(scaling.transitions(m, [0.1, 0.12, 0.9], 0.5), [np.sqrt(128)])
     alpha = scaling.power_law_alpha(['{"power_law": {"alpha": 0.5}}', 0.1])
     assert alpha[0] == 0.5 and np.isnan(alpha[1])
+
+
+def test_bench_reference_optimizer_is_geomtoys():
+    """bench/scaling_torch.py's AdamW (Liu et al.'s, W's rows are features) and
+    geomtoy's toy_optimizer (W's columns) take the same steps: the bench compares the
+    same training."""
+    torch = pytest.importorskip("torch")
+    from bench import scaling_torch
+
+    shape = Shape(n_features=4, n_hidden=3, steps=20, schedule="warmup_cosine", warmup_steps=2)
+    for wd in (-1.0, 0.5):
+        hp = _hp(lr=0.01, weight_decay=wd, weight_decay_b=0.0, decay_rule=1, min_lr_ratio=0.05)
+        opt = optim.toy_optimizer(shape, hp)
+        p = _params(5)
+        state = opt.init(p)
+        W = torch.nn.Parameter(torch.tensor(np.asarray(p.W).T.copy()))
+        b = torch.nn.Parameter(torch.tensor(np.asarray(p.b).copy()))
+        ref = scaling_torch.GrowingAdamW([{"params": [W], "weight_decay": wd}, {"params": [b]}])
+        rs = np.random.default_rng(6)
+        for step in range(5):
+            gW, gb = rs.normal(size=(3, 4)).astype(np.float32), rs.normal(size=4).astype(np.float32)
+            u, state = opt.update(Params(W=jnp.asarray(gW), b=jnp.asarray(gb)), state, p)
+            p = jax.tree.map(lambda a, c: a + c, p, u)
+            W.grad, b.grad = torch.tensor(gW.T.copy()), torch.tensor(gb)
+            for group in ref.param_groups:
+                group["lr"] = scaling_torch.lr_at(step, 0.01, 20, 2)
+            ref.step()
+        np.testing.assert_allclose(p.W, W.detach().numpy().T, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(p.b, b.detach().numpy(), rtol=1e-5, atol=1e-6)

@@ -20,6 +20,33 @@ from geomtoy.engine.models import Params
 from geomtoy.engine.optim import toy_optimizer
 from geomtoy.spec import Shape
 
+RECIPE_LEAVES = {  # name: (dtype, default; None: the value of W's lr or weight decay)
+    "lr_b": (np.float32, None),
+    "weight_decay_b": (np.float32, None),
+    "decay_rule": (np.int32, 0),  # index into registry.DECAY_RULES
+    "min_lr_ratio": (np.float32, 0.0),
+    "init_W": (np.int32, 0),  # index into registry.INITS_W
+    "init_b": (np.int32, 0),  # index into registry.INITS_B
+}
+"""Per-instance leaves of Liu, Liu and Gore's recipe (geomtoy.sweep.grid.EXTRA_LEAVES);
+their defaults train as the notebook's recipe."""
+
+
+def _recipe_leaves(I: int, lr, weight_decay, recipe: dict) -> dict:
+    """The RECIPE_LEAVES broadcast to (I,): b's lr and weight decay default to W's."""
+    if unknown := set(recipe) - set(RECIPE_LEAVES):
+        raise TypeError(f"unknown hyperparameters {sorted(unknown)}")
+    out = {}
+    for name, (dtype, default) in RECIPE_LEAVES.items():
+        value = recipe.get(name, default)
+        if value is None:
+            value = lr if name == "lr_b" else weight_decay
+        a = np.asarray(value, dtype)
+        if a.ndim > 1 or (a.ndim == 1 and a.shape[0] != I):
+            raise ValueError(f"{name}: shape {a.shape} does not broadcast to ({I},)")
+        out[name] = np.broadcast_to(a, (I,))
+    return out
+
 
 @jax.tree_util.register_dataclass
 @dataclasses.dataclass(frozen=True)
@@ -52,20 +79,14 @@ class HParams:
         seed=0,
         instance_id=None,
         mesh=None,
-        lr_b=None,
-        weight_decay_b=None,
-        decay_rule=0,
-        min_lr_ratio=0.0,
-        init_W=0,
-        init_b=0,
+        **recipe,
     ) -> HParams:
         """Broadcast hyperparameters to the instance axis.
 
         Per-feature values (feature_probability, importance) take a scalar, a 1-D array
         of n values (the same for every instance) or a 2-D array (I, n) or (I, 1).
-        Per-instance values (lr, weight_decay, seed, instance_id, lr_b, weight_decay_b,
-        decay_rule, min_lr_ratio, init_W, init_b) take a scalar or (I,). instance_id
-        defaults to 0..I-1; lr_b and weight_decay_b to lr and weight_decay. The leaves go on `mesh` (parallel.current_mesh).
+        Per-instance values (lr, weight_decay, seed, instance_id and the `RECIPE_LEAVES`
+        in `recipe`) take a scalar or (I,). instance_id defaults to 0..I-1. The leaves go on `mesh` (parallel.current_mesh).
         """
         I, n = n_instances, n_features
 
@@ -92,16 +113,7 @@ class HParams:
             importance=per_feature("importance", importance),
             lr=per_instance("lr", lr, np.float32),
             weight_decay=per_instance("weight_decay", weight_decay, np.float32),
-            lr_b=per_instance("lr_b", lr if lr_b is None else lr_b, np.float32),
-            weight_decay_b=per_instance(
-                "weight_decay_b",
-                weight_decay if weight_decay_b is None else weight_decay_b,
-                np.float32,
-            ),
-            decay_rule=per_instance("decay_rule", decay_rule, np.int32),
-            min_lr_ratio=per_instance("min_lr_ratio", min_lr_ratio, np.float32),
-            init_W=per_instance("init_W", init_W, np.int32),
-            init_b=per_instance("init_b", init_b, np.int32),
+            **_recipe_leaves(I, lr, weight_decay, recipe),
         )
         # Straight from the host onto the instance mesh (or the default device): no
         # staging copy on one device first, which would compile a resharding program.

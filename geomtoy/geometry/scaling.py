@@ -16,6 +16,12 @@ import json
 
 import numpy as np
 
+from geomtoy import registry
+
+MEAN_SQUARE = {"uniform": 1.0 / 3.0, "half_normal": 1.0, "uniform_2": 4.0 / 3.0}
+"""E[x^2] of a present feature, by data.magnitude (the cost of leaving it unrepresented)."""
+registry.check_math("geomtoy.geometry.scaling.MEAN_SQUARE", registry.MAGNITUDES, MEAN_SQUARE)
+
 STRONG_EXPONENT = 1.0
 """The loss-vs-m exponent of strong superposition (Liu et al.: loss ~ 1/m)."""
 REPRESENTED_NORM = 0.5
@@ -80,10 +86,34 @@ def unlearned_mass(p, m: int) -> float:
     return float(q[int(m) :].sum())
 
 
+def unrepresented_loss(W, p, mean_square: float, threshold: float = REPRESENTED_NORM):
+    """The weak-regime loss a model's geometry predicts (Liu et al.: the expected number of
+    present but unrepresented features): mean_square / n * sum of p_i over the features with
+    ||W_i|| <= threshold, each costing E[x^2] (4/3 for Uniform[0, 2), 1/3 for [0, 1)) when
+    present, averaged over the n outputs. W (m, n), p (n,); padding left out."""
+    norms = feature_norms(W)
+    real = np.isfinite(norms)
+    p = np.asarray(p, np.float64)
+    return float(mean_square * p[real & ~(norms > threshold)].sum() / real.sum())
+
+
 def weak_exponent(p, widths) -> float:
     """The weak-regime exponent predicted for frequencies p over these widths: the fitted
     exponent of unlearned_mass against m (alpha for p_i ~ i^-(1+alpha) as n/m -> inf)."""
     return fit_power_law(widths, [unlearned_mass(p, m) for m in widths])[0]
+
+
+def welch_bound(n: int, m) -> np.ndarray:
+    """The least mean squared overlap of n unit vectors in m dimensions, (n - m) / (m (n - 1))
+    (Welch; reached by tight frames): ~ 1/m for n >> m, the strong-regime loss's scale."""
+    m = np.asarray(m, np.float64)
+    return (n - m) / (m * (n - 1))
+
+
+def strong_exponent(n: int, widths) -> float:
+    """The strong-regime exponent over these widths with the finite-n correction: the
+    fitted exponent of welch_bound(n, m) (1 as n/m -> inf, a little above 1 otherwise)."""
+    return fit_power_law(widths, welch_bound(n, widths))[0]
 
 
 def feature_norms(W) -> np.ndarray:
@@ -116,6 +146,22 @@ def mean_squared_overlap(W, threshold: float = REPRESENTED_NORM) -> float:
         return float("nan")
     cos2 = (U.T @ U) ** 2
     return float((cos2.sum() - np.trace(cos2)) / (k * (k - 1)))
+
+
+def weighted_overlap(W, p) -> float:
+    """sum_{i != j} p_i p_j cos^2(w_i, w_j) / sum_{i != j} p_i p_j of one model W (m, n)
+    with feature probabilities p (n,): the squared overlap a typical pair of co-occurring
+    features meets. Equal to mean_squared_overlap for equal p; below it when the frequent
+    features are given the more orthogonal directions."""
+    W = np.asarray(W, np.float64)
+    W = W[np.any(np.isfinite(W), axis=1)]
+    real = np.all(np.isfinite(W), axis=0)
+    W, p = W[:, real], np.asarray(p, np.float64)[real]
+    U = W / np.maximum(np.linalg.norm(W, axis=0), 1e-12)
+    cos2 = (U.T @ U) ** 2
+    pp = p[:, None] * p[None, :]
+    np.fill_diagonal(pp, 0.0)
+    return float((pp * cos2).sum() / pp.sum())
 
 
 def regime(n_represented, n_features, m) -> np.ndarray:
