@@ -174,10 +174,12 @@ def figure_scaling(res, out):
     )
     strong = regimes == "strong"
     weak = regimes == "weak"
+    weak_rows = t["regime"] == "weak"
     numbers = (
         f"strong: exponents {_span(fits['exponent'][strong])} over alpha "
         f"{_span(fits['alpha'][strong])}; weak: exponent - alpha "
-        f"{_span(fits['exponent'][weak] - fits['alpha'][weak])}"
+        f"{_span(fits['exponent'][weak] - fits['alpha'][weak])}; weak loss / (E[x^2]/n x "
+        f"unrepresented mass) {_span(t['loss'][weak_rows] / t['unrep'][weak_rows])}"
     )
     plot.save(
         fig,
@@ -224,7 +226,7 @@ def figure_surprise(res, out):
     norms = scaling.feature_norms(res.params["W"][rows])
     m = t["m"][rows]
     rep = norms > scaling.REPRESENTED_NORM
-    k = min(int(3 * m.max()), norms.shape[1])
+    k = min(max(2 * int(np.flatnonzero(rep.any(axis=0)).max(initial=0)) + 2, 10), rep.shape[1])
     axs[1].imshow(
         rep[:, :k].T,
         aspect="auto",
@@ -238,36 +240,41 @@ def figure_surprise(res, out):
     axs[1].set(
         xlabel="m",
         ylabel="feature rank (by frequency)",
-        title=f"(b) surprising: represented features, wd={wds[-1]:+g}",
+        title=f"(b) surprising: represented features (black), wd={wds[-1]:+g}",
     )
     axs[1].legend(fontsize=7)
 
-    rows, _ = series[(a, wds[0])]  # the strong-regime series: geometry against m
-    ax = axs[2]
-    shares = scaling.label_shares(
+    ax = axs[2]  # the weak series' geometry: features per polytope kind, in whole steps
+    counts = scaling.label_shares(
         np.repeat(np.arange(len(rows)), labels.shape[1]), labels[rows].reshape(-1), len(rows)
     )
-    for name, s in sorted(shares.items(), key=lambda kv: -kv[1].max())[:5]:
-        ax.plot(t["m"][rows], s, "o-", ms=3, lw=1, label=f"share {name}")
-    ax.plot(t["m"][rows], t["dstar"][rows], "k^-", ms=3, lw=1, label="D* = m/||W||_F^2")
-    marks = []
-    for s in (*shares.values(), t["dstar"][rows]):
-        marks += list(scaling.transitions(t["m"][rows], s, 0.2))
-    for x in sorted(set(marks)):
+    counts = {k: v * labels.shape[1] for k, v in counts.items() if k != "not_represented"}
+    for name, c in sorted(counts.items(), key=lambda kv: -kv[1].max())[:6]:
+        ax.step(m, c, where="mid", lw=1.2, label=f"{name}")
+    ax.step(m, rep.sum(axis=1), where="mid", color="k", lw=0.8, ls="--", label="represented")
+    marks = sorted({x for c in counts.values() for x in scaling.transitions(m, c, 0.5)})
+    for x in marks:
         ax.axvline(x, color="#c33", lw=0.8, ls=":")
     ax.set(
         xscale="log",
         xlabel="m",
-        ylabel="share / D*",
-        title=f"(c) geometry vs m, wd={wds[0]:+g}; dotted: jumps > 0.2",
+        ylabel="features",
+        title=f"(c) wd={wds[-1]:+g}: features per polytope; dotted: changes",
     )
     ax.legend(fontsize=6)
-    resid = max(scaling.log_residual(t["m"][r], t["loss"][r]) for r, _ in series.values())
+    resid = {
+        reg: max(
+            (scaling.log_residual(t["m"][r], t["loss"][r]) for r, g in series.values() if g == reg),
+            default=np.nan,
+        )
+        for reg in ("strong", "weak")
+    }
     first = scaling.first_represented(m, rep)
+    on = [int(x) for x in sorted(set(first[np.isfinite(first)]))]
     numbers = (
-        f"largest |log loss - power-law fit| over all series {resid:.3f}; weak series "
-        f"alpha={a:g}: features switch on at m = {sorted(set(first[np.isfinite(first)]))}; "
-        f"{len(set(marks))} geometry jumps > 0.2 in the strong series"
+        f"largest |log loss - power-law fit|: strong series {resid['strong']:.3f}, weak "
+        f"{resid['weak']:.3f}; weak series alpha={a:g}: features switch on for good at m = "
+        f"{on}; its polytope composition changes at {len(marks)} of {len(m) - 1} steps in m"
     )
     plot.save(
         fig,
