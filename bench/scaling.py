@@ -9,9 +9,10 @@ models on both sides, `STEPS` optimizer steps each. geomtoy trains them as `geom
 does: one compiled program per width (6 groups), all of a group's instances at once,
 `parallel.setup("auto")` (on CPU one device per core); the first chunk of each group
 (tracing and compilation) is timed apart, then a second chunk of STEPS steps is the rate.
-The reference trains the 48 models one after another, as their scripts do (1 and 2 torch
-threads; the faster counts). Both sides run in their own child processes, interleaved, so
-they see the same machine load: the ratio is the result. Writes bench/results-scaling.json
+The reference trains the 48 models one after another, as their scripts do (one torch
+thread by default: `python -m bench.scaling STEPS THREADS ROUNDS`). Both sides run in
+their own child processes, one after the other (interleaved over ROUNDS), so they see the
+same machine load: the ratio is the result. Writes bench/results-scaling.json
 and the block between `<!-- BEGIN scaling -->` and `<!-- END scaling -->` in
 bench/RESULTS.md.
 """
@@ -95,15 +96,11 @@ def _child_main(kind: str, spec_json: str) -> int:
     return 0
 
 
-def measure(steps: int = STEPS) -> dict:
-    """Interleaved: torch 1 thread, geomtoy, torch 2 threads, geomtoy."""
+def measure(steps: int = STEPS, threads: int = 1, rounds: int = 1) -> dict:
+    """torch, then geomtoy, then torch and geomtoy again if `rounds` is 2; the reference
+    runs with `threads` torch threads (1 on a shared machine: 2 threads oversubscribe it)."""
     base = {"steps": steps, "batch": 256}
-    runs = [
-        ("torch", dict(base, threads=1)),
-        ("geomtoy", base),
-        ("torch", dict(base, threads=2)),
-        ("geomtoy", base),
-    ]
+    runs = [("torch", dict(base, threads=threads)), ("geomtoy", base)] * rounds
     results = []
     for kind, spec in runs:
         r = _run_child(kind, spec, timeout=1800, module="bench.scaling")
@@ -134,7 +131,7 @@ def table(res: dict) -> str:
         [
             f"Measured {res['date']}, load average {la} (shared machine).",
             "",
-            "| workload | PyTorch, one model at a time (best of 1/2 threads) | geomtoy sweep | "
+            "| workload | PyTorch, one model at a time | geomtoy sweep | "
             "speedup, wall (CPU-s) | geomtoy first chunks (compile) |",
             "|---|---|---|---|---|",
             f"| scaling_superposition default: {res['models']} models, {res['groups']} widths, "
@@ -165,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["_child"]:
         return _child_main(argv[1], argv[2])
-    res = measure(int(argv[0]) if argv else STEPS)
+    res = measure(*(int(a) for a in argv[:3])) if argv else measure()
     write(res)
     print(table(res))
     return 0
