@@ -123,6 +123,30 @@ def importance(v):
 importance.type = "number >= 0, a list of n, or {decay = d} (d**i)"
 
 
+def feature_probability(v):
+    """A probability, a list of n, or {power_law = {alpha = a, density = s}} (Liu et al.)."""
+    if not isinstance(v, dict):
+        return per_feature(probability, "probability in (0, 1]")(v)
+    if set(v) != {"power_law"} or not isinstance(v["power_law"], dict):
+        raise Bad(f"a table here must be {{power_law = {{alpha = a}}}}, got {show(v)}")
+    table = v["power_law"]
+    if "alpha" not in table or set(table) - {"alpha", "density"}:
+        reason = f"power_law takes alpha (required) and density, got {show(table)}"
+        raise Bad(reason)
+    out = {"alpha": number(0.0)(table["alpha"])}
+    if "density" in table:
+        density = number(0.0)(table["density"])
+        if density > 1.0:
+            raise Bad(f"power_law density must be in [0, 1], got {density:g}")
+        out["density"] = density
+    return {"power_law": out}
+
+
+feature_probability.type = (
+    "probability in (0, 1], a list of n, or {power_law = {alpha = a, density = s}}"
+)
+
+
 def dir_name(v):
     if not isinstance(v, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.+-]*", v):
         raise Bad(f"expected a directory name (letters, digits, _.+-), got {show(v)}")

@@ -52,10 +52,19 @@ SAMPLERS = ("hash", "threefry")
 """Uniform samplers (train.sampler)."""
 STRUCTURES = ("independent", "correlated", "anticorrelated", "hierarchical")
 """Feature-set structures (data.structure)."""
-MAGNITUDES = ("uniform", "half_normal")
+MAGNITUDES = ("uniform", "half_normal", "uniform_2")
 """Values of a present feature (data.magnitude)."""
 OPTIMIZERS = ("adamw", "adam", "sgd")
 """Optimizers (train.optimizer)."""
+DECAY_RULES = ("decoupled", "unit_norm")
+"""What weight decay does (train.decay_rule): decoupled (AdamW's p <- p - lr wd p, for any
+sign of wd), or unit_norm (Liu, Liu and Gore 2025: the same for wd >= 0; for wd < 0 each
+feature's vector is pulled towards norm 1)."""
+INITS_W = ("xavier_normal", "normal_m")
+"""Initial weights W (model.init_W): Xavier normal, std sqrt(2 / (n + m)) (the paper's
+notebook), or N(0, 1/m) (Liu, Liu and Gore 2025)."""
+INITS_B = ("zeros", "normal")
+"""Initial bias b (model.init_b): zeros (the paper's notebook), or N(0, 1) (Liu et al.)."""
 SCHEDULES = ("constant", "linear", "cosine", "warmup_cosine")
 """Learning-rate schedules (train.schedule)."""
 REPRESENTATIONS = ("auto", "dense", "sparse")

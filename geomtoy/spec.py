@@ -18,21 +18,25 @@ from typing import Any
 
 from geomtoy.checks import (
     UINT32_MAX,
+    Bad,
     block_size,
     boolean,
     choice,
     dir_name,
+    feature_probability,
     importance,
     integer,
     is_int,
     number,
-    per_feature,
     probability,
     text,
 )
 from geomtoy.errors import SweepError as SweepError  # the bad-input error, re-exported
 from geomtoy.registry import (
     ACTIVATIONS,
+    DECAY_RULES,
+    INITS_B,
+    INITS_W,
     MAGNITUDES,
     MODEL_KINDS,
     OPTIMIZERS,
@@ -69,6 +73,16 @@ SMOKE_LIMITS = {
 REQUIRED = object()
 
 
+def unit_interval(v):
+    v = number(0.0)(v)
+    if v > 1.0:
+        raise Bad(f"must be in [0, 1], got {v:g}")
+    return v
+
+
+unit_interval.type = "number in [0, 1]"
+
+
 @dataclasses.dataclass(frozen=True)
 class Field:
     """One sweep key: its check, its default, and whether it may be a grid axis."""
@@ -99,8 +113,23 @@ FIELDS: dict[str, Field] = {
         "output nonlinearity of the kinds that have one: relu (the paper) or gelu (exact, "
         "x Phi(x)); linear has none",
     ),
+    "model.init_W": Field(
+        choice(INITS_W),
+        "xavier_normal",
+        True,
+        "initial W: xavier_normal, std sqrt(2 / (n + m)) (the paper's notebook), or normal_m, "
+        "N(0, 1/m) (Liu, Liu and Gore 2025)",
+    ),
+    "model.init_b": Field(
+        choice(INITS_B), "zeros", True, "initial b: zeros, or normal, N(0, 1) (Liu et al.)"
+    ),
     "data.feature_probability": Field(
-        per_feature(probability, "probability in (0, 1]"), REQUIRED, True, "1 - S"
+        feature_probability,
+        REQUIRED,
+        True,
+        "1 - S: one for all features, a list of n, or {power_law = {alpha = a, density = s}}: "
+        "p_i = q_i (1 + s (1/q_1 - 1)), q_i = i^-(1+a) / sum_j j^-(1+a) (Liu et al.: one "
+        "feature present per sample on average at s = 0, feature 1 always at s = 1)",
     ),
     "data.importance": Field(importance, 1.0, True, "per-feature loss weight"),
     "data.structure": Field(
@@ -119,8 +148,9 @@ FIELDS: dict[str, Field] = {
         choice(MAGNITUDES),
         "uniform",
         True,
-        "value of a present feature: uniform on [0, 1) (the paper), or half_normal, |N(0, 1)| "
-        "(signed inputs of abs: uniform on [-1, 1), or N(0, 1))",
+        "value of a present feature: uniform on [0, 1) (the paper), half_normal, |N(0, 1)| "
+        "(signed inputs of abs: uniform on [-1, 1), or N(0, 1)), or uniform_2 on [0, 2) "
+        "(Liu et al.)",
     ),
     "data.varied_feature": Field(integer(), -1, True, "index of the varied feature"),
     "data.varied_importance": Field(number(0.0), None, True, "its importance"),
@@ -142,12 +172,36 @@ FIELDS: dict[str, Field] = {
     ),
     "train.steps": Field(integer(1), 10_000, True, "optimizer steps"),
     "train.batch_size": Field(integer(1), 1024, True, "fresh samples per step"),
-    "train.lr": Field(number(0.0, strict=True), 1e-3, True, "learning rate"),
+    "train.lr": Field(number(0.0, strict=True), 1e-3, True, "learning rate (of W, W2)"),
+    "train.lr_b": Field(number(0.0, strict=True), None, True, "learning rate of b; none: lr"),
     "train.optimizer": Field(choice(OPTIMIZERS), "adamw", True, "optimizer"),
-    "train.weight_decay": Field(number(0.0), 0.01, True, "weight decay"),
+    "train.weight_decay": Field(
+        number(),
+        0.01,
+        True,
+        "weight decay of W (and W2); negative grows the weights (see train.decay_rule)",
+    ),
+    "train.weight_decay_b": Field(number(), None, True, "weight decay of b; none: weight_decay"),
+    "train.decay_rule": Field(
+        choice(DECAY_RULES),
+        "decoupled",
+        True,
+        "decoupled: AdamW's p <- p - lr wd p for any sign of wd (negative: exponential growth); "
+        "unit_norm (Liu et al.): the same for wd >= 0, and for wd < 0 each feature's vector "
+        "w_i <- w_i + lr wd (1 - 1/(|w_i| + 1e-8)) w_i, pulled towards norm 1",
+    ),
     "train.schedule": Field(choice(SCHEDULES), "constant", True, "learning-rate schedule"),
+    "train.min_lr_ratio": Field(
+        unit_interval,
+        0.0,
+        True,
+        "linear, cosine and warmup_cosine decay to this fraction of lr (Liu et al.: 0.05)",
+    ),
     "train.warmup_steps": Field(
-        integer(0), 0, True, "warmup_cosine: linear warm-up steps from 0 to lr, then cosine to 0"
+        integer(0),
+        0,
+        True,
+        "warmup_cosine: linear warm-up steps from 0 to lr, then cosine to min_lr_ratio x lr",
     ),
     "train.seeds": Field(integer(1), 1, False, "instances per grid point"),
     "train.eval_samples": Field(integer(1), 2**17, True, "samples of the final loss"),
@@ -168,6 +222,12 @@ OMITTED_AT_DEFAULT = (
     "data.n_samples",
     "data.representation",
     "train.warmup_steps",
+    "model.init_W",
+    "model.init_b",
+    "train.lr_b",
+    "train.weight_decay_b",
+    "train.decay_rule",
+    "train.min_lr_ratio",
 )
 """Keys added after results format 1: in the resolved spec only when not at their
 default, so the fingerprints of sweeps that do not use them do not change."""

@@ -34,10 +34,15 @@ def _normal_quantile(w: jax.Array) -> jax.Array:
     return math.sqrt(2.0) * erfinv(jnp.clip(w, -_BELOW_ONE, _BELOW_ONE))
 
 
-MAGNITUDES = {"uniform": lambda w: w, "half_normal": _normal_quantile}
+MAGNITUDES = {
+    "uniform": lambda w: w,
+    "half_normal": _normal_quantile,
+    "uniform_2": lambda w: 2.0 * w,
+}
 """The value of a present feature as a function of its uniform w (in [0, 1), or [-1, 1)
-for signed inputs): uniform as in the paper, or the half-normal |N(0, 1)| (N(0, 1) signed),
-by inverse transform of the same uniform, so no extra random bits are drawn."""
+for signed inputs): uniform as in the paper, the half-normal |N(0, 1)| (N(0, 1) signed),
+by inverse transform of the same uniform, so no extra random bits are drawn, or uniform
+on [0, 2) as Liu, Liu and Gore 2025 draw it ([-2, 2) signed)."""
 registry.check_math("geomtoy.engine.data.MAGNITUDES", registry.MAGNITUDES, MAGNITUDES)
 
 

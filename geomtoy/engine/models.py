@@ -91,8 +91,24 @@ def model_kind(kind: str) -> Kind:
         raise ValueError(f"unknown model kind {kind!r}; expected one of {tuple(MODELS)}") from None
 
 
-def init_params(key: jax.Array, kind: str, n_features: int, n_hidden: int) -> Params:
-    """Xavier-normal weights, std sqrt(2 / (n + m)), one model at a time; zero bias.
+INITS_W: dict[str, Callable[[int, int], float]] = {
+    "xavier_normal": lambda n, m: (2.0 / (n + m)) ** 0.5,
+    "normal_m": lambda n, m: m**-0.5,  # Liu, Liu and Gore 2025: W ~ N(0, 1/m)
+}
+"""The std of the initial weights (model.init_W) from n and m."""
+INITS_B: dict[str, float] = {"zeros": 0.0, "normal": 1.0}
+"""The std of the initial bias (model.init_b): zeros, or N(0, 1) as Liu et al."""
+registry.check_math("geomtoy.engine.models.INITS_W", registry.INITS_W, INITS_W)
+registry.check_math("geomtoy.engine.models.INITS_B", registry.INITS_B, INITS_B)
+
+
+def init_params(
+    key: jax.Array, kind: str, n_features: int, n_hidden: int, init_W=0, init_b=0
+) -> Params:
+    """Initial weights, one model at a time: W (and W2) normal with the std of
+    INITS_W[init_W], b normal with the std of INITS_B[init_b]; init_W and init_b are
+    indices into registry.INITS_W and INITS_B (traced leaves: one program initialises
+    instances that differ in them). Default: Xavier normal, std sqrt(2 / (n + m)), zero b.
 
     The notebook calls torch's xavier_normal_ on the stacked (K, n, m) tensor, whose std
     depends on the number of instances K (docs/paper.md, training recipe): an artefact of
@@ -100,11 +116,14 @@ def init_params(key: jax.Array, kind: str, n_features: int, n_hidden: int) -> Pa
     every model gets the Xavier std of its own (m, n) matrix.
     """
     n, m = n_features, n_hidden
-    std = (2.0 / (n + m)) ** 0.5
+    std = jnp.asarray([f(n, m) for f in INITS_W.values()], jnp.float32)[init_W]
     k_w, k_w2 = jax.random.split(key)
     W = std * jax.random.normal(k_w, (m, n), jnp.float32)
     W2 = std * jax.random.normal(k_w2, (n, m), jnp.float32) if model_kind(kind).untied else None
-    return Params(W=W, b=jnp.zeros((n,), jnp.float32), W2=W2)
+    b_std = jnp.asarray(list(INITS_B.values()), jnp.float32)[init_b]
+    noise = jax.random.normal(jax.random.fold_in(key, 2), (n,), jnp.float32)
+    b = jnp.where(b_std > 0, b_std * noise, 0.0)
+    return Params(W=W, b=b, W2=W2)
 
 
 def forward(kind: str, params: Params, x: jax.Array, activation: str = "relu") -> jax.Array:

@@ -17,8 +17,35 @@ import optax
 
 from geomtoy.engine import data, models, parallel, rng
 from geomtoy.engine.models import Params
-from geomtoy.engine.optim import make_optimizer
+from geomtoy.engine.optim import toy_optimizer
 from geomtoy.spec import Shape
+
+RECIPE_LEAVES = {  # name: (dtype, default; None: the value of W's lr or weight decay)
+    "lr_b": (np.float32, None),
+    "weight_decay_b": (np.float32, None),
+    "decay_rule": (np.int32, 0),  # index into registry.DECAY_RULES
+    "min_lr_ratio": (np.float32, 0.0),
+    "init_W": (np.int32, 0),  # index into registry.INITS_W
+    "init_b": (np.int32, 0),  # index into registry.INITS_B
+}
+"""Per-instance leaves of Liu, Liu and Gore's recipe (geomtoy.sweep.grid.EXTRA_LEAVES);
+their defaults train as the notebook's recipe."""
+
+
+def _recipe_leaves(I: int, lr, weight_decay, recipe: dict) -> dict:
+    """The RECIPE_LEAVES broadcast to (I,): b's lr and weight decay default to W's."""
+    if unknown := set(recipe) - set(RECIPE_LEAVES):
+        raise TypeError(f"unknown hyperparameters {sorted(unknown)}")
+    out = {}
+    for name, (dtype, default) in RECIPE_LEAVES.items():
+        value = recipe.get(name, default)
+        if value is None:
+            value = lr if name == "lr_b" else weight_decay
+        a = np.asarray(value, dtype)
+        if a.ndim > 1 or (a.ndim == 1 and a.shape[0] != I):
+            raise ValueError(f"{name}: shape {a.shape} does not broadcast to ({I},)")
+        out[name] = np.broadcast_to(a, (I,))
+    return out
 
 
 @jax.tree_util.register_dataclass
@@ -30,8 +57,14 @@ class HParams:
     seed: jax.Array  # (I,) int32
     feature_probability: jax.Array  # (I, n) probability that each feature is non-zero
     importance: jax.Array  # (I, n)
-    lr: jax.Array  # (I,)
-    weight_decay: jax.Array  # (I,)
+    lr: jax.Array  # (I,) of W (and W2)
+    weight_decay: jax.Array  # (I,) of W (and W2)
+    lr_b: jax.Array  # (I,) of b
+    weight_decay_b: jax.Array  # (I,) of b
+    decay_rule: jax.Array  # (I,) int32 index into registry.DECAY_RULES
+    min_lr_ratio: jax.Array  # (I,) floor of the decaying schedules, a fraction of lr
+    init_W: jax.Array  # (I,) int32 index into registry.INITS_W
+    init_b: jax.Array  # (I,) int32 index into registry.INITS_B
 
     @classmethod
     def create(
@@ -46,13 +79,14 @@ class HParams:
         seed=0,
         instance_id=None,
         mesh=None,
+        **recipe,
     ) -> HParams:
         """Broadcast hyperparameters to the instance axis.
 
         Per-feature values (feature_probability, importance) take a scalar, a 1-D array
         of n values (the same for every instance) or a 2-D array (I, n) or (I, 1).
-        Per-instance values (lr, weight_decay, seed, instance_id) take a scalar or (I,).
-        instance_id defaults to 0..I-1. The leaves go on `mesh` (parallel.current_mesh).
+        Per-instance values (lr, weight_decay, seed, instance_id and the `RECIPE_LEAVES`
+        in `recipe`) take a scalar or (I,). instance_id defaults to 0..I-1. The leaves go on `mesh` (parallel.current_mesh).
         """
         I, n = n_instances, n_features
 
@@ -83,6 +117,7 @@ class HParams:
             importance=per_feature("importance", importance),
             lr=per_instance("lr", lr, np.float32),
             weight_decay=per_instance("weight_decay", weight_decay, np.float32),
+            **_recipe_leaves(I, lr, weight_decay, recipe),
         )
         # Straight from the host onto the instance mesh (or the default device): no
         # staging copy on one device first, which would compile a resharding program.
@@ -117,8 +152,10 @@ def step_bytes(shape: Shape, batch: int | None = None) -> int:
 
 def init_one(shape: Shape, root_seed, hp: HParams) -> TrainState:
     key = rng.instance_key(root_seed, hp.instance_id, hp.seed)
-    params = models.init_params(rng.init_key(key), shape.kind, shape.n_features, shape.n_hidden)
-    opt_state = make_optimizer(shape, hp.lr, hp.weight_decay).init(params)
+    params = models.init_params(
+        rng.init_key(key), shape.kind, shape.n_features, shape.n_hidden, hp.init_W, hp.init_b
+    )
+    opt_state = toy_optimizer(shape, hp).init(params)
     return TrainState(params=params, opt_state=opt_state, step=jnp.zeros((), jnp.int32))
 
 
@@ -140,7 +177,7 @@ def step_one(shape: Shape, stream, hp: HParams, state: TrainState):
     loss, grads = jax.value_and_grad(models.loss, argnums=1)(
         shape.kind, state.params, x, hp.importance, shape.activation
     )
-    optimizer = make_optimizer(shape, hp.lr, hp.weight_decay)
+    optimizer = toy_optimizer(shape, hp)
     updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
     params = optax.apply_updates(state.params, updates)
     return state.replace(params=params, opt_state=opt_state, step=state.step + 1), loss

@@ -18,7 +18,13 @@ import numpy as np
 
 from geomtoy.spec import STATIC_KEYS, Shape, ShapeError, SweepError
 from geomtoy.sweep.grammar import TOY, Parsed, Schema, parse, read_text
-from geomtoy.sweep.grid import Axis, check_hierarchy, resolve_point
+from geomtoy.sweep.grid import (
+    EXTRA_LEAVES,
+    Axis,
+    check_finite_recipe,
+    check_hierarchy,
+    resolve_point,
+)
 from geomtoy.sweep.plan import Block, Group, Sweep, auto_block_size, check_snapshots
 
 __all__ = [  # the front of the pipeline: its types are importable from here
@@ -82,6 +88,8 @@ def _group_points(file: str, p: Parsed):
         leaves = resolve_point(point, point_origins, file)
         if shape.structure == "hierarchical":
             check_hierarchy(leaves[0], shape.set_size, file)
+        if shape.n_samples:
+            check_finite_recipe(point, file)
         g = group_keys.setdefault(shape, len(group_keys))
         if g == len(members):
             members.append([])
@@ -109,6 +117,10 @@ def _group(g: int, shape: Shape, rows: list, seeds: int, block_setting) -> Group
         lr=stack(3),
         weight_decay=stack(4),
         block_size=min(block, len(instance)),
+        extra={
+            leaf: np.repeat(np.asarray([r[5][leaf] for r in rows]), seeds)
+            for leaf in EXTRA_LEAVES.values()
+        },
     )
 
 

@@ -18,6 +18,8 @@ import numpy as np
 
 from geomtoy.checks import INT32_MAX, Bad, is_int, is_number, show, unknown_key
 from geomtoy.errors import SweepError
+from geomtoy.registry import DECAY_RULES, INITS_B, INITS_W
+from geomtoy.spec import FIELDS
 
 
 @dataclasses.dataclass(frozen=True)
@@ -154,11 +156,52 @@ def check_grid_size(
 # ---------------------------------------------------------------- one grid point
 
 
+def power_law(n: int, alpha: float, density: float = 0.0) -> np.ndarray:
+    """Liu, Liu and Gore's feature probabilities: q_i = i^-(1+alpha) / sum_j j^-(1+alpha)
+    (i = 1..n, summing to 1: one feature present per sample on average), then
+    p_i = q_i (1 + density (1/q_1 - 1)), so density 1 makes feature 1 always present."""
+    q = np.arange(1, n + 1, dtype=np.float64) ** -(1.0 + alpha)
+    q /= q.sum()
+    return q * (1.0 + density * (1.0 / q[0] - 1.0))
+
+
+EXTRA_LEAVES = {  # key -> HParams leaf (Liu et al.'s recipe; defaults give the notebook's)
+    "train.lr_b": "lr_b",
+    "train.weight_decay_b": "weight_decay_b",
+    "train.decay_rule": "decay_rule",
+    "train.min_lr_ratio": "min_lr_ratio",
+    "model.init_W": "init_W",
+    "model.init_b": "init_b",
+}
+"""Per-instance leaves beyond (fp, importance, lr, wd): named choices become their index in
+the registry tuple, lr_b and weight_decay_b default to lr and weight_decay."""
+_CHOICES = {
+    "train.decay_rule": DECAY_RULES,
+    "model.init_W": INITS_W,
+    "model.init_b": INITS_B,
+}
+
+
+def extra_leaves(point: dict) -> dict:
+    """The EXTRA_LEAVES of one grid point, as numbers."""
+    out = {}
+    for key, leaf in EXTRA_LEAVES.items():
+        value = point[key]
+        if key in _CHOICES:
+            value = _CHOICES[key].index(value)
+        elif value is None:  # lr_b, weight_decay_b: W's value
+            value = point[key[: -len("_b")]]
+        out[leaf] = value
+    return out
+
+
 def resolve_point(point: dict, origins: dict, file: str):
-    """Per-instance leaves of one grid point: (fp (n,), importance (n,), lr, wd)."""
+    """Per-instance leaves of one grid point: (fp (n,), importance (n,), lr, wd, extras)."""
     n = point["model.n_features"]
 
     def vector(key, value):
+        if isinstance(value, dict):
+            return power_law(n, **value["power_law"])
         if isinstance(value, list):
             if len(value) != n:
                 where = origins["model.n_features"]
@@ -182,7 +225,7 @@ def resolve_point(point: dict, origins: dict, file: str):
         imp[j] = point["data.varied_importance"]
     if point["data.varied_feature_probability"] is not None:
         fp[j] = point["data.varied_feature_probability"]
-    return fp, imp, point["train.lr"], point["train.weight_decay"]
+    return fp, imp, point["train.lr"], point["train.weight_decay"], extra_leaves(point)
 
 
 def check_hierarchy(fp: np.ndarray, set_size: int, file) -> None:
@@ -196,3 +239,12 @@ def check_hierarchy(fp: np.ndarray, set_size: int, file) -> None:
     if worst > 1 + 1e-9:
         reason = f"the children's probabilities of one hierarchical set sum to {worst:g} > 1"
         raise SweepError(file, "data.feature_probability", reason)
+
+
+def check_finite_recipe(point: dict, file: str) -> None:
+    """Finite training sets (geomtoy.engine.fullbatch) train with one lr and weight decay
+    for W and b, decoupled decay and Xavier init: refuse the EXTRA_LEAVES keys there."""
+    for key in EXTRA_LEAVES:
+        if point[key] is not None and point[key] != FIELDS[key].default:
+            reason = "finite training sets (data.n_samples > 0) do not take this key"
+            raise SweepError(file, key, reason)

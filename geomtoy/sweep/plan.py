@@ -43,6 +43,7 @@ class Group:
     lr: np.ndarray  # (Ig,)
     weight_decay: np.ndarray  # (Ig,)
     block_size: int
+    extra: dict[str, np.ndarray] = dataclasses.field(default_factory=dict)  # grid.EXTRA_LEAVES
 
     def __len__(self) -> int:
         return len(self.instance)
@@ -59,7 +60,7 @@ class Group:
             weight_decay=self.weight_decay[rows],
             seed=self.seed[rows],
             instance_id=self.instance[rows],
-        )
+        ) | {leaf: values[rows] for leaf, values in self.extra.items()}
 
 
 @dataclasses.dataclass(frozen=True)
