@@ -1,6 +1,6 @@
 """Training thousands of SAEs at once, as jit(vmap(scan)), on toy models' hidden activations.
 
-The model family "sae" of geomtoy.engine.train (`train.FAMILIES`): this module holds the math of
+The model family "sae" (registered in geomtoy.sae.family): this module holds the math of
 one SAE's init and optimizer step; train's programs and its one chunk loop vmap, scan,
 place and checkpoint it as they do the toy models. Each SAE instance carries its own toy
 model (the weights it reads h = W x from, and that model's feature distribution) as array
@@ -72,7 +72,7 @@ class SAEShape:
 
     @property
     def eval_batch(self) -> int:
-        return min(self.eval_samples, 8192)
+        return min(self.eval_samples, spec.EVAL_BATCH)
 
     @property
     def eval_batches(self) -> int:
@@ -160,7 +160,7 @@ def _resample_uniform(shape: SAEShape, stream) -> jax.Array:
     return jax.random.uniform(jax.random.fold_in(stream, 1), (shape.width,), jnp.float32)
 
 
-def _init_one(shape: SAEShape, root_seed, hp: SAEHParams) -> SAEState:
+def init_one(shape: SAEShape, root_seed, hp: SAEHParams) -> SAEState:
     key = rng.instance_key(root_seed, hp.instance_id, hp.seed)
     params = sae.init_params(rng.init_key(key), shape.n_hidden, shape.width)
     return SAEState(
@@ -172,7 +172,7 @@ def _init_one(shape: SAEShape, root_seed, hp: SAEHParams) -> SAEState:
     )
 
 
-def _step_one(shape: SAEShape, stream, hp: SAEHParams, state: SAEState):
+def step_one(shape: SAEShape, stream, hp: SAEHParams, state: SAEState):
     """One optimizer step of one SAE on a fresh batch, then the resampling check."""
     h = hidden(hp.toy, _sample(shape, stream, hp))
     grad_fn = jax.value_and_grad(sae.loss, argnums=1, has_aux=True)
@@ -208,7 +208,6 @@ def step_bytes(shape: SAEShape, batch: int | None = None) -> int:
     )
 
 
-train.register_family(SAEShape, train.Family("sae", _init_one, _step_one, step_bytes))
 init_state = train.init_state  # the shared programs: init_state(shape, hp, root_seed, mesh=)
 train_chunk = train.train_chunk  # (state, hp, shape, n_steps, root_seed) -> (state, loss (I,))
 
