@@ -4,8 +4,8 @@ A sweep whose block cannot fit would otherwise write meta.json and then fail ins
 XLA (RESOURCE_EXHAUSTED, or the host's OOM killer on CPU) on every resume. The estimate
 counts the largest float32 temporaries of one instance's training step and evaluation
 batch, plus its weights and optimizer state, as its model family states them
-(geomtoy.engine.families: the same bytes the CPU block rule reads); it is an upper bound
-within a small factor, so a refusal names the keys that set it.
+(geomtoy.engine.families: the model the dry run reads, geomtoy.runs.cost), so a refusal
+names the keys that set it.
 """
 
 from __future__ import annotations
@@ -14,21 +14,20 @@ import os
 
 import jax
 
-from geomtoy.engine.families import family_of
+from geomtoy.engine import families
+from geomtoy.engine.families import temp_bytes
 
 
 def step_bytes(shape) -> int:
     """Bytes of the largest temporaries of one instance: a training step or an evaluation
-    batch (its family's `step_bytes`, the model the CPU block rule reads)."""
-    family = family_of(shape)
-    eval_batch = getattr(shape, "eval_batch", None)
-    return max(family.step_bytes(shape, None), family.step_bytes(shape, eval_batch))
+    batch (its family's `temp_bytes`, the model the dry run reads)."""
+    return max(temp_bytes(shape), temp_bytes(shape, getattr(shape, "eval_batch", None)))
 
 
 def state_bytes(shape) -> int:
     """Bytes of one instance's weights, optimizer state and leaves (its family's), plus
-    a gradient's copy of the state."""
-    return 2 * family_of(shape).state_bytes(shape)
+    a gradient's copy of them."""
+    return 2 * families.state_bytes(shape)
 
 
 def device_memory() -> tuple[int, str]:

@@ -40,8 +40,15 @@ class Family:
     chunk_one(shape, n_steps, root_seed, hp, state) -> (state, mean loss): replaces the
         stream scan for a family whose steps read something fixed (a finite dataset)
     evaluate_one(shape, root_seed, params, hp) -> loss or {name: value}
-    step_bytes(shape, batch) -> bytes of one instance's step temporaries (batch: the
-        evaluation batch instead of the training one); state_bytes(shape) -> its state's
+
+    Memory (one model per family, read by the dry run, the refusal bound, the accelerator
+    block fit and, through step_bytes, the CPU block rule; XLA's memory analysis of the
+    compiled programs overrides it on accelerators, geomtoy.runs.budget):
+    state_bytes(shape) -> one instance's weights, optimizer state and leaves
+    temp_bytes(shape, batch) -> device bytes of one instance's temporaries in a training
+        step (batch None) or an evaluation batch of `batch` samples (None: step_bytes)
+    step_bytes(shape, batch) -> the CPU block rule's bytes of one instance's temporaries
+        (its cache budget; kept as the blocks were chosen, since blocks are compiled in)
     resolve(shape, hp) -> the engine's shape for a block (hp None: for its init)
 
     Run side (geomtoy.runs.runner):
@@ -76,6 +83,7 @@ class Family:
     meta: Callable = lambda sweep: {}
     load: Callable | None = None  # (meta, path) -> sweep: `geomtoy merge` rebuilds it
     plan_lines: Callable | None = None  # (sweep, platform, devices, memory): --dry-run
+    temp_bytes: Callable | None = None
     cpu_block_bytes: int = 1 << 20  # CPU: instances step in blocks of about this many bytes
     min_block: int = 2
     eval_cpu_block: int | None = None  # CPU: a fixed evaluation block (None: by bytes)
@@ -129,3 +137,14 @@ def is_diverged(loss, params) -> np.ndarray:
         a = np.asarray(leaf)
         bad |= ~np.isfinite(a.reshape(a.shape[0], -1)).all(axis=1)
     return bad
+
+
+def temp_bytes(shape, batch: int | None = None) -> int:
+    """Device bytes of one instance's temporaries (its family's `temp_bytes`)."""
+    family = family_of(shape)
+    return (family.temp_bytes or family.step_bytes)(shape, batch)
+
+
+def state_bytes(shape) -> int:
+    """Bytes of one instance's weights, optimizer state and leaves (its family's)."""
+    return family_of(shape).state_bytes(shape)

@@ -72,6 +72,17 @@ def state_bytes(shape: Shape) -> int:
     return 4 * (3 * (shape.weight_rows * n + n) + 2 * n + 6)
 
 
+def temp_bytes(shape: Shape, batch: int | None = None) -> int:
+    """Device bytes of one instance's temporaries, fitted to XLA's buffer assignment
+    (`compiled.memory_analysis()`) over n = 2..20 and every model kind, within 0.9-1.3x
+    (geomtoy.runs.cost): a training step holds 4 B (3.3 n + 1.5 m') bytes, an evaluation
+    batch of `batch` samples 4 batch 3.3 n (2 n for the untied abs: fewer live arrays)."""
+    n = shape.n_features
+    if batch is None:
+        return int(4 * shape.batch_size * (3.3 * n + 1.5 * shape.weight_rows))
+    return int(4 * batch * (2.0 if shape.model.untied else 3.3) * n)
+
+
 FAMILY = register(
     Family(
         name="toy",
@@ -82,6 +93,7 @@ FAMILY = register(
         evaluate_one=toy.evaluate_one,
         step_bytes=toy.step_bytes,
         state_bytes=state_bytes,
+        temp_bytes=temp_bytes,
         hparams=hparams,
         finish=finish,
         assemble=assemble,
