@@ -96,6 +96,7 @@ def test_a_second_writer_is_refused_with_one_line(sweep, tmp_path, capsys):
     assert not (out / "meta.json").exists()
 
 
+@pytest.mark.slow  # several runs each: over the fast suite's time budget (make test-all)
 def test_a_refused_overwrite_leaves_the_complete_tables(sweep, tmp_path, capsys):
     out = tmp_path / "out"
     assert run("run", sweep, "--out", out, "-q") == 0
@@ -110,6 +111,7 @@ def test_a_refused_overwrite_leaves_the_complete_tables(sweep, tmp_path, capsys)
     assert results.open_results(out).meta["status"] == "complete"
 
 
+@pytest.mark.slow  # several runs each: over the fast suite's time budget (make test-all)
 def test_a_job_array_of_two_and_merge_give_the_one_process_tables(sweep, tmp_path, capsys):
     out, ref = tmp_path / "out", tmp_path / "ref"
     assert run("run", sweep, "--out", out, "-q", "--worker", "1/2") == 0
@@ -124,6 +126,7 @@ def test_a_job_array_of_two_and_merge_give_the_one_process_tables(sweep, tmp_pat
     assert tables(out) == tables(ref)
 
 
+@pytest.mark.slow  # several runs each: over the fast suite's time budget (make test-all)
 def test_merge_assembles_blocks_the_tasks_left(sweep, tmp_path, capsys):
     out, ref = tmp_path / "out", tmp_path / "ref"
     assert run("run", sweep, "--out", out, "-q", "--worker", "0/2") == 0
@@ -136,6 +139,7 @@ def test_merge_assembles_blocks_the_tasks_left(sweep, tmp_path, capsys):
     assert tables(out) == tables(ref)
 
 
+@pytest.mark.slow  # several runs each: over the fast suite's time budget (make test-all)
 def test_a_bit_flipped_block_is_retrained_never_trusted(sweep, tmp_path, capsys):
     from interrupt import Interrupt, StopAfter
 

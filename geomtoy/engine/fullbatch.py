@@ -29,7 +29,7 @@ import optax
 from geomtoy.engine import finite, models, optim, parallel, rng, train
 from geomtoy.engine.train import HParams, TrainState, is_diverged
 from geomtoy.geometry import datapoints
-from geomtoy.spec import Shape, chunk_schedule
+from geomtoy.spec import Shape, check_shape
 
 KIND = "relu_output"
 
@@ -52,12 +52,8 @@ class FiniteShape:
     loss_entries: int = finite.LOSS_BLOCK_ENTRIES  # per block of the sparse output term
 
     def __post_init__(self):
-        if self.representation not in ("dense", "sparse"):
-            raise ValueError(f"representation must be dense or sparse, got {self.representation}")
-        for name in ("n_features", "n_hidden", "n_samples", "slots", "steps", "test_samples"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        positive = ("n_features", "n_hidden", "n_samples", "slots", "steps", "test_samples")
+        check_shape(self, {"representation": ("dense", "sparse")}, positive)
         if self.slots > finite.MAX_SLOTS:
             raise ValueError(f"slots {self.slots} exceed {finite.MAX_SLOTS}")
         if not 0 <= self.warmup_steps < self.steps:
@@ -235,22 +231,12 @@ def train_instances(
 ) -> FiniteResult:
     """Train every instance of hp for shape.steps full-batch steps and measure it."""
     shape = finite_shape(shape, hp)
-    steps, losses = [], []
-
-    def collect(chunk: train.Chunk) -> None:
-        steps.append(chunk.step)
-        losses.append(chunk.loss)
-        if on_chunk is not None:
-            on_chunk(chunk.step, chunk.loss)
-
-    chunks = chunk_schedule(shape.steps, chunk_steps)
-    state = train.init_state(shape, hp, root_seed)
-    state = train.run_chunks(state, hp, shape, chunks, root_seed, on_chunk=collect)
+    state, curves = train.train_curves(shape, hp, root_seed, chunk_steps, on_chunk)
     measures = measure(state.params, hp, shape, root_seed)
     params = jax.tree.map(np.asarray, state.params)
     return FiniteResult(
         params=params,
         measures=measures,
         diverged=is_diverged(measures["test_loss"], params),
-        curves={"step": np.asarray(steps), "loss": np.stack(losses)},
+        curves=curves,
     )

@@ -303,6 +303,27 @@ def run_chunks(
     return state
 
 
+def train_curves(
+    shape, hp, root_seed: int = 0, chunk_steps: int = 500, on_chunk=None, *, mesh=None
+):
+    """Initialise and train every instance of hp (any family) for shape.steps steps in
+    the one chunk loop; returns (final state, curves {"step" (C,), "loss" (C, I)}: each
+    instance's mean training loss per chunk). on_chunk(step, chunk_loss) runs on the host
+    after each chunk (one sync per chunk)."""
+    steps, losses = [], []
+
+    def collect(chunk: Chunk) -> None:
+        steps.append(chunk.step)
+        losses.append(chunk.loss)
+        if on_chunk is not None:
+            on_chunk(chunk.step, chunk.loss)
+
+    chunks = chunk_schedule(shape.steps, chunk_steps)
+    state = init_state(shape, hp, root_seed, mesh=mesh)
+    state = run_chunks(state, hp, shape, chunks, root_seed, on_chunk=collect)
+    return state, {"step": np.asarray(steps), "loss": np.stack(losses)}
+
+
 def train_instances(
     shape: Shape,
     hp: HParams,
@@ -316,24 +337,13 @@ def train_instances(
     (parallel.current_mesh). on_chunk(step, chunk_loss) is called on the host after each
     chunk, with each instance's mean training loss over that chunk (one sync per chunk).
     """
-    chunks = chunk_schedule(shape.steps, chunk_steps)
-    steps, losses = [], []
-
-    def collect(chunk: Chunk) -> None:
-        steps.append(chunk.step)
-        losses.append(chunk.loss)
-        if on_chunk is not None:
-            on_chunk(chunk.step, chunk.loss)
-
     (hp,), _ = parallel.placed(hp, mesh=mesh)
-    state = run_chunks(
-        init_state(shape, hp, root_seed), hp, shape, chunks, root_seed, on_chunk=collect
-    )
+    state, curves = train_curves(shape, hp, root_seed, chunk_steps, on_chunk)
     loss = np.asarray(evaluate(state.params, hp, shape, root_seed))
     params = jax.tree.map(np.asarray, state.params)
     return TrainResult(
         params=params,
         loss=loss,
         diverged=is_diverged(loss, params),
-        curves={"step": np.asarray(steps), "loss": np.stack(losses)},
+        curves=curves,
     )

@@ -53,22 +53,18 @@ class SAEShape:
     eval_samples: int = 2**16
 
     def __post_init__(self):
-        for name, value, allowed in (
-            ("activation", self.activation, sae.ACTIVATIONS),
-            ("source", self.source, SOURCES),
-            ("optimizer", self.optimizer, spec.OPTIMIZERS),
-            ("schedule", self.schedule, spec.SCHEDULES),
-            ("sampler", self.sampler, spec.SAMPLERS),
-            ("structure", self.structure, spec.STRUCTURES),
-            ("magnitude", self.magnitude, spec.MAGNITUDES),
-            ("output_activation", self.output_activation, spec.ACTIVATIONS),
-        ):
-            if value not in allowed:
-                raise ValueError(f"{name} {value!r} is not one of {allowed}")
-        for name in ("n_features", "n_hidden", "width", "batch_size", "steps", "eval_samples"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        choices = {
+            "activation": sae.ACTIVATIONS,
+            "source": SOURCES,
+            "optimizer": spec.OPTIMIZERS,
+            "schedule": spec.SCHEDULES,
+            "sampler": spec.SAMPLERS,
+            "structure": spec.STRUCTURES,
+            "magnitude": spec.MAGNITUDES,
+            "output_activation": spec.ACTIVATIONS,
+        }
+        positive = ("n_features", "n_hidden", "width", "batch_size", "steps", "eval_samples")
+        spec.check_shape(self, choices, positive)
 
     @property
     def eval_batch(self) -> int:
@@ -233,21 +229,11 @@ def train_saes(
 ) -> SAEResult:
     """Train every SAE of hp for shape.steps steps in train's chunk loop (one sync per
     chunk), then evaluate it."""
-    steps, values = [], []
-
-    def collect(chunk: train.Chunk) -> None:
-        steps.append(chunk.step)
-        values.append(chunk.loss)
-        if on_chunk is not None:
-            on_chunk(chunk.step, chunk.loss)
-
-    chunks = spec.chunk_schedule(shape.steps, chunk_steps)
-    state = init_state(shape, hp, root_seed, mesh=mesh)
-    state = train.run_chunks(state, hp, shape, chunks, root_seed, on_chunk=collect)
+    state, curves = train.train_curves(shape, hp, root_seed, chunk_steps, on_chunk, mesh=mesh)
     stats = evaluate.evaluate(state.params, state.threshold, hp, shape, root_seed)
     return SAEResult(
         params=jax.tree.map(np.asarray, state.params),
         threshold=np.asarray(state.threshold),
         stats=stats,
-        curves={"step": np.asarray(steps), "loss": np.stack(values)},
+        curves=curves,
     )
