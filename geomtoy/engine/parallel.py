@@ -63,7 +63,6 @@ TPU_COMMAND = (
     'GEOMTOY_DISTRIBUTED=1 .venv/bin/geomtoy run {sweep} --scale {scale} --out {out}"'
 )
 
-
 def tpu_command(
     name: str = "$TPU_NAME",
     zone: str = "$ZONE",

@@ -122,6 +122,7 @@ _NATIVE_LOG = re.compile(
 """Lines of native (C++) logs and stack traces: held back, shown only if no peer was lost."""
 
 
+
 def supervise(argv: list[str]) -> int:
     """Run `python -m geomtoy ARGV` as a child process of this one and relay its output,
     forwarding signals. If the child dies of a coordination-service failure, which
