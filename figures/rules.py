@@ -119,8 +119,9 @@ def library_files(script: Path) -> list[str]:
     return sorted(str(f.relative_to(ROOT)) for f in seen)
 
 
-RUNNERS = {"ENGINE": "geomtoy/runs/runner.py", "SAE_ENGINE": "geomtoy/runs/sae_runner.py"}
-"""What trains and writes the tables: of every sweep, and in addition of SAE sweeps."""
+RUNNERS = {"ENGINE": "geomtoy/runs/runner.py", "SAE_ENGINE": "geomtoy/sae/family.py"}
+"""What trains and writes the tables: the one runner of every sweep, and in addition the
+SAE family (its blocks and tables) for SAE sweeps."""
 TRAINING = ("geomtoy/engine/", "geomtoy/sweep/", "geomtoy/sae/", "geomtoy/results/")
 """The folders whose files decide trained numbers and table contents; the rest of runs/
 (progress, locks, jobs, signals, budget) and geometry/ (refreshed by `geomtoy analyze`)

@@ -35,38 +35,17 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
-def _run_sae(args: argparse.Namespace, path: Path) -> int:
-    from geomtoy.engine import compile_cache, parallel
-    from geomtoy.results import store as results
-    from geomtoy.runs import runner, sae_runner
-    from geomtoy.runs.progress import Progress
-    from geomtoy.sae import sweep as sae_sweep
+def _load(args: argparse.Namespace, path: Path):
+    """The sweep of a toy or SAE sweep file (an SAE sweep reads its source beside --out)."""
+    from geomtoy.sweep import load as load_sweep
+    from geomtoy.sweep.grammar import is_sae_sweep
 
-    for flag, used in (("--worker", args.worker), ("--log", args.log != "none")):
-        if used:
-            raise SweepError(path, flag, "is not supported for an SAE sweep")
-    out = Path(args.out) if args.out else None
-    root = out.parent if out else Path("results")
-    sweep = sae_sweep.load(path, scale=args.scale, sets=args.set, results_root=root)
-    about = _sae_source(sweep)
-    if args.dry_run:
-        print("\n".join([f"{sweep.name}: {about}", *sweep.plan_lines()]))
-        return 0
-    out, argv = out or root / sweep.name, sys.argv[1:] if args.argv is None else args.argv
-    progress = Progress(None if args.quiet else sys.stderr, about=about)
+    if not is_sae_sweep(path):
+        return load_sweep(path, scale=args.scale, sets=args.set)
+    from geomtoy.sae import family as sae_family
 
-    cache = compile_cache.enable(args.compile_cache, not args.no_compile_cache, executables=True)
-    mesh = parallel.setup(args.devices)
-    with compile_cache.executables(cache):
-        report = sae_runner.run(
-            sweep, out, command=runner.command_line(["geomtoy", *argv]), resume=args.resume,
-            overwrite=args.overwrite, progress=progress, mesh=mesh,
-        )  # fmt: skip
-    if report.action == "complete":
-        print(f"{out}: already complete, nothing to train")
-    else:
-        print(results.describe(out))
-    return 0
+    root = Path(args.out).parent if args.out else Path("results")
+    return sae_family.load(path, scale=args.scale, sets=args.set, results_root=root)
 
 
 def _sae_source(sweep) -> str:
@@ -91,13 +70,10 @@ def _sae_source(sweep) -> str:
 def _run(args: argparse.Namespace) -> int:
     from geomtoy.results import store as results
     from geomtoy.sweep import bundled
-    from geomtoy.sweep import load as load_sweep
-    from geomtoy.sweep.grammar import is_sae_sweep
 
     path = bundled.resolve(args.sweep)
-    if is_sae_sweep(path):
-        return _run_sae(args, path)
-    sweep = load_sweep(path, scale=args.scale, sets=args.set)
+    sweep = _load(args, path)
+    about = _sae_source(sweep) if hasattr(sweep, "toys") else f"scale {sweep.scale}"
     out = Path(args.out) if args.out else Path("results") / sweep.name
     trackers = _trackers(args, sweep)
     if trackers is None:
@@ -109,9 +85,7 @@ def _run(args: argparse.Namespace) -> int:
     from geomtoy.runs import runner
     from geomtoy.runs.progress import Progress
 
-    progress = Progress(
-        None if args.quiet else sys.stderr, trackers=trackers, about=f"scale {sweep.scale}"
-    )
+    progress = Progress(None if args.quiet else sys.stderr, trackers=trackers, about=about)
     cache = compile_cache.enable(args.compile_cache, not args.no_compile_cache, executables=True)
     try:
         mesh = parallel.setup(args.devices)  # GEOMTOY_DISTRIBUTED=1: jax.distributed first

@@ -69,9 +69,10 @@ SCHEDULES = ("constant", "linear", "cosine", "warmup_cosine")
 """Learning-rate schedules (train.schedule)."""
 REPRESENTATIONS = ("auto", "dense", "sparse")
 """How a finite training set is held (data.representation)."""
-MODEL_FAMILIES = ("toy", "sae")
-"""What geomtoy.engine.train trains (train.FAMILIES, math in geomtoy.engine.toy and geomtoy.sae): the toy
-models of MODEL_KINDS, and sparse autoencoders on their hidden activations (a sweep with
+MODEL_FAMILIES = ("toy", "finite", "sae")
+"""What geomtoy.engine.train trains (geomtoy.engine.families; math in geomtoy.engine.toy,
+fullbatch and geomtoy.sae): the toy models of MODEL_KINDS, on fresh samples or on finite
+training sets (data.n_samples > 0), and sparse autoencoders on their hidden activations (a sweep with
 an [sae] table)."""
 
 

@@ -241,6 +241,18 @@ class ShapeError(ValueError):
         self.key, self.reason = key, reason
 
 
+def check_shape(shape, choices: dict[str, tuple], positive: tuple[str, ...]) -> None:
+    """The one validator of every family's static shape: each field in `choices` one of
+    its options, each in `positive` a positive integer (ValueError otherwise)."""
+    for name, options in choices.items():
+        if getattr(shape, name) not in options:
+            raise ValueError(f"{name} {getattr(shape, name)!r} is not one of {options}")
+    for name in positive:
+        value = getattr(shape, name)
+        if not is_int(value) or value < 1:
+            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+
+
 def _static(key: str):
     """A Shape field for the sweep key `key`: its default from `FIELDS`, the key in its
     metadata (`STATIC_KEYS`)."""
@@ -276,22 +288,20 @@ class Shape:
     warmup_steps: int = _static("train.warmup_steps")  # warmup_cosine: linear warm-up steps
 
     def __post_init__(self):
-        for name, options in (
-            ("kind", KINDS),
-            ("optimizer", OPTIMIZERS),
-            ("structure", STRUCTURES),
-            ("activation", ACTIVATIONS),
-            ("magnitude", MAGNITUDES),
-            ("sampler", SAMPLERS),
-            ("schedule", SCHEDULES),
-            ("representation", REPRESENTATIONS),
-        ):
-            if getattr(self, name) not in options:
-                raise ValueError(f"{name} {getattr(self, name)!r} is not one of {options}")
-        for name in ("n_features", "n_hidden", "batch_size", "steps", "eval_samples", "set_size"):
-            value = getattr(self, name)
-            if not is_int(value) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        check_shape(
+            self,
+            {
+                "kind": KINDS,
+                "optimizer": OPTIMIZERS,
+                "structure": STRUCTURES,
+                "activation": ACTIVATIONS,
+                "magnitude": MAGNITUDES,
+                "sampler": SAMPLERS,
+                "schedule": SCHEDULES,
+                "representation": REPRESENTATIONS,
+            },
+            ("n_features", "n_hidden", "batch_size", "steps", "eval_samples", "set_size"),
+        )
         if problem := self.problem():
             raise ShapeError(*problem)
 

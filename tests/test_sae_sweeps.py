@@ -8,7 +8,8 @@ import pytest
 
 from geomtoy import cli, spec
 from geomtoy.results import store as results
-from geomtoy.runs import sae_runner as runner
+from geomtoy.runs import runner
+from geomtoy.sae import family as sae_family
 from geomtoy.sae import sweep as sae_sweep
 from geomtoy.sweep.grammar import is_sae_sweep
 from tests.interrupt import Interrupt, StopAfter
@@ -89,19 +90,20 @@ def test_interrupted_sae_run_resumes_to_the_same_tables(smoke_results, tmp_path)
     sweep = sae_sweep.load(path, scale="default", results_root=root)
     assert len(sweep.blocks()) == 2
     out = tmp_path / "sae_resumed"
+    plan = sae_family.plan(sweep)  # the one runner's view of it
     with pytest.raises(Interrupt):  # 4 chunks a block: stopped in the second block, at the
-        runner.run(sweep, out, progress=StopAfter(4 + 3))  # report of its third chunk
+        runner.run_sweep(plan, out, progress=StopAfter(4 + 3))  # report of its third chunk
     rd = results.ResultsDir(out)
     assert rd.read_meta()["status"] == "running" and rd.block(0).exists()
     with np.load(rd.checkpoint(1)) as z:  # the mid-block checkpoint the resume starts from
         assert int(z["chunks_done"]) == 2
-    assert runner.run(sweep, out).action == "resume"
-    runner.run(sweep, tmp_path / "sae_fresh")
+    assert runner.run_sweep(plan, out).action == "resume"
+    runner.run_sweep(plan, tmp_path / "sae_fresh")
     a, b = results.open_results(out), results.open_results(tmp_path / "sae_fresh")
     for name in ("mse", "mmcs", "l0", "loss"):
         np.testing.assert_array_equal(a.column(name), b.column(name))
     np.testing.assert_array_equal(a.params["W_dec"], b.params["W_dec"])
-    assert runner.run(sweep, out).action == "complete"
+    assert runner.run_sweep(plan, out).action == "complete"
 
 
 def test_sae_dry_run_prints_the_plan_and_trains_nothing(tmp_path, capsys):
@@ -113,13 +115,3 @@ def test_sae_dry_run_prints_the_plan_and_trains_nothing(tmp_path, capsys):
     assert lines[0].startswith(f"sae_pareto_k: {sweep.n_instances:,} SAEs")
     assert f"{len(sweep.blocks())} blocks" in lines[0]
     assert len(lines) == 1 + len(sweep.groups) and not out.exists()
-
-
-@pytest.mark.parametrize("flag", [["--worker", "0/2"], ["--log", "wandb"]])
-def test_sae_run_refuses_toy_only_options(flag, tmp_path, capsys):
-    path = next(p for p in SWEEPS if p.stem == "sae_pareto_k")
-    argv = ["run", str(path), "--scale", "smoke", "--out", str(tmp_path / "o"), *flag]
-    assert cli.main(argv) == 2
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and f"{flag[0]}: is not supported for an SAE sweep" in err[0]
-    assert not (tmp_path / "o").exists()

@@ -2,16 +2,17 @@
 
 Every instance draws its own dataset once (`geomtoy.engine.finite`, from its key: the dataset
 depends on nothing but (root seed, instance id, seed)) and every optimizer step sees the
-whole set. The math is written for one instance and vmapped over instances in blocks, as
-in geomtoy.engine.train; the host syncs once per chunk of steps.
+whole set. The math is written for one instance; it is the family "finite"
+(geomtoy.engine.families.finite), which geomtoy.engine.train's programs vmap and its one
+chunk loop runs, as every family's: the host syncs once per chunk of steps.
 
 Recipe (the finite-data follow-up to the toy-models paper): ReLU output model, Xavier
 init, AdamW (betas 0.9/0.999, eps 1e-8, decoupled weight decay on W and b), learning rate
 warmed up linearly from 0 over `warmup_steps`, then cosine decay to 0 at `steps`;
 loss summed over features and averaged over the T samples (`geomtoy.engine.finite`).
 
-Public API (init_state, train_chunk and evaluate keep geomtoy.engine.train's contracts and take
-the spec's Shape with n_samples > 0, so the runner trains either engine the same way):
+Public API (init_state, train_chunk and evaluate are geomtoy.engine.train's, for the spec's
+Shape with n_samples > 0 or a FiniteShape):
     init_state, train_chunk, evaluate (test loss), measure, datasets, train_instances
 """
 
@@ -25,10 +26,10 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from geomtoy.engine import compile_cache, finite, models, optim, parallel, rng
+from geomtoy.engine import finite, models, optim, parallel, rng, train
 from geomtoy.engine.train import HParams, TrainState, is_diverged
 from geomtoy.geometry import datapoints
-from geomtoy.spec import Shape, chunk_schedule
+from geomtoy.spec import Shape, check_shape
 
 KIND = "relu_output"
 
@@ -51,12 +52,8 @@ class FiniteShape:
     loss_entries: int = finite.LOSS_BLOCK_ENTRIES  # per block of the sparse output term
 
     def __post_init__(self):
-        if self.representation not in ("dense", "sparse"):
-            raise ValueError(f"representation must be dense or sparse, got {self.representation}")
-        for name in ("n_features", "n_hidden", "n_samples", "slots", "steps", "test_samples"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        positive = ("n_features", "n_hidden", "n_samples", "slots", "steps", "test_samples")
+        check_shape(self, {"representation": ("dense", "sparse")}, positive)
         if self.slots > finite.MAX_SLOTS:
             raise ValueError(f"slots {self.slots} exceed {finite.MAX_SLOTS}")
         if not 0 <= self.warmup_steps < self.steps:
@@ -71,7 +68,9 @@ def finite_shape(shape: Shape | FiniteShape, hp: HParams | None) -> FiniteShape:
     if isinstance(shape, FiniteShape):
         return shape
     if shape.n_samples < 1:
-        raise ValueError("geomtoy.engine.fullbatch trains finite training sets: n_samples must be > 0")
+        raise ValueError(
+            "geomtoy.engine.fullbatch trains finite training sets: n_samples must be > 0"
+        )
     q = 0.0 if hp is None else float(np.max(jax.device_get(hp.feature_probability)))
     n, T = shape.n_features, shape.n_samples
     return FiniteShape(
@@ -130,7 +129,7 @@ def _training_data(shape: FiniteShape, dataset: finite.Dataset):
     return dataset
 
 
-def _chunk_one(shape: FiniteShape, n_steps: int, root_seed, hp: HParams, state: TrainState):
+def chunk_one(shape: FiniteShape, n_steps: int, root_seed, hp: HParams, state: TrainState):
     data = _training_data(shape, _dataset(shape, root_seed, hp))
     optimizer = _optimizer(shape, hp)
 
@@ -144,20 +143,16 @@ def _chunk_one(shape: FiniteShape, n_steps: int, root_seed, hp: HParams, state: 
     return state, jnp.mean(losses)
 
 
-def _init_one(shape: FiniteShape, root_seed, hp: HParams) -> TrainState:
+def init_one(shape: FiniteShape, root_seed, hp: HParams) -> TrainState:
     key = rng.instance_key(root_seed, hp.instance_id, hp.seed)
     params = models.init_params(rng.init_key(key), KIND, shape.n_features, shape.n_hidden)
     opt_state = _optimizer(shape, hp).init(params)
     return TrainState(params=params, opt_state=opt_state, step=jnp.zeros((), jnp.int32))
 
 
-BLOCK_BYTES = 1 << 22
-"""Instances per sequential block on CPU: their step temporaries fit in about 4 MiB."""
-
-
-def step_bytes(shape: FiniteShape) -> int:
+def step_bytes(shape: FiniteShape, batch: int | None = None) -> int:
     """Bytes of float32 temporaries of one instance's step: a few (n, T) arrays (dense) or
-    (n, loss block) arrays plus the (m, T, K) gather (sparse)."""
+    (n, loss block) arrays plus the (m, T, K) gather (sparse). The whole set is the batch."""
     n, T, m = shape.n_features, shape.n_samples, shape.n_hidden
     if shape.representation == "dense":
         return 4 * 5 * n * T
@@ -165,48 +160,15 @@ def step_bytes(shape: FiniteShape) -> int:
     return 4 * (4 * n * block + 3 * m * T * shape.slots)
 
 
-def instance_block(shape: FiniteShape, n_local: int, platform: str) -> int | None:
-    if platform != "cpu":
-        return None
-    block = max(1, BLOCK_BYTES // step_bytes(shape))
-    return None if block >= n_local else block
-
-
-@compile_cache.program(static_argnums=(0, 3))
-def _init_instances(shape, root_seed, hp, mesh):
-    return parallel.map_instances(
-        lambda s, h: _init_one(shape, s, h), root_seed, hp, mesh=mesh, block=None
-    )
-
-
-@compile_cache.program(static_argnums=(2, 3, 5, 6), donate_argnums=(0,))
-def _train_chunk(state, hp, shape, n_steps, root_seed, mesh, block):
-    return parallel.map_instances(
-        lambda s, hs: _chunk_one(shape, n_steps, s, hs[0], hs[1]),
-        root_seed,
-        (hp, state),
-        mesh=mesh,
-        block=block,
-    )
-
-
-def init_state(
-    shape: Shape | FiniteShape, hp: HParams, root_seed: int = 0, *, mesh=None
-) -> TrainState:
-    """Initial weights and optimizer state (geomtoy.engine.train.init_state's contract)."""
-    shape = finite_shape(shape, None)
-    (hp,), mesh = parallel.placed(hp, mesh=mesh)
-    return _init_instances(shape, rng.seed_argument(root_seed), hp, mesh)
+def init_state(shape: Shape | FiniteShape, hp: HParams, root_seed: int = 0, *, mesh=None):
+    """Initial weights and optimizer state (geomtoy.engine.train.init_state)."""
+    return train.init_state(shape, hp, root_seed, mesh=mesh)
 
 
 def train_chunk(state, hp: HParams, shape: Shape | FiniteShape, n_steps: int, root_seed: int = 0):
     """Advance every instance by n_steps full-batch steps; returns (state, mean loss (I,)).
-    `state` is donated (geomtoy.engine.train.train_chunk's contract)."""
-    shape = finite_shape(shape, hp)
-    (state, hp), mesh = parallel.placed(state, hp)
-    n_local = parallel.local_instances(hp.lr.shape[0], mesh)
-    block = instance_block(shape, n_local, parallel.platform_of(hp))
-    return _train_chunk(state, hp, shape, n_steps, rng.seed_argument(root_seed), mesh, block)
+    `state` is donated (geomtoy.engine.train.train_chunk)."""
+    return train.train_chunk(state, hp, shape, n_steps, root_seed)
 
 
 def _test_loss_one(shape: FiniteShape, root_seed, params, hp: HParams):
@@ -216,7 +178,7 @@ def _test_loss_one(shape: FiniteShape, root_seed, params, hp: HParams):
     return finite.loss_sparse(params.W, params.b, test, hp.importance, shape.loss_entries)
 
 
-def _evaluate_one(shape: FiniteShape, root_seed, params, hp: HParams) -> dict:
+def evaluate_one(shape: FiniteShape, root_seed, params, hp: HParams) -> dict:
     dataset = _dataset(shape, root_seed, hp)
     h = finite.hidden(params.W, dataset)
     return {
@@ -230,23 +192,11 @@ def _evaluate_one(shape: FiniteShape, root_seed, params, hp: HParams) -> dict:
     }
 
 
-@compile_cache.program(static_argnums=(2, 4))
-def _evaluate(params, hp, shape, root_seed, mesh):
-    return parallel.map_instances(
-        lambda s, ph: _evaluate_one(shape, s, ph[0], ph[1]),
-        root_seed,
-        (params, hp),
-        mesh=mesh,
-        block=1 if parallel.platform_of(hp) == "cpu" else None,
-    )
-
-
 def measure(params, hp: HParams, shape: Shape | FiniteShape, root_seed: int = 0) -> dict:
     """Per instance: train_loss, test_loss, truncated samples, the hidden vectors h = W x
-    (I, m, T) of the training set and `datapoints.measures` (dimensionalities, norms)."""
-    shape = finite_shape(shape, hp)
-    (params, hp), mesh = parallel.placed(params, hp)
-    out = _evaluate(params, hp, shape, rng.seed_argument(root_seed), mesh)
+    (I, m, T) of the training set and `datapoints.measures` (dimensionalities, norms):
+    geomtoy.engine.train.evaluate over this family's evaluate_one."""
+    out = train.evaluate(params, hp, shape, root_seed)
     return {name: np.asarray(value) for name, value in out.items()}
 
 
@@ -281,20 +231,12 @@ def train_instances(
 ) -> FiniteResult:
     """Train every instance of hp for shape.steps full-batch steps and measure it."""
     shape = finite_shape(shape, hp)
-    state = init_state(shape, hp, root_seed)
-    steps, losses = [], []
-    for n_steps in chunk_schedule(shape.steps, chunk_steps):
-        state, chunk_loss = train_chunk(state, hp, shape, n_steps, root_seed)
-        chunk_loss = np.asarray(chunk_loss)
-        steps.append((steps[-1] if steps else 0) + n_steps)
-        losses.append(chunk_loss)
-        if on_chunk is not None:
-            on_chunk(steps[-1], chunk_loss)
+    state, curves = train.train_curves(shape, hp, root_seed, chunk_steps, on_chunk)
     measures = measure(state.params, hp, shape, root_seed)
     params = jax.tree.map(np.asarray, state.params)
     return FiniteResult(
         params=params,
         measures=measures,
         diverged=is_diverged(measures["test_loss"], params),
-        curves={"step": np.asarray(steps), "loss": np.stack(losses)},
+        curves=curves,
     )

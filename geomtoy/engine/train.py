@@ -1,7 +1,7 @@
 """Training engine: thousands of models at once, as jit(vmap(scan)), for every family.
 
-A model family (`FAMILIES`: the toy models of geomtoy.engine.toy, the SAEs of geomtoy.sae) is its
-math for one instance: init, one optimizer step on a fresh batch, evaluation. Here
+A model family (geomtoy.engine.families: the toy models, the finite-data models, the SAEs of
+geomtoy.sae) is its math for one instance: init, one optimizer step, evaluation. Here
 `jax.vmap` adds the instance axis and `lax.scan` runs a chunk of steps inside one compiled
 program, so the host syncs once per chunk. Everything that fixes a shape is static (the
 family's shape: one compilation per distinct value); everything that is swept is an array
@@ -34,13 +34,15 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from geomtoy import registry
-from geomtoy.engine import compile_cache, data, parallel, rng, toy
+from geomtoy.engine import compile_cache, data, parallel, rng
+from geomtoy.engine.families import FAMILIES, Family, family_of, is_diverged
 from geomtoy.engine.models import Params
 from geomtoy.engine.toy import HParams, TrainState, step_bytes
 from geomtoy.spec import Shape, chunk_schedule
 
-__all__ = ["HParams", "Shape", "TrainState", "step_bytes"]  # the toy family's, re-exported
+# The toy family's names and the family registry (geomtoy.engine.families), re-exported.
+__all__ = ["FAMILIES", "Family", "HParams", "Shape", "TrainState", "family_of", "is_diverged"]
+__all__ += ["step_bytes"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -53,63 +55,37 @@ class TrainResult:
     curves: dict[str, np.ndarray]  # "step" (C,), "loss" (C, I): mean train loss per chunk
 
 
-@dataclasses.dataclass(frozen=True)
-class Family:
-    """One model family's math for one instance, which this module's programs vmap and
-    loop. Its state and hyperparameters are registered dataclasses; hp has `instance_id`,
-    `seed` and `lr` (I,) leaves, so keys, chunks and placement are the same for all."""
-
-    name: str
-    init_one: Callable  # (shape, root_seed, hp) -> state (with a `step` counter)
-    step_one: Callable  # (shape, stream, hp, state) -> (state, loss): one optimizer step
-    step_bytes: Callable  # (shape, batch | None) -> bytes of one instance's temporaries
-    evaluate_one: Callable | None = None  # (shape, root_seed, params, hp) -> loss
-
-
-FAMILIES: dict[type, Family] = {}
-"""Model families by the type of their static shape (spec.Shape: the toy models)."""
-
-
-def register_family(shape_type: type, family: Family) -> Family:
-    """Train `family` for every shape of `shape_type` (one entry per family, its name one
-    of registry.MODEL_FAMILIES)."""
-    if family.name not in registry.MODEL_FAMILIES:
-        raise ValueError(f"model family {family.name!r} is not in registry.MODEL_FAMILIES")
-    if shape_type in FAMILIES:
-        raise ValueError(f"{shape_type.__name__} already has the family {family.name!r}")
-    FAMILIES[shape_type] = family
-    return family
-
-
-def family_of(shape) -> Family:
-    try:
-        return FAMILIES[type(shape)]
-    except KeyError:
-        raise TypeError(f"no model family trains a {type(shape).__name__}") from None
-
-
-register_family(Shape, Family("toy", toy.init_one, toy.step_one, step_bytes, toy.evaluate_one))
-
-CPU_BLOCK_BYTES = 1 << 20
+CPU_BLOCK_BYTES = Family.cpu_block_bytes
 """On CPU, instances train in sequential blocks whose step temporaries fit in about this
-many bytes (the per-core L2 cache): each block runs a whole chunk of steps while its
-arrays stay in cache, instead of every step streaming (I, n, B) arrays through memory.
-Measured on a 2-core Xeon: 2x fewer CPU seconds per model-step (bench/RESULTS.md)."""
+many bytes (the per-core L2 cache; a family may set its own): each block runs a whole chunk
+of steps while its arrays stay in cache, instead of every step streaming (I, n, B) arrays
+through memory. Measured on a 2-core Xeon: 2x fewer CPU seconds per model-step
+(bench/RESULTS.md)."""
 
 
-def instance_block(shape, n_local: int, platform: str, batch: int | None = None) -> int | None:
-    """Instances a device trains (or, with `batch` = the evaluation batch, evaluates) at
-    once: all of them (None) on GPU and TPU, which want the widest vmap; on CPU a
-    cache-sized block of at least 2 (CPU_BLOCK_BYTES)."""
+def instance_block(
+    shape, n_local: int, platform: str, batch: int | None = None, *, evaluation: bool = False
+) -> int | None:
+    """Instances a device trains (or, with `evaluation` or `batch` = the evaluation batch,
+    evaluates) at once: all of them (None) on GPU and TPU, which want the widest vmap; on
+    CPU a cache-sized block of at least the family's min_block (its cpu_block_bytes)."""
     if platform != "cpu":
         return None
-    block = max(2, CPU_BLOCK_BYTES // family_of(shape).step_bytes(shape, batch))
+    family = family_of(shape)
+    if evaluation and family.eval_cpu_block is not None:
+        return family.eval_cpu_block
+    batch = shape.eval_batch if evaluation else batch
+    block = max(family.min_block, family.cpu_block_bytes // family.step_bytes(shape, batch))
     return None if block >= n_local else block
 
 
 def _chunk_one(shape, n_steps: int, root_seed, hp, state):
-    """n_steps of one instance; the random streams of its steps are derived first."""
-    step_one = family_of(shape).step_one
+    """n_steps of one instance (the family's own chunk, or the step scanned over the
+    random streams of its steps, derived first)."""
+    family = family_of(shape)
+    if family.chunk_one is not None:
+        return family.chunk_one(shape, n_steps, root_seed, hp, state)
+    step_one = family.step_one
     key = rng.instance_key(root_seed, hp.instance_id, hp.seed)
     steps = state.step + jnp.arange(n_steps, dtype=jnp.int32)
     streams = jax.vmap(lambda t: data.stream(rng.step_key(key, t), shape.sampler))(steps)
@@ -152,13 +128,19 @@ AUTO = "auto"
 """block = AUTO: the instance block of `instance_block` for the platform (the default)."""
 
 
+def resolve(shape, hp=None):
+    """The engine's static shape of a block (its family's `resolve`; hp None: for init)."""
+    return family_of(shape).resolve(shape, hp)
+
+
 def _init_args(shape, hp, root_seed: int, mesh):
     (hp,), mesh = parallel.placed(hp, mesh=mesh)
-    return shape, rng.seed_argument(root_seed), hp, mesh
+    return resolve(shape), rng.seed_argument(root_seed), hp, mesh
 
 
 def _chunk_args(state, hp, shape, n_steps: int, root_seed: int, block, mesh):
     (state, hp), mesh = parallel.placed(state, hp, mesh=mesh)
+    shape = resolve(shape, hp)
     if block == AUTO:
         n_local = parallel.local_instances(hp.lr.shape[0], mesh)
         block = instance_block(shape, n_local, parallel.platform_of(hp))
@@ -167,9 +149,10 @@ def _chunk_args(state, hp, shape, n_steps: int, root_seed: int, block, mesh):
 
 def _evaluate_args(params, hp, shape: Shape, root_seed: int, block, mesh):
     (params, hp), mesh = parallel.placed(params, hp, mesh=mesh)
+    shape = resolve(shape, hp)
     if block == AUTO:
         n_local = parallel.local_instances(hp.lr.shape[0], mesh)
-        block = instance_block(shape, n_local, parallel.platform_of(hp), shape.eval_batch)
+        block = instance_block(shape, n_local, parallel.platform_of(hp), evaluation=True)
     return params, hp, shape, rng.seed_argument(root_seed), mesh, block
 
 
@@ -234,15 +217,6 @@ def programs(
         "chunk": (_train_chunk, (state, hp, shape, n_steps, seed, mesh, block)),
         "evaluate": (_evaluate, (state.params, hp, shape, seed, mesh, block)),
     }
-
-
-def is_diverged(loss, params: Params) -> np.ndarray:
-    """Instances whose loss or weights hold a NaN or inf."""
-    bad = ~np.isfinite(np.asarray(loss))
-    for leaf in jax.tree.leaves(params):
-        a = np.asarray(leaf)
-        bad |= ~np.isfinite(a.reshape(a.shape[0], -1)).all(axis=1)
-    return bad
 
 
 SNAPSHOT_FIELDS = ("W", "b", "W2")
@@ -329,6 +303,27 @@ def run_chunks(
     return state
 
 
+def train_curves(
+    shape, hp, root_seed: int = 0, chunk_steps: int = 500, on_chunk=None, *, mesh=None
+):
+    """Initialise and train every instance of hp (any family) for shape.steps steps in
+    the one chunk loop; returns (final state, curves {"step" (C,), "loss" (C, I)}: each
+    instance's mean training loss per chunk). on_chunk(step, chunk_loss) runs on the host
+    after each chunk (one sync per chunk)."""
+    steps, losses = [], []
+
+    def collect(chunk: Chunk) -> None:
+        steps.append(chunk.step)
+        losses.append(chunk.loss)
+        if on_chunk is not None:
+            on_chunk(chunk.step, chunk.loss)
+
+    chunks = chunk_schedule(shape.steps, chunk_steps)
+    state = init_state(shape, hp, root_seed, mesh=mesh)
+    state = run_chunks(state, hp, shape, chunks, root_seed, on_chunk=collect)
+    return state, {"step": np.asarray(steps), "loss": np.stack(losses)}
+
+
 def train_instances(
     shape: Shape,
     hp: HParams,
@@ -342,24 +337,13 @@ def train_instances(
     (parallel.current_mesh). on_chunk(step, chunk_loss) is called on the host after each
     chunk, with each instance's mean training loss over that chunk (one sync per chunk).
     """
-    chunks = chunk_schedule(shape.steps, chunk_steps)
-    steps, losses = [], []
-
-    def collect(chunk: Chunk) -> None:
-        steps.append(chunk.step)
-        losses.append(chunk.loss)
-        if on_chunk is not None:
-            on_chunk(chunk.step, chunk.loss)
-
     (hp,), _ = parallel.placed(hp, mesh=mesh)
-    state = run_chunks(
-        init_state(shape, hp, root_seed), hp, shape, chunks, root_seed, on_chunk=collect
-    )
+    state, curves = train_curves(shape, hp, root_seed, chunk_steps, on_chunk)
     loss = np.asarray(evaluate(state.params, hp, shape, root_seed))
     params = jax.tree.map(np.asarray, state.params)
     return TrainResult(
         params=params,
         loss=loss,
         diverged=is_diverged(loss, params),
-        curves={"step": np.asarray(steps), "loss": np.stack(losses)},
+        curves=curves,
     )

@@ -14,6 +14,7 @@ import math
 import jax
 
 from geomtoy.engine import train
+from geomtoy.engine.families import of_sweep
 from geomtoy.runs import memory as device
 from geomtoy.runs.cost import (
     BYTES,
@@ -108,7 +109,11 @@ def _hms(seconds: float) -> str:
 
 def plan_lines(sweep, platform: str, devices: int, memory: int | None = None) -> list[str]:
     """What `geomtoy run --dry-run` prints: instances, groups, blocks, memory per block
-    and the estimated time of the sweep on this backend (nothing is trained or written)."""
+    and the estimated time of the sweep on this backend (nothing is trained or written);
+    a family with its own report (`Family.plan_lines`) gives it."""
+    family = of_sweep(sweep)
+    if family.plan_lines is not None:
+        return family.plan_lines(sweep, platform, devices, memory)
     blocks = sweep.blocks(multiple=devices)
     r = RATES.get(platform, RATES["gpu"])
     basis = "fitted on a 2-core Xeon" if r.measured else "an unmeasured prior"

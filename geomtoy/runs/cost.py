@@ -28,14 +28,18 @@ block size that fills half of the device's allocator limit (`runner.device_block
 `budget.fit_blocks`; bytes per instance measured from the compiled programs where the
 backend reports them, `budget.measured_instance_bytes`, else this model), so a sweep of
 10^6 instances runs in the fewest blocks that fit; `--dry-run` prints those blocks.
-This module is the model alone (no JAX); geomtoy.runs.budget measures the compiled programs,
-reads the device's memory, fits the blocks and writes the --dry-run report.
+The bytes are each model family's (geomtoy.engine.families: `state_bytes`, `temp_bytes`;
+the toy family's fitted terms above), so the dry run, the refusal bound
+(geomtoy.runs.memory) and the block fit read one model; geomtoy.runs.budget measures the
+compiled programs, reads the device's memory, fits the blocks and writes the --dry-run
+report.
 """
 
 from __future__ import annotations
 
 import dataclasses
 
+from geomtoy.engine.families import state_bytes, temp_bytes
 from geomtoy.spec import Shape
 
 BYTES = 4  # float32 and int32
@@ -71,23 +75,15 @@ def step_work(shape: Shape) -> tuple[int, int]:
     return n * B, 10 * shape.weight_rows * n * B
 
 
-def state_bytes(shape: Shape) -> int:
-    """Bytes per instance of weights, Adam moments, counters and hyperparameters."""
-    n = shape.n_features
-    params = shape.weight_rows * n + n
-    return BYTES * (3 * params + 2 * n + 6)
+def step_temp_bytes(shape, chunk_steps: int) -> int:
+    """Training temporaries per vmapped instance (all of a device's on GPU and TPU), plus
+    12 bytes per step of the chunk (random streams, losses)."""
+    return temp_bytes(shape) + 12 * chunk_steps
 
 
-def step_temp_bytes(shape: Shape, chunk_steps: int) -> int:
-    """Training temporaries per vmapped instance (all of a device's on GPU and TPU)."""
-    n, B = shape.n_features, shape.batch_size
-    return int(BYTES * B * (3.3 * n + 1.5 * shape.weight_rows)) + 12 * chunk_steps
-
-
-def eval_temp_bytes(shape: Shape) -> int:
+def eval_temp_bytes(shape) -> int:
     """Evaluation temporaries per vmapped instance (batches of up to EVAL_BATCH samples)."""
-    per_value = 2.0 if shape.model.untied else 3.3  # XLA keeps fewer (n, B) arrays live
-    return int(BYTES * shape.eval_batch * per_value * shape.n_features)
+    return temp_bytes(shape, getattr(shape, "eval_batch", None))
 
 
 def instance_bytes(shape: Shape, chunk_steps: int, platform: str) -> int:

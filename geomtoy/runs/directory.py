@@ -47,7 +47,8 @@ from geomtoy.sweep.plan import Block, Sweep
 
 ASIDE = ".geomtoy-replaced"
 """Where --overwrite moves the old tables and blocks/ until the new meta.json is written."""
-BLOCK_KEYS = ("fingerprint", "instance", "loss", "diverged", "curve_loss", "W", "b")
+BLOCK_KEYS = ("fingerprint", "instance", "loss", "diverged", "curve_loss")
+"""What every family's block file holds (the rest is its family's, under the checksum)."""
 
 
 @dataclasses.dataclass(frozen=True)

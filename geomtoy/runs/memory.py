@@ -3,8 +3,9 @@
 A sweep whose block cannot fit would otherwise write meta.json and then fail inside
 XLA (RESOURCE_EXHAUSTED, or the host's OOM killer on CPU) on every resume. The estimate
 counts the largest float32 temporaries of one instance's training step and evaluation
-batch, plus its weights and optimizer state; it is an upper bound within a small factor,
-so a refusal names the keys that set it.
+batch, plus its weights and optimizer state, as its model family states them
+(geomtoy.engine.families: the model the dry run reads, geomtoy.runs.cost), so a refusal
+names the keys that set it.
 """
 
 from __future__ import annotations
@@ -13,28 +14,20 @@ import os
 
 import jax
 
-from geomtoy.spec import Shape
-
-STATE_COPIES = 4
-"""Weights, two Adam moments and a gradient: float32 copies of the parameters."""
+from geomtoy.engine import families
+from geomtoy.engine.families import temp_bytes
 
 
-def step_bytes(shape: Shape) -> int:
-    """Bytes of the largest float32 temporaries of one instance: a training step (x, the
-    pre-activation, the residual and its gradient (n, B); h (m, B)) or an evaluation batch."""
-    m = shape.weight_rows
-    n = shape.n_features
-    return max(4 * shape.batch_size * (4 * n + 3 * m), 4 * shape.eval_batch * (3 * n + m))
+def step_bytes(shape) -> int:
+    """Bytes of the largest temporaries of one instance: a training step or an evaluation
+    batch (its family's `temp_bytes`, the model the dry run reads)."""
+    return max(temp_bytes(shape), temp_bytes(shape, getattr(shape, "eval_batch", None)))
 
 
-def state_bytes(shape: Shape) -> int:
-    """Bytes of one instance's weights and optimizer state."""
-    return (
-        4
-        * STATE_COPIES
-        * (shape.n_features * shape.n_hidden + shape.n_features)
-        * (2 if shape.model.untied else 1)
-    )
+def state_bytes(shape) -> int:
+    """Bytes of one instance's weights, optimizer state and leaves (its family's), plus
+    a gradient's copy of them."""
+    return 2 * families.state_bytes(shape)
 
 
 def device_memory() -> tuple[int, str]:
@@ -54,7 +47,7 @@ def device_memory() -> tuple[int, str]:
     return total // max(1, len(jax.local_devices())), "host memory per CPU device"
 
 
-def block_problem(shape: Shape, per_device: int, at_once: int, limit: int, what: str) -> str | None:
+def block_problem(shape, per_device: int, at_once: int, limit: int, what: str) -> str | None:
     """Why `per_device` instances of `shape` on one device, `at_once` of them stepping
     together (all on GPU/TPU, a cache-sized block on CPU), cannot fit in `limit` bytes;
     None if they fit."""

@@ -21,7 +21,6 @@ leaves it byte-identical; tables are written before meta.json says `complete`.
 
 from __future__ import annotations
 
-import concurrent.futures
 import contextlib
 import dataclasses
 import functools
@@ -39,9 +38,9 @@ import optax
 import pyarrow as pa
 
 import geomtoy
-from geomtoy import spec
-from geomtoy.engine import fullbatch, parallel, train
-from geomtoy.geometry.samples import block_arrays, finite_tables
+from geomtoy import sae  # noqa: F401  (registers the SAE family)
+from geomtoy.engine import parallel, train
+from geomtoy.engine.families import by_name, family_of, of_sweep
 from geomtoy.geometry.tables import geometry_tables
 from geomtoy.results import integrity
 from geomtoy.results.store import (
@@ -52,18 +51,14 @@ from geomtoy.results.store import (
     atomic_save_npz,
     atomic_write_json,
     atomic_write_parquet,
-    gather,
     now,
     open_results,
-    write_arrays,
-    write_parquet_tables,
 )
 from geomtoy.runs import budget, checkpoint, jobs, lock, memory, signals
 from geomtoy.runs.directory import Writer, block_problem, leftovers, merge, plan_run
 from geomtoy.runs.progress import Progress
 from geomtoy.spec import SweepError
-from geomtoy.sweep import loads
-from geomtoy.sweep.plan import Block, Group, Sweep
+from geomtoy.sweep.plan import Block, Sweep
 
 # ---------------------------------------------------------------- running
 
@@ -122,7 +117,7 @@ def _new_meta(sweep: Sweep, command: str) -> dict:
         "wall_time_s": 0.0,
         "runs": [],
         "source": sweep.source,
-    }
+    } | of_sweep(sweep).meta(sweep)
 
 
 def run_sweep(
@@ -176,7 +171,7 @@ def run_sweep(
         for k in _train_blocks(sweep, rd, todo, groups, progress, mesh):
             writer.update(time.perf_counter() - t0, done + k)
         complete = writer.finish(
-            time.perf_counter() - t0, lambda: assemble(sweep, rd), sweep.blocks()
+            time.perf_counter() - t0, lambda: of_sweep(sweep).assemble(sweep, rd), sweep.blocks()
         )
     progress.close()
     return RunReport(out, plan.action, len(todo), complete, time.perf_counter() - t0)
@@ -201,8 +196,8 @@ def _train_blocks(sweep, rd: ResultsDir, todo, groups, progress: Progress, mesh)
     for i, block in enumerate(todo):
         if block.group not in started:  # its program compiles with this block
             started.add(block.group)
-            s = sweep.groups[block.group].shape
-            label = f"{s.kind}, n={s.n_features}, m={s.n_hidden}"
+            shape = sweep.groups[block.group].shape
+            label = family_of(shape).label(shape)
             progress.group(groups.index(block.group), len(groups), label)
         _train_block(sweep, block, rd, progress, mesh)
         if i + 1 < len(todo):
@@ -277,40 +272,30 @@ def finish(path: str | Path) -> Results:
     other processes (geomtoy.runs.directory.merge); returns the complete results."""
 
     def rebuild(meta: dict) -> Sweep:
-        sweep = loads(meta["source"], file=meta["file"], scale=meta["scale"], sets=meta["sets"])
+        sweep = by_name(meta.get("family", "toy")).load(meta, Path(path))
         if sweep.fingerprint() != meta["fingerprint"]:
             reason = "the recorded sweep no longer gives its fingerprint (another geomtoy version?)"
             raise SweepError(Path(path) / "meta.json", "fingerprint", reason)
         return recorded_blocks(sweep, meta)  # the blocks its processes trained
 
-    merge(Path(path), rebuild, assemble)
+    merge(Path(path), rebuild, lambda sweep, rd: of_sweep(sweep).assemble(sweep, rd))
     return open_results(path)
 
 
-def engine(shape: spec.Shape):
-    """The training engine of a group: full batch on a finite training set
-    (geomtoy.engine.fullbatch, data.n_samples > 0) or fresh samples every step (geomtoy.engine.train);
-    both have init_state, train_chunk and evaluate with the same contracts."""
-    return fullbatch if shape.n_samples else train
-
-
 def _train_block(sweep: Sweep, block: Block, rd: ResultsDir, progress: Progress, mesh) -> None:
-    """Train one block to the end, checkpointing, and write its block file."""
+    """Train one block of any family to the end, checkpointing, and write its block file."""
     signals.check()  # a signal between blocks: the last one is written, stop here
-    group: Group = sweep.groups[block.group]
-    shape = group.shape
-    eng = engine(shape)
-    rows = block.padded_rows
-    ids = group.instance[rows]
-    hp = train.HParams.create(**group.leaves(rows), mesh=mesh)
-    chunks = sweep.chunks(group)
-    root = sweep.root_seed
-    fingerprint = sweep.fingerprint()
+    group = sweep.groups[block.group]
+    family = family_of(group.shape)
+    ids = group.instance[block.padded_rows]
+    hp = family.hparams(sweep, group, block.padded_rows, mesh)
+    shape = train.resolve(group.shape, hp)  # the engine's static shape of this block
+    chunks, root, fingerprint = sweep.chunks(group), sweep.root_seed, sweep.fingerprint()
 
-    structure = functools.partial(jax.eval_shape, lambda h: eng.init_state(shape, h, root), hp)
+    structure = functools.partial(jax.eval_shape, lambda h: train.init_state(shape, h, root), hp)
     ckpt = checkpoint.load(rd.checkpoint(block.index), ids, fingerprint, structure, sweep.snapshots)
     if ckpt is None:
-        state, done, curves, snaps = eng.init_state(shape, hp, root), 0, [], []
+        state, done, curves, snaps = train.init_state(shape, hp, root), 0, [], []
     else:
         state, done, curves, snaps = ckpt
     progress.block(block.index, len(block.rows), steps=shape.steps, step=sum(chunks[:done]))
@@ -332,8 +317,8 @@ def _train_block(sweep: Sweep, block: Block, rd: ResultsDir, progress: Progress,
     evaluation = {}
 
     def dispatch_evaluation(state) -> None:  # behind the last chunk, before its fetch
-        if not shape.n_samples:
-            evaluation["loss"] = train.evaluate(state.params, hp, shape, root)
+        evaluate = family.evaluate or (lambda s, *a: train.evaluate(s.params, *a))
+        evaluation["out"] = evaluate(state, hp, shape, root)
 
     state = train.run_chunks(
         state,
@@ -349,65 +334,28 @@ def _train_block(sweep: Sweep, block: Block, rd: ResultsDir, progress: Progress,
         checkpoint_now=lambda: signals.pending() is not None,  # SIGTERM, SIGHUP, Ctrl-C
         on_stop=signals.check,  # checkpointed: stop here
         before_last_fetch=dispatch_evaluation,
-        chunk_fn=eng.train_chunk,
     )
-    _write_block(rd, block, sweep, state, hp, ids, curves, snaps, progress, evaluation.get("loss"))
+    arrays = family.finish(shape, state, hp, evaluation["out"], curves)
+    _write_block(rd, block, sweep, ids, arrays, curves, snaps, progress)
 
 
-def _write_block(
-    rd, block: Block, sweep: Sweep, state, hp, ids, curves, snaps, progress, evaluation
-):
-    """Write a trained block's file (the checkpoint goes); `evaluation`: its dispatched loss."""
-    group = sweep.groups[block.group]
-    shape, root, fingerprint = group.shape, sweep.root_seed, sweep.fingerprint()
-    chunks = sweep.chunks(group)
+def _write_block(rd, block: Block, sweep: Sweep, ids, arrays, curves, snaps, progress) -> None:
+    """Write a trained block's file: the family's arrays (`Family.finish`) and the common
+    ones, of its real (unpadded) instances, with a content checksum; the checkpoint goes."""
     n = len(block.rows)
-    finite = {}
-    if shape.n_samples:  # test loss, the exact full-batch train loss and the measurements
-        measures = fullbatch.measure(state.params, hp, shape, root)
-        loss, finite = measures["test_loss"], block_arrays(measures, n)
-        curves_last = measures["train_loss"]
-    else:
-        loss = np.asarray(evaluation)
-        curves_last = curves[-1]
-    params = jax.device_get(state.params)
-    diverged = train.is_diverged(loss, params)
-    loss = np.where(diverged, np.nan, loss)  # NaN weights can still evaluate to a finite loss
-    arrays = {
-        "fingerprint": np.asarray(fingerprint),
+    arrays = {name: np.asarray(a)[:n] for name, a in arrays.items()}
+    arrays |= {
+        "fingerprint": np.asarray(sweep.fingerprint()),
         "instance": ids[:n],
-        "loss": loss[:n],
-        "diverged": diverged[:n],
-        "train_loss": curves_last[:n],
         "curve_loss": np.stack(curves, axis=1)[:n],
-        "curve_step": np.cumsum(chunks),
-        "W": np.asarray(params.W)[:n],
-        "b": np.asarray(params.b)[:n],
+        "curve_step": np.cumsum(sweep.chunks(sweep.groups[block.group])),
     }
-    if params.W2 is not None:
-        arrays["W2"] = np.asarray(params.W2)[:n]
     if sweep.snapshots:
         arrays |= {f"snapshot_{k}": v[:n] for k, v in checkpoint.stack_snapshots(snaps).items()}
-    atomic_save_npz(rd.block(block.index), integrity.with_checksum(arrays | finite))
+    atomic_save_npz(rd.block(block.index), integrity.with_checksum(arrays))
     with contextlib.suppress(FileNotFoundError):
         rd.checkpoint(block.index).unlink()
-    progress.block_end(int(np.sum(diverged[:n])))
-
-
-def assemble(sweep: Sweep, rd: ResultsDir) -> None:
-    """Join all block files into the four tables, with the geometry of the weights
-    (analysed while params.npz and curves.npz are written)."""
-    params, columns, curves = gather(sweep, rd)
-    with concurrent.futures.ThreadPoolExecutor(1) as pool:
-        written = pool.submit(write_arrays, rd, params, curves)
-        instances, features = geometry_tables(params, columns, columns["diverged"])
-        written.result()
-    if any(g.shape.n_samples for g in sweep.groups):
-        blocks = (integrity.read_npz(rd.block(b.index), checksum=True) for b in sweep.blocks())
-        extra, samples = finite_tables(sweep.n_instances, blocks)
-        instances |= extra
-        atomic_write_parquet(rd.table("samples.parquet"), samples)
-    write_parquet_tables(rd, instances, features)
+    progress.block_end(int(np.sum(arrays["diverged"])))
 
 
 def analyze_dir(path: str | Path) -> Results:

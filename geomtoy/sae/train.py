@@ -1,6 +1,6 @@
 """Training thousands of SAEs at once, as jit(vmap(scan)), on toy models' hidden activations.
 
-The model family "sae" of geomtoy.engine.train (`train.FAMILIES`): this module holds the math of
+The model family "sae" (registered in geomtoy.sae.family): this module holds the math of
 one SAE's init and optimizer step; train's programs and its one chunk loop vmap, scan,
 place and checkpoint it as they do the toy models. Each SAE instance carries its own toy
 model (the weights it reads h = W x from, and that model's feature distribution) as array
@@ -53,26 +53,22 @@ class SAEShape:
     eval_samples: int = 2**16
 
     def __post_init__(self):
-        for name, value, allowed in (
-            ("activation", self.activation, sae.ACTIVATIONS),
-            ("source", self.source, SOURCES),
-            ("optimizer", self.optimizer, spec.OPTIMIZERS),
-            ("schedule", self.schedule, spec.SCHEDULES),
-            ("sampler", self.sampler, spec.SAMPLERS),
-            ("structure", self.structure, spec.STRUCTURES),
-            ("magnitude", self.magnitude, spec.MAGNITUDES),
-            ("output_activation", self.output_activation, spec.ACTIVATIONS),
-        ):
-            if value not in allowed:
-                raise ValueError(f"{name} {value!r} is not one of {allowed}")
-        for name in ("n_features", "n_hidden", "width", "batch_size", "steps", "eval_samples"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        choices = {
+            "activation": sae.ACTIVATIONS,
+            "source": SOURCES,
+            "optimizer": spec.OPTIMIZERS,
+            "schedule": spec.SCHEDULES,
+            "sampler": spec.SAMPLERS,
+            "structure": spec.STRUCTURES,
+            "magnitude": spec.MAGNITUDES,
+            "output_activation": spec.ACTIVATIONS,
+        }
+        positive = ("n_features", "n_hidden", "width", "batch_size", "steps", "eval_samples")
+        spec.check_shape(self, choices, positive)
 
     @property
     def eval_batch(self) -> int:
-        return min(self.eval_samples, 8192)
+        return min(self.eval_samples, spec.EVAL_BATCH)
 
     @property
     def eval_batches(self) -> int:
@@ -160,7 +156,7 @@ def _resample_uniform(shape: SAEShape, stream) -> jax.Array:
     return jax.random.uniform(jax.random.fold_in(stream, 1), (shape.width,), jnp.float32)
 
 
-def _init_one(shape: SAEShape, root_seed, hp: SAEHParams) -> SAEState:
+def init_one(shape: SAEShape, root_seed, hp: SAEHParams) -> SAEState:
     key = rng.instance_key(root_seed, hp.instance_id, hp.seed)
     params = sae.init_params(rng.init_key(key), shape.n_hidden, shape.width)
     return SAEState(
@@ -172,7 +168,7 @@ def _init_one(shape: SAEShape, root_seed, hp: SAEHParams) -> SAEState:
     )
 
 
-def _step_one(shape: SAEShape, stream, hp: SAEHParams, state: SAEState):
+def step_one(shape: SAEShape, stream, hp: SAEHParams, state: SAEState):
     """One optimizer step of one SAE on a fresh batch, then the resampling check."""
     h = hidden(hp.toy, _sample(shape, stream, hp))
     grad_fn = jax.value_and_grad(sae.loss, argnums=1, has_aux=True)
@@ -208,7 +204,6 @@ def step_bytes(shape: SAEShape, batch: int | None = None) -> int:
     )
 
 
-train.register_family(SAEShape, train.Family("sae", _init_one, _step_one, step_bytes))
 init_state = train.init_state  # the shared programs: init_state(shape, hp, root_seed, mesh=)
 train_chunk = train.train_chunk  # (state, hp, shape, n_steps, root_seed) -> (state, loss (I,))
 
@@ -234,21 +229,11 @@ def train_saes(
 ) -> SAEResult:
     """Train every SAE of hp for shape.steps steps in train's chunk loop (one sync per
     chunk), then evaluate it."""
-    steps, values = [], []
-
-    def collect(chunk: train.Chunk) -> None:
-        steps.append(chunk.step)
-        values.append(chunk.loss)
-        if on_chunk is not None:
-            on_chunk(chunk.step, chunk.loss)
-
-    chunks = spec.chunk_schedule(shape.steps, chunk_steps)
-    state = init_state(shape, hp, root_seed, mesh=mesh)
-    state = train.run_chunks(state, hp, shape, chunks, root_seed, on_chunk=collect)
+    state, curves = train.train_curves(shape, hp, root_seed, chunk_steps, on_chunk, mesh=mesh)
     stats = evaluate.evaluate(state.params, state.threshold, hp, shape, root_seed)
     return SAEResult(
         params=jax.tree.map(np.asarray, state.params),
         threshold=np.asarray(state.threshold),
         stats=stats,
-        curves={"step": np.asarray(steps), "loss": np.stack(values)},
+        curves=curves,
     )

@@ -162,18 +162,22 @@ class Sweep:
         return total
 
     def blocks(self, multiple: int = 1) -> list[Block]:
-        """The sweep's blocks, group by group, each of nearly equal size within a group.
+        """The sweep's blocks (`cut_blocks`)."""
+        return cut_blocks(self.groups, multiple)
 
-        `multiple`: pad every block to a multiple of this (e.g. the device count).
-        """
-        out = []
-        for g in self.groups:
-            n_blocks = math.ceil(len(g) / g.block_size)
-            size = math.ceil(len(g) / n_blocks)
-            size = math.ceil(size / multiple) * multiple
-            for rows in np.array_split(np.arange(len(g)), n_blocks):
-                out.append(Block(len(out), g.index, rows, size))
-        return out
+
+def cut_blocks(groups, multiple: int = 1) -> list[Block]:
+    """The blocks of `groups` (each with index, block_size and a length), group by group,
+    each of nearly equal size within a group, padded to a multiple of `multiple` (e.g.
+    the device count): the one block rule of every family's sweep."""
+    out = []
+    for g in groups:
+        n_blocks = math.ceil(len(g) / g.block_size)
+        size = math.ceil(len(g) / n_blocks)
+        size = math.ceil(size / multiple) * multiple
+        for rows in np.array_split(np.arange(len(g)), n_blocks):
+            out.append(Block(len(out), g.index, rows, size))
+    return out
 
 
 def auto_block_size(shape: Shape) -> int:
