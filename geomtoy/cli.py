@@ -91,6 +91,8 @@ def _run(args: argparse.Namespace) -> int:
         mesh = parallel.setup(args.devices)  # GEOMTOY_DISTRIBUTED=1: jax.distributed first
         signals.check()  # Ctrl-C or SIGTERM during start-up
         if args.dry_run:
+            if hasattr(sweep, "toys"):  # an SAE sweep: which toy models, at which scale
+                print(f"{sweep.name}: {about}")
             return _dry_run(sweep, mesh, refusal)
         runner.check_memory(sweep, mesh=mesh)
         with compile_cache.executables(cache):  # a warm start traces nothing
