@@ -12,9 +12,12 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime
+import errno
 import io
 import json
 import os
+import re
+import stat
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -24,18 +27,35 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from geomtoy.errors import SweepError
-from geomtoy.results.integrity import check_rows, read_npz, read_parquet
+from geomtoy.results.integrity import Damaged, read_npz, read_parquet, regular_file
 
 if TYPE_CHECKING:
     from geomtoy.sweep.plan import Sweep
 
 FORMAT = 1
 TABLES = ("instances.parquet", "features.parquet", "params.npz", "curves.npz")
+WRITTEN = (*TABLES, "samples.parquet", "progress.jsonl")
+"""Every file a run writes at the top of its directory besides meta.json (--overwrite
+moves them all aside)."""
 GEOMETRY_COLUMNS = ("dims_per_feature", "n_represented", "geometry")
 META_KEYS = ("name", "status", "fingerprint", "n_instances")
 """Keys a meta.json needs to be read; one without them is reported as damaged."""
 RUN_META_KEYS = (*META_KEYS, "file", "scale", "sets", "spec", "source", "runs", "wall_time_s")
 """Keys a meta.json needs for a run to resume it or `geomtoy merge` to finish it."""
+META_BYTES = 64 << 20
+"""The largest meta.json read (a sweep of millions of instances writes a few MB)."""
+META_TYPES = {
+    "name": str,
+    "status": str,
+    "fingerprint": str,
+    "n_instances": int,
+    "wall_time_s": int | float,
+    "spec": dict,
+    "axes": dict,
+    "groups": list,
+    "sets": list,
+}
+"""The type each meta.json key must have where present."""
 INSTANCE_COLUMNS = ("instance", "seed", "point", "loss", "best", "diverged")
 FEATURE_COLUMNS = ("instance", "feature")
 """Columns a table must have to be read (the geometry ones `geomtoy analyze` recomputes)."""
@@ -46,12 +66,21 @@ PARAMS_KEYS = ("W", "b", "n_features", "n_hidden", "feature_probability", "impor
 # ---------------------------------------------------------------- atomic writes
 
 
+_WRITE = os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
+TEMPORARY = re.compile(r"\.(.+)\.tmp-\d+")
+"""The name of a temporary file `atomic_write_bytes` writes (`.NAME.tmp-PID`)."""
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write `data` to `path` so a reader sees the old file or the new one, never half."""
+    """Write `data` to `path` so a reader sees the old file or the new one, never half.
+    The temporary file is created new (O_EXCL, O_NOFOLLOW): a link planted at its name
+    is removed, never written through; the rename replaces a link at `path` itself."""
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(tmp)  # left by a kill of a process of the same PID, or planted
     try:
-        with open(tmp, "wb") as f:
+        with os.fdopen(os.open(tmp, _WRITE | os.O_EXCL, 0o644), "wb") as f:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
@@ -60,6 +89,35 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
         with contextlib.suppress(OSError):
             tmp.unlink()
         raise
+
+
+def open_log(path: Path, fresh: bool):
+    """A text file to append lines to (truncated first when `fresh`), opened without
+    following a link: SweepError if `path` is a link or not a regular file."""
+    path = Path(path)
+    try:
+        fd = os.open(path, _WRITE | (os.O_TRUNC if fresh else os.O_APPEND), 0o644)
+    except OSError as e:
+        if e.errno != errno.ELOOP:
+            raise
+        raise SweepError(path, None, "is a symbolic link; geomtoy never writes through one") from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise SweepError(path, None, "is not a regular file; geomtoy writes only regular files")
+    os.set_blocking(fd, True)
+    return os.fdopen(fd, "w")
+
+
+def own_directory(path: Path) -> Path:
+    """`path` as a directory of this results directory, made if absent: SweepError if it
+    is a link (files written there would land elsewhere) or not a directory."""
+    path = Path(path)
+    with contextlib.suppress(FileExistsError):
+        path.mkdir()
+    if path.is_symlink() or not stat.S_ISDIR(os.lstat(path).st_mode):
+        reason = "is a symbolic link or not a directory; geomtoy writes only its own directories"
+        raise SweepError(path, None, reason + " (remove it)")
+    return path
 
 
 def atomic_write_json(path: Path, obj: Any) -> None:
@@ -113,7 +171,12 @@ class ResultsDir:
         """meta.json, or None if there is none; SweepError if it is unreadable or lacks
         one of `keys`."""
         try:
-            text = self.meta.read_text()
+            regular_file(self.meta, META_BYTES)
+            text = self.meta.read_bytes()
+        except Damaged as e:
+            if e.reason == "missing":
+                return None
+            raise
         except FileNotFoundError:
             return None
         except OSError as e:
@@ -123,20 +186,30 @@ class ResultsDir:
         except json.JSONDecodeError as e:
             reason = f"not valid JSON ({e.msg}, line {e.lineno})"
             raise SweepError(self.meta, None, reason) from None
+        except (RecursionError, UnicodeDecodeError, ValueError):
+            raise SweepError(self.meta, None, "not valid JSON (nested too deeply?)") from None
         if not isinstance(meta, dict) or "fingerprint" not in meta or "status" not in meta:
             raise SweepError(self.meta, None, "not a geomtoy meta.json (no fingerprint/status)")
         missing = [k for k in keys if k not in meta]
         if missing or not isinstance(meta.get("runs", []), list):
             what = f"no {missing[0]!r}" if missing else "'runs' is not a list"
             raise SweepError(self.meta, None, f"damaged: {what}")
+        for key, types in META_TYPES.items():
+            value = meta.get(key)
+            if key in meta and (not isinstance(value, types) or isinstance(value, bool)):
+                raise SweepError(self.meta, None, f"damaged: {key!r} is {json.dumps(value)[:40]}")
+        if meta.get("n_instances", 0) < 0:
+            raise SweepError(self.meta, None, "damaged: 'n_instances' is negative")
         return meta
 
     def remove_stale_temporaries(self) -> None:
+        """Temporary files a killed writer left (`.NAME.tmp-PID`), nothing else."""
         for d in (self.path, self.blocks):
-            if d.is_dir():
-                for p in d.glob(".*.tmp-*"):
-                    with contextlib.suppress(FileNotFoundError):
-                        p.unlink()
+            if d.is_dir() and not d.is_symlink():
+                for p in d.iterdir():
+                    if TEMPORARY.fullmatch(p.name):
+                        with contextlib.suppress(FileNotFoundError, IsADirectoryError):
+                            p.unlink()
 
 
 # ---------------------------------------------------------------- assembling tables
@@ -303,22 +376,70 @@ def open_results(path: str | Path) -> Results:
         reason = f"run is {meta['status']}, not complete; rerun `geomtoy run` to finish it"
         raise SweepError(rd.path, "meta.json", reason)
     I = meta["n_instances"]
-    params = read_npz(rd.table("params.npz"), PARAMS_KEYS)
-    check_rows(rd.table("params.npz"), params, params, I)
-    curves = read_npz(rd.table("curves.npz"), ("loss", "step"))
-    check_rows(rd.table("curves.npz"), curves, ("loss", "step"), I)
+    check = _array_check(meta)
+    params = read_npz(rd.table("params.npz"), PARAMS_KEYS, check=check)
+    curves = read_npz(rd.table("curves.npz"), ("loss", "step"), check=check)
     features = int(np.sum(params["n_features"]))
+    samples = rd.table("samples.parquet")
     return Results(
         path=rd.path,
         meta=meta,
-        instances=read_parquet(rd.table("instances.parquet"), INSTANCE_COLUMNS, I),
-        features=read_parquet(rd.table("features.parquet"), FEATURE_COLUMNS, features),
+        instances=read_parquet(rd.table("instances.parquet"), INSTANCE_COLUMNS, I, COLUMN_KINDS),
+        features=read_parquet(rd.table("features.parquet"), FEATURE_COLUMNS, features, COLUMN_KINDS),
         params=params,
         curves=curves,
-        samples=pq.read_table(samples)
-        if (samples := rd.table("samples.parquet")).exists()
-        else None,
+        samples=read_parquet(samples) if samples.exists() or samples.is_symlink() else None,
     )
+
+
+COLUMN_KINDS = {
+    **dict.fromkeys(("instance", "seed", "point", "feature", "group"), "iu"),
+    **dict.fromkeys(("loss", "train_loss", "dims_per_feature", "norm", "dimensionality"), "f"),
+    **dict.fromkeys(("best", "diverged"), "b"),
+}
+"""The NumPy kinds of the table columns the readers use."""
+ARRAY_SPEC = {
+    "W": ("f", ("I", "m", "n")),
+    "W2": ("f", ("I", "n", "m")),
+    "b": ("f", ("I", "n")),
+    "feature_probability": ("f", ("I", "n")),
+    "importance": ("f", ("I", "n")),
+    "lr": ("f", ("I",)),
+    "weight_decay": ("f", ("I",)),
+    "n_features": ("iu", ("I",)),
+    "n_hidden": ("iu", ("I",)),
+    "instance": ("iu", ("I",)),
+    "loss": ("f", ("I", None)),
+    "step": ("iu", ("I", None)),
+}
+"""dtype kinds and shapes of the arrays of params.npz and curves.npz: I instances, n and
+m the largest of the groups in meta.json (when it lists them), None any length."""
+
+
+def _array_check(meta: dict):
+    """The header check of `read_npz` for a directory's arrays: each known array's dtype
+    and shape as meta.json declares them (before any byte of it is read)."""
+    dims: dict[str, int | None] = {"I": meta["n_instances"], "n": None, "m": None}
+    try:
+        shapes = [g["shape"] for g in meta.get("groups") or ()]
+        dims["n"] = max(int(s["n_features"]) for s in shapes) if shapes else None
+        dims["m"] = max(int(s["n_hidden"]) for s in shapes) if shapes else None
+    except (KeyError, TypeError, ValueError):
+        pass
+
+    def check(name: str, shape: tuple, dtype: np.dtype) -> str | None:
+        kind, axes = ARRAY_SPEC.get(name, (None, None))
+        if kind is not None and dtype.kind not in kind:
+            return f"has dtype {dtype}, expected {'floats' if kind == 'f' else 'integers'}"
+        if axes is None:  # another array (snapshots, an SAE's): the budget bounds it
+            return None
+        want = tuple(dims.get(a) if a else None for a in axes)
+        if len(shape) != len(want) or any(w is not None and s != w for s, w in zip(shape, want)):
+            shown = "(" + ", ".join("?" if w is None else str(w) for w in want) + ")"
+            return f"has shape {shape}, expected {shown}"
+        return None
+
+    return check
 
 
 def describe(path: Path) -> str:
