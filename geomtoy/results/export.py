@@ -99,13 +99,17 @@ def export(path: str | Path, out: str | Path | None = None, fmt: str = "safetens
     out = Path(out) if out is not None else Path(str(res.path).rstrip("/") + ".safetensors")
     if out.is_dir():
         raise SweepError(out, None, "is a directory; give the file to write")
-    tensors, metadata = tensors_and_metadata(res)
-    try:
-        from safetensors.numpy import save
+    try:  # the tables are checked; what they hold beyond that may still not fit
+        tensors, metadata = tensors_and_metadata(res)
+        try:
+            from safetensors.numpy import save
 
-        data = save(tensors, metadata=metadata)
-    except ModuleNotFoundError:
-        data = safetensors_bytes(tensors, metadata)
+            data = save(tensors, metadata=metadata)
+        except ModuleNotFoundError:
+            data = safetensors_bytes(tensors, metadata)
+    except (KeyError, TypeError, ValueError, AttributeError, RecursionError, MemoryError) as e:
+        why = " ".join(str(e).split())[:100] or type(e).__name__
+        raise SweepError(res.path, None, f"damaged, cannot be exported ({why})") from None
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         results.atomic_write_bytes(out, data)

@@ -116,12 +116,13 @@ def holders(directory: Path, *, exclude_self: bool = True) -> list[str]:
     return [_describe(info)] if _is_held(run) and info.get("pid") != mine else []
 
 
-def _worker_arrays(directory: Path) -> dict[int, str]:
-    """{N: a holder} for the job arrays whose tasks now hold worker locks in `directory`."""
+def _worker_arrays(directory: Path, mine: Path | None = None) -> dict[int, str]:
+    """{N: a holder} for the job arrays whose tasks now hold worker locks in `directory`
+    (other than the lock file `mine`)."""
     arrays = {}
     for p in sorted(Path(directory).glob(".geomtoy-worker-*.lock")):
         info = _read_holder(p)
-        if info.get("pid") != os.getpid() and _is_held(p):
+        if p != mine and _is_held(p):
             with contextlib.suppress(ValueError, TypeError, AttributeError):
                 arrays.setdefault(int(str(info["worker"]).split("/")[1]), _describe(info))
     return arrays
@@ -257,23 +258,23 @@ def run_lock(
     shared = FileLock(directory / RUN_LOCK, shared=True, what="(not of this job array)")
     locks = [shared.acquire()]
     try:
-        _refuse_other_arrays(directory, n)
+        _refuse_other_arrays(directory, n, None)
         mine = FileLock(
             directory / WORKER_LOCK.format(k=k),
             what=f"as worker {k}/{n}",
             info=info | {"worker": f"{k}/{n}"},
         )
         locks.append(mine.acquire())
-        _refuse_other_arrays(directory, n)  # one that started as we did
+        _refuse_other_arrays(directory, n, mine.path)  # one that started as we did
     except BaseException:
         release_all(locks)
         raise
     return locks
 
 
-def _refuse_other_arrays(directory: Path, n: int) -> None:
+def _refuse_other_arrays(directory: Path, n: int, mine: Path | None) -> None:
     """Locked if tasks of a job array of another size than `n` hold worker locks."""
-    others = {size: who for size, who in _worker_arrays(directory).items() if size != n}
+    others = {size: who for size, who in _worker_arrays(directory, mine).items() if size != n}
     if others:
         size, who = next(iter(others.items()))
         reason = (
