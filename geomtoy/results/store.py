@@ -54,6 +54,9 @@ META_TYPES = {
     "axes": dict,
     "groups": list,
     "sets": list,
+    "source": str,
+    "file": str,
+    "scale": str,
 }
 """The type each meta.json key must have where present."""
 INSTANCE_COLUMNS = ("instance", "seed", "point", "loss", "best", "diverged")
@@ -200,6 +203,10 @@ class ResultsDir:
                 raise SweepError(self.meta, None, f"damaged: {key!r} is {json.dumps(value)[:40]}")
         if meta.get("n_instances", 0) < 0:
             raise SweepError(self.meta, None, "damaged: 'n_instances' is negative")
+        if not all(_sound_group(g) for g in meta.get("groups", ())):
+            raise SweepError(self.meta, None, "damaged: 'groups' are not shape groups")
+        if not all(isinstance(v, list) for v in meta.get("axes", {}).values()):
+            raise SweepError(self.meta, None, "damaged: 'axes' are not lists of values")
         return meta
 
     def remove_stale_temporaries(self) -> None:
@@ -210,6 +217,14 @@ class ResultsDir:
                     if TEMPORARY.fullmatch(p.name):
                         with contextlib.suppress(FileNotFoundError, IsADirectoryError):
                             p.unlink()
+
+
+def _sound_group(group) -> bool:
+    """A meta.json shape group: {"shape": {"n_features": int, "n_hidden": int, ...}, ...}."""
+    shape = group.get("shape") if isinstance(group, dict) else None
+    return isinstance(shape, dict) and all(
+        isinstance(shape.get(k, 0), int) and shape.get(k, 0) >= 0 for k in ("n_features", "n_hidden")
+    )
 
 
 # ---------------------------------------------------------------- assembling tables
