@@ -84,9 +84,20 @@ def _huge_header(d: Path):
                     np.lib.format.write_array(f, v)
 
 
-def _inflating(d: Path):
+def _inflating(d: Path, chunks: int = 4):
+    """A params.npz of some kB that inflates to `chunks` x 64 MiB (an extra array of
+    zeros): 256 MiB against the in-process budget of 64 MiB."""
     a = _npz(d / "params.npz")
-    _save(d / "params.npz", a | {"pad": np.zeros((4, 40 << 20), np.uint8)}, compressed=True)
+    with zipfile.ZipFile(d / "params.npz", "w", zipfile.ZIP_DEFLATED, compresslevel=1) as z:
+        for k, v in a.items():
+            with z.open(f"{k}.npy", "w") as f:
+                np.lib.format.write_array(f, v)
+        with z.open("pad.npy", "w", force_zip64=True) as f:
+            header = {"descr": "|u1", "fortran_order": False, "shape": (chunks, 64 << 20)}
+            np.lib.format.write_array_header_1_0(f, header)
+            chunk = bytes(64 << 20)
+            for _ in range(chunks):
+                f.write(chunk)
 
 
 def _pickled(d: Path):
@@ -255,29 +266,48 @@ def test_every_damaged_directory_exits_0_or_2_with_one_line(name, clean, tmp_pat
         _check(code, capsys.readouterr().err, name, command, tmp_path, clean)
 
 
-def _child(argv, timeout=300):
-    def limit():
-        resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT, MEMORY_LIMIT))
+CHILD = (
+    "import resource, runpy, sys\n"
+    "limit = int(sys.argv.pop(1))\n"
+    "resource.setrlimit(resource.RLIMIT_AS, (limit, limit))\n"
+    "sys.argv[0] = 'geomtoy'\n"
+    "runpy.run_module('geomtoy', run_name='__main__')\n"
+)
+"""`python -m geomtoy` under an address-space limit set in the child itself."""
 
+
+def _child(argv, timeout=300):
     e = env()
     e.pop("GEOMTOY_READ_LIMIT", None)
     return subprocess.run(
-        [sys.executable, "-m", "geomtoy", *map(str, argv)],
+        [sys.executable, "-c", CHILD, str(MEMORY_LIMIT), *map(str, argv)],
         capture_output=True,
         text=True,
         env=e,
-        preexec_fn=limit,
         timeout=timeout,
     )
 
 
-def test_an_inflating_archive_under_a_memory_limit_is_one_line(clean, tmp_path):
-    """40 MiB x 4 of zeros in 160 kB is not the point here: the budget is half the
-    child's address-space limit, and a 6 PB header is refused from its header."""
+def test_a_huge_header_under_a_memory_limit_is_one_line(clean, tmp_path):
+    """The read budget is half the child's address-space limit (here 2 GiB): a header
+    that claims 6 PB is refused before anything is allocated, in one line."""
     d = _case(clean, "W header 6 PB", tmp_path)
     r = _child(["export", d, "--out", tmp_path / "x.safetensors"])
     _check(r.returncode, r.stderr, "W header 6 PB", "export", tmp_path, clean)
-    assert r.returncode == 2
+    assert r.returncode == 2 and "params.npz" in r.stderr
+
+
+@pytest.mark.slow
+def test_an_archive_inflating_past_a_memory_limit_is_one_line(clean, tmp_path):
+    """An archive of a few MB that inflates to 2.5 GiB, past the budget of a child under
+    a 4 GiB address-space limit: refused from its headers, in one line."""
+    d = tmp_path / "case"
+    shutil.copytree(clean / "clean", d)
+    _inflating(d, chunks=40)
+    for command in ("export", "analyze"):
+        r = _child(_argv(command, d, clean, tmp_path))
+        _check(r.returncode, r.stderr, "params inflating", command, tmp_path, clean)
+        assert r.returncode == 2 and "too large" in r.stderr
 
 
 @pytest.mark.slow
