@@ -423,12 +423,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as e:
         _say(f"geomtoy: error: {_os_error(e)}", sys.stderr)
         return 2
-    except RecursionError:  # readers refuse deep nesting themselves; this is the backstop
-        _say("geomtoy: error: input nested too deeply to read", sys.stderr)
-        return 2
-    except MemoryError:
-        _say("geomtoy: error: out of memory (a file larger than it says, or --set values)", sys.stderr)
-        return 2
 
 
 def _os_error(e: OSError) -> str:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import os
-import resource
 import shutil
 import subprocess
 import sys
@@ -114,7 +113,9 @@ def _deep_meta(d: Path):
 def _nested_column(d: Path):
     t = pq.read_table(d / "instances.parquet")
     deep = pa.array([[[[[1.0]]]]] * t.num_rows)
-    pq.write_table(t.set_column(t.column_names.index("loss"), "loss", deep), d / "instances.parquet")
+    pq.write_table(
+        t.set_column(t.column_names.index("loss"), "loss", deep), d / "instances.parquet"
+    )
 
 
 def _fifo(name: str):
@@ -157,7 +158,9 @@ CORPUS = {
     "W 2-D": _edit_npz("params.npz", lambda a: a | {"W": a["W"][:, 0]}),
     "W extra rows": _edit_npz("params.npz", lambda a: a | {"W": np.concatenate([a["W"]] * 2)}),
     "b wrong shape": _edit_npz("params.npz", lambda a: a | {"b": a["b"][:, :2]}),
-    "n_features float": _edit_npz("params.npz", lambda a: a | {"n_features": a["n_features"] + 0.5}),
+    "n_features float": _edit_npz(
+        "params.npz", lambda a: a | {"n_features": a["n_features"] + 0.5}
+    ),
     "n_features huge": _edit_npz(
         "params.npz", lambda a: a | {"n_features": np.full(4, 2**62, np.int64)}
     ),
@@ -247,8 +250,9 @@ def _check(code: int, err: str, name: str, command: str, tmp_path: Path, clean: 
 
 
 @pytest.mark.parametrize("name", list(CORPUS))
-def test_every_damaged_directory_exits_0_or_2_with_one_line(name, clean, tmp_path, capsys,
-                                                           monkeypatch):
+def test_every_damaged_directory_exits_0_or_2_with_one_line(
+    name, clean, tmp_path, capsys, monkeypatch
+):
     monkeypatch.setenv("GEOMTOY_READ_LIMIT", str(READ_LIMIT))
     import geomtoy
     from geomtoy.errors import SweepError

@@ -22,7 +22,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from geomtoy import cli
 from geomtoy.runs import lock
 from tests.test_reliability import (
     TINY,
@@ -31,7 +30,6 @@ from tests.test_reliability import (
     one_line,
     run,
     snapshot,
-    tables,
 )
 from tests.test_reliability import complete as complete  # noqa: F401 (fixture)
 
@@ -102,9 +100,7 @@ def test_5_overwrite_never_truncates_through_a_planted_progress_link(
 
 
 @pytest.mark.parametrize("name", [lock.RUN_LOCK, lock.META_LOCK])
-def test_5_a_lock_file_planted_as_a_link_is_never_written(
-    name, sweep, victim, tmp_path, capsys
-):
+def test_5_a_lock_file_planted_as_a_link_is_never_written(name, sweep, victim, tmp_path, capsys):
     out = tmp_path / "out"
     _resumable(sweep, out, capsys)
     (out / name).symlink_to(victim)
@@ -113,9 +109,7 @@ def test_5_a_lock_file_planted_as_a_link_is_never_written(
     assert code == 2 and name in one_line(err), err
 
 
-def test_5_a_temporary_name_planted_as_a_link_is_never_followed(
-    sweep, victim, tmp_path, capsys
-):
+def test_5_a_temporary_name_planted_as_a_link_is_never_followed(sweep, victim, tmp_path, capsys):
     out = tmp_path / "out"
     _resumable(sweep, out, capsys)
     for name in ("meta.json", "instances.parquet", "params.npz"):
@@ -211,9 +205,7 @@ def test_7_deep_nesting_in_a_sweep_or_set_is_one_line(where, sweep, tmp_path, ca
     assert code == 2 and "nested" in one_line(err), err
 
 
-def test_7_deep_nesting_in_meta_json_is_one_line_and_explore_skips_it(
-    complete, tmp_path, capsys
-):
+def test_7_deep_nesting_in_meta_json_is_one_line_and_explore_skips_it(complete, tmp_path, capsys):
     root = tmp_path / "root"
     good = root / "good"
     shutil.copytree(complete[1], good)

@@ -120,6 +120,21 @@ def _read_member(z: zipfile.ZipFile, info: zipfile.ZipInfo, shape, fortran, dtyp
     return np.frombuffer(buf, dtype).reshape(shape, order="F" if fortran else "C")
 
 
+_UNREADABLE = (
+    zipfile.BadZipFile,
+    ValueError,
+    OSError,
+    EOFError,
+    KeyError,
+    RecursionError,
+    SyntaxError,
+    TypeError,
+    NotImplementedError,
+    zlib.error,
+)
+"""What NumPy's .npy header parser and zipfile raise for a damaged archive."""
+
+
 def read_npz(
     path: Path,
     keys: Iterable[str] = (),
@@ -162,8 +177,7 @@ def read_npz(
         raise
     except MemoryError:
         raise Damaged(path, "too large to read into this process's memory") from None
-    except (zipfile.BadZipFile, ValueError, OSError, EOFError, KeyError, RecursionError,
-            SyntaxError, TypeError, NotImplementedError, zlib.error) as e:
+    except _UNREADABLE as e:
         raise Damaged(path, f"damaged, not a readable .npz ({_short(e)})") from None
     if checksum:
         if CHECKSUM not in arrays:
@@ -222,12 +236,54 @@ def _of_kind(arrow_type, kinds: str) -> bool:
         return False
 
 
-def check_rows(path: Path, arrays: Mapping[str, np.ndarray], keys: Iterable[str], rows: int):
-    """Damaged unless each of `keys` has `rows` entries on its first axis."""
-    for k in keys:
-        a = arrays.get(k)
-        if a is not None and (a.ndim == 0 or a.shape[0] != rows):
-            raise Damaged(path, f"damaged: {k!r} has shape {a.shape}, expected {rows} rows")
+COLUMN_KINDS = {
+    **dict.fromkeys(("instance", "seed", "point", "feature", "group"), "iu"),
+    **dict.fromkeys(("loss", "train_loss", "dims_per_feature", "norm", "dimensionality"), "f"),
+    **dict.fromkeys(("best", "diverged"), "b"),
+}
+"""The NumPy kinds of the table columns the readers use."""
+ARRAY_SPEC = {
+    "W": ("f", ("I", "m", "n")),
+    "W2": ("f", ("I", "n", "m")),
+    "b": ("f", ("I", "n")),
+    "feature_probability": ("f", ("I", "n")),
+    "importance": ("f", ("I", "n")),
+    "lr": ("f", ("I",)),
+    "weight_decay": ("f", ("I",)),
+    "n_features": ("iu", ("I",)),
+    "n_hidden": ("iu", ("I",)),
+    "instance": ("iu", ("I",)),
+    "loss": ("f", ("I", None)),
+    "step": ("iu", ("I", None)),
+}
+"""dtype kinds and shapes of the arrays of params.npz and curves.npz: I instances, n and
+m the largest of the groups in meta.json (when it lists them), None any length."""
+
+
+def array_check(meta: dict):
+    """The header check of `read_npz` for a directory's arrays: each known array's dtype
+    and shape as meta.json declares them (before any byte of it is read)."""
+    dims: dict[str, int | None] = {"I": meta["n_instances"], "n": None, "m": None}
+    try:
+        shapes = [g["shape"] for g in meta.get("groups") or ()]
+        dims["n"] = max(int(s["n_features"]) for s in shapes) if shapes else None
+        dims["m"] = max(int(s["n_hidden"]) for s in shapes) if shapes else None
+    except (KeyError, TypeError, ValueError):
+        pass
+
+    def check(name: str, shape: tuple, dtype: np.dtype) -> str | None:
+        kind, axes = ARRAY_SPEC.get(name, (None, None))
+        if kind is not None and dtype.kind not in kind:
+            return f"has dtype {dtype}, expected {'floats' if kind == 'f' else 'integers'}"
+        if axes is None:  # another array (snapshots, an SAE's): the budget bounds it
+            return None
+        want = tuple(dims.get(a) if a else None for a in axes)
+        if len(shape) != len(want) or any(w is not None and s != w for s, w in zip(shape, want)):
+            shown = "(" + ", ".join("?" if w is None else str(w) for w in want) + ")"
+            return f"has shape {shape}, expected {shown}"
+        return None
+
+    return check
 
 
 def _short(e: BaseException) -> str:

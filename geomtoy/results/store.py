@@ -27,7 +27,14 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from geomtoy.errors import SweepError
-from geomtoy.results.integrity import Damaged, read_npz, read_parquet, regular_file
+from geomtoy.results.integrity import (
+    COLUMN_KINDS,
+    Damaged,
+    array_check,
+    read_npz,
+    read_parquet,
+    regular_file,
+)
 
 if TYPE_CHECKING:
     from geomtoy.sweep.plan import Sweep
@@ -103,7 +110,9 @@ def open_log(path: Path, fresh: bool):
     except OSError as e:
         if e.errno != errno.ELOOP:
             raise
-        raise SweepError(path, None, "is a symbolic link; geomtoy never writes through one") from None
+        raise SweepError(
+            path, None, "is a symbolic link; geomtoy never writes through one"
+        ) from None
     if not stat.S_ISREG(os.fstat(fd).st_mode):
         os.close(fd)
         raise SweepError(path, None, "is not a regular file; geomtoy writes only regular files")
@@ -223,7 +232,8 @@ def _sound_group(group) -> bool:
     """A meta.json shape group: {"shape": {"n_features": int, "n_hidden": int, ...}, ...}."""
     shape = group.get("shape") if isinstance(group, dict) else None
     return isinstance(shape, dict) and all(
-        isinstance(shape.get(k, 0), int) and shape.get(k, 0) >= 0 for k in ("n_features", "n_hidden")
+        isinstance(shape.get(k, 0), int) and shape.get(k, 0) >= 0
+        for k in ("n_features", "n_hidden")
     )
 
 
@@ -391,7 +401,7 @@ def open_results(path: str | Path) -> Results:
         reason = f"run is {meta['status']}, not complete; rerun `geomtoy run` to finish it"
         raise SweepError(rd.path, "meta.json", reason)
     I = meta["n_instances"]
-    check = _array_check(meta)
+    check = array_check(meta)
     params = read_npz(rd.table("params.npz"), PARAMS_KEYS, check=check)
     curves = read_npz(rd.table("curves.npz"), ("loss", "step"), check=check)
     features = int(np.sum(params["n_features"]))
@@ -400,61 +410,13 @@ def open_results(path: str | Path) -> Results:
         path=rd.path,
         meta=meta,
         instances=read_parquet(rd.table("instances.parquet"), INSTANCE_COLUMNS, I, COLUMN_KINDS),
-        features=read_parquet(rd.table("features.parquet"), FEATURE_COLUMNS, features, COLUMN_KINDS),
+        features=read_parquet(
+            rd.table("features.parquet"), FEATURE_COLUMNS, features, COLUMN_KINDS
+        ),
         params=params,
         curves=curves,
         samples=read_parquet(samples) if samples.exists() or samples.is_symlink() else None,
     )
-
-
-COLUMN_KINDS = {
-    **dict.fromkeys(("instance", "seed", "point", "feature", "group"), "iu"),
-    **dict.fromkeys(("loss", "train_loss", "dims_per_feature", "norm", "dimensionality"), "f"),
-    **dict.fromkeys(("best", "diverged"), "b"),
-}
-"""The NumPy kinds of the table columns the readers use."""
-ARRAY_SPEC = {
-    "W": ("f", ("I", "m", "n")),
-    "W2": ("f", ("I", "n", "m")),
-    "b": ("f", ("I", "n")),
-    "feature_probability": ("f", ("I", "n")),
-    "importance": ("f", ("I", "n")),
-    "lr": ("f", ("I",)),
-    "weight_decay": ("f", ("I",)),
-    "n_features": ("iu", ("I",)),
-    "n_hidden": ("iu", ("I",)),
-    "instance": ("iu", ("I",)),
-    "loss": ("f", ("I", None)),
-    "step": ("iu", ("I", None)),
-}
-"""dtype kinds and shapes of the arrays of params.npz and curves.npz: I instances, n and
-m the largest of the groups in meta.json (when it lists them), None any length."""
-
-
-def _array_check(meta: dict):
-    """The header check of `read_npz` for a directory's arrays: each known array's dtype
-    and shape as meta.json declares them (before any byte of it is read)."""
-    dims: dict[str, int | None] = {"I": meta["n_instances"], "n": None, "m": None}
-    try:
-        shapes = [g["shape"] for g in meta.get("groups") or ()]
-        dims["n"] = max(int(s["n_features"]) for s in shapes) if shapes else None
-        dims["m"] = max(int(s["n_hidden"]) for s in shapes) if shapes else None
-    except (KeyError, TypeError, ValueError):
-        pass
-
-    def check(name: str, shape: tuple, dtype: np.dtype) -> str | None:
-        kind, axes = ARRAY_SPEC.get(name, (None, None))
-        if kind is not None and dtype.kind not in kind:
-            return f"has dtype {dtype}, expected {'floats' if kind == 'f' else 'integers'}"
-        if axes is None:  # another array (snapshots, an SAE's): the budget bounds it
-            return None
-        want = tuple(dims.get(a) if a else None for a in axes)
-        if len(shape) != len(want) or any(w is not None and s != w for s, w in zip(shape, want)):
-            shown = "(" + ", ".join("?" if w is None else str(w) for w in want) + ")"
-            return f"has shape {shape}, expected {shown}"
-        return None
-
-    return check
 
 
 def describe(path: Path) -> str:

@@ -82,7 +82,9 @@ def _open(path: Path, flags: int) -> int:
     except OSError as e:
         if e.errno != errno.ELOOP:
             raise
-        raise SweepError(path, None, "is a symbolic link, not a geomtoy lock file; remove it") from None
+        raise SweepError(
+            path, None, "is a symbolic link, not a geomtoy lock file; remove it"
+        ) from None
     if not stat.S_ISREG(os.fstat(fd).st_mode):
         os.close(fd)
         raise SweepError(path, None, "is not a regular file, not a geomtoy lock file; remove it")
@@ -107,7 +109,9 @@ def holders(directory: Path, *, exclude_self: bool = True) -> list[str]:
     this process."""
     directory = Path(directory)
     mine = os.getpid() if exclude_self else None
-    infos = [_read_holder(p) for p in sorted(directory.glob(".geomtoy-worker-*.lock")) if _is_held(p)]
+    infos = [
+        _read_holder(p) for p in sorted(directory.glob(".geomtoy-worker-*.lock")) if _is_held(p)
+    ]
     workers = [_describe(i) for i in infos if i.get("pid") != mine]
     if workers:
         return workers
