@@ -373,3 +373,30 @@ def test_11_a_worker_lock_refuses_a_task_of_another_array_size(tmp_path):
         lock.release_all(lock.run_lock(out, worker=(0, 2)))  # the same array: shared
     finally:
         lock.release_all(held)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("delay", [0.0, 0.3, 1.0])
+def test_11_a_ctrl_c_just_after_success_exits_0_or_says_a_word(delay, sweep, tmp_path):
+    """Ctrl-C once the tables are written (the interpreter's teardown with JAX loaded
+    takes seconds, and restores the default handlers): exit 0, never a silent 130."""
+    out = tmp_path / "out"
+    p = subprocess.Popen(
+        [sys.executable, "-m", "geomtoy", "run", str(sweep), "--out", str(out), "-q"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env(),
+    )
+    deadline = time.monotonic() + 300
+    while p.poll() is None and time.monotonic() < deadline:
+        try:
+            if json.loads((out / "meta.json").read_text())["status"] == "complete":
+                break
+        except (OSError, ValueError):
+            pass
+        time.sleep(0.005)
+    time.sleep(delay)
+    p.send_signal(signal.SIGINT)
+    _, err = p.communicate(timeout=120)
+    assert p.returncode == 0 or (p.returncode == 130 and one_line(err)), (p.returncode, err)

@@ -87,8 +87,8 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     is removed, never written through; the rename replaces a link at `path` itself."""
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with contextlib.suppress(FileNotFoundError):
-        os.unlink(tmp)  # left by a kill of a process of the same PID, or planted
+    if os.path.lexists(tmp):  # left by a kill of a process of the same PID, or planted
+        os.unlink(tmp)
     try:
         with os.fdopen(os.open(tmp, _WRITE | os.O_EXCL, 0o644), "wb") as f:
             f.write(data)

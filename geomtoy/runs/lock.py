@@ -103,21 +103,19 @@ def _read_holder(path: Path) -> dict:
     return {}
 
 
-def holders(directory: Path, *, exclude_self: bool = True) -> list[str]:
+def holders(directory: Path) -> list[str]:
     """Who holds the locks of `directory`, from its lock files (for messages): the tasks
-    of a job array if some hold their worker locks, else the run lock's holder; never
-    this process."""
+    of a job array if some hold their worker locks, else the run lock's holder."""
     directory = Path(directory)
-    mine = os.getpid() if exclude_self else None
-    infos = [
-        _read_holder(p) for p in sorted(directory.glob(".geomtoy-worker-*.lock")) if _is_held(p)
+    workers = [
+        _describe(_read_holder(p))
+        for p in sorted(directory.glob(".geomtoy-worker-*.lock"))
+        if _is_held(p)
     ]
-    workers = [_describe(i) for i in infos if i.get("pid") != mine]
     if workers:
         return workers
     run = directory / RUN_LOCK
-    info = _read_holder(run)
-    return [_describe(info)] if _is_held(run) and info.get("pid") != mine else []
+    return [_describe(_read_holder(run))] if _is_held(run) else []
 
 
 def _worker_arrays(directory: Path, mine: Path | None = None) -> dict[int, str]:
@@ -211,9 +209,9 @@ class FileLock:
             os.pwrite(self.fd, data, 0)
 
     def _refusal(self) -> Locked:
-        if self.path.name == META_LOCK:  # its own holder line: whoever writes meta.json now
+        if self.path.name == META_LOCK:  # its holder line (the waiter holds its worker lock)
             info = _read_holder(self.path)
-            names = [_describe(info)] if info.get("pid") != os.getpid() else []
+            names = [_describe(info)] if info else []
         else:
             names = holders(self.path.parent)
         what = f" {self.what}" if self.what else ""
