@@ -254,7 +254,7 @@ ARRAY_SPEC = {
     "n_hidden": ("iu", ("I",)),
     "instance": ("iu", ("I",)),
     "loss": ("f", ("I", None)),
-    "step": ("iu", ("I", None)),
+    "step": ("iuf", ("I", None)),  # written as floats by some writers
 }
 """dtype kinds and shapes of the arrays of params.npz and curves.npz: I instances, n and
 m the largest of the groups in meta.json (when it lists them), None any length."""
@@ -274,7 +274,8 @@ def array_check(meta: dict):
     def check(name: str, shape: tuple, dtype: np.dtype) -> str | None:
         kind, axes = ARRAY_SPEC.get(name, (None, None))
         if kind is not None and dtype.kind not in kind:
-            return f"has dtype {dtype}, expected {'floats' if kind == 'f' else 'integers'}"
+            wanted = "floats" if kind == "f" else "numbers" if "f" in kind else "integers"
+            return f"has dtype {dtype}, expected {wanted}"
         if axes is None:  # another array (snapshots, an SAE's): the budget bounds it
             return None
         want = tuple(dims.get(a) if a else None for a in axes)
