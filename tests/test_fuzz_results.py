@@ -280,9 +280,13 @@ CHILD = (
 """`python -m geomtoy` under an address-space limit set in the child itself."""
 
 
-def _child(argv, timeout=300):
+def _child(argv, timeout=300, read_limit: int | None = None):
+    """The child's read budget: half its address-space limit, or `read_limit` (the
+    in-process corpus's, so that its cases mean the same)."""
     e = env()
     e.pop("GEOMTOY_READ_LIMIT", None)
+    if read_limit is not None:
+        e["GEOMTOY_READ_LIMIT"] = str(read_limit)
     return subprocess.run(
         [sys.executable, "-c", CHILD, str(MEMORY_LIMIT), *map(str, argv)],
         capture_output=True,
@@ -319,5 +323,5 @@ def test_an_archive_inflating_past_a_memory_limit_is_one_line(clean, tmp_path):
 def test_every_case_and_command_as_a_child_under_a_memory_limit(name, clean, tmp_path):
     for command in COMMANDS:
         d = _case(clean, name, tmp_path / command)
-        r = _child(_argv(command, d, clean, tmp_path / command))
+        r = _child(_argv(command, d, clean, tmp_path / command), read_limit=READ_LIMIT)
         _check(r.returncode, r.stderr, name, command, tmp_path / command, clean)
