@@ -10,7 +10,9 @@ def main() -> int:
     signals.install()
     from geomtoy.cli import main as cli_main
 
-    return cli_main()
+    code = cli_main()
+    signals.ended()  # a Ctrl-C from now on changes nothing: the status is `code`
+    return code
 
 
 if __name__ == "__main__":

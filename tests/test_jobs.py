@@ -287,3 +287,51 @@ def test_a_lost_jax_distributed_peer_ends_each_survivor_with_one_line(tmp_path):
         assert p.returncode == 0, err[-3000:]
     assert _task(sweep, ref, "--devices", "1").wait(timeout=300) == 0
     assert tables(out) == tables(ref)
+
+
+@pytest.mark.slow
+def test_sigterm_stops_every_jax_distributed_process_with_a_checkpoint(tmp_path):
+    """Two jax.distributed processes, each sent SIGTERM mid-block (as a scheduler
+    preempting the job): both save a checkpoint and exit 143 with one line; the job
+    rerun resumes from the checkpoints to the one-process tables (issue 24, item 4)."""
+    sweep = tmp_path / "array.toml"
+    sweep.write_text(ARRAY.replace("steps = 20", "steps = 4000"))
+    out, ref = tmp_path / "out", tmp_path / "ref"
+
+    def proc(k, port):
+        return _task(
+            sweep,
+            out,
+            "--devices",
+            "1",
+            GEOMTOY_DISTRIBUTED="1",
+            GEOMTOY_COORDINATOR=f"localhost:{port}",
+            GEOMTOY_NUM_PROCESSES="2",
+            GEOMTOY_PROCESS_ID=str(k),
+            GEOMTOY_INIT_TIMEOUT="60",
+        )
+
+    port = _free_port()
+    procs = [proc(0, port), proc(1, port)]
+    ckpts = [out / "blocks" / f"block-0000{b}.ckpt.npz" for b in (0, 1)]
+    deadline = time.monotonic() + 120
+    while not all(c.exists() for c in ckpts) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert all(c.exists() for c in ckpts), [p.poll() for p in procs]
+    before = [c.stat().st_mtime_ns for c in ckpts]
+    for p in procs:
+        p.send_signal(signal.SIGTERM)
+    for p in procs:
+        _, err = p.communicate(timeout=120)
+        lines = [x for x in err.splitlines() if x.strip()]
+        assert p.returncode == 143, err[-3000:]
+        assert len(lines) == 1 and "stopped by SIGTERM" in lines[0], err[-3000:]
+    assert not (out / "instances.parquet").exists()
+    assert [c.stat().st_mtime_ns for c in ckpts] != before  # checkpointed on the signal
+    port = _free_port()
+    procs = [proc(0, port), proc(1, port)]
+    for p in procs:
+        _, err = p.communicate(timeout=300)
+        assert p.returncode == 0, err[-3000:]
+    assert _task(sweep, ref, "--devices", "1").wait(timeout=300) == 0
+    assert tables(out) == tables(ref)

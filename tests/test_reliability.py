@@ -579,7 +579,9 @@ def test_12_out_inside_a_results_directory_is_refused(complete, tmp_path, capsys
 def test_12_a_leftover_blocks_dir_of_a_complete_run_is_cleaned(complete, tmp_path, capsys):
     out = copy_of(complete, tmp_path)
     (out / "blocks").mkdir()
-    (out / "blocks" / "block-00000.npz").write_bytes(b"left by a kill during clean-up")
+    fingerprint = json.loads((out / "meta.json").read_text())["fingerprint"]
+    with open(out / "blocks" / "block-00000.npz", "wb") as f:  # left by a kill in clean-up
+        np.savez(f, fingerprint=np.asarray(fingerprint), instance=np.arange(2))
     code, _ = run("run", complete[0], "--out", out, capsys=capsys)
     assert code == 0 and not (out / "blocks").exists()
 

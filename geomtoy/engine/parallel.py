@@ -17,7 +17,8 @@ Within one process
 Across processes (multi-host TPU or GPU batch jobs)
     `GEOMTOY_DISTRIBUTED=1` asks `setup` to call `jax.distributed.initialize()` first
     thing (Cloud TPU fills in its arguments; elsewhere set GEOMTOY_COORDINATOR=host:port,
-    GEOMTOY_NUM_PROCESSES and GEOMTOY_PROCESS_ID). Each process then trains a disjoint
+    GEOMTOY_NUM_PROCESSES and GEOMTOY_PROCESS_ID). SIGTERM (a preemption notice) stays
+    geomtoy's: every process that gets it checkpoints and exits 143, as a single run. Each process then trains a disjoint
     share of the sweep's instance blocks on its own local devices only: block b belongs
     to process b % process_count (`owns_block`, `process_blocks`). That share is fixed by
     the block index alone, so it needs no communication, is the same on every process,
@@ -107,6 +108,11 @@ def initialize_distributed(environ: Mapping[str, str] | None = None) -> bool:
     init_timeout = int(env.get("GEOMTOY_INIT_TIMEOUT") or INIT_TIMEOUT_S)
     kwargs["initialization_timeout"] = init_timeout
     kwargs["heartbeat_timeout_seconds"] = int(env.get("GEOMTOY_HEARTBEAT_TIMEOUT") or 60)
+    # SIGTERM stays geomtoy's (geomtoy.runs.signals): JAX's preemption service would
+    # take it in native code, and the run would train on and exit 0. Processes share no
+    # collective, so each one checkpoints at its own next chunk boundary and exits 143;
+    # no step agreement (multihost_utils.reached_preemption_sync_point) is needed.
+    jax.config.update("jax_enable_preemption_service", False)
     try:
         jax.distributed.initialize(**kwargs)
     except Exception as e:  # XlaRuntimeError: DEADLINE_EXCEEDED, UNAVAILABLE, ...

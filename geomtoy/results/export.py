@@ -123,8 +123,12 @@ def export(path: str | Path, out: str | Path | None = None, fmt: str = "safetens
     out = Path(out) if out is not None else Path(str(res.path).rstrip("/") + ".safetensors")
     if out.is_dir():
         raise SweepError(out, None, "is a directory; give the file to write")
-    tensors, metadata = tensors_and_metadata(res)
-    data = _safetensors_writer()(tensors, metadata)
+    try:  # the tables are checked; what they hold beyond that may still not fit
+        tensors, metadata = tensors_and_metadata(res)
+        data = _safetensors_writer()(tensors, metadata)
+    except (KeyError, TypeError, ValueError, AttributeError, RecursionError, MemoryError) as e:
+        why = " ".join(str(e).split())[:100] or type(e).__name__
+        raise SweepError(res.path, None, f"damaged, cannot be exported ({why})") from None
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         results.atomic_write_bytes(out, data)

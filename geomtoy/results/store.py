@@ -12,9 +12,12 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime
+import errno
 import io
 import json
 import os
+import re
+import stat
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -25,18 +28,45 @@ import pyarrow.parquet as pq
 
 from geomtoy import __version__
 from geomtoy.errors import SweepError
-from geomtoy.results.integrity import check_rows, read_npz, read_parquet
+from geomtoy.results.integrity import (
+    COLUMN_KINDS,
+    Damaged,
+    array_check,
+    read_npz,
+    read_parquet,
+    regular_file,
+)
 
 if TYPE_CHECKING:
     from geomtoy.sweep.plan import Sweep
 
 FORMAT = 1
 TABLES = ("instances.parquet", "features.parquet", "params.npz", "curves.npz")
+WRITTEN = (*TABLES, "samples.parquet", "progress.jsonl")
+"""Every file a run writes at the top of its directory besides meta.json (--overwrite
+moves them all aside)."""
 GEOMETRY_COLUMNS = ("dims_per_feature", "n_represented", "geometry")
 META_KEYS = ("name", "status", "fingerprint", "n_instances")
 """Keys a meta.json needs to be read; one without them is reported as damaged."""
 RUN_META_KEYS = (*META_KEYS, "file", "scale", "sets", "spec", "source", "runs", "wall_time_s")
 """Keys a meta.json needs for a run to resume it or `geomtoy merge` to finish it."""
+META_BYTES = 64 << 20
+"""The largest meta.json read (a sweep of millions of instances writes a few MB)."""
+META_TYPES = {
+    "name": str,
+    "status": str,
+    "fingerprint": str,
+    "n_instances": int,
+    "wall_time_s": int | float,
+    "spec": dict,
+    "axes": dict,
+    "groups": list,
+    "sets": list,
+    "source": str,
+    "file": str,
+    "scale": str,
+}
+"""The type each meta.json key must have where present."""
 INSTANCE_COLUMNS = ("instance", "seed", "point", "loss", "best", "diverged")
 FEATURE_COLUMNS = ("instance", "feature")
 """Columns a table must have to be read (the geometry ones `geomtoy analyze` recomputes)."""
@@ -47,12 +77,21 @@ PARAMS_KEYS = ("W", "b", "n_features", "n_hidden", "feature_probability", "impor
 # ---------------------------------------------------------------- atomic writes
 
 
+_WRITE = os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
+TEMPORARY = re.compile(r"\.(.+)\.tmp-\d+")
+"""The name of a temporary file `atomic_write_bytes` writes (`.NAME.tmp-PID`)."""
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write `data` to `path` so a reader sees the old file or the new one, never half."""
+    """Write `data` to `path` so a reader sees the old file or the new one, never half.
+    The temporary file is created new (O_EXCL, O_NOFOLLOW): a link planted at its name
+    is removed, never written through; the rename replaces a link at `path` itself."""
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    if os.path.lexists(tmp):  # left by a kill of a process of the same PID, or planted
+        os.unlink(tmp)
     try:
-        with open(tmp, "wb") as f:
+        with os.fdopen(os.open(tmp, _WRITE | os.O_EXCL, 0o644), "wb") as f:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
@@ -61,6 +100,37 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
         with contextlib.suppress(OSError):
             tmp.unlink()
         raise
+
+
+def open_log(path: Path, fresh: bool):
+    """A text file to append lines to (truncated first when `fresh`), opened without
+    following a link: SweepError if `path` is a link or not a regular file."""
+    path = Path(path)
+    try:
+        fd = os.open(path, _WRITE | (os.O_TRUNC if fresh else os.O_APPEND), 0o644)
+    except OSError as e:
+        if e.errno != errno.ELOOP:
+            raise
+        raise SweepError(
+            path, None, "is a symbolic link; geomtoy never writes through one"
+        ) from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise SweepError(path, None, "is not a regular file; geomtoy writes only regular files")
+    os.set_blocking(fd, True)
+    return os.fdopen(fd, "w")
+
+
+def own_directory(path: Path) -> Path:
+    """`path` as a directory of this results directory, made if absent: SweepError if it
+    is a link (files written there would land elsewhere) or not a directory."""
+    path = Path(path)
+    with contextlib.suppress(FileExistsError):
+        path.mkdir()
+    if path.is_symlink() or not stat.S_ISDIR(os.lstat(path).st_mode):
+        reason = "is a symbolic link or not a directory; geomtoy writes only its own directories"
+        raise SweepError(path, None, reason + " (remove it)")
+    return path
 
 
 def atomic_write_json(path: Path, obj: Any) -> None:
@@ -127,7 +197,12 @@ class ResultsDir:
         """meta.json, or None if there is none; SweepError if it is unreadable or lacks
         one of `keys`."""
         try:
-            text = self.meta.read_text()
+            regular_file(self.meta, META_BYTES)
+            text = self.meta.read_bytes()
+        except Damaged as e:
+            if e.reason == "missing":
+                return None
+            raise
         except FileNotFoundError:
             return None
         except OSError as e:
@@ -137,6 +212,8 @@ class ResultsDir:
         except json.JSONDecodeError as e:
             reason = f"not valid JSON ({e.msg}, line {e.lineno})"
             raise SweepError(self.meta, None, reason) from None
+        except (RecursionError, UnicodeDecodeError, ValueError):
+            raise SweepError(self.meta, None, "not valid JSON (nested too deeply?)") from None
         if not isinstance(meta, dict) or "fingerprint" not in meta or "status" not in meta:
             raise SweepError(self.meta, None, "not a geomtoy meta.json (no fingerprint/status)")
         fmt = meta.get("format", FORMAT)
@@ -150,14 +227,35 @@ class ResultsDir:
         if missing or not isinstance(meta.get("runs", []), list):
             what = f"no {missing[0]!r}" if missing else "'runs' is not a list"
             raise SweepError(self.meta, None, f"damaged: {what}")
+        for key, types in META_TYPES.items():
+            value = meta.get(key)
+            if key in meta and (not isinstance(value, types) or isinstance(value, bool)):
+                raise SweepError(self.meta, None, f"damaged: {key!r} is {json.dumps(value)[:40]}")
+        if meta.get("n_instances", 0) < 0:
+            raise SweepError(self.meta, None, "damaged: 'n_instances' is negative")
+        if not all(_sound_group(g) for g in meta.get("groups", ())):
+            raise SweepError(self.meta, None, "damaged: 'groups' are not shape groups")
+        if not all(isinstance(v, list) for v in meta.get("axes", {}).values()):
+            raise SweepError(self.meta, None, "damaged: 'axes' are not lists of values")
         return meta
 
     def remove_stale_temporaries(self) -> None:
+        """Temporary files a killed writer left (`.NAME.tmp-PID`), nothing else."""
         for d in (self.path, self.blocks):
-            if d.is_dir():
-                for p in d.glob(".*.tmp-*"):
-                    with contextlib.suppress(FileNotFoundError):
-                        p.unlink()
+            if d.is_dir() and not d.is_symlink():
+                for p in d.iterdir():
+                    if TEMPORARY.fullmatch(p.name):
+                        with contextlib.suppress(FileNotFoundError, IsADirectoryError):
+                            p.unlink()
+
+
+def _sound_group(group) -> bool:
+    """A meta.json shape group: {"shape": {"n_features": int, "n_hidden": int, ...}, ...}."""
+    shape = group.get("shape") if isinstance(group, dict) else None
+    return isinstance(shape, dict) and all(
+        isinstance(shape.get(k, 0), int) and shape.get(k, 0) >= 0
+        for k in ("n_features", "n_hidden")
+    )
 
 
 # ---------------------------------------------------------------- assembling tables
@@ -328,21 +426,21 @@ def open_results(path: str | Path) -> Results:
         reason = f"run is {meta['status']}, not complete; rerun `geomtoy run` to finish it"
         raise SweepError(rd.path, "meta.json", reason)
     I = meta["n_instances"]
-    params = read_npz(rd.table("params.npz"), PARAMS_KEYS)
-    check_rows(rd.table("params.npz"), params, params, I)
-    curves = read_npz(rd.table("curves.npz"), ("loss", "step"))
-    check_rows(rd.table("curves.npz"), curves, ("loss", "step"), I)
+    check = array_check(meta)
+    params = read_npz(rd.table("params.npz"), PARAMS_KEYS, check=check)
+    curves = read_npz(rd.table("curves.npz"), ("loss", "step"), check=check)
     features = int(np.sum(params["n_features"]))
+    samples = rd.table("samples.parquet")
     return Results(
         path=rd.path,
         meta=meta,
-        instances=read_parquet(rd.table("instances.parquet"), INSTANCE_COLUMNS, I),
-        features=read_parquet(rd.table("features.parquet"), FEATURE_COLUMNS, features),
+        instances=read_parquet(rd.table("instances.parquet"), INSTANCE_COLUMNS, I, COLUMN_KINDS),
+        features=read_parquet(
+            rd.table("features.parquet"), FEATURE_COLUMNS, features, COLUMN_KINDS
+        ),
         params=params,
         curves=curves,
-        samples=pq.read_table(samples)
-        if (samples := rd.table("samples.parquet")).exists()
-        else None,
+        samples=read_parquet(samples) if samples.exists() or samples.is_symlink() else None,
     )
 
 

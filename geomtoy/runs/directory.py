@@ -6,15 +6,20 @@ how an old run is replaced, and how the tables are assembled exactly once.
    directory inside another results directory, ...).
 2. `Writer` takes the run lock (geomtoy.runs.lock: exclusive for a whole run, shared plus a
    worker lock for a task of a job array), plans again under the meta lock (another task
-   may have started the run meanwhile), and only then writes: with --overwrite the old
-   tables and blocks/ are first moved aside into `.geomtoy-replaced/`, which is deleted
+   may have started the run meanwhile), and only then writes: with --overwrite every
+   table and log of the old run (`WRITTEN`: samples.parquet and progress.jsonl too) and
+   its block files are first moved aside into `.geomtoy-replaced/`, which is deleted
    once the new meta.json is written, so a kill at any moment leaves either the old run
    or the new one, each resumable by the same command.
 3. meta.json is only ever read, changed and rewritten under the meta lock, so the tasks
    of an array each add their own run record.
 4. `Writer.finish` assembles the tables if every block file is there and sound (checked
    by content checksum), under the meta lock, exactly once; block files are removed only
-   after the tables and the complete meta.json are written, and only those it used.
+   after the tables and the complete meta.json are written. Clean-up and --overwrite
+   touch only files geomtoy wrote for the sweep: a block file or checkpoint by its exact
+   name (`block-NNNNN.npz`, `block-NNNNN.ckpt.npz`) and the sweep fingerprint it holds,
+   and temporaries by their exact name; anything else in blocks/ is kept, and so is
+   blocks/ with it. blocks/ and the aside must be directories, not links.
 
 `merge` does step 4 for a directory whose blocks were written by other processes; it
 never deletes a file it did not use, and names each block it could not use and why.
@@ -26,6 +31,7 @@ import contextlib
 import dataclasses
 import json
 import os
+import re
 import shutil
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -35,18 +41,22 @@ from geomtoy import spec
 from geomtoy.results import integrity
 from geomtoy.results.store import (
     RUN_META_KEYS,
-    TABLES,
+    TEMPORARY,
+    WRITTEN,
     ResultsDir,
     atomic_write_json,
     now,
     open_results,
+    own_directory,
 )
 from geomtoy.runs import lock
 from geomtoy.spec import SweepError
 from geomtoy.sweep.plan import Block, Sweep
 
 ASIDE = ".geomtoy-replaced"
-"""Where --overwrite moves the old tables and blocks/ until the new meta.json is written."""
+"""Where --overwrite moves the old run's files until the new meta.json is written."""
+BLOCK_FILE = re.compile(r"block-\d{5}(\.ckpt)?\.npz")
+"""The exact names of the block files and checkpoints a run writes in blocks/."""
 BLOCK_KEYS = ("fingerprint", "instance", "loss", "diverged", "curve_loss")
 """What every family's block file holds (the rest is its family's, under the checksum)."""
 
@@ -83,7 +93,7 @@ def _first_difference(old: dict, new: dict) -> str:
 
 def _bookkeeping(name: str) -> bool:
     """Files a run leaves besides its results: blocks/, locks, temporaries, the aside."""
-    return name in ("blocks", ASIDE) or lock.is_lock_file(name) or ".tmp-" in name
+    return name in ("blocks", ASIDE) or lock.is_lock_file(name) or bool(TEMPORARY.fullmatch(name))
 
 
 def leftovers(rd: ResultsDir) -> list[str]:
@@ -202,6 +212,9 @@ class Writer:
     def start(self, new_meta: Callable[[], dict], record: dict) -> dict | None:
         """Write meta.json (the new run, or this run added to the existing one)."""
         with lock.meta_lock(self.rd.path):
+            for d in (self.rd.blocks, self.rd.path / ASIDE):  # never write through a link
+                if d.exists() or d.is_symlink():
+                    own_directory(d)
             plan = plan_run(
                 self.sweep,
                 self.rd.path,
@@ -210,20 +223,17 @@ class Writer:
                 locked=True,
             )
             if plan.action == "complete":  # finished meanwhile, or left by a kill at the end
-                self._clean(set())
+                self._clean()
                 if self.worker is None:
                     self.rd.remove_stale_temporaries()
                     shutil.rmtree(self.rd.path / ASIDE, ignore_errors=True)
                     for p in self.rd.path.glob(".geomtoy-worker-*.lock"):
-                        with contextlib.suppress(lock.Locked):  # removed unless held
+                        with contextlib.suppress(SweepError, OSError):  # removed unless held
                             lock.FileLock(p).acquire().release()
                 return None
             aside = self.rd.path / ASIDE
             if plan.overwrite:
-                aside.mkdir(exist_ok=True)
-                for name in (*TABLES, "blocks"):
-                    if (self.rd.path / name).exists():
-                        os.replace(self.rd.path / name, aside / name)
+                self._move_aside(aside, plan.meta)
             meta = new_meta() if plan.action == "fresh" else plan.meta
             meta["runs"] = [*meta["runs"], record]
             self.run_index = len(meta["runs"]) - 1
@@ -231,10 +241,25 @@ class Writer:
             atomic_write_json(self.rd.meta, meta)
             if aside.exists():
                 shutil.rmtree(aside)
-            self.rd.blocks.mkdir(exist_ok=True)
+            own_directory(self.rd.blocks)
             if self.worker is None:  # alone here: temporaries left by a kill are stale
                 self.rd.remove_stale_temporaries()
             return meta
+
+    def _move_aside(self, aside: Path, old_meta: dict | None) -> None:
+        """--overwrite: every file the old run wrote into `aside` (the tables, logs and
+        its block files); anything else stays where it is."""
+        own_directory(aside)
+        for name in WRITTEN:
+            p = self.rd.path / name
+            if p.exists() or p.is_symlink():
+                os.replace(p, aside / name)
+        if old_meta is not None and self.rd.blocks.is_dir():
+            for p in self.rd.blocks.iterdir():
+                if TEMPORARY.fullmatch(p.name) or _written_for(p, old_meta["fingerprint"]):
+                    os.replace(p, own_directory(aside / "blocks") / p.name)
+            with contextlib.suppress(OSError):
+                self.rd.blocks.rmdir()
 
     def update(self, wall_time_s: float, blocks_done: int) -> dict:
         """This run's wall time and the block count, into meta.json (read afresh)."""
@@ -263,30 +288,34 @@ class Writer:
                 return False
             assemble()
             self._update(wall_time_s, len(done), "complete")
-            self._clean({b.index for b in blocks})
+            self._clean()
             return True
 
-    def _clean(self, used: set[int]) -> None:
-        """Remove blocks/ once the run is complete: the block files used, checkpoints and
-        temporaries; anything else found there is kept (and blocks/ with it)."""
-        if not self.rd.blocks.is_dir():
+    def _clean(self) -> None:
+        """Remove what the run wrote in blocks/ once it is complete: its block files and
+        checkpoints (exact names, this sweep's fingerprint) and temporaries; anything
+        else found there is kept, and blocks/ with it."""
+        if self.rd.blocks.is_symlink() or not self.rd.blocks.is_dir():
             return
+        fingerprint = self.sweep.fingerprint()
         for p in self.rd.blocks.iterdir():
-            index = _block_index(p.name)
-            if (index in used) or p.name.endswith(".ckpt.npz") or ".tmp-" in p.name:
+            if TEMPORARY.fullmatch(p.name) or _written_for(p, fingerprint):
                 with contextlib.suppress(FileNotFoundError):
                     p.unlink()
-        if not used and self.plan.action == "complete":  # left by a kill in the clean-up
-            for p in self.rd.blocks.glob("block-*.npz"):
-                p.unlink()
         with contextlib.suppress(OSError):
             self.rd.blocks.rmdir()
 
 
-def _block_index(name: str) -> int | None:
-    if name.startswith("block-") and name.endswith(".npz") and name[6:11].isdigit():
-        return int(name[6:11])
-    return None
+def _written_for(path: Path, fingerprint: str) -> bool:
+    """Whether `path` is a block file or checkpoint a run of the sweep `fingerprint`
+    wrote: its exact name, a regular file, and the fingerprint it holds."""
+    if not BLOCK_FILE.fullmatch(path.name) or path.is_symlink() or not path.is_file():
+        return False
+    try:
+        z = integrity.read_npz(path, ("fingerprint",), members=("fingerprint",))
+    except integrity.Damaged:
+        return False
+    return str(z["fingerprint"]) == fingerprint
 
 
 def merge(path: Path, rebuild: Callable[[dict], Sweep], assemble) -> None:
@@ -321,6 +350,6 @@ def merge(path: Path, rebuild: Callable[[dict], Sweep], assemble) -> None:
             meta = rd.read_meta()
             meta |= {"status": "complete", "updated": now(), "blocks_done": len(blocks)}
             atomic_write_json(rd.meta, meta)
-            w._clean({b.index for b in blocks})
+            w._clean()
     finally:
         lock.release_all(held)

@@ -11,10 +11,16 @@ Every process that writes a results directory holds its *run lock*
   (`DIR/.geomtoy-meta.lock`) exclusively for that short moment, so the tasks of an
   array agree on the sweep and assemble the tables exactly once.
 
-A lock that is held is never waited for: the second process is refused with one line
-naming the holder's PID and host (`Locked`, exit 2). Each lock file records its holder
+A run or worker lock that is held is never waited for: the second process is refused
+with one line naming the holder's PID and host (`Locked`, exit 2); a task of a job array
+of N is refused while tasks of an array of another N hold their worker locks (the two
+arrays would split the blocks differently and leave some to no one). The meta lock is
+waited for, polling, and the wait ends at once on SIGTERM, SIGHUP or Ctrl-C
+(geomtoy.runs.signals) and, after its timeout, names the process that holds it. Each lock file records its holder
 as one JSON line; the kernel drops a lock when its process dies (even by SIGKILL), so a
-lock file left behind by a killed run is reused, never trusted.
+lock file left behind by a killed run is reused, never trusted. Lock files are opened
+without following links and must be regular files: a link or FIFO planted under a lock
+file's name is refused with one line, never written through or waited on.
 
 Locks are `flock(2)`. On local file systems they are exact. On NFS (Linux >= 2.6.12)
 flock is emulated with POSIX byte-range locks and works across clients when the
@@ -32,12 +38,14 @@ import fcntl
 import json
 import os
 import platform
+import stat
 import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from geomtoy.errors import SweepError
+from geomtoy.runs import signals
 
 RUN_LOCK = ".geomtoy.runs.lock"
 META_LOCK = ".geomtoy-meta.lock"
@@ -63,11 +71,35 @@ def _describe(info: dict) -> str:
     return who
 
 
+_OPEN = os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+
+
+def _open(path: Path, flags: int) -> int:
+    """A lock file's descriptor, never through a link nor of a FIFO or device:
+    SweepError if `path` is one."""
+    try:
+        fd = os.open(path, flags | _OPEN, 0o644)
+    except OSError as e:
+        if e.errno != errno.ELOOP:
+            raise
+        raise SweepError(
+            path, None, "is a symbolic link, not a geomtoy lock file; remove it"
+        ) from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise SweepError(path, None, "is not a regular file, not a geomtoy lock file; remove it")
+    return fd
+
+
 def _read_holder(path: Path) -> dict:
-    with contextlib.suppress(OSError, ValueError):
-        info = json.loads(path.read_text() or "{}")
+    with contextlib.suppress(OSError, ValueError, SweepError, RecursionError):
+        fd = _open(path, os.O_RDONLY)
+        try:
+            info = json.loads(os.read(fd, 4096) or b"{}")
+        finally:
+            os.close(fd)
         if isinstance(info, dict):
-            return info
+            return {k: v for k, v in info.items() if isinstance(v, str | int | float)}
     return {}
 
 
@@ -86,11 +118,23 @@ def holders(directory: Path) -> list[str]:
     return [_describe(_read_holder(run))] if _is_held(run) else []
 
 
+def _worker_arrays(directory: Path, mine: Path | None = None) -> dict[int, str]:
+    """{N: a holder} for the job arrays whose tasks now hold worker locks in `directory`
+    (other than the lock file `mine`)."""
+    arrays = {}
+    for p in sorted(Path(directory).glob(".geomtoy-worker-*.lock")):
+        info = _read_holder(p)
+        if p != mine and _is_held(p):
+            with contextlib.suppress(ValueError, TypeError, AttributeError):
+                arrays.setdefault(int(str(info["worker"]).split("/")[1]), _describe(info))
+    return arrays
+
+
 def _is_held(path: Path) -> bool:
     """Whether some process holds a lock on `path` (probed with a shared lock)."""
     try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
+        fd = _open(path, os.O_RDONLY)
+    except (OSError, SweepError):
         return False
     try:
         fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
@@ -130,7 +174,7 @@ class FileLock:
     def acquire(self, warn: Callable[[str], None] = _warn) -> FileLock:
         mode = (fcntl.LOCK_SH if self.shared else fcntl.LOCK_EX) | fcntl.LOCK_NB
         for _ in range(100):  # retried only if the file was replaced while we locked it
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+            fd = _open(self.path, os.O_RDWR | os.O_CREAT)
             try:
                 fcntl.flock(fd, mode)
             except OSError as e:
@@ -146,7 +190,7 @@ class FileLock:
                     raise
                 raise self._refusal() from None
             try:  # the holder before us may have removed the file: lock the one in place
-                same = os.fstat(fd).st_ino == os.stat(self.path).st_ino
+                same = os.fstat(fd).st_ino == os.lstat(self.path).st_ino
             except FileNotFoundError:
                 same = False
             if same:
@@ -165,10 +209,14 @@ class FileLock:
             os.pwrite(self.fd, data, 0)
 
     def _refusal(self) -> Locked:
-        names = holders(self.path.parent) or [_describe(_read_holder(self.path)) or "?"]
+        if self.path.name == META_LOCK:  # its holder line (the waiter holds its worker lock)
+            info = _read_holder(self.path)
+            names = [_describe(info)] if info else []
+        else:
+            names = holders(self.path.parent)
         what = f" {self.what}" if self.what else ""
         reason = (
-            f"in use by another geomtoy process{what} ({', '.join(names)}); "
+            f"in use by another geomtoy process{what} ({', '.join(names) or 'holder unknown'}); "
             "wait for it to end, or stop it (its checkpoints are kept)"
         )
         return Locked(self.path.parent, None, reason)
@@ -183,7 +231,7 @@ class FileLock:
                 try:  # exclusive means no one else holds it: safe to remove
                     fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
                     with contextlib.suppress(FileNotFoundError):
-                        if os.fstat(fd).st_ino == os.stat(self.path).st_ino:
+                        if os.fstat(fd).st_ino == os.lstat(self.path).st_ino:
                             os.unlink(self.path)
                 except OSError:
                     pass
@@ -212,16 +260,30 @@ def run_lock(
     shared = FileLock(directory / RUN_LOCK, shared=True, what="(not of this job array)")
     locks = [shared.acquire()]
     try:
+        _refuse_other_arrays(directory, n, None)
         mine = FileLock(
             directory / WORKER_LOCK.format(k=k),
             what=f"as worker {k}/{n}",
             info=info | {"worker": f"{k}/{n}"},
         )
         locks.append(mine.acquire())
+        _refuse_other_arrays(directory, n, mine.path)  # one that started as we did
     except BaseException:
         release_all(locks)
         raise
     return locks
+
+
+def _refuse_other_arrays(directory: Path, n: int, mine: Path | None) -> None:
+    """Locked if tasks of a job array of another size than `n` hold worker locks."""
+    others = {size: who for size, who in _worker_arrays(directory, mine).items() if size != n}
+    if others:
+        size, who = next(iter(others.items()))
+        reason = (
+            f"in use by the tasks of a job array of {size} ({who}); this task is of an "
+            f"array of {n}: give --worker K/{size}, or wait for them to end"
+        )
+        raise Locked(directory, None, reason)
 
 
 def release_all(locks: list[FileLock]) -> None:
@@ -233,10 +295,12 @@ def release_all(locks: list[FileLock]) -> None:
 @contextlib.contextmanager
 def meta_lock(directory: Path, timeout_s: float = 600.0) -> Iterator[None]:
     """The short exclusive lock around writing meta.json or assembling the tables.
-    Waits up to `timeout_s` (the holders keep it for moments), then refuses."""
+    Waits up to `timeout_s` (the holders keep it for moments), then refuses naming the
+    holder; a signal (SIGTERM, SIGHUP, Ctrl-C) ends the wait at once (`signals.Stopped`)."""
     lock = FileLock(Path(directory) / META_LOCK, what="(writing meta.json)")
     deadline = time.monotonic() + timeout_s
     while True:
+        signals.check()
         try:
             lock.acquire()
             break

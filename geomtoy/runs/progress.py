@@ -46,6 +46,8 @@ from typing import TextIO
 import jax
 import numpy as np
 
+from geomtoy.results.store import open_log
+
 
 def backend_line() -> str:
     """Where a run trains, e.g. ``cpu: 2 devices (2 x cpu), 1 process``: part of the
@@ -185,7 +187,7 @@ class Progress:
             about = f"; {self.about}" if self.about else ""
             self.note(f"{', '.join(plan)}{where}{about}; backend {backend_line()}")
         if log is not None:  # appended to by a resumed run
-            self._log = open(log, "w" if fresh else "a")  # noqa: SIM115
+            self._log = open_log(log, fresh)  # never through a link planted there
         if done_blocks:
             self.note(f"resuming: {done_blocks} of {n_blocks} blocks already done")
 

@@ -69,6 +69,16 @@ def install() -> None:
             signal.signal(s, _handler)
 
 
+def ended() -> None:
+    """The command has ended and its status is decided: from now on Ctrl-C and SIGHUP
+    are ignored, so one during the interpreter's teardown (which restores the default
+    handlers and can take seconds with JAX loaded) cannot turn a success into a silent
+    death by signal."""
+    if threading.current_thread() is threading.main_thread():
+        for s in (signal.SIGINT, signal.SIGHUP):
+            signal.signal(s, signal.SIG_IGN)
+
+
 @contextlib.contextmanager
 def handling() -> Iterator[None]:
     """Catch SIGTERM, SIGHUP and SIGINT as a flag for the duration (main thread only;

@@ -88,10 +88,35 @@ def is_sae_sweep(path) -> bool:
         return False
 
 
+MAX_DEPTH = 32
+"""The deepest nesting of tables and arrays a sweep file or --set value may have (a
+sweep needs four; a deeper one is refused in one line, never a RecursionError)."""
+
+
+def _check_depth(value, file: str, key: str | None) -> None:
+    """SweepError if `value` nests tables or arrays deeper than MAX_DEPTH (iterative)."""
+    stack = [(value, 0)]
+    while stack:
+        v, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise SweepError(file, key, f"nested more than {MAX_DEPTH} levels deep")
+        if isinstance(v, dict):
+            stack.extend((x, depth + 1) for x in v.values())
+        elif isinstance(v, list):
+            stack.extend((x, depth + 1) for x in v)
+
+
 def parse(
     text: str, file: str, scale: str, sets: Sequence[str] = (), schema: Schema = TOY
 ) -> Parsed:
     """The shared grammar of sweep files: TOML, [scale.X] tables, --set, checks, axes."""
+    try:
+        return _parse(text, file, scale, sets, schema)
+    except RecursionError:  # a value nested within the depth limit, still too deep here
+        raise SweepError(file, None, "nested too deeply to read") from None
+
+
+def _parse(text: str, file: str, scale: str, sets: Sequence[str], schema: Schema) -> Parsed:
     doc, scales = _read(text, file, scale)
     values, axes = _flatten(doc, file, "", allow_name=True, schema=schema)
     # Check every scale table (not only the chosen one) so a typo is caught at any scale.
@@ -126,6 +151,9 @@ def _read(text: str, file: str, scale: str) -> tuple[dict, dict]:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise SweepError(file, None, f"TOML syntax error: {e}") from None
+    except RecursionError:
+        raise SweepError(file, None, "TOML nested too deeply to read") from None
+    _check_depth(doc, file, None)
     if scale not in SCALES:
         raise SweepError(file, "--scale", f"unknown scale {scale!r}; one of {', '.join(SCALES)}")
     scales = doc.pop("scale", {})
@@ -192,6 +220,9 @@ def _set_override(text: str, file: str, schema: Schema = TOY):
         value = tomllib.loads(f"v = {raw}")["v"]
     except tomllib.TOMLDecodeError:
         value = raw  # a bare word, such as model.kind=linear
+    except RecursionError:
+        raise SweepError(file, origin, "nested too deeply to read") from None
+    _check_depth(value, file, origin)
     if key.startswith("grid."):
         return key[5:], _Value(value, f"--set {key}"), True
     if key == "name" or key not in schema.fields:

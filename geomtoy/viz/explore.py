@@ -116,8 +116,29 @@ def _page(dirs: Sequence[str | Path]) -> str:
     if not dirs:
         raise SweepError("geomtoy explore", None, "no results directory given")
     toys, found = saes.attach(dirs)
-    payloads = [sweep_payload(t) | {"saes": [saes.sae_payload(d) for d in found[t]]} for t in toys]
+    named = {Path(d).resolve() for d in dirs}
+    payloads = []
+    for t in toys:
+        toy = _or_skip(sweep_payload, t, named)
+        if toy is not None:
+            sae = [_or_skip(saes.sae_payload, d, named) for d in found[t]]
+            payloads.append(toy | {"saes": [p for p in sae if p is not None]})
+    if not payloads:
+        raise SweepError(dirs[0], None, "no complete, readable results directory here")
     return render(payloads, title="geomtoy explorer: " + ", ".join(p["name"] for p in payloads))
+
+
+def _or_skip(load, d: Path, named: set[Path]) -> dict | None:
+    """`load(d)`; a directory found (beside another, or under a results root) rather than
+    named that cannot be read is skipped with one warning line, so it never stops the
+    page of the others; a named one is refused (SweepError)."""
+    try:
+        return load(d)
+    except SweepError as e:
+        if Path(d).resolve() in named:
+            raise
+        print(f"geomtoy explore: warning: skipped a damaged directory ({e})", file=sys.stderr)
+        return None
 
 
 def show(dirs: str | Path | Sequence[str | Path], height: int = 760) -> None:
