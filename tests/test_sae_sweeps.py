@@ -111,7 +111,8 @@ def test_sae_dry_run_prints_the_plan_and_trains_nothing(tmp_path, capsys):
     out = tmp_path / "out"
     assert cli.main(["run", str(path), "--scale", "smoke", "--out", str(out), "--dry-run"]) == 0
     sweep = sae_sweep.load(path, scale="smoke")
-    lines = capsys.readouterr().out.splitlines()
+    head, *lines = capsys.readouterr().out.splitlines()
+    assert head == "sae_pareto_k: scale smoke; source synthetic", head
     assert lines[0].startswith(f"sae_pareto_k: {sweep.n_instances:,} SAEs")
     assert f"{len(sweep.blocks())} blocks" in lines[0]
     assert len(lines) == 1 + len(sweep.groups) and not out.exists()
