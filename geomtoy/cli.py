@@ -102,7 +102,11 @@ def _add_run_execution(p: argparse.ArgumentParser) -> None:
         "--compile-cache",
         metavar="DIR",
         help="persistent cache of compiled programs (default: $GEOMTOY_COMPILE_CACHE or "
-        "~/.cache/geomtoy/jax); a rerun of the same shapes traces and compiles nothing",
+        "~/.cache/geomtoy/jax), outside --out; a rerun of the same shapes compiles nothing. "
+        "It is your private data: created 0700, and one owned by another user or writable "
+        "by others is ignored with a warning; every entry is checked against its SHA-256 "
+        "in the cache's manifest and kept per CPU model and jax version before JAX reads "
+        "it (a mismatch is removed and compiled again); nothing in it is unpickled",
     )
     cache.add_argument(
         "--no-compile-cache", action="store_true", help="compile every program afresh"
@@ -134,13 +138,15 @@ def _run_sae(args: argparse.Namespace, path: Path) -> int:
     out, argv = out or root / sweep.name, sys.argv[1:] if args.argv is None else args.argv
     progress = Progress(None if args.quiet else sys.stderr)
 
-    cache = compile_cache.enable(args.compile_cache, not args.no_compile_cache, executables=True)
+    compile_cache.enable(args.compile_cache, not args.no_compile_cache, out=out)
     mesh = parallel.setup(args.devices)
-    with compile_cache.executables(cache):
+    try:
         report = sae_runner.run(
             sweep, out, command=runner.command_line(["geomtoy", *argv]), resume=args.resume,
             overwrite=args.overwrite, progress=progress, mesh=mesh,
         )  # fmt: skip
+    finally:
+        compile_cache.publish()  # what this run compiled serves the next one
     if report.action == "complete":
         print(f"{out}: already complete, nothing to train")
     else:
@@ -170,27 +176,27 @@ def _run(args: argparse.Namespace) -> int:
     argv = sys.argv[1:] if args.argv is None else args.argv
     from geomtoy import compile_cache, parallel, runner  # JAX starts here, signals handled
 
-    cache = compile_cache.enable(args.compile_cache, not args.no_compile_cache, executables=True)
+    compile_cache.enable(args.compile_cache, not args.no_compile_cache, out=out)
     try:
         mesh = parallel.setup(args.devices)  # GEOMTOY_DISTRIBUTED=1: jax.distributed first
         signals.check()  # Ctrl-C or SIGTERM during start-up
         if args.dry_run:
             return _dry_run(sweep, mesh)
         runner.check_memory(sweep, mesh=mesh)
-        with compile_cache.executables(cache):  # a warm start traces nothing
-            report = runner.run_sweep(
-                sweep,
-                out,
-                command=runner.command_line(["geomtoy", *argv]),
-                resume=args.resume,
-                overwrite=args.overwrite,
-                progress=progress,
-                process_index=parallel.process_index(),
-                process_count=parallel.process_count(),
-                worker=worker,
-                mesh=mesh,
-            )
+        report = runner.run_sweep(
+            sweep,
+            out,
+            command=runner.command_line(["geomtoy", *argv]),
+            resume=args.resume,
+            overwrite=args.overwrite,
+            progress=progress,
+            process_index=parallel.process_index(),
+            process_count=parallel.process_count(),
+            worker=worker,
+            mesh=mesh,
+        )
     finally:
+        compile_cache.publish()  # what this run compiled serves the next one
         for tracker in trackers:
             tracker.finish()
     if report.action == "complete":

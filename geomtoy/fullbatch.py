@@ -18,6 +18,7 @@ the spec's Shape with n_samples > 0, so the runner trains either engine the same
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable
 
 import jax
@@ -25,7 +26,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from geomtoy import compile_cache, finite, models, optim, parallel, rng
+from geomtoy import finite, models, optim, parallel, rng
 from geomtoy.geometry import datapoints
 from geomtoy.spec import Shape, chunk_schedule
 from geomtoy.train import HParams, TrainState, is_diverged
@@ -172,14 +173,14 @@ def instance_block(shape: FiniteShape, n_local: int, platform: str) -> int | Non
     return None if block >= n_local else block
 
 
-@compile_cache.program(static_argnums=(0, 3))
+@functools.partial(jax.jit, static_argnums=(0, 3))
 def _init_instances(shape, root_seed, hp, mesh):
     return parallel.map_instances(
         lambda s, h: _init_one(shape, s, h), root_seed, hp, mesh=mesh, block=None
     )
 
 
-@compile_cache.program(static_argnums=(2, 3, 5, 6), donate_argnums=(0,))
+@functools.partial(jax.jit, static_argnums=(2, 3, 5, 6), donate_argnums=(0,))
 def _train_chunk(state, hp, shape, n_steps, root_seed, mesh, block):
     return parallel.map_instances(
         lambda s, hs: _chunk_one(shape, n_steps, s, hs[0], hs[1]),
@@ -230,7 +231,7 @@ def _evaluate_one(shape: FiniteShape, root_seed, params, hp: HParams) -> dict:
     }
 
 
-@compile_cache.program(static_argnums=(2, 4))
+@functools.partial(jax.jit, static_argnums=(2, 4))
 def _evaluate(params, hp, shape, root_seed, mesh):
     return parallel.map_instances(
         lambda s, ph: _evaluate_one(shape, s, ph[0], ph[1]),

@@ -50,7 +50,6 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
-from jax._src import xla_bridge
 from jax.sharding import Mesh, NamedSharding
 
 from geomtoy.errors import SweepError
@@ -160,7 +159,15 @@ def cpu_cores() -> int:
 
 
 def backend_started() -> bool:
-    return xla_bridge.backends_are_initialized()
+    """Whether JAX's backends have started. JAX has no public question for it, but it
+    refuses a new CPU device count from then on: asked with a change that is undone."""
+    count = jax.config.jax_num_cpu_devices
+    try:
+        jax.config.update("jax_num_cpu_devices", count - 1 if count > -1 else -2)
+    except RuntimeError:
+        return True
+    jax.config.update("jax_num_cpu_devices", count)
+    return False
 
 
 def set_cpu_device_count(n: int) -> bool:

@@ -28,13 +28,14 @@ Public API (any family's shape and hyperparameters):
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable, Sequence
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from geomtoy import compile_cache, data, parallel, registry, rng, toy
+from geomtoy import data, parallel, registry, rng, toy
 from geomtoy.models import Params
 from geomtoy.spec import Shape, chunk_schedule
 from geomtoy.toy import HParams, TrainState, step_bytes
@@ -116,7 +117,7 @@ def _chunk_one(shape, n_steps: int, root_seed, hp, state):
     return state, jnp.mean(losses)
 
 
-@compile_cache.program(static_argnums=(0, 3))
+@functools.partial(jax.jit, static_argnums=(0, 3))
 def _init_instances(shape, root_seed, hp, mesh):
     init_one = family_of(shape).init_one
     return parallel.map_instances(
@@ -124,7 +125,7 @@ def _init_instances(shape, root_seed, hp, mesh):
     )
 
 
-@compile_cache.program(static_argnums=(2, 3, 5, 6), donate_argnums=(0,))
+@functools.partial(jax.jit, static_argnums=(2, 3, 5, 6), donate_argnums=(0,))
 def _train_chunk(state, hp, shape, n_steps: int, root_seed, mesh, block):
     return parallel.map_instances(
         lambda seed, hs: _chunk_one(shape, n_steps, seed, hs[0], hs[1]),
@@ -135,7 +136,7 @@ def _train_chunk(state, hp, shape, n_steps: int, root_seed, mesh, block):
     )
 
 
-@compile_cache.program(static_argnums=(2, 4, 5))
+@functools.partial(jax.jit, static_argnums=(2, 4, 5))
 def _evaluate(params, hp, shape, root_seed, mesh, block):
     evaluate_one = family_of(shape).evaluate_one
     return parallel.map_instances(

@@ -58,7 +58,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from geomtoy import compile_cache
 from geomtoy.geometry import dimensionality as dim
 from geomtoy.geometry import fit, tegum
 from geomtoy.geometry.thresholds import (
@@ -224,8 +223,8 @@ def _finish_one(c: jax.Array, represented: jax.Array, group: jax.Array):
     return final.astype(jnp.int32), jnp.sqrt(leak_sq)
 
 
-_stats_instances = compile_cache.Program(jax.vmap(_stats_one))
-_finish_instances = compile_cache.Program(jax.vmap(_finish_one))
+_stats_instances = jax.jit(jax.vmap(_stats_one))
+_finish_instances = jax.jit(jax.vmap(_finish_one))
 
 
 def tegum_components(G: jax.Array, represented: jax.Array) -> jax.Array:
