@@ -163,7 +163,11 @@ def test_a_store_for_another_cpu_is_never_read(base, capsys, monkeypatch):
 
 def test_the_store_name_follows_cpu_model_flags_and_versions(monkeypatch):
     tags = set()
-    for identity in [("x86_64", "A", "sse2"), ("x86_64", "A", "avx2 sse2"), ("x86_64", "B", "sse2")]:
+    for identity in [
+        ("x86_64", "A", "sse2"),
+        ("x86_64", "A", "avx2 sse2"),
+        ("x86_64", "B", "sse2"),
+    ]:
         monkeypatch.setattr(compile_cache, "cpu_identity", lambda i=identity: i)
         tags.add(compile_cache.machine_tag())
     monkeypatch.setattr(compile_cache.jaxlib, "__version__", "0.0.0")
@@ -273,7 +277,15 @@ def test_a_damaged_cache_gives_the_same_tables_in_a_new_process(tmp_path):
     env = dict(os.environ, JAX_PLATFORMS="cpu", PYTHONPATH=str(ROOT))
     runs = []
     for name in ("cold", "damaged"):
-        argv = ["run", str(sweep), "--out", str(tmp_path / name), "-q", "--compile-cache", str(base)]
+        argv = [
+            "run",
+            str(sweep),
+            "--out",
+            str(tmp_path / name),
+            "-q",
+            "--compile-cache",
+            str(base),
+        ]
         cmd = [sys.executable, "-m", "geomtoy", *argv]
         runs.append(subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300))
         for entry in _entries(base / compile_cache.machine_tag()):
