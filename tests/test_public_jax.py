@@ -73,10 +73,9 @@ class _Checker(ast.NodeVisitor):
 
     def visit_Assign(self, node):
         if self._jaxish(node.value):
-            for target in node.targets:
-                for sub in ast.walk(target):
-                    if isinstance(sub, ast.Name):
-                        self.jax_names.add(sub.id)
+            for target in node.targets:  # names, not attributes (self.x = ... binds no self)
+                elements = target.elts if isinstance(target, ast.Tuple | ast.List) else [target]
+                self.jax_names |= {t.id for t in elements if isinstance(t, ast.Name)}
         self.generic_visit(node)
 
     def visit_Attribute(self, node):
@@ -143,6 +142,8 @@ def test_the_check_finds_each_kind(source):
     [
         "import jax\njax.config.update('jax_enable_x64', True)",
         "import jax\nv = jax.__version__",
+        "import jax\nclass P:\n    def __init__(self, f):\n        self.jitted = jax.jit(f)\n"
+        "    def g(self):\n        return self._key()",
         "class A:\n    def f(self):\n        return self._x",
         "from geomtoy import lock\nlock._refusal()",
         "import numpy as np\nnp.load(p, allow_pickle=False)",
