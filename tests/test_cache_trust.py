@@ -293,3 +293,37 @@ def test_a_damaged_cache_gives_the_same_tables_in_a_new_process(tmp_path):
     assert [r.returncode for r in runs] == [0, 0], runs[-1].stderr
     assert "removed unread" in runs[1].stderr and len(runs[1].stderr.splitlines()) == 1
     assert _tables(tmp_path / "damaged") == _tables(tmp_path / "cold")
+
+
+@pytest.mark.slow  # three whole processes at once
+def test_processes_sharing_one_cache_at_once_warn_nothing(tmp_path):
+    sweep, base = tmp_path / "trust.toml", tmp_path / "cache"
+    sweep.write_text(SWEEP)
+    env = dict(os.environ, JAX_PLATFORMS="cpu", PYTHONPATH=str(ROOT))
+    procs = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "geomtoy",
+                "run",
+                str(sweep),
+                "--out",
+                str(tmp_path / f"o{i}"),
+                "-q",
+                "--compile-cache",
+                str(base),
+            ],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )  # fmt: skip
+        for i in range(3)
+    ]
+    errs = [p.communicate(timeout=600)[1] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0, 0] and not any(errs), errs
+    store = base / compile_cache.machine_tag()
+    assert sorted(_manifest(store)) == [p.name for p in _entries(store)]
+    assert not [p for p in store.iterdir() if p.name.startswith((compile_cache.PROC, "."))]
+    assert _tables(tmp_path / "o1") == _tables(tmp_path / "o0")
