@@ -339,9 +339,8 @@ def _verify(store: Path) -> dict[str, tuple[int, str]]:
             removed.append(name)
         _remove(store / name)
     if removed:
-        what = ", ".join(removed[:3]) + (
-            f" and {len(removed) - 3} more" if len(removed) > 3 else ""
-        )
+        shown = [n if len(n) <= 40 else n[:37] + "..." for n in removed[:2]]
+        what = ", ".join(shown) + (f", +{len(removed) - 2}" if len(removed) > 2 else "")
         warn(f"compile cache {store}: {len(removed)} entries not in its manifest or damaged "
              f"({what}): removed unread, compiled again", "verify")  # fmt: skip
     if kept != manifest or not (store / MANIFEST).is_file():
