@@ -29,7 +29,9 @@ code a run executes. The cache is therefore the private data of the user running
   lock, when the run ends (`publish`) and at exit. A killed process's directory and
   temporary files are deleted unread by the next run.
 
-A read-only, foreign or nearly full cache warns once and the run goes on without it.
+A read-only, foreign or nearly full cache warns once and the run goes on without it; a
+cache inside the run's --out is refused (exit 2). What the checks cost: one SHA-256 pass
+over the store's entries per process start, and a few links.
 JAX's defaults cache only programs that took over a second to compile; the small CPU
 programs of a toy-model sweep compile in well under that, so every program is cached.
 """
@@ -153,9 +155,7 @@ def check_outside(directory: Path, out: str | Path | None) -> None:
         return
     cache, out = Path(os.path.abspath(directory)), Path(os.path.abspath(out))
     if cache == out or out in cache.parents:
-        raise SweepError(
-            directory, None, f"the compile cache is inside --out {out}; give one outside it"
-        )
+        raise SweepError(directory, None, f"inside --out {out}; give a compile cache outside it")
 
 
 def enable(
@@ -166,6 +166,7 @@ def enable(
     Call before the first compilation of a run. `out`: the run's output directory, which
     must not hold the cache (SweepError). A directory that is refused, unwritable or full
     warns once and leaves the cache off for this process; it never fails the run."""
+    global _active
     directory = resolve(path, enabled)
     if directory is not None:
         check_outside(directory, out)
@@ -184,7 +185,7 @@ def enable(
         jax.config.update("jax_enable_compilation_cache", False)
         return None
     _point_jax_at(active.proc)
-    globals()["_active"] = active
+    _active = active
     return active.store
 
 
@@ -229,14 +230,20 @@ def _open(base: Path) -> _Active:
         raise Untrusted(f"the disk is full ({free >> 20} MiB free)")
     with _locked(store):
         manifest = _verify(store)
-        name = f"{PROC}{os.getpid()}-{secrets.token_hex(4)}"
-        lock_fd = os.open(store / f"{name}.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-        with contextlib.suppress(OSError):
-            fcntl.flock(lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        proc = store / name
-        proc.mkdir(mode=0o700)
-        for entry in manifest:
-            _link(store / entry, proc / entry)
+        proc = store / f"{PROC}{os.getpid()}-{secrets.token_hex(4)}"
+        flags = os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC | os.O_NOFOLLOW
+        lock_fd = os.open(f"{proc}.lock", flags, 0o600)
+        try:
+            with contextlib.suppress(OSError):  # held while this process lives
+                fcntl.flock(lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            proc.mkdir(mode=0o700)
+            for entry in manifest:
+                _link(store / entry, proc / entry)
+        except OSError:
+            _remove(proc)
+            _remove(Path(f"{proc}.lock"))
+            os.close(lock_fd)
+            raise
     return _Active(base, store, proc, lock_fd, set(manifest))
 
 
@@ -323,8 +330,9 @@ def _verify(store: Path) -> dict[str, tuple[int, str]]:
     """Keep the entries that match the manifest; remove the rest (one warning line),
     stale temporaries and dead processes' directories. Returns the manifest kept."""
     manifest, kept, removed = _read_manifest(store), {}, []
-    for entry in os.scandir(store):
-        name = entry.name
+    with os.scandir(store) as entries:
+        names = [e.name for e in entries]
+    for name in names:
         if name in (MANIFEST, LOCK):
             continue
         if name.startswith(PROC):
@@ -352,7 +360,7 @@ def _remove_if_dead(store: Path, name: str) -> None:
     """A process's directory and lock file, once no process holds the lock."""
     lock = store / (name if name.endswith(".lock") else f"{name}.lock")
     try:
-        fd = os.open(lock, os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC)
+        fd = os.open(lock, os.O_RDWR | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError:
         fd = None  # no lock file: nobody can hold it
     try:
@@ -385,7 +393,8 @@ def publish() -> int:
     if active is None:
         return 0
     try:
-        new = [e.name for e in os.scandir(active.proc) if e.name not in active.known]
+        with os.scandir(active.proc) as entries:
+            new = [e.name for e in entries if e.name not in active.known]
     except OSError:
         return 0
     if not new:
