@@ -30,10 +30,8 @@ code a run executes. The cache is therefore the private data of the user running
   temporary files are deleted unread by the next run.
 
 A read-only, foreign or nearly full cache warns once and the run goes on without it; a
-cache inside the run's --out is refused (exit 2). What the checks cost: one SHA-256 pass
-over the store's entries per process start, and a few links.
-JAX's defaults cache only programs that took over a second to compile; the small CPU
-programs of a toy-model sweep compile in well under that, so every program is cached.
+cache inside --out is refused (exit 2). The checks cost one SHA-256 pass over the store
+per process start. Every program is cached (JAX's default: only those compiling > 1 s).
 """
 
 from __future__ import annotations
@@ -65,14 +63,11 @@ JAX_ENV = "JAX_COMPILATION_CACHE_DIR"
 OFF = ("0", "off", "false", "no", "none", "")
 MANIFEST = "manifest.json"
 LOCK = "manifest.lock"
-PROC = "proc-"
-"""Prefix of a process's private directory (and of its lock file, PROC...lock)."""
+PROC = "proc-"  # a process's private directory (and its lock file, PROC....lock)
 TMP = ".tmp-"
 FORMAT = 1
-MIN_FREE_BYTES = 64 << 20
-"""Below this much free space the cache is not used (one warning): a full disk."""
-_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]{0,200}")
-"""What an entry's name may be (JAX's names: `<module>-<hash>-cache`)."""
+MIN_FREE_BYTES = 64 << 20  # below this much free space the disk is full: not used
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]{0,200}")  # an entry: <module>-<hash>-cache
 
 
 def default_dir() -> Path:
@@ -127,8 +122,7 @@ class _Active:
     store: Path
     proc: Path
     proc_lock: int
-    known: set[str]
-    """Entries of the private directory that are in the store already."""
+    known: set[str]  # entries of the private directory already in the store
 
 
 _active: _Active | None = None
@@ -376,9 +370,14 @@ def _remove_if_dead(store: Path, name: str) -> None:
 
 
 def _remove(path: Path) -> None:
-    with contextlib.suppress(FileNotFoundError):
+    """A file, link or directory tree, never following links; by path (no dir_fd calls)."""
+    with contextlib.suppress(OSError):
         if stat.S_ISDIR(os.lstat(path).st_mode):
-            shutil.rmtree(path, ignore_errors=True)
+            with os.scandir(path) as entries:
+                names = [e.name for e in entries]
+            for name in names:
+                _remove(path / name)
+            os.rmdir(path)
         else:
             os.unlink(path)
 
