@@ -41,7 +41,9 @@ def train_instances(
 ):
     """`geomtoy.engine.train.train_instances` over `devices` local devices (default all; on CPU
     one per core): instances are split over them when their count divides evenly. With
-    `progress`, as geomtoy.run: a tqdm bar in a notebook, else lines on stderr."""
+    `progress`, as geomtoy.run: a tqdm bar in a notebook, else lines on stderr. The
+    compilation cache is the CLI's, checked the same way."""
+    compile_cache.enable()
     mesh = _mesh(devices)
     report = Progress(sys.stderr if progress else None)
     n = int(np.shape(hp.seed)[0])
@@ -59,6 +61,7 @@ def train_instances(
         return train.train_instances(shape, hp, root_seed, chunk_steps, chunk, mesh=mesh)
     finally:
         report.close()
+        compile_cache.publish()
 
 
 def run(
@@ -78,10 +81,13 @@ def run(
     spec = load(bundled.resolve(sweep), scale=scale, sets=list(sets))
     out = Path(out) if out is not None else Path("results") / spec.name
     report = Progress(sys.stderr if progress else None)
-    compile_cache.enable()  # as the command line: compiled programs persist across runs
+    compile_cache.enable(out=out)  # as the command line: one cache, checked the same way
     command = f"geomtoy.run({str(sweep)!r}, scale={scale!r})"
-    runner.run_sweep(
-        spec, out, command=command, resume=resume, overwrite=overwrite, progress=report,
-        mesh=_mesh(devices),
-    )  # fmt: skip
+    try:
+        runner.run_sweep(
+            spec, out, command=command, resume=resume, overwrite=overwrite, progress=report,
+            mesh=_mesh(devices),
+        )  # fmt: skip
+    finally:
+        compile_cache.publish()  # what this run compiled serves the next process
     return open_results(out)

@@ -86,7 +86,7 @@ def _run(args: argparse.Namespace) -> int:
     from geomtoy.runs.progress import Progress
 
     progress = Progress(None if args.quiet else sys.stderr, trackers=trackers, about=about)
-    cache = compile_cache.enable(args.compile_cache, not args.no_compile_cache, executables=True)
+    compile_cache.enable(args.compile_cache, not args.no_compile_cache, out=out)
     try:
         mesh = parallel.setup(args.devices)  # GEOMTOY_DISTRIBUTED=1: jax.distributed first
         signals.check()  # Ctrl-C or SIGTERM during start-up
@@ -95,20 +95,20 @@ def _run(args: argparse.Namespace) -> int:
                 print(f"{sweep.name}: {about}")
             return _dry_run(sweep, mesh, refusal)
         runner.check_memory(sweep, mesh=mesh)
-        with compile_cache.executables(cache):  # a warm start traces nothing
-            report = runner.run_sweep(
-                sweep,
-                out,
-                command=runner.command_line(["geomtoy", *argv]),
-                resume=args.resume,
-                overwrite=args.overwrite,
-                progress=progress,
-                process_index=parallel.process_index(),
-                process_count=parallel.process_count(),
-                worker=worker,
-                mesh=mesh,
-            )
+        report = runner.run_sweep(
+            sweep,
+            out,
+            command=runner.command_line(["geomtoy", *argv]),
+            resume=args.resume,
+            overwrite=args.overwrite,
+            progress=progress,
+            process_index=parallel.process_index(),
+            process_count=parallel.process_count(),
+            worker=worker,
+            mesh=mesh,
+        )
     finally:
+        compile_cache.publish()  # what this run compiled serves the next one
         for tracker in trackers:
             tracker.finish()
     if report.action == "complete":

@@ -28,13 +28,14 @@ Public API (any family's shape and hyperparameters):
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable, Sequence
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from geomtoy.engine import compile_cache, data, parallel, rng
+from geomtoy.engine import data, parallel, rng
 from geomtoy.engine.families import FAMILIES, Family, family_of, is_diverged
 from geomtoy.engine.models import Params
 from geomtoy.engine.toy import HParams, TrainState, step_bytes
@@ -93,7 +94,7 @@ def _chunk_one(shape, n_steps: int, root_seed, hp, state):
     return state, jnp.mean(losses)
 
 
-@compile_cache.program(static_argnums=(0, 3))
+@functools.partial(jax.jit, static_argnums=(0, 3))
 def _init_instances(shape, root_seed, hp, mesh):
     init_one = family_of(shape).init_one
     return parallel.map_instances(
@@ -101,7 +102,7 @@ def _init_instances(shape, root_seed, hp, mesh):
     )
 
 
-@compile_cache.program(static_argnums=(2, 3, 5, 6), donate_argnums=(0,))
+@functools.partial(jax.jit, static_argnums=(2, 3, 5, 6), donate_argnums=(0,))
 def _train_chunk(state, hp, shape, n_steps: int, root_seed, mesh, block):
     return parallel.map_instances(
         lambda seed, hs: _chunk_one(shape, n_steps, seed, hs[0], hs[1]),
@@ -112,7 +113,7 @@ def _train_chunk(state, hp, shape, n_steps: int, root_seed, mesh, block):
     )
 
 
-@compile_cache.program(static_argnums=(2, 4, 5))
+@functools.partial(jax.jit, static_argnums=(2, 4, 5))
 def _evaluate(params, hp, shape, root_seed, mesh, block):
     evaluate_one = family_of(shape).evaluate_one
     return parallel.map_instances(

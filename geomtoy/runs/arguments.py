@@ -79,8 +79,11 @@ def _add_execution(p: argparse.ArgumentParser) -> None:
     cache.add_argument(
         "--compile-cache",
         metavar="DIR",
-        help="persistent cache of compiled programs (default: $GEOMTOY_COMPILE_CACHE or "
-        "~/.cache/geomtoy/jax); a rerun of the same shapes traces and compiles nothing",
+        help="persistent cache of compiled programs, outside --out (default: "
+        "$GEOMTOY_COMPILE_CACHE or ~/.cache/geomtoy/jax): a rerun of the same shapes compiles "
+        "nothing. Your private data: created 0700, ignored with a warning if another user owns "
+        "it or others can write it; entries are checked (manifest SHA-256, CPU, jax version) "
+        "before JAX reads them, a mismatch is compiled again; nothing in it is unpickled",
     )
     cache.add_argument(
         "--no-compile-cache", action="store_true", help="compile every program afresh"

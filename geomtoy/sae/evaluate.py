@@ -16,11 +16,13 @@ BatchTopK SAEs are evaluated as JumpReLUs at their running threshold.
 
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from geomtoy.engine import compile_cache, data, parallel, rng
+from geomtoy.engine import data, parallel, rng
 from geomtoy.sae import model as sae
 from geomtoy.sae.source import hidden, readout
 
@@ -65,7 +67,7 @@ def _evaluate_local(shape, root_seed, args):
     return total
 
 
-@compile_cache.program(static_argnums=(3, 5))
+@functools.partial(jax.jit, static_argnums=(3, 5))
 def _evaluate(params, threshold, hp, shape, root_seed, mesh):
     return parallel.on_each_device(
         lambda seed, a: _evaluate_local(shape, seed, a), root_seed, (params, threshold, hp),
