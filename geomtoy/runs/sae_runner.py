@@ -10,10 +10,15 @@ instances.parquet, one row per SAE: instance, seed, point, group, toy (the sourc
     recovered_0.9, recovered_0.99 (shares of true features), toy_loss, spliced_loss (the
     toy's loss with h replaced by h_hat), loss (the SAE's training objective over its
     last chunk), best (lowest loss among the seeds of its grid point), diverged,
-    geometry (the toy's summary).
+    geometry (the toy's summary); the ground-truth scores of geomtoy.sae.evaluate (mcc,
+    uniqueness, precision, recall, f1, shrinkage, absorption, true_l0) and the seed
+    statistics of geomtoy.sae.scores.seed_columns (pw_mcc, pw_mcc_toy,
+    <score>_seed_mean, <score>_seed_std).
 features.parquet, one row per (SAE, true feature): instance, feature, recovery (best
     decoder cosine, NaN if the toy does not represent the feature), polytope (the toy's
-    label of the feature), recovered_0.9, recovered_0.99.
+    label of the feature), recovered_0.9, recovered_0.99, and evaluate's per-feature
+    scores without their feature_ prefix (mcc, latents, precision, recall, f1,
+    absorption).
 params.npz: W_enc (I, width, m), b_enc, W_dec (I, m, width), b_dec, threshold (I,),
     frequency (I, width: each latent's firing rate on the evaluation samples), and the
     toy model each SAE reads: W (I, m, n), b, feature_probability, importance, n_features,
@@ -45,7 +50,7 @@ from geomtoy.results import store as results
 from geomtoy.runs import checkpoint, signals
 from geomtoy.runs import runner as toy_runner
 from geomtoy.runs.progress import Progress
-from geomtoy.sae import evaluate
+from geomtoy.sae import evaluate, scores
 from geomtoy.sae import train as sae_train
 from geomtoy.sae.sweep import SAESweep
 
@@ -59,7 +64,8 @@ def _hparams(sweep: SAESweep, rows: np.ndarray, mesh) -> sae_train.SAEHParams:
         toys.W[t], toys.b[t], feature_probability=toys.feature_probability[t],
         importance=toys.importance[t], l1_coefficient=sweep.values["l1"][rows],
         k=sweep.values["k"][rows], lr=sweep.values["lr"][rows], seed=sweep.seed[rows],
-        instance_id=rows, mesh=mesh,
+        instance_id=rows, mesh=mesh, target_l0=sweep.values["target_l0"][rows],
+        dist=None if toys.dist is None else jax.tree.map(lambda a: a[t], toys.dist),
     )  # fmt: skip
 
 
@@ -209,20 +215,34 @@ def assemble(sweep: SAESweep, rd: results.ResultsDir, blocks) -> None:
     stats = {k[5:]: joined(k, 1 if k == "stat_frequency" else None) for k in names}
     rec = joined("recovery")
     freq = np.where(np.arange(W)[None, :] < width[:, None], stats.pop("frequency"), np.nan)
+    per_feature = {k: stats.pop(k) for k in list(stats) if k.startswith("feature_")}
     cols = _instance_columns(sweep)
     cols |= stats
     cols |= recovery.summary(rec, _real(freq))
+    cols |= scores.seed_columns(cols, params["W_dec"], width, sweep.point, _toy_group(sweep))
     params["frequency"] = freq
     cols["loss"] = np.concatenate([p["curve_loss"][-1] for p in parts])[order]
     cols["diverged"] = joined("diverged")
     bad = np.where(cols["diverged"], np.inf, cols["loss"])
     cols["best"] = results.best_of_point(bad, sweep.point)
     results.atomic_write_parquet(rd.table("instances.parquet"), cols)
-    results.atomic_write_parquet(rd.table("features.parquet"), _feature_columns(sweep, rec))
+    features = _feature_columns(sweep, rec) | {k[8:]: v.ravel() for k, v in per_feature.items()}
+    results.atomic_write_parquet(rd.table("features.parquet"), features)
     results.atomic_save_npz(rd.table("params.npz"), params)
     loss = np.concatenate([p["curve_loss"] for p in parts], axis=1)[:, order].T
     steps = np.broadcast_to(parts[0]["curve_step"], loss.shape)
     results.atomic_save_npz(rd.table("curves.npz"), {"step": steps, "loss": loss})
+
+
+def _toy_group(sweep: SAESweep) -> np.ndarray:
+    """(I,) one id per (toy grid point, SAE grid point, SAE seed): the SAEs that differ
+    only in the toy model's seed (-1 everywhere when the source has no toy grid)."""
+    toy_point = sweep.toys.columns.get("toy.point")
+    if toy_point is None:
+        return np.full(sweep.n_instances, -1)
+    keys = np.stack([np.asarray(toy_point)[sweep.toy_of], sweep.point % _n_combos(sweep),
+                     sweep.seed])  # fmt: skip
+    return np.unique(keys, axis=1, return_inverse=True)[1].ravel()
 
 
 def _real(freq: np.ndarray) -> np.ndarray:

@@ -148,3 +148,22 @@ def seed_spread(values: np.ndarray, group: np.ndarray) -> tuple[np.ndarray, np.n
         if len(v) > 1:
             std[rows] = v.std(ddof=1)
     return mean, std
+
+
+SEED_SUMMARY = ("mcc", "uniqueness", "f1", "l0", "explained_variance", "absorption")
+"""Scores given a mean and spread over the seeds of each SAE grid point."""
+
+
+def seed_columns(cols: dict, W_dec: np.ndarray, width, point, toy_group) -> dict:
+    """Seed statistics of the instances table: pw_mcc (mean MCC to the other seeds of the
+    grid point), pw_mcc_toy (to the SAEs that differ only in the toy model's seed; group
+    -1: none), and <score>_seed_mean, <score>_seed_std over the seeds of the grid point."""
+    toy_group = np.asarray(toy_group)
+    out = {"pw_mcc": seed_mcc(W_dec, np.asarray(point), np.asarray(width))}
+    toy = seed_mcc(W_dec, toy_group, np.asarray(width))
+    out["pw_mcc_toy"] = np.where(toy_group >= 0, toy, np.nan)
+    for name in SEED_SUMMARY:
+        if name in cols:
+            mean, std = seed_spread(cols[name], np.asarray(point))
+            out[f"{name}_seed_mean"], out[f"{name}_seed_std"] = mean, std
+    return out
