@@ -123,9 +123,10 @@ def orthogonalise(D: np.ndarray, steps: int, lr: float) -> np.ndarray:
     cosine, renormalised after each step."""
     opt = optax.adam(lr)
 
-    def cost(D):
-        G = D.T @ D
-        return jnp.mean((G - jnp.diag(jnp.diag(G))) ** 2)
+    def cost(D):  # mean over the n^2 entries of G = D^T D with its diagonal zeroed,
+        # as ||D D^T||_F^2 - sum_i ||d_i||^4: (m, m), never the (n, n) Gram matrix
+        n = D.shape[1]
+        return (jnp.sum((D @ D.T) ** 2) - jnp.sum(jnp.sum(D**2, axis=0) ** 2)) / n**2
 
     @jax.jit
     def update(D, state):
