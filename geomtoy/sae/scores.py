@@ -167,3 +167,34 @@ def seed_columns(cols: dict, W_dec: np.ndarray, width, point, toy_group) -> dict
             mean, std = seed_spread(cols[name], np.asarray(point))
             out[f"{name}_seed_mean"], out[f"{name}_seed_std"] = mean, std
     return out
+
+
+FEATURE_SCORES = ("recovery", "mcc", "precision", "recall", "f1", "absorption")
+"""Per-feature columns of features.parquet that `breakdown` averages by polytope."""
+INSTANCE_SCORES = ("mcc", "uniqueness", "precision", "recall", "f1", "shrinkage", "absorption",
+                   "mmcs", "l0", "explained_variance")  # fmt: skip
+"""Per-SAE columns of instances.parquet that `breakdown` averages by the toy's geometry."""
+
+
+def breakdown(res, by: str = "polytope") -> dict[str, dict[str, float]]:
+    """Mean scores of an SAE results directory (geomtoy.results.store.Results) per label:
+    per-feature scores by the toy model's polytope label of each feature (by="polytope"),
+    or per-SAE scores by the toy model's geometry summary, its phase (by="geometry").
+    NaN entries (unmatched or unrepresented features) are left out; "count" is the
+    number of rows with the label."""
+    if by == "polytope":
+        table, names, labels = "features", FEATURE_SCORES, res.column("polytope", "features")
+    elif by == "geometry":
+        table, names, labels = "instances", INSTANCE_SCORES, res.column("geometry")
+    else:
+        raise ValueError(f"by must be 'polytope' or 'geometry', got {by!r}")
+    labels = np.asarray(labels).astype(str)
+    cols = {c: np.asarray(res.column(c, table), np.float64) for c in names}
+    out = {}
+    for label in np.unique(labels):
+        rows = labels == label
+        out[str(label)] = {"count": int(rows.sum())}
+        for c, v in cols.items():
+            v = v[rows][np.isfinite(v[rows])]
+            out[str(label)][c] = float(v.mean()) if len(v) else float("nan")
+    return out
