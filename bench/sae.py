@@ -131,8 +131,16 @@ def measure() -> dict:
         "load_average": os.getloadavg(),
         "workload": WORKLOAD,
         "architectures": rows,
-    } | {k: rows[0][k] for k in ("runs", "torch_model_steps_per_s",
-                                 "geomtoy_model_steps_per_s", "speedup_wall", "speedup_cpu")}
+    } | {
+        k: rows[0][k]
+        for k in (
+            "runs",
+            "torch_model_steps_per_s",
+            "geomtoy_model_steps_per_s",
+            "speedup_wall",
+            "speedup_cpu",
+        )
+    }
 
 
 def table(res: dict) -> str:

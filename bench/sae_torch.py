@@ -24,7 +24,6 @@ from math import log as np_log
 import torch
 from torch import nn
 
-
 BANDWIDTH, INIT_THRESHOLD, K = 0.05, 0.01, 2  # geomtoy.sae.model's JumpReLU constants; k
 FRACTIONS = (1 / 32, 1 / 8, 1 / 2, 1.0)  # geomtoy.sae.model.MATRYOSHKA_FRACTIONS
 

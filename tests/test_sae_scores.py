@@ -9,9 +9,8 @@ import numpy as np
 import pytest
 
 from geomtoy import spec
-from geomtoy.sae import evaluate, scores
+from geomtoy.sae import evaluate, scores, source
 from geomtoy.sae import model as sae
-from geomtoy.sae import source
 from geomtoy.sae import sweep as sae_sweep
 from geomtoy.sae import train as sae_train
 
@@ -150,7 +149,8 @@ def test_jumprelu_forward_and_pseudo_gradients_match_numpy():
                   W_enc=jnp.asarray(r.normal(size=(w, m)), jnp.float32))  # fmt: skip
     h = jnp.asarray(r.normal(size=(m, B)), jnp.float32)
     coef = 0.3
-    (value, (f, _)), g = jax.value_and_grad(sae.loss, 1, has_aux=True)("jumprelu", p, h, coef)
+    grad_fn = jax.jit(jax.value_and_grad(sae.loss, 1, has_aux=True), static_argnums=0)
+    (value, (f, _)), g = grad_fn("jumprelu", p, h, coef)
     z = np.asarray(sae.pre_activation(p, h), np.float64)
     theta = np.exp(np.asarray(p.log_threshold, np.float64))[:, None]
     D = np.asarray(p.W_dec, np.float64)
@@ -171,7 +171,7 @@ def test_matryoshka_loss_sums_the_prefix_reconstructions():
     m, w, B = 3, 64, 32
     p = sae.init_params(jax.random.key(1), m, w).replace(b_dec=jnp.asarray(r.normal(size=m)))
     h = jnp.asarray(r.normal(size=(m, B)), jnp.float32)
-    value, (f, recon) = sae.loss("matryoshka_batchtopk", p, h, 0.0, 4)
+    value, (f, recon) = jax.jit(sae.loss, static_argnums=0)("matryoshka_batchtopk", p, h, 0.0, 4)
     D, f = np.asarray(p.W_dec, np.float64), np.asarray(f, np.float64)
     D = D / np.linalg.norm(D, axis=0)
     assert sae.prefixes(w) == (2, 8, 32, 64)
@@ -205,7 +205,7 @@ def test_benchmark_source_respects_its_hierarchy():
     assert np.all(np.diff(p) <= 0)
     np.testing.assert_allclose(np.linalg.norm(W, axis=0), 1.0, rtol=1e-5)
     U = jax.random.uniform(jax.random.key(0), (source.benchmark_rows(n, 5), B))
-    x = np.asarray(source.benchmark_features(jax.tree.map(jnp.asarray, dist), U))
+    x = np.asarray(jax.jit(source.benchmark_features)(jax.tree.map(jnp.asarray, dist), U))
     parent = np.asarray(dist.parent)
     child = parent >= 0
     assert child.sum() == 4 * 3 + 4 * 9

@@ -56,7 +56,6 @@ import jax
 import jax.numpy as jnp
 
 
-
 @dataclasses.dataclass(frozen=True)
 class Activation:
     """One SAE architecture (`sae.activation`) and the facts the trainer and sweep ask."""

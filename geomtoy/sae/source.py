@@ -181,7 +181,9 @@ def benchmark_features(dist: Benchmark, U: jax.Array) -> jax.Array:
         bid = jnp.where(active & child, priority, -1.0)
         top = jax.ops.segment_max(bid, up, num_segments=n)
         active = active & (~child | (bid >= top[up]))
-    base = jnp.where(active, jax.nn.relu(dist.mean[:, None] + dist.std[:, None] * N[n + r : 2 * n + r]), 0.0)
+    base = jnp.where(
+        active, jax.nn.relu(dist.mean[:, None] + dist.std[:, None] * N[n + r : 2 * n + r]), 0.0
+    )
     x = base
     scale = jnp.where(dist.mean > 0, 1.0 / jnp.maximum(dist.mean, 1e-30), 0.0)
     for _ in range(HIERARCHY_PASSES):

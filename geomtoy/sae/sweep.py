@@ -25,8 +25,8 @@ from geomtoy import checks as C
 from geomtoy import spec as S
 from geomtoy import sweep as toy_sweep
 from geomtoy.results import store as results
-from geomtoy.sae.model import ACTIVATIONS
 from geomtoy.sae import source as sources
+from geomtoy.sae.model import ACTIVATIONS
 from geomtoy.sae.source import SYNTHETIC, is_source, synthetic_dictionary
 from geomtoy.sae.train import SAEShape, step_bytes
 from geomtoy.sweep import grammar
@@ -47,23 +47,25 @@ FIELDS: dict[str, S.Field] = {
     "source.set_size": F(C.integer(1), 1, False, "synthetic: features per set"),
     "source.magnitude": F(C.choice(S.MAGNITUDES), "uniform", False, "synthetic: values"),
     "source.dictionaries": F(C.integer(1), 1, False, "synthetic: dictionaries (seeds 0, 1, ...)"),
-    **{f"source.{k}": F(check, default, False, f"synthbench: {doc}")
-       for k, (check, default, doc) in {
-        "zipf_exponent": (C.number(0.0, strict=True), 0.5, "Zipf exponent of p_i"),
-        "p_max": (C.probability, 0.4, "largest firing probability"),
-        "p_min": (C.probability, 5e-4, "smallest firing probability"),
-        "roots": (C.integer(0), 128, "hierarchy trees"),
-        "branching": (C.integer(1), 4, "children per hierarchy node"),
-        "depth": (C.integer(1), 3, "hierarchy levels (at most 4)"),
-        "correlation_rank": (C.integer(0), 25, "rank of the correlation factor"),
-        "correlation_scale": (C.number(0.0), 0.1, "scale of the correlation factor"),
-        "magnitude_start": (C.number(0.0, strict=True), 5.0, "mean magnitude, most frequent"),
-        "magnitude_end": (C.number(0.0, strict=True), 4.0, "mean magnitude, rarest"),
-        "std_mean": (C.number(), 0.5, "magnitude std: folded normal mean"),
-        "std_std": (C.number(0.0), 0.5, "magnitude std: folded normal std"),
-        "orthogonalise_steps": (C.integer(0), 100, "Adam steps orthogonalising W"),
-        "orthogonalise_lr": (C.number(0.0), 3e-4, "their learning rate"),
-    }.items()},  # fmt: skip
+    **{
+        f"source.{k}": F(check, default, False, f"synthbench: {doc}")
+        for k, (check, default, doc) in {
+            "zipf_exponent": (C.number(0.0, strict=True), 0.5, "Zipf exponent of p_i"),
+            "p_max": (C.probability, 0.4, "largest firing probability"),
+            "p_min": (C.probability, 5e-4, "smallest firing probability"),
+            "roots": (C.integer(0), 128, "hierarchy trees"),
+            "branching": (C.integer(1), 4, "children per hierarchy node"),
+            "depth": (C.integer(1), 3, "hierarchy levels (at most 4)"),
+            "correlation_rank": (C.integer(0), 25, "rank of the correlation factor"),
+            "correlation_scale": (C.number(0.0), 0.1, "scale of the correlation factor"),
+            "magnitude_start": (C.number(0.0, strict=True), 5.0, "mean magnitude, most frequent"),
+            "magnitude_end": (C.number(0.0, strict=True), 4.0, "mean magnitude, rarest"),
+            "std_mean": (C.number(), 0.5, "magnitude std: folded normal mean"),
+            "std_std": (C.number(0.0), 0.5, "magnitude std: folded normal std"),
+            "orthogonalise_steps": (C.integer(0), 100, "Adam steps orthogonalising W"),
+            "orthogonalise_lr": (C.number(0.0), 3e-4, "their learning rate"),
+        }.items()
+    },  # fmt: skip
     "sae.width": F(C.integer(1), S.REQUIRED, True, "latents"),
     "sae.activation": F(C.choice(tuple(ACTIVATIONS)), "relu", True, " | ".join(ACTIVATIONS)),
     "sae.l1_coefficient": F(C.number(0.0), 0.0, True, "L1 (jumprelu: L0) penalty weight"),

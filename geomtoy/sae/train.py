@@ -24,9 +24,8 @@ import numpy as np
 from geomtoy import spec
 from geomtoy.engine import data, optim, parallel, rng, train
 from geomtoy.engine.models import Params
-from geomtoy.sae import evaluate
+from geomtoy.sae import evaluate, source
 from geomtoy.sae import model as sae
-from geomtoy.sae import source
 from geomtoy.sae.source import SOURCES, SYNTHBENCH, Benchmark, hidden
 
 
