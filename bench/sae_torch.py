@@ -107,7 +107,7 @@ class ToySAE(nn.Module):
             part = torch.einsum("biw,iwh->bih", f[..., start:end], W_dec[:, start:end])
             h_hat = h_hat + part
             total, start = total + (h_hat - h).pow(2).mean(-1), end
-        return total.mean(0).sum()
+        return (total + self.l1 * f.abs().sum(-1)).mean(0).sum()
 
 
 def make(n_instances: int, n_features: int, n_hidden: int, width: int, seed: int = 0,
