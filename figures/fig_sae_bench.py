@@ -64,6 +64,8 @@ def main():
             if pub is not None:
                 ax.plot([marker_l0], [pub], "*", ms=11, color=colour, mec="k", mew=0.5)
         f1, mcc = points(res, activation, "f1"), points(res, activation, "mcc")
+        if not len(f1):
+            continue
         near = int(np.argmin(np.abs(f1[:, 0] - marker_l0)))
         numbers.append(f"{label}: F1 {f1[near, 1]:.3f} MCC {mcc[near, 1]:.3f} "
                        f"at L0 {f1[near, 0]:.2f}")  # fmt: skip
