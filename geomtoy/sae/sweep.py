@@ -12,6 +12,7 @@ its knobs default to SynthSAEBench-16k's. Keys and defaults: docs/sae.md.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import itertools
 import json
@@ -112,15 +113,31 @@ class Toys:
     """The toy models an SAE sweep reads, one row each (NumPy)."""
 
     ids: np.ndarray  # (T,) instance ids in the source (dictionary seeds when synthetic)
-    W: np.ndarray  # (T, m, n)
     b: np.ndarray  # (T, n)
-    feature_probability: np.ndarray  # (T, n)
     importance: np.ndarray  # (T, n)
     static: list  # (T,) dicts: source kind, n, m, structure, set_size
     columns: dict[str, Any]  # source columns (grid axes, geometry), prefixed "toy."
     polytope: np.ndarray  # (T, n) str: the toy's label of each feature
     fingerprint: str
-    dist: sources.Benchmark | None = None  # synthbench leaves (T, n, ...)
+    arrays: Any  # (W (T, m, n), feature_probability (T, n), synthbench leaves or None), or
+    # a function returning them: a synthbench source is built on first use (a dry run or
+    # a plan never orthogonalises its dictionary)
+
+    @functools.cached_property
+    def _arrays(self) -> tuple:
+        return self.arrays() if callable(self.arrays) else self.arrays
+
+    @property
+    def W(self) -> np.ndarray:
+        return self._arrays[0]
+
+    @property
+    def feature_probability(self) -> np.ndarray:
+        return self._arrays[1]
+
+    @property
+    def dist(self) -> sources.Benchmark | None:
+        return self._arrays[2]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -254,8 +271,8 @@ def _synthetic(r: dict) -> Toys:
                   set_size=r["source.set_size"], magnitude=r["source.magnitude"],
                   activation="relu")  # fmt: skip
     return Toys(
-        ids=np.arange(d), W=np.stack([synthetic_dictionary(i, m, n) for i in range(d)]),
-        b=np.zeros((d, n)), feature_probability=np.array(fp), importance=np.ones((d, n)),
+        ids=np.arange(d), b=np.zeros((d, n)), importance=np.ones((d, n)),
+        arrays=(np.stack([synthetic_dictionary(i, m, n) for i in range(d)]), np.array(fp), None),
         static=[static] * d, columns={"toy.dictionary": np.arange(d)},
         polytope=np.full((d, n), SYNTHETIC, dtype=object), fingerprint="synthetic",
     )  # fmt: skip
@@ -275,18 +292,21 @@ def _benchmark(r: dict, file: str) -> Toys:
     if size > n:
         reason = f"the hierarchy holds {size} features, more than source.n_features = {n}"
         raise S.SweepError(file, "source.roots", reason)
-    built = [sources.benchmark(i, n, m, knobs) for i in range(d)]
-    parent = built[0][2].parent
+
+    def build():
+        built = [sources.benchmark(i, n, m, knobs) for i in range(d)]
+        dist = jax.tree.map(lambda *a: np.stack(a), *(dist for _, _, dist in built))
+        return np.stack([w for w, _, _ in built]), np.stack([p for _, p, _ in built]), dist
+
+    parent = sources.hierarchy(n, knobs["roots"], knobs["branching"], knobs["depth"])
     label = np.where(parent >= 0, "hierarchy_child", "independent").astype(object)
     label[: knobs["roots"]] = "hierarchy_root"
     static = dict(kind=sources.SYNTHBENCH, n_features=n, n_hidden=m, structure="independent",
                   set_size=1, magnitude="uniform", activation="relu")  # fmt: skip
     return Toys(
-        ids=np.arange(d), W=np.stack([w for w, _, _ in built]), b=np.zeros((d, n)),
-        feature_probability=np.stack([p for _, p, _ in built]), importance=np.ones((d, n)),
+        ids=np.arange(d), b=np.zeros((d, n)), importance=np.ones((d, n)),
         static=[static] * d, columns={"toy.dictionary": np.arange(d)},
-        polytope=np.tile(label, (d, 1)), fingerprint="synthbench",
-        dist=jax.tree.map(lambda *a: np.stack(a), *(dist for _, _, dist in built)),
+        polytope=np.tile(label, (d, 1)), fingerprint="synthbench", arrays=build,
     )  # fmt: skip
 
 
@@ -338,7 +358,7 @@ def _from_results(r: dict, file: str, root) -> Toys:
     n = res.params["W"].shape[2]
     polytope = res.column("polytope", "features").reshape(-1, n)[ids]
     return Toys(
-        ids=ids, W=res.params["W"][ids], b=res.params["b"][ids],
-        feature_probability=np.asarray(fp), importance=np.asarray(imp), static=static,
+        ids=ids, b=res.params["b"][ids], importance=np.asarray(imp), static=static,
         columns=columns, polytope=polytope, fingerprint=meta["fingerprint"],
+        arrays=(res.params["W"][ids], np.asarray(fp), None),
     )  # fmt: skip
