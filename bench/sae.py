@@ -2,9 +2,11 @@
 
     python -m bench.sae          (make bench-sae) ~3 minutes
 
-Workload: I = 1,000 ReLU+L1 SAEs of width 64 on the m = 16 dimensional hidden activations
-of toy models with n = 64 features (feature probability 0.05), batch 1024 of fresh
-samples per step, Adam lr 1e-3; rate in model-steps per second (I x steps per second).
+Workload: I = 1,000 SAEs of width 64 on the m = 16 dimensional hidden activations of toy
+models with n = 64 features (feature probability 0.05), batch 1024 of fresh samples per
+step, Adam lr 1e-3; rate in model-steps per second (I x steps per second). Measured for
+each of ARCHITECTURES: ReLU+L1, JumpReLU (L0 penalty 0.01) and Matryoshka-BatchTopK
+(k = 2), against bench/sae_torch.py's loop of the same architecture.
 Each side runs in its own child process, reference (1 and 2 torch threads, the faster
 counts) and geomtoy interleaved, so both see the same machine load: the ratio is the
 result. geomtoy runs as `geomtoy run` does (`parallel.setup("auto")`: on CPU one device
@@ -27,6 +29,7 @@ from bench.run import ROOT, _run_child
 
 HERE = Path(__file__).resolve().parent
 WORKLOAD = {"I": 1000, "n": 64, "m": 16, "width": 64, "B": 1024}
+ARCHITECTURES = ("relu", "jumprelu", "matryoshka_batchtopk")
 
 
 def _child_geomtoy(spec: dict) -> dict:
@@ -40,10 +43,11 @@ def _child_geomtoy(spec: dict) -> dict:
 
     I, n, m, width, B = (spec[k] for k in ("I", "n", "m", "width", "B"))
     shape = sae_train.SAEShape(
-        n, m, width, batch_size=B, source="synthetic", resample_every=0, eval_samples=1024
-    )
+        n, m, width, batch_size=B, source="synthetic", resample_every=0, eval_samples=1024,
+        activation=spec["activation"],
+    )  # fmt: skip
     W = np.stack([source.synthetic_dictionary(s, m, n) for s in range(8)])[np.arange(I) % 8]
-    hp = sae_train.SAEHParams.create(W, feature_probability=0.05, l1_coefficient=0.01)
+    hp = sae_train.SAEHParams.create(W, feature_probability=0.05, l1_coefficient=0.01, k=2)
     state = sae_train.init_state(shape, hp, mesh=mesh)
     k = spec["steps"]
     t0 = time.perf_counter()
@@ -68,7 +72,8 @@ def _child_torch(spec: dict) -> dict:
     from bench import sae_torch as R
 
     torch.set_num_threads(spec["threads"])
-    model, opt = R.make(spec["I"], spec["n"], spec["m"], spec["width"])
+    model, opt = R.make(spec["I"], spec["n"], spec["m"], spec["width"],
+                        activation=spec["activation"])  # fmt: skip
     R.optimize(model, opt, 1, spec["B"]).item()  # warm-up
     wall, cpu = [], []
     for _ in range(spec["reps"]):
@@ -90,9 +95,10 @@ def _run(kind: str, spec: dict) -> dict:
     return _run_child(kind, spec, timeout=900, module="bench.sae")
 
 
-def measure() -> dict:
-    """Interleaved measurements: torch 1 thread, geomtoy, torch 2 threads, geomtoy."""
-    base = dict(WORKLOAD, reps=3)
+def _measure_one(activation: str) -> dict:
+    """Interleaved measurements of one architecture: torch 1 thread, geomtoy, torch 2
+    threads, geomtoy."""
+    base = dict(WORKLOAD, reps=3, activation=activation)
     runs = [
         ("torch", dict(base, threads=1, steps=3)),
         ("geomtoy", dict(base, steps=20)),
@@ -107,9 +113,7 @@ def measure() -> dict:
     ours = min((r for r in results if r["impl"] == "geomtoy"), key=lambda r: r["step_s"])
     I = WORKLOAD["I"]
     return {
-        "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        "load_average": os.getloadavg(),
-        "workload": WORKLOAD,
+        "activation": activation,
         "runs": results,
         "torch_model_steps_per_s": I / torch_best["step_s"],
         "geomtoy_model_steps_per_s": I / ours["step_s"],
@@ -119,19 +123,42 @@ def measure() -> dict:
     }
 
 
+def measure() -> dict:
+    """Every architecture of ARCHITECTURES, each interleaved (see _measure_one)."""
+    rows = [_measure_one(a) for a in ARCHITECTURES]
+    return {
+        "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "load_average": os.getloadavg(),
+        "workload": WORKLOAD,
+        "architectures": rows,
+    } | {
+        k: rows[0][k]
+        for k in (
+            "runs",
+            "torch_model_steps_per_s",
+            "geomtoy_model_steps_per_s",
+            "speedup_wall",
+            "speedup_cpu",
+        )
+    }
+
+
 def table(res: dict) -> str:
     w = res["workload"]
     la = ", ".join(f"{x:.1f}" for x in res["load_average"])
     lines = [
         f"Measured {res['date']}, load average {la} (shared machine).",
         "",
-        "| workload (I, n, m, width, B) | PyTorch (best of 1/2 threads) | geomtoy | speedup, wall (CPU-s) |",  # noqa: E501
-        "|---|---|---|---|",
-        f"| {w['I']}, {w['n']}, {w['m']}, {w['width']}, {w['B']} "
-        f"| {res['torch_model_steps_per_s']:,.0f} model-steps/s "
-        f"| {res['geomtoy_model_steps_per_s']:,.0f} model-steps/s "
-        f"| **{res['speedup_wall']:.1f}x** ({res['speedup_cpu']:.1f}x) |",
+        "| architecture | workload (I, n, m, width, B) | PyTorch (best of 1/2 threads) | geomtoy | speedup, wall (CPU-s) |",  # noqa: E501
+        "|---|---|---|---|---|",
     ]
+    for r in res.get("architectures", [dict(res, activation="relu")]):
+        lines.append(
+            f"| {r['activation']} | {w['I']}, {w['n']}, {w['m']}, {w['width']}, {w['B']} "
+            f"| {r['torch_model_steps_per_s']:,.0f} model-steps/s "
+            f"| {r['geomtoy_model_steps_per_s']:,.0f} model-steps/s "
+            f"| **{r['speedup_wall']:.1f}x** ({r['speedup_cpu']:.1f}x) |"
+        )
     return "\n".join(lines)
 
 

@@ -37,7 +37,7 @@ from geomtoy.engine.families import Family, register, weights
 from geomtoy.geometry import recovery
 from geomtoy.results import integrity
 from geomtoy.results import store as results
-from geomtoy.sae import evaluate
+from geomtoy.sae import evaluate, scores
 from geomtoy.sae import sweep as sae_sweep
 from geomtoy.sae import train as sae_train
 from geomtoy.sweep.plan import cut_blocks
@@ -121,6 +121,8 @@ def hparams(sweep: Plan, group: Group, rows: np.ndarray, mesh) -> sae_train.SAEH
         toys.W[t], toys.b[t], feature_probability=toys.feature_probability[t],
         importance=toys.importance[t], l1_coefficient=values["l1"][ids], k=values["k"][ids],
         lr=values["lr"][ids], seed=sweep.seed[ids], instance_id=ids, mesh=mesh,
+        target_l0=values["target_l0"][ids],
+        dist=None if toys.dist is None else jax.tree.map(lambda a: a[t], toys.dist),
     )  # fmt: skip
 
 
@@ -171,7 +173,9 @@ def assemble(sweep: Plan, rd: results.ResultsDir) -> None:
     rec = [recovery.feature_recovery(toys.W[t[p["instance"]]], p["W_dec"]) for p in parts]
     rec = np.concatenate(rec)[order]
     freq = np.where(np.arange(W)[None, :] < width[:, None], stats.pop("frequency"), np.nan)
+    per_feature = {k[8:]: stats.pop(k).ravel() for k in list(stats) if k.startswith("feature_")}
     cols = _instance_columns(sweep) | stats | recovery.summary(rec, _real(freq))
+    cols |= scores.seed_columns(cols, params["W_dec"], width, sweep.point, _toy_group(sweep))
     params["frequency"] = freq
     cols["loss"] = joined("loss")
     cols["diverged"] = joined("diverged")
@@ -179,11 +183,23 @@ def assemble(sweep: Plan, rd: results.ResultsDir) -> None:
         np.where(cols["diverged"], np.inf, cols["loss"]), sweep.point
     )
     results.atomic_write_parquet(rd.table("instances.parquet"), cols)
-    results.atomic_write_parquet(rd.table("features.parquet"), _feature_columns(sweep, rec))
+    features = _feature_columns(sweep, rec) | per_feature
+    results.atomic_write_parquet(rd.table("features.parquet"), features)
     results.atomic_save_npz(rd.table("params.npz"), params)
     loss = joined("curve_loss")
     steps = np.broadcast_to(parts[0]["curve_step"], loss.shape)
     results.atomic_save_npz(rd.table("curves.npz"), {"step": steps, "loss": loss})
+
+
+def _toy_group(sweep: Plan) -> np.ndarray:
+    """(I,) one id per (toy grid point, SAE grid point, SAE seed): the SAEs that differ
+    only in the toy model's seed (-1 everywhere when the source has no toy grid)."""
+    toy_point = sweep.toys.columns.get("toy.point")
+    if toy_point is None:
+        return np.full(sweep.n_instances, -1)
+    combos = int(np.prod([len(a.values) for a in sweep.axes], dtype=np.int64))
+    keys = np.stack([np.asarray(toy_point)[sweep.toy_of], sweep.point % combos, sweep.seed])
+    return np.unique(keys, axis=1, return_inverse=True)[1].ravel()
 
 
 def _real(freq: np.ndarray) -> np.ndarray:

@@ -17,6 +17,16 @@ Activations (`ACTIVATIONS`):
   batchtopk  the k * B largest pre-activations of the whole batch (Bussmann et al. 2024);
              evaluated as a JumpReLU at `threshold`, a running mean of the smallest
              selected activation of each training batch, as the paper does.
+  jumprelu   f = z H(z - theta) with a learned threshold theta = exp(log_threshold) per
+             latent and an L0 penalty l1_coefficient * sum_j H(z_j - theta_j)
+             (Rajamanoharan et al. 2024): straight-through pseudo-derivatives with a
+             rectangle kernel of width JUMPRELU_BANDWIDTH give theta its gradient, from
+             both the reconstruction and the L0 term; z gets none from the L0 term.
+  matryoshka_batchtopk
+             BatchTopK over the whole dictionary, trained so that every nested prefix of
+             the latents (MATRYOSHKA_FRACTIONS of the width) reconstructs h on its own:
+             the loss sums the prefixes' reconstruction errors (Bussmann et al. 2025,
+             "Learning Multi-Level Features with Matryoshka SAEs"); evaluated as batchtopk.
 
 Loss (ARENA's reduction): mean over samples of
     mean_m (h_hat - h)^2  +  l1_coefficient * sum_j |f_j| ||W_dec[:, j]||.
@@ -45,9 +55,43 @@ import dataclasses
 import jax
 import jax.numpy as jnp
 
-ACTIVATIONS = ("relu", "topk", "batchtopk")
+
+@dataclasses.dataclass(frozen=True)
+class Activation:
+    """One SAE architecture (`sae.activation`) and the facts the trainer and sweep ask."""
+
+    name: str
+    doc: str
+    uses_k: bool = False  # sparsity set by k (sae.k; sae.target_l0 sets k)
+    running_threshold: bool = False  # evaluated at a running batch threshold
+    nested: bool = False  # Matryoshka prefixes each reconstruct
+
+
+ACTIVATIONS: dict[str, Activation] = {
+    a.name: a
+    for a in (
+        Activation("relu", "ReLU with an L1 penalty"),
+        Activation("topk", "the k largest latents of each sample", uses_k=True),
+        Activation("batchtopk", "the k * B largest of the batch", uses_k=True,
+                   running_threshold=True),
+        Activation("jumprelu", "learned thresholds with an L0 penalty"),
+        Activation("matryoshka_batchtopk", "BatchTopK with nested reconstructing prefixes",
+                   uses_k=True, running_threshold=True, nested=True),
+    )
+}  # fmt: skip
+"""The values of sae.activation, in this order."""
 THRESHOLD_MOMENTUM = 0.99
 """BatchTopK's inference threshold: exponential moving average with this momentum."""
+JUMPRELU_BANDWIDTH = 0.05
+"""Width of the rectangle kernel of JumpReLU's straight-through pseudo-derivatives."""
+JUMPRELU_INIT_THRESHOLD = 0.01
+"""JumpReLU's initial threshold theta of every latent."""
+TARGET_RATE = 0.01
+"""L0 targeting: per step, log(coefficient) += TARGET_RATE * (L0_batch - target) / target."""
+TARGET_START = 1e-3
+"""L0 targeting starts from sae.l1_coefficient, or from this when that is 0."""
+MATRYOSHKA_FRACTIONS = (1 / 32, 1 / 8, 1 / 2, 1.0)
+"""Matryoshka prefixes as fractions of the width (SynthSAEBench: 128, 512, 2048 of 4096)."""
 
 
 @jax.tree_util.register_dataclass
@@ -59,6 +103,8 @@ class SAEParams:
     b_enc: jax.Array  # (width,)
     W_dec: jax.Array  # (m, width): columns are dictionary directions
     b_dec: jax.Array  # (m,)
+    log_threshold: jax.Array | None = None  # (width,): JumpReLU's log theta; init_params
+    # always sets it, a hand-built non-JumpReLU SAE may leave it out
 
     def replace(self, **changes) -> SAEParams:
         return dataclasses.replace(self, **changes)
@@ -72,6 +118,7 @@ def init_params(key: jax.Array, n_hidden: int, width: int) -> SAEParams:
         b_enc=jnp.zeros((width,), jnp.float32),
         W_dec=W_dec,
         b_dec=jnp.zeros((n_hidden,), jnp.float32),
+        log_threshold=jnp.full((width,), jnp.log(JUMPRELU_INIT_THRESHOLD), jnp.float32),
     )
 
 
@@ -122,21 +169,67 @@ def batch_topk_mask(pre: jax.Array, k) -> jax.Array:
     return u >= _kth_largest_key(u, k * pre.shape[1], None)
 
 
+def _rectangle(u: jax.Array) -> jax.Array:
+    return (jnp.abs(u) < 0.5).astype(u.dtype)
+
+
+@jax.custom_vjp
+def jump(z: jax.Array, theta: jax.Array) -> jax.Array:
+    """JumpReLU z H(z - theta) of z (width, B) at thresholds theta (width,)."""
+    return jnp.where(z > theta[:, None], z, 0.0)
+
+
+def _jump_fwd(z, theta):
+    return jump(z, theta), (z, theta)
+
+
+def _jump_bwd(res, g):
+    z, theta = res
+    t = theta[:, None]
+    kernel = _rectangle((z - t) / JUMPRELU_BANDWIDTH) / JUMPRELU_BANDWIDTH
+    return jnp.where(z > t, g, 0.0), -jnp.sum(g * t * kernel, axis=1)
+
+
+jump.defvjp(_jump_fwd, _jump_bwd)
+
+
+@jax.custom_vjp
+def step(z: jax.Array, theta: jax.Array) -> jax.Array:
+    """Heaviside H(z - theta) (width, B); its pseudo-derivative reaches theta only."""
+    return (z > theta[:, None]).astype(z.dtype)
+
+
+def _step_fwd(z, theta):
+    return step(z, theta), (z, theta)
+
+
+def _step_bwd(res, g):
+    z, theta = res
+    kernel = _rectangle((z - theta[:, None]) / JUMPRELU_BANDWIDTH) / JUMPRELU_BANDWIDTH
+    return jnp.zeros_like(z), -jnp.sum(g * kernel, axis=1)
+
+
+step.defvjp(_step_fwd, _step_bwd)
+
+
 def encode(activation: str, p: SAEParams, h: jax.Array, k=1, threshold=0.0, train=True):
     """Latent code f (width, B) of h (m, B).
 
-    `k` is used by topk and batchtopk; `threshold` by batchtopk at evaluation (train=False).
+    `k` is used by the k activations (ACTIVATIONS[a].uses_k); `threshold` by those with a
+    running threshold at evaluation (train=False).
     """
+    if activation not in ACTIVATIONS:
+        raise ValueError(f"activation {activation!r} is not one of {tuple(ACTIVATIONS)}")
     pre = pre_activation(p, h)
+    if activation == "jumprelu":
+        return jump(pre, jnp.exp(p.log_threshold))
     f = jax.nn.relu(pre)
-    if activation == "relu":
-        return f
     if activation == "topk":
         return jnp.where(topk_mask(pre, k), f, 0.0)
-    if activation == "batchtopk":
+    if ACTIVATIONS[activation].running_threshold:
         keep = batch_topk_mask(pre, k) if train else pre > threshold
         return jnp.where(keep, f, 0.0)
-    raise ValueError(f"activation {activation!r} is not one of {ACTIVATIONS}")
+    return f
 
 
 def decode(p: SAEParams, f: jax.Array) -> jax.Array:
@@ -155,11 +248,53 @@ def losses(p: SAEParams, h: jax.Array, f: jax.Array):
     return recon, sparsity, h_hat
 
 
+def prefixes(width: int) -> tuple[int, ...]:
+    """The Matryoshka prefix sizes of a dictionary of `width` latents (the last is width)."""
+    return tuple(sorted({max(1, round(width * q)) for q in MATRYOSHKA_FRACTIONS} | {width}))
+
+
+def nested_recon(p: SAEParams, h: jax.Array, f: jax.Array) -> jax.Array:
+    """(per-sample sum over the Matryoshka prefixes of mean_m (h_hat_prefix - h)^2 (B,),
+    the full dictionary's (B,)); each prefix's h_hat adds its latents' columns to the
+    previous prefix's, so all of them cost one decode."""
+    D = unit_columns(p.W_dec)
+    h_hat = jnp.broadcast_to(p.b_dec[:, None], h.shape)
+    total, start = 0.0, 0
+    for end in prefixes(f.shape[0]):
+        h_hat = h_hat + D[:, start:end] @ f[start:end]
+        recon = jnp.mean((h_hat - h) ** 2, axis=0)
+        total, start = total + recon, end
+    return total, recon
+
+
 def loss(activation: str, p: SAEParams, h: jax.Array, l1_coefficient, k=1):
-    """Training loss of one SAE on a batch h (m, B); returns (loss, (f, per-sample recon))."""
+    """Training loss of one SAE on a batch h (m, B); returns (loss, (f, per-sample recon)).
+    l1_coefficient weighs the L1 of f, or for jumprelu the L0 of f."""
+    if activation == "jumprelu":
+        pre, theta = pre_activation(p, h), jnp.exp(p.log_threshold)
+        f = jump(pre, theta)
+        recon, _, _ = losses(p, h, f)
+        sparsity = jnp.sum(step(pre, theta), axis=0)
+        return jnp.mean(recon + l1_coefficient * sparsity), (f, recon)
     f = encode(activation, p, h, k)
     recon, sparsity, _ = losses(p, h, f)
-    return jnp.mean(recon + l1_coefficient * sparsity), (f, recon)
+    objective = recon
+    if ACTIVATIONS[activation].nested:
+        objective, recon = nested_recon(p, h, f)
+    return jnp.mean(objective + l1_coefficient * sparsity), (f, recon)
+
+
+def initial_coefficient(l1_coefficient, target_l0):
+    """The sparsity coefficient a training run starts from."""
+    steered = (target_l0 > 0) & (l1_coefficient <= 0)
+    return jnp.where(steered, TARGET_START, l1_coefficient).astype(jnp.float32)
+
+
+def steer(coefficient, l0, target_l0):
+    """One multiplicative step of the coefficient towards the target L0 (0: unchanged):
+    a batch denser than the target raises it, a sparser one lowers it."""
+    error = (l0 - target_l0) / jnp.maximum(target_l0, 1e-30)
+    return jnp.where(target_l0 > 0, coefficient * jnp.exp(TARGET_RATE * error), coefficient)
 
 
 def batch_threshold(f: jax.Array) -> jax.Array:
@@ -192,6 +327,9 @@ def resample(
         W_dec=jnp.where(ok[None, :], v, p.W_dec),
         W_enc=jnp.where(ok[:, None], v.T * (scale * mean_alive), p.W_enc),
         b_enc=jnp.where(ok, 0.0, p.b_enc),
+        log_threshold=None
+        if p.log_threshold is None
+        else jnp.where(ok, jnp.log(JUMPRELU_INIT_THRESHOLD), p.log_threshold),
     )
 
 
@@ -202,6 +340,7 @@ def zero_latents(p: SAEParams, latents: jax.Array) -> SAEParams:
         W_enc=jnp.where(latents[:, None], 0.0, p.W_enc),
         b_enc=jnp.where(latents, 0.0, p.b_enc),
         W_dec=jnp.where(latents[None, :], 0.0, p.W_dec),
+        log_threshold=None if p.log_threshold is None else jnp.where(latents, 0.0, p.log_threshold),
     )
 
 

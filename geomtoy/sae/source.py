@@ -7,30 +7,57 @@ unit directions in m dimensions (`synthetic_dictionary`) under the same sparse f
 distribution, with no readout (its downstream loss is NaN). Kinds with a privileged
 hidden basis (relu_hidden, abs) are not sources: their hidden vector ReLU(W x) does not
 hold the features as directions.
+
+`synthbench`: a SynthSAEBench-like source (Chanin and Garriga-Alonso 2026, SAELens'
+synthetic module), a dictionary of n unit directions in m dimensions (random, then
+orthogonalised by a few Adam steps on the squared off-diagonal cosines) under a feature
+distribution with the benchmark's knobs (`Benchmark`, built by `benchmark`):
+  - firing probabilities Zipfian in the feature index: 1 / i^exponent rescaled to
+    [p_min, p_max];
+  - low-rank correlation: a Gaussian copula with correlation F F^T + diag(1 - rowsum F^2),
+    F (n, rank) ~ N(0, correlation_scale^2): feature i fires when its latent Gaussian is
+    above the normal quantile of 1 - p_i;
+  - a hierarchy of `roots` trees (the most frequent features), `branching` children per
+    node, `depth` levels: a child fires only with its parent, the children of a parent
+    are mutually exclusive (the one with the highest random priority stays), a child's
+    probability is divided by its parent's (compensated: its marginal stays near the
+    Zipf value before mutual exclusion), and its magnitude is scaled by its parent's
+    value over the parent's mean;
+  - magnitudes ReLU(mean_i + std_i N(0, 1)) with mean_i linear in i from magnitude_start
+    to magnitude_end and std_i folded normal |N(std_mean, std_std^2)| per feature.
+Its labels (features.parquet `polytope`): hierarchy_root, hierarchy_child, independent.
 """
 
 from __future__ import annotations
 
+import dataclasses
+
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 
 from geomtoy.engine import models
 from geomtoy.engine.models import Params
 from geomtoy.sae.model import unit_columns
 
 SYNTHETIC = "synthetic"
+SYNTHBENCH = "synthbench"
+DICTIONARIES = (SYNTHETIC, SYNTHBENCH)
+"""Sources that are known dictionaries, not trained toy models (no readout, no toy loss)."""
+HIERARCHY_PASSES = 3
+"""Parent-to-child passes of the benchmark sampler: hierarchies of at most 4 levels."""
 
 
 def is_source(kind: str) -> bool:
     """Whether an SAE can read this toy model kind (or the synthetic dictionary)."""
-    if kind == SYNTHETIC:
+    if kind in DICTIONARIES:
         return True
     k = models.MODELS.get(kind)
     return k is not None and not (k.privileged_hidden or k.untied)
 
 
-SOURCES = (*(k for k in models.MODELS if is_source(k)), SYNTHETIC)
+SOURCES = (*(k for k in models.MODELS if is_source(k)), *DICTIONARIES)
 
 
 def synthetic_dictionary(seed: int, n_hidden: int, n_features: int) -> np.ndarray:
@@ -49,3 +76,116 @@ def readout(source: str, toy: Params, h: jax.Array, activation: str = "relu") ->
     nonlinearity (models.ACTIVATIONS) if its kind has one."""
     z = toy.W.T @ h + toy.b[:, None]
     return models.ACTIVATIONS[activation](z) if models.MODELS[source].output_activation else z
+
+
+@jax.tree_util.register_dataclass
+@dataclasses.dataclass(frozen=True)
+class Benchmark:
+    """The per-feature leaves of a synthbench distribution (a leading instance axis when
+    stacked); every source carries them, inert (`Benchmark.inert`) unless synthbench."""
+
+    parent: jax.Array  # (n,) int32: the parent feature, -1 for roots and free features
+    threshold: jax.Array  # (n,): the copula threshold of a feature's latent Gaussian
+    factor: jax.Array  # (n, rank): low-rank correlation factor F
+    diag: jax.Array  # (n,): sqrt(1 - rowsum F^2)
+    mean: jax.Array  # (n,): mean magnitude
+    std: jax.Array  # (n,): magnitude standard deviation
+
+    @classmethod
+    def inert(cls, n: int) -> Benchmark:
+        z = np.zeros(n, np.float32)
+        return cls(np.full(n, -1, np.int32), z, np.zeros((n, 0), np.float32), z, z, z)
+
+
+def zipf_probabilities(n: int, exponent: float, p_max: float, p_min: float) -> np.ndarray:
+    """1 / i^exponent for i = 1..n, rescaled linearly onto [p_min, p_max] (SAELens)."""
+    q = 1.0 / np.arange(1, n + 1, dtype=np.float64) ** exponent
+    return p_min + (p_max - p_min) * (q - q.min()) / max(q.max() - q.min(), 1e-300)
+
+
+def hierarchy(n: int, roots: int, branching: int, depth: int) -> np.ndarray:
+    """(n,) parent index: roots are features 0..roots-1, each level follows the one
+    above in order (child j of node a of the level above: next level's a * branching + j);
+    the remaining features are free (-1)."""
+    parent = np.full(n, -1, np.int64)
+    level, start = np.arange(roots), roots
+    for _ in range(depth - 1):
+        children = start + np.arange(len(level) * branching)
+        if children[-1] >= n:
+            raise ValueError(f"a hierarchy of depth {depth} needs more than {n} features")
+        parent[children] = np.repeat(level, branching)
+        level, start = children, start + len(children)
+    return parent
+
+
+def orthogonalise(D: np.ndarray, steps: int, lr: float) -> np.ndarray:
+    """Unit columns of D (m, n) after `steps` Adam steps on the mean squared off-diagonal
+    cosine, renormalised after each step."""
+    opt = optax.adam(lr)
+
+    def cost(D):  # mean over the n^2 entries of G = D^T D with its diagonal zeroed,
+        # as ||D D^T||_F^2 - sum_i ||d_i||^4: (m, m), never the (n, n) Gram matrix
+        n = D.shape[1]
+        return (jnp.sum((D @ D.T) ** 2) - jnp.sum(jnp.sum(D**2, axis=0) ** 2)) / n**2
+
+    @jax.jit
+    def update(D, state):
+        updates, state = opt.update(jax.grad(cost)(D), state)
+        return unit_columns(D + updates), state
+
+    D = unit_columns(jnp.asarray(D, jnp.float32))
+    state = opt.init(D)
+    for _ in range(steps):
+        D, state = update(D, state)
+    return np.asarray(D)
+
+
+def benchmark(seed: int, n: int, m: int, knobs: dict) -> tuple[np.ndarray, np.ndarray, Benchmark]:
+    """(dictionary W (m, n), firing probabilities p (n,), Benchmark leaves) of one
+    synthbench source, a pure function of the seed and the knobs (the sweep's source.*)."""
+    rng = np.random.default_rng(seed)
+    p = zipf_probabilities(n, knobs["zipf_exponent"], knobs["p_max"], knobs["p_min"])
+    parent = hierarchy(n, knobs["roots"], knobs["branching"], knobs["depth"])
+    conditional = np.where(parent >= 0, p / p[np.maximum(parent, 0)], p)
+    from_normal = jax.scipy.special.ndtri(jnp.asarray(1.0 - np.minimum(conditional, 1.0)))
+    F = rng.standard_normal((n, knobs["rank"])) * knobs["correlation_scale"]
+    rowsum = np.sum(F**2, axis=1)
+    if rowsum.size and rowsum.max() > 0.99:  # keep every diagonal term >= 0.01 (SAELens)
+        F, rowsum = F * np.sqrt(0.99 / rowsum.max()), rowsum * 0.99 / rowsum.max()
+    mean = np.linspace(knobs["magnitude_start"], knobs["magnitude_end"], n)
+    std = np.abs(knobs["std_mean"] + knobs["std_std"] * rng.standard_normal(n))
+    D = synthetic_dictionary(seed, m, n)
+    D = orthogonalise(D, knobs["orthogonalise_steps"], knobs["orthogonalise_lr"])
+    f32 = lambda a: np.asarray(a, np.float32)
+    dist = Benchmark(parent.astype(np.int32), f32(from_normal), f32(F), f32(np.sqrt(1 - rowsum)),
+                     f32(mean), f32(std))  # fmt: skip
+    return D, p, dist
+
+
+def benchmark_rows(n: int, rank: int) -> int:
+    """Rows of uniforms one sample of a synthbench source needs."""
+    return 3 * n + rank
+
+
+def benchmark_features(dist: Benchmark, U: jax.Array) -> jax.Array:
+    """Features x (n, B) of one synthbench source from uniforms U (benchmark_rows, B)."""
+    n, r = dist.factor.shape
+    N = jax.scipy.special.ndtri(jnp.clip(U, 2.0**-25, 1.0 - 2.0**-24))
+    z = dist.factor @ N[n : n + r] + dist.diag[:, None] * N[:n]
+    active = z > dist.threshold[:, None]
+    child = (dist.parent >= 0)[:, None]
+    up = jnp.maximum(dist.parent, 0)
+    priority = U[2 * n + r :]
+    for _ in range(HIERARCHY_PASSES):
+        active = active & (~child | active[up])
+        bid = jnp.where(active & child, priority, -1.0)
+        top = jax.ops.segment_max(bid, up, num_segments=n)
+        active = active & (~child | (bid >= top[up]))
+    base = jnp.where(
+        active, jax.nn.relu(dist.mean[:, None] + dist.std[:, None] * N[n + r : 2 * n + r]), 0.0
+    )
+    x = base
+    scale = jnp.where(dist.mean > 0, 1.0 / jnp.maximum(dist.mean, 1e-30), 0.0)
+    for _ in range(HIERARCHY_PASSES):
+        x = jnp.where(child, base * x[up] * scale[up][:, None], base)
+    return x

@@ -5,24 +5,28 @@ models that an earlier sweep trained (`source.results`, a results directory rela
 the results root, i.e. the parent of --out, or absolute; `source.instances` = "best" per
 grid point or "all"), or on synthetic dictionaries (`source.results = "synthetic"`). The
 SAE grid is the product of the source's models with the SAE axes, times `train.seeds`.
-Keys and defaults: docs/sae.md.
+`source.results = "synthbench"` reads a SynthSAEBench-like source (geomtoy.sae.source);
+its knobs default to SynthSAEBench-16k's. Keys and defaults: docs/sae.md.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import itertools
 import json
 from pathlib import Path
 from typing import Any
 
+import jax
 import numpy as np
 
 from geomtoy import checks as C
 from geomtoy import spec as S
 from geomtoy import sweep as toy_sweep
 from geomtoy.results import store as results
+from geomtoy.sae import source as sources
 from geomtoy.sae.model import ACTIVATIONS
 from geomtoy.sae.source import SYNTHETIC, is_source, synthetic_dictionary
 from geomtoy.sae.train import SAEShape, step_bytes
@@ -44,10 +48,30 @@ FIELDS: dict[str, S.Field] = {
     "source.set_size": F(C.integer(1), 1, False, "synthetic: features per set"),
     "source.magnitude": F(C.choice(S.MAGNITUDES), "uniform", False, "synthetic: values"),
     "source.dictionaries": F(C.integer(1), 1, False, "synthetic: dictionaries (seeds 0, 1, ...)"),
+    **{
+        f"source.{k}": F(check, default, False, f"synthbench: {doc}")
+        for k, (check, default, doc) in {
+            "zipf_exponent": (C.number(0.0, strict=True), 0.5, "Zipf exponent of p_i"),
+            "p_max": (C.probability, 0.4, "largest firing probability"),
+            "p_min": (C.probability, 5e-4, "smallest firing probability"),
+            "roots": (C.integer(0), 128, "hierarchy trees"),
+            "branching": (C.integer(1), 4, "children per hierarchy node"),
+            "depth": (C.integer(1), 3, "hierarchy levels (at most 4)"),
+            "correlation_rank": (C.integer(0), 25, "rank of the correlation factor"),
+            "correlation_scale": (C.number(0.0), 0.1, "scale of the correlation factor"),
+            "magnitude_start": (C.number(0.0, strict=True), 5.0, "mean magnitude, most frequent"),
+            "magnitude_end": (C.number(0.0, strict=True), 4.0, "mean magnitude, rarest"),
+            "std_mean": (C.number(), 0.5, "magnitude std: folded normal mean"),
+            "std_std": (C.number(0.0), 0.5, "magnitude std: folded normal std"),
+            "orthogonalise_steps": (C.integer(0), 100, "Adam steps orthogonalising W"),
+            "orthogonalise_lr": (C.number(0.0), 3e-4, "their learning rate"),
+        }.items()
+    },  # fmt: skip
     "sae.width": F(C.integer(1), S.REQUIRED, True, "latents"),
-    "sae.activation": F(C.choice(ACTIVATIONS), "relu", True, "relu | topk | batchtopk"),
-    "sae.l1_coefficient": F(C.number(0.0), 0.0, True, "L1 penalty weight"),
-    "sae.k": F(C.integer(1), 1, True, "active latents per sample (topk, batchtopk)"),
+    "sae.activation": F(C.choice(tuple(ACTIVATIONS)), "relu", True, " | ".join(ACTIVATIONS)),
+    "sae.l1_coefficient": F(C.number(0.0), 0.0, True, "L1 (jumprelu: L0) penalty weight"),
+    "sae.k": F(C.integer(1), 1, True, "active latents per sample (topk, batchtopk, matryoshka)"),
+    "sae.target_l0": F(C.number(0.0), 0.0, True, "L0 to reach: k, or the coefficient steered"),
     "sae.resample_every": F(C.integer(0), 2500, True, "steps between dead-latent checks (0: off)"),
     "sae.resample_until": F(C.number(0.0), 0.5, True, "fraction of steps with resampling"),
     "sae.resample_scale": F(C.number(0.0), 0.2, True, "resampled encoder-row scale"),
@@ -89,16 +113,33 @@ class Toys:
     """The toy models an SAE sweep reads, one row each (NumPy)."""
 
     ids: np.ndarray  # (T,) instance ids in the source (dictionary seeds when synthetic)
-    W: np.ndarray  # (T, m, n)
     b: np.ndarray  # (T, n)
-    feature_probability: np.ndarray  # (T, n)
     importance: np.ndarray  # (T, n)
     static: list  # (T,) dicts: source kind, n, m, structure, set_size
     columns: dict[str, Any]  # source columns (grid axes, geometry), prefixed "toy."
     polytope: np.ndarray  # (T, n) str: the toy's label of each feature
     fingerprint: str
+    arrays: Any  # (W (T, m, n), feature_probability (T, n), synthbench leaves or None), or
+    # a function returning them: a synthbench source is built on first use (a dry run or
+    # a plan never orthogonalises its dictionary)
     where: str = SYNTHETIC  # the source results directory, or synthetic
     scale: str | None = None  # the scale the source was run at (None: synthetic)
+
+    @functools.cached_property
+    def _arrays(self) -> tuple:
+        return self.arrays() if callable(self.arrays) else self.arrays
+
+    @property
+    def W(self) -> np.ndarray:
+        return self._arrays[0]
+
+    @property
+    def feature_probability(self) -> np.ndarray:
+        return self._arrays[1]
+
+    @property
+    def dist(self) -> sources.Benchmark | None:
+        return self._arrays[2]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -169,10 +210,13 @@ def loads(text: str, file: str, scale: str = "default", sets=(), results_root=No
     parsed = grammar.parse(text, file, scale, tuple(sets), SCHEMA)
     r = parsed.resolved
     synthetic = r["source.results"] == SYNTHETIC
-    toys = _synthetic(r) if synthetic else _from_results(r, file, results_root, scale)
+    if r["source.results"] == sources.SYNTHBENCH:
+        toys = _benchmark(r, file)
+    else:
+        toys = _synthetic(r) if synthetic else _from_results(r, file, results_root, scale)
     axes = parsed.axes
     combos = list(itertools.product(*(a.values for a in axes)))
-    toy_of, point, seed, per = [], [], [], {k: [] for k in ("l1", "k", "lr")}
+    toy_of, point, seed, per = [], [], [], {k: [] for k in ("l1", "k", "lr", "target_l0")}
     shapes: dict[SAEShape, list[int]] = {}
     for t in range(len(toys.ids)):
         for p, combo in enumerate(combos):
@@ -189,9 +233,11 @@ def loads(text: str, file: str, scale: str = "default", sets=(), results_root=No
                 toy_of.append(t)
                 point.append(t * len(combos) + p)
                 seed.append(s)
+                k, target = _sparsity(values, shape)
                 per["l1"].append(values["sae.l1_coefficient"])
-                per["k"].append(min(values["sae.k"], shape.width))
+                per["k"].append(k)
                 per["lr"].append(values["train.lr"])
+                per["target_l0"].append(target)
     groups = tuple(
         Group(i, shape, np.asarray(rows), _block_size(r["train.block_size"], shape, len(rows)))
         for i, (shape, rows) in enumerate(shapes.items())
@@ -202,6 +248,16 @@ def loads(text: str, file: str, scale: str = "default", sets=(), results_root=No
         point=np.asarray(point), seed=np.asarray(seed),
         values={k: np.asarray(v) for k, v in per.items()}, groups=groups,
     )  # fmt: skip
+
+
+def _sparsity(values: dict, shape: SAEShape) -> tuple[int, float]:
+    """(k, the L0 the coefficient is steered to): sae.target_l0 sets k for the k
+    activations (rounded, at least 1) and steers the coefficient of the others."""
+    target = values["sae.target_l0"]
+    k = values["sae.k"]
+    if ACTIVATIONS[shape.activation].uses_k:
+        k, target = (max(1, round(target)) if target > 0 else k), 0.0
+    return min(k, shape.width), target
 
 
 def _block_size(setting, shape: SAEShape, n: int) -> int:
@@ -217,11 +273,52 @@ def _synthetic(r: dict) -> Toys:
                   set_size=r["source.set_size"], magnitude=r["source.magnitude"],
                   activation="relu")  # fmt: skip
     return Toys(
-        ids=np.arange(d), W=np.stack([synthetic_dictionary(i, m, n) for i in range(d)]),
-        b=np.zeros((d, n)), feature_probability=np.array(fp), importance=np.ones((d, n)),
+        ids=np.arange(d), b=np.zeros((d, n)), importance=np.ones((d, n)),
+        arrays=(np.stack([synthetic_dictionary(i, m, n) for i in range(d)]), np.array(fp), None),
         static=[static] * d, columns={"toy.dictionary": np.arange(d)},
         polytope=np.full((d, n), SYNTHETIC, dtype=object), fingerprint="synthetic",
     )  # fmt: skip
+
+
+def _benchmark(r: dict, file: str) -> Toys:
+    """The synthbench dictionaries (seeds 0, 1, ...) and their distributions."""
+    n, m, d = r["source.n_features"], r["source.n_hidden"], r["source.dictionaries"]
+    knobs = {k: r[f"source.{k}"] for k in BENCHMARK_KNOBS}
+    knobs["rank"] = r["source.correlation_rank"]
+    if not knobs["p_min"] < knobs["p_max"]:
+        raise S.SweepError(file, "source.p_min", "must be below source.p_max")
+    if knobs["depth"] > sources.HIERARCHY_PASSES + 1:
+        raise S.SweepError(file, "source.depth", f"at most {sources.HIERARCHY_PASSES + 1}")
+    b = knobs["branching"]
+    size = knobs["roots"] * sum(b**level for level in range(knobs["depth"]))
+    if size > n:
+        reason = f"the hierarchy holds {size} features, more than source.n_features = {n}"
+        raise S.SweepError(file, "source.roots", reason)
+
+    def build():
+        built = [sources.benchmark(i, n, m, knobs) for i in range(d)]
+        dist = jax.tree.map(lambda *a: np.stack(a), *(dist for _, _, dist in built))
+        return np.stack([w for w, _, _ in built]), np.stack([p for _, p, _ in built]), dist
+
+    parent = sources.hierarchy(n, knobs["roots"], knobs["branching"], knobs["depth"])
+    label = np.where(parent >= 0, "hierarchy_child", "independent").astype(object)
+    label[: knobs["roots"]] = "hierarchy_root"
+    static = dict(kind=sources.SYNTHBENCH, n_features=n, n_hidden=m, structure="independent",
+                  set_size=1, magnitude="uniform", activation="relu")  # fmt: skip
+    return Toys(
+        ids=np.arange(d), b=np.zeros((d, n)), importance=np.ones((d, n)),
+        static=[static] * d, columns={"toy.dictionary": np.arange(d)},
+        polytope=np.tile(label, (d, 1)), fingerprint="synthbench", arrays=build,
+        where=sources.SYNTHBENCH,
+    )  # fmt: skip
+
+
+BENCHMARK_KNOBS = (
+    "zipf_exponent", "p_max", "p_min", "roots", "branching", "depth", "correlation_scale",
+    "magnitude_start", "magnitude_end", "std_mean", "std_std", "orthogonalise_steps",
+    "orthogonalise_lr",
+)  # fmt: skip
+"""The synthbench keys source.<knob> that geomtoy.sae.source.benchmark reads."""
 
 
 def _from_results(r: dict, file: str, root, scale: str = "default") -> Toys:
@@ -267,10 +364,10 @@ def _from_results(r: dict, file: str, root, scale: str = "default") -> Toys:
     n = res.params["W"].shape[2]
     polytope = res.column("polytope", "features").reshape(-1, n)[ids]
     return Toys(
-        ids=ids, W=res.params["W"][ids], b=res.params["b"][ids],
-        feature_probability=np.asarray(fp), importance=np.asarray(imp), static=static,
-        columns=columns, polytope=polytope, fingerprint=meta["fingerprint"], where=str(path),
-        scale=meta.get("scale"),
+        ids=ids, b=res.params["b"][ids], importance=np.asarray(imp), static=static,
+        columns=columns, polytope=polytope, fingerprint=meta["fingerprint"],
+        arrays=(res.params["W"][ids], np.asarray(fp), None),
+        where=str(path), scale=meta.get("scale"),
     )  # fmt: skip
 
 

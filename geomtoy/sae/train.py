@@ -24,9 +24,9 @@ import numpy as np
 from geomtoy import spec
 from geomtoy.engine import data, optim, parallel, rng, train
 from geomtoy.engine.models import Params
-from geomtoy.sae import evaluate
+from geomtoy.sae import evaluate, source
 from geomtoy.sae import model as sae
-from geomtoy.sae.source import SOURCES, hidden
+from geomtoy.sae.source import SOURCES, SYNTHBENCH, Benchmark, hidden
 
 
 @dataclasses.dataclass(frozen=True)
@@ -54,7 +54,7 @@ class SAEShape:
 
     def __post_init__(self):
         choices = {
-            "activation": sae.ACTIVATIONS,
+            "activation": tuple(sae.ACTIVATIONS),
             "source": SOURCES,
             "optimizer": spec.OPTIMIZERS,
             "schedule": spec.SCHEDULES,
@@ -88,11 +88,13 @@ class SAEHParams:
     toy: Params  # the toy model read: W (I, m, n), b (I, n)
     feature_probability: jax.Array  # (I, n) of the toy model's data
     importance: jax.Array  # (I, n) of the toy model's loss (the downstream loss)
+    target_l0: jax.Array  # (I,): L0 the sparsity coefficient is steered to (0: fixed)
+    dist: Benchmark  # (I, n, ...) synthbench leaves (inert for other sources)
 
     @classmethod
     def create(
         cls, W, b=None, *, feature_probability, importance=1.0, l1_coefficient=0.0, k=1,
-        lr=1e-3, seed=0, instance_id=None, mesh=None,
+        lr=1e-3, seed=0, instance_id=None, mesh=None, target_l0=0.0, dist=None,
     ) -> SAEHParams:  # fmt: skip
         """Broadcast per-SAE values (scalars or (I,)) and toy data to the instance axis;
         W (I, m, n) gives I, b defaults to zeros. The leaves go on `mesh`
@@ -113,11 +115,20 @@ class SAEHParams:
             toy=Params(W=W, b=each(b, np.float32, (I, n))),
             feature_probability=_per_feature(feature_probability, I, n),
             importance=_per_feature(importance, I, n),
+            target_l0=each(target_l0, np.float32, (I,)),
+            dist=_benchmark_leaves(dist, I, n),
         )
         # Straight from the host onto the instance mesh (or the default device): a staging
         # copy on one device first would compile resharding programs in every run.
         placed = parallel.place(hp, mesh)
         return placed if placed is not hp else jax.device_put(hp)
+
+
+def _benchmark_leaves(dist, I: int, n: int) -> Benchmark:
+    """Stacked synthbench leaves (I, n, ...), or inert ones for other sources."""
+    if dist is None:
+        return jax.tree.map(lambda a: np.broadcast_to(a, (I, *a.shape)), Benchmark.inert(n))
+    return jax.tree.map(np.asarray, dist)
 
 
 def _per_feature(value, I: int, n: int) -> np.ndarray:
@@ -133,6 +144,7 @@ class SAEState:
     step: jax.Array  # int32
     fired: jax.Array  # (width,) int32: samples each latent fired on since the last check
     threshold: jax.Array  # BatchTopK's inference threshold (running mean)
+    coefficient: jax.Array  # the sparsity coefficient (steered when target_l0 > 0)
 
     def replace(self, **changes) -> SAEState:
         return dataclasses.replace(self, **changes)
@@ -143,6 +155,10 @@ def _optimizer(shape: SAEShape, hp: SAEHParams):
 
 
 def _sample(shape: SAEShape, stream, hp: SAEHParams) -> jax.Array:
+    if shape.source == SYNTHBENCH:
+        rows = source.benchmark_rows(*hp.dist.factor.shape)
+        u = data.uniform_from_stream(stream, (rows, shape.batch_size), shape.sampler)
+        return source.benchmark_features(hp.dist, u)
     return data.sample_sparse_from_stream(
         stream, hp.feature_probability, shape.batch_size, sampler=shape.sampler,
         structure=shape.structure, set_size=shape.set_size, magnitude=shape.magnitude,
@@ -165,6 +181,7 @@ def init_one(shape: SAEShape, root_seed, hp: SAEHParams) -> SAEState:
         step=jnp.zeros((), jnp.int32),
         fired=jnp.zeros((shape.width,), jnp.int32),
         threshold=jnp.zeros((), jnp.float32),
+        coefficient=sae.initial_coefficient(hp.l1_coefficient, hp.target_l0),
     )
 
 
@@ -172,7 +189,8 @@ def step_one(shape: SAEShape, stream, hp: SAEHParams, state: SAEState):
     """One optimizer step of one SAE on a fresh batch, then the resampling check."""
     h = hidden(hp.toy, _sample(shape, stream, hp))
     grad_fn = jax.value_and_grad(sae.loss, argnums=1, has_aux=True)
-    (value, (f, recon)), grads = grad_fn(shape.activation, state.params, h, hp.l1_coefficient, hp.k)
+    coefficient = state.coefficient
+    (value, (f, recon)), grads = grad_fn(shape.activation, state.params, h, coefficient, hp.k)
     optimizer = _optimizer(shape, hp)
     updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
     params = jax.tree.map(jnp.add, state.params, updates)
@@ -180,7 +198,8 @@ def step_one(shape: SAEShape, stream, hp: SAEHParams, state: SAEState):
     fired, threshold = state.fired, state.threshold
     if shape.resample_every:  # firing counts only feed the resampling check
         fired = fired + jnp.sum(f > 0, axis=1, dtype=jnp.int32)
-    if shape.activation == "batchtopk":  # the inference threshold, a running mean
+    coefficient = sae.steer(coefficient, jnp.sum(f > 0) / f.shape[1], hp.target_l0)
+    if sae.ACTIVATIONS[shape.activation].running_threshold:  # inference threshold: a mean
         m, now = sae.THRESHOLD_MOMENTUM, sae.batch_threshold(f)
         threshold = jnp.where(state.step == 0, now, m * threshold + (1.0 - m) * now)
     step = state.step + 1
@@ -191,7 +210,7 @@ def step_one(shape: SAEShape, stream, hp: SAEHParams, state: SAEState):
         params = sae.resample(params, dead, h, recon, u, shape.resample_scale)
         opt_state = sae.reset_moments(opt_state, dead)
         fired = jnp.where(check, 0, fired)
-    state = SAEState(params, opt_state, step, fired, threshold)
+    state = SAEState(params, opt_state, step, fired, threshold, coefficient)
     return state, value
 
 
