@@ -139,9 +139,16 @@ def export(path: str | Path, out: str | Path | None = None, fmt: str = "safetens
 
 # ---------------------------------------------------------------- SAELens folders
 
-ARCHITECTURES = {"relu": "standard", "topk": "topk", "batchtopk": "jumprelu"}
-"""SAELens's architecture of each SAE activation: BatchTopK is evaluated (by geomtoy and
-by SAELens's inference SAE) as a JumpReLU at its running threshold."""
+ARCHITECTURES = {
+    "relu": "standard",
+    "topk": "topk",
+    "batchtopk": "jumprelu",
+    "matryoshka_batchtopk": "jumprelu",
+    "jumprelu": "jumprelu",
+}
+"""SAELens's architecture of each SAE activation: BatchTopK and Matryoshka-BatchTopK are
+evaluated (by geomtoy and by SAELens's inference SAE) as a JumpReLU at their running
+threshold; JumpReLU SAEs carry their learned per-latent thresholds."""
 
 
 def _setting(res: results.Results, key: str) -> list:
@@ -182,7 +189,9 @@ def saelens_folders(res: results.Results) -> dict[str, tuple[dict, dict[str, np.
         }
         if architecture == "topk":
             cfg["k"] = min(int(k[i]), w)
-        if architecture == "jumprelu":
+        if activation[i] == "jumprelu":
+            tensors["threshold"] = np.exp(p["log_threshold"][i, :w]).astype(np.float32)
+        elif architecture == "jumprelu":
             tensors["threshold"] = np.full(w, p["threshold"][i], np.float32)
         out[f"sae-{i:0{digits}d}"] = (cfg, tensors)
     return out

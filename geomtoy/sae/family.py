@@ -165,6 +165,8 @@ def assemble(sweep: Plan, rd: results.ResultsDir) -> None:
     params = {"W_enc": joined("W_enc", 1), "b_enc": joined("b_enc", 1),
               "W_dec": joined("W_dec", 2), "b_dec": joined("b_dec"),
               "threshold": joined("threshold"), "width": width}  # fmt: skip
+    if "log_threshold" in parts[0]:  # JumpReLU's learned per-latent thresholds (log)
+        params["log_threshold"] = joined("log_threshold", 1)
     params |= {"W": toys.W[t], "b": toys.b[t], "feature_probability": toys.feature_probability[t],
                "importance": toys.importance[t], "n_features": np.full(I, toys.W.shape[2]),
                "n_hidden": np.full(I, toys.W.shape[1])}  # fmt: skip
