@@ -87,7 +87,8 @@ def test_saelens_folders_load_into_the_documented_shapes(name, exported):
 def test_saelens_forward_pass_is_geomtoys(name, exported):
     """SAELens's computation on the exported tensors, (x - b_dec) W_enc + b_enc, then the
     architecture's activation, then f W_dec + b_dec, equals geomtoy's SAE (the NumPy
-    reference of tests/reference.py; BatchTopK as the JumpReLU at its threshold)."""
+    reference of tests/reference.py; BatchTopK, Matryoshka and JumpReLU as the JumpReLU at
+    their thresholds)."""
     st = pytest.importorskip("safetensors.numpy")
     res, folder = exported[name]
     p = res.params
@@ -107,9 +108,14 @@ def test_saelens_forward_pass_is_geomtoys(name, exported):
             f = np.maximum(pre, 0)
         h_hat = f @ t["W_dec"] + t["b_dec"]
         args = [p["W_enc"][i, :w], p["b_enc"][i, :w], p["W_dec"][i, :, :w], p["b_dec"][i], h.T]
-        if activations[i] == "batchtopk":  # evaluated as the JumpReLU at `threshold`
+        jump = {  # evaluated as a JumpReLU: at the running threshold, or the learned ones
+            "batchtopk": lambda: p["threshold"][i],
+            "matryoshka_batchtopk": lambda: p["threshold"][i],
+            "jumprelu": lambda: np.exp(p["log_threshold"][i, :w])[:, None],
+        }
+        if activations[i] in jump:
             ref_pre = args[0] @ (h.T - args[3][:, None]) + args[1][:, None]
-            ref_f = np.where(ref_pre > p["threshold"][i], np.maximum(ref_pre, 0), 0)
+            ref_f = np.where(ref_pre > jump[activations[i]](), np.maximum(ref_pre, 0), 0)
             D = args[2] / np.linalg.norm(args[2], axis=0, keepdims=True)
             ref_h_hat = D @ ref_f + args[3][:, None]
         else:
