@@ -108,14 +108,13 @@ def test_saelens_forward_pass_is_geomtoys(name, exported):
             f = np.maximum(pre, 0)
         h_hat = f @ t["W_dec"] + t["b_dec"]
         args = [p["W_enc"][i, :w], p["b_enc"][i, :w], p["W_dec"][i, :, :w], p["b_dec"][i], h.T]
-        jump = {  # evaluated as a JumpReLU: at the running threshold, or the learned ones
-            "batchtopk": lambda: p["threshold"][i],
-            "matryoshka_batchtopk": lambda: p["threshold"][i],
-            "jumprelu": lambda: np.exp(p["log_threshold"][i, :w])[:, None],
-        }
-        if activations[i] in jump:
+        if activations[i] in ("batchtopk", "matryoshka_batchtopk", "jumprelu"):
+            # evaluated as a JumpReLU: at the running threshold, or at the learned ones
+            theta = p["threshold"][i]
+            if activations[i] == "jumprelu":
+                theta = np.exp(p["log_threshold"][i, :w])[:, None]
             ref_pre = args[0] @ (h.T - args[3][:, None]) + args[1][:, None]
-            ref_f = np.where(ref_pre > jump[activations[i]](), np.maximum(ref_pre, 0), 0)
+            ref_f = np.where(ref_pre > theta, np.maximum(ref_pre, 0), 0)
             D = args[2] / np.linalg.norm(args[2], axis=0, keepdims=True)
             ref_h_hat = D @ ref_f + args[3][:, None]
         else:
