@@ -22,19 +22,22 @@ SKIP = {"__main__"}
 """Modules without a public surface of their own (`python -m geomtoy`)."""
 
 
-def modules(folder: Path) -> list[str]:
-    """Dotted names of the modules of one folder (its package first), private ones left out."""
+def modules(folder: Path, nested: bool = True) -> list[str]:
+    """Dotted names of the modules of one folder (its package first, then its own
+    subpackages, e.g. engine/families/), private ones left out."""
     base = folder.relative_to(ROOT).parts
     out = [".".join(base)] if (folder / "__init__.py").exists() else []
     for py in sorted(folder.glob("*.py")):
         if py.stem != "__init__" and py.stem not in SKIP and not py.stem.startswith("_"):
             out.append(".".join((*base, py.stem)))
+    for sub in sorted(p for p in folder.iterdir() if (p / "__init__.py").exists()):
+        out += modules(sub) if nested else []
     return out
 
 
 def api_pages() -> dict[str, str]:
     """{page path: markdown}: the top-level modules, then each stage folder."""
-    pages = {"api/geomtoy.md": _page("geomtoy", modules(PACKAGE))}
+    pages = {"api/geomtoy.md": _page("geomtoy", modules(PACKAGE, nested=False))}
     for folder in sorted(p for p in PACKAGE.iterdir() if (p / "__init__.py").exists()):
         pages[f"api/{folder.name}.md"] = _page(f"geomtoy.{folder.name}", modules(folder))
     return pages
