@@ -98,7 +98,9 @@ def load(name: str) -> ZooModel:
     with np.load(io.BytesIO(_read(f"{name}.npz", checksums))) as f:
         params = {k: f[k] for k in f.files}
     tables = {
-        t: pq.read_table(io.BytesIO(_read(f"{name}.{t}.parquet", checksums)))
+        # one thread: pyarrow's thread pool reading from memory can abort the interpreter
+        # at exit ("terminate called without an active exception"), seen with pyarrow 26
+        t: pq.read_table(io.BytesIO(_read(f"{name}.{t}.parquet", checksums)), use_threads=False)
         for t in ("instances", "features")
     }
     provenance = json.loads(_read(f"{name}.json", checksums))
