@@ -199,9 +199,13 @@ def _toy_group(sweep: Plan) -> np.ndarray:
     toy_point = sweep.toys.columns.get("toy.point")
     if toy_point is None:
         return np.full(sweep.n_instances, -1)
-    combos = int(np.prod([len(a.values) for a in sweep.axes], dtype=np.int64))
-    keys = np.stack([np.asarray(toy_point)[sweep.toy_of], sweep.point % combos, sweep.seed])
+    keys = np.stack([np.asarray(toy_point)[sweep.toy_of], _sae_point(sweep), sweep.seed])
     return np.unique(keys, axis=1, return_inverse=True)[1].ravel()
+
+
+def _sae_point(sweep: Plan) -> np.ndarray:
+    """(I,) each SAE's point of the SAE grid alone (its `point` runs over toy x SAE grid)."""
+    return sweep.point % int(np.prod([len(a.values) for a in sweep.axes], dtype=np.int64))
 
 
 def _real(freq: np.ndarray) -> np.ndarray:
@@ -218,8 +222,7 @@ def _instance_columns(sweep: Plan) -> dict:
     for key, col in sweep.toys.columns.items():
         cols[key] = np.asarray(col, dtype=object if np.asarray(col).dtype == object else None)[t]
     shape = [len(a.values) for a in sweep.axes]
-    combos = sweep.point % int(np.prod(shape, dtype=np.int64))
-    index = np.unravel_index(combos, shape) if shape else ()
+    index = np.unravel_index(_sae_point(sweep), shape) if shape else ()
     for axis, idx in zip(sweep.axes, index):  # first axis slowest
         cols[axis.key] = [axis.values[i] for i in idx]
     geometry = sweep.toys.columns.get("toy.geometry", np.full(len(sweep.toys.ids), "synthetic"))
