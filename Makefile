@@ -27,7 +27,7 @@ FIGURE_RULES := $(FIGOUT)/.rules.mk
 # figure rules. Included before the rules below read ENGINE.
 include $(FIGURE_RULES)
 
-.PHONY: all setup test test-all test-min figures sweeps clean help browser docs zoo bench bench-sae bench-full bench-whole bench-device phase-1e5 tpu-command
+.PHONY: all setup test test-all test-min figures sweeps clean help browser docs zoo bench bench-sae bench-scaling bench-full bench-whole bench-device phase-1e5 tpu-command
 all: figures
 
 help:
@@ -36,6 +36,8 @@ help:
 	@echo "make test-all                              plus the slow science checks"
 	@echo "make test-min                              smoke tests on the lowest declared versions"
 	@echo "make bench [bench-full]                    speed vs the PyTorch reference -> bench/RESULTS.md"
+	@echo "make bench-sae                             SAEs vs ARENA's PyTorch loop -> bench/RESULTS.md"
+	@echo "make bench-scaling                         Liu et al.'s grid vs their one-model loop -> bench/RESULTS.md"
 	@echo "make bench-whole                           whole geomtoy run processes and start-up vs the reference"
 	@echo "make bench-device                          on an NVIDIA GPU machine: install CUDA, GPU tables, paper sweep"
 	@echo "make tpu-command                           print the multi-host TPU command"
@@ -145,6 +147,10 @@ bench: $(STAMP)
 bench-sae: $(STAMP)
 	@$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install -q -e ".[bench]"
 	$(PY) -m bench.sae
+
+bench-scaling: $(STAMP)
+	@$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install -q -e ".[bench]"
+	$(PY) -m bench.scaling
 
 bench-full: $(STAMP)
 	@$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install -q -e ".[bench]"

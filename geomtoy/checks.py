@@ -133,7 +133,8 @@ def feature_probability(v):
     if "alpha" not in table or set(table) - {"alpha", "density"}:
         reason = f"power_law takes alpha (required) and density, got {show(table)}"
         raise Bad(reason)
-    out = {"alpha": number(0.0)(table["alpha"])}
+    # alpha >= -1: Liu et al.'s data exponent 1 + alpha spans [0, 2] (-1: uniform frequencies)
+    out = {"alpha": number(-1.0)(table["alpha"])}
     if "density" in table:
         density = number(0.0)(table["density"])
         if density > 1.0:

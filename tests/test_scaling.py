@@ -58,7 +58,7 @@ def test_power_law_normalised_as_liu_et_al():
     "fp",
     [
         "{ power_law = { beta = 1 } }",
-        "{ power_law = { alpha = -1 } }",
+        "{ power_law = { alpha = -1.5 } }",
         "{ zipf = 1 }",
         "{ power_law = { alpha = 1, density = 2 } }",
     ],

@@ -280,6 +280,10 @@ def gather(sweep: Sweep, rd: ResultsDir) -> tuple[dict, dict, dict]:
         "n_hidden": np.asarray(per_instance(lambda g, r: g.shape.n_hidden), np.int64),
         "instance": np.arange(sweep.n_instances, dtype=np.int64),
     }
+    # The recipe leaves of Liu et al. (geomtoy.sweep.grid.EXTRA_LEAVES: lr_b, weight_decay_b,
+    # decay_rule, min_lr_ratio, init_W, init_b; choices as their index in the registry tuple)
+    for leaf in dict.fromkeys(k for g in sweep.groups for k in g.extra):
+        params[leaf] = per_instance(lambda g, r, leaf=leaf: g.extra[leaf][r])
     if "W2" in a:
         params["W2"] = a["W2"]
     columns = sweep.instance_columns()
