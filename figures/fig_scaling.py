@@ -5,7 +5,7 @@ Sweep scaling_superposition: n features with power-law frequencies p_i ~ i^-(1+a
 widths m, weight decay from negative (strong superposition) to positive (weak).
 fig_scaling: (a) loss against m on log axes per (alpha, weight decay) with the fitted
 exponent; (b) the exponent against alpha beside the paper's predictions (weak: alpha, and
-its finite-n value over these widths; strong: 1); (c, d) the regime of every model read
+its finite-n value over these widths; strong: max(1, 2 alpha), their figure 6e); (c, d) the regime of every model read
 from its geometry: share of represented features, and the mean squared overlap of the
 represented features times m (1: overlaps ~ 1/m).
 fig_scaling_surprise: the same sweep drawn twice: the loss falls smoothly with m (a), while
@@ -126,21 +126,32 @@ def figure_scaling(res, out):
                 color=color,
                 label=f"{reg} superposition (geometry)",
             )
-    grid = np.linspace(0, max(alphas) * 1.05, 50)
-    ax.plot(grid, grid, color=REGIME_COLOR["weak"], lw=0.8, label="weak, paper: alpha")
-    widths = np.unique(t["m"])
-    n = int(t["n"].max())
-    finite = [scaling.weak_exponent(power_law(n, a), widths) for a in grid]
+    grid = np.linspace(min(min(alphas), 0.0), max(alphas) * 1.05, 50)
     ax.plot(
         grid,
+        scaling.paper_exponent(grid, "weak"),
+        color=REGIME_COLOR["weak"],
+        lw=0.8,
+        label="weak, paper: alpha",
+    )
+    widths = np.unique(t["m"])
+    n = int(t["n"].max())
+    positive = grid[grid > 0]
+    finite = [scaling.weak_exponent(power_law(n, a), widths) for a in positive]
+    ax.plot(
+        positive,
         finite,
         ":",
         color=REGIME_COLOR["weak"],
         lw=0.8,
         label=f"weak, unlearned mass at n={n}",
     )
-    ax.axhline(
-        scaling.STRONG_EXPONENT, color=REGIME_COLOR["strong"], lw=0.8, label="strong, paper: 1"
+    ax.plot(
+        grid,
+        scaling.paper_exponent(grid, "strong"),
+        color=REGIME_COLOR["strong"],
+        lw=0.8,
+        label="strong, paper: max(1, 2 alpha)",
     )
     ax.axhline(
         scaling.strong_exponent(n, widths),
@@ -175,10 +186,13 @@ def figure_scaling(res, out):
     strong = regimes == "strong"
     weak = regimes == "weak"
     weak_rows = t["regime"] == "weak"
+    off_strong = fits["exponent"][strong] - scaling.paper_exponent(fits["alpha"][strong], "strong")
+    off_weak = fits["exponent"][weak] - scaling.paper_exponent(fits["alpha"][weak], "weak")
     numbers = (
         f"strong: exponents {_span(fits['exponent'][strong])} over alpha "
-        f"{_span(fits['alpha'][strong])}; weak: exponent - alpha "
-        f"{_span(fits['exponent'][weak] - fits['alpha'][weak])}; weak loss / (E[x^2]/n x "
+        f"{_span(fits['alpha'][strong])}, minus the paper's max(1, 2 alpha) "
+        f"{_span(off_strong)}; weak: exponent - alpha {_span(off_weak)}; "
+        f"weak loss / (E[x^2]/n x "
         f"unrepresented mass) {_span(t['loss'][weak_rows] / t['unrep'][weak_rows])}"
     )
     plot.save(
@@ -187,7 +201,8 @@ def figure_scaling(res, out):
         "fig_scaling",
         title="Scaling laws from superposition",
         section="Liu et al. 2025",
-        caption="Loss vs m: ~1/m in strong superposition, ~m^-alpha in weak.",
+        caption="Loss vs m: ~1/m in strong superposition (~m^-2 alpha for steep frequencies, "
+        "alpha > 1/2), ~m^-alpha in weak.",
         numbers=numbers,
         sweeps=SWEEPS,
     )

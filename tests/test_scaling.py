@@ -9,11 +9,14 @@ import pytest
 import reference
 
 import geomtoy.sweep as S
+from geomtoy import registry
 from geomtoy.engine import models, optim
 from geomtoy.engine.models import Params
 from geomtoy.engine.train import HParams
 from geomtoy.errors import SweepError
 from geomtoy.geometry import scaling
+from geomtoy.results import store
+from geomtoy.runs import runner
 from geomtoy.spec import Shape
 from geomtoy.sweep.grid import power_law
 
@@ -274,3 +277,32 @@ def test_bench_reference_optimizer_is_geomtoys():
             ref.step()
         np.testing.assert_allclose(p.W, W.detach().numpy().T, rtol=1e-5, atol=1e-6)
         np.testing.assert_allclose(p.b, b.detach().numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_recipe_leaves_are_written_to_params_npz(tmp_path):
+    """lr_b, weight_decay_b, decay_rule, min_lr_ratio, init_W and init_b of every instance
+    are in params.npz beside lr and weight_decay (choices as registry indices)."""
+    text = SWEEP.format(
+        n=5,
+        fp="{ power_law = { alpha = 0.5 } }",
+        extra='batch_size = 8\neval_samples = 64\nchunk_steps = 5\ndecay_rule = "unit_norm"\n'
+        'min_lr_ratio = 0.05\n[grid]\n"train.weight_decay" = [-1.0, 0.5]\n'
+        '"train.lr_b" = [0.02, 0.5]\n"train.weight_decay_b" = [0.0, 0.25]\n'
+        '"model.init_W" = ["xavier_normal", "normal_m"]',
+    ).replace("n_hidden = 3", 'n_hidden = 3\ninit_b = "normal"')
+    sweep = S.loads(text, file="t.toml")
+    runner.run_sweep(sweep, tmp_path / "t")
+    res = store.open_results(tmp_path / "t")
+    p = res.params
+    for key, leaf in (
+        ("train.weight_decay", "weight_decay"),
+        ("train.lr_b", "lr_b"),
+        ("train.weight_decay_b", "weight_decay_b"),
+    ):
+        np.testing.assert_allclose(p[leaf], res.column(key).astype(float), rtol=1e-7)
+    init_W = [registry.INITS_W.index(v) for v in res.column("model.init_W")]
+    np.testing.assert_array_equal(p["init_W"], init_W)
+    np.testing.assert_array_equal(p["init_b"], registry.INITS_B.index("normal"))
+    np.testing.assert_array_equal(p["decay_rule"], registry.DECAY_RULES.index("unit_norm"))
+    np.testing.assert_allclose(p["min_lr_ratio"], 0.05)
+    assert len(p["lr_b"]) == res.meta["n_instances"] == 16

@@ -1,13 +1,16 @@
 """Scaling laws from superposition (Liu, Liu and Gore 2025, arXiv 2505.10465): pure NumPy
 on the results tables of a sweep over the width m.
 
-The loss of a toy model with power-law feature frequencies p_i ~ i^-(1+alpha) falls as a
-power law in m. In weak superposition only the ~m most frequent features are represented
-and the loss is the frequency mass of the rest, ~ m^-alpha (`weak_exponent`: alpha, or its
-finite-n value over the widths fitted); in strong superposition every feature is
-represented, the squared overlaps of n >> m vectors in m dimensions are ~ 1/m, and the loss
-is ~ 1/m for any alpha (`STRONG_EXPONENT`). The regime of a model is read from its geometry
-(`regime`): the share of represented features and their mean squared overlap against 1/m.
+The loss of a toy model with power-law feature frequencies p_i ~ i^-(1+alpha) (their data
+exponent is 1 + alpha) falls as a power law in m. In weak superposition only the ~m most
+frequent features are represented and the loss is the frequency mass of the rest,
+~ m^-alpha (`weak_exponent`: alpha, or its finite-n value over the widths fitted); in
+strong superposition every feature is represented, the squared overlaps of n >> m vectors
+in m dimensions are ~ 1/m, and the loss is ~ 1/m (`STRONG_EXPONENT`) for frequencies that
+are not too steep; for steep ones (alpha > 1/2) the frequent features take the more
+orthogonal directions and the loss falls faster, as m^-2 alpha (`paper_exponent`: their
+figure 6e). The regime of a model is read from its geometry (`regime`): the share of
+represented features and their mean squared overlap against 1/m.
 """
 
 from __future__ import annotations
@@ -23,7 +26,8 @@ MEAN_SQUARE = {"uniform": 1.0 / 3.0, "half_normal": 1.0, "uniform_2": 4.0 / 3.0}
 registry.check_math("geomtoy.geometry.scaling.MEAN_SQUARE", registry.MAGNITUDES, MEAN_SQUARE)
 
 STRONG_EXPONENT = 1.0
-"""The loss-vs-m exponent of strong superposition (Liu et al.: loss ~ 1/m)."""
+"""The loss-vs-m exponent of strong superposition for not too steep frequencies (Liu et
+al.: loss ~ 1/m, measured for data exponents 1 + alpha from 0 to about 1.5)."""
 REPRESENTED_NORM = 0.5
 """A feature is represented when its vector's norm ||W_i|| exceeds this (Liu et al.'s
 fraction of represented features counts ||W_i|| > 1/2; norms are ~0 or ~1)."""
@@ -43,6 +47,19 @@ def power_law_alpha(values) -> np.ndarray:
             v = json.loads(v)
         out.append(v["power_law"]["alpha"] if isinstance(v, dict) else np.nan)
     return np.asarray(out, np.float64)
+
+
+def paper_exponent(alpha, regime: str):
+    """Liu et al.'s prediction of the loss-vs-m exponent for p_i ~ i^-(1+alpha), the dashed
+    lines of their figure 6e in their data exponent a = 1 + alpha: weak, a - 1 = alpha
+    (NaN for alpha <= 0, where the unlearned mass is no power law in m); strong,
+    max(1, 2 (a - 1)) = max(1, 2 alpha)."""
+    alpha = np.asarray(alpha, np.float64)
+    if regime == "weak":
+        return np.where(alpha > 0, alpha, np.nan)
+    if regime == "strong":
+        return np.maximum(STRONG_EXPONENT, 2.0 * alpha)
+    raise ValueError(f"regime {regime!r} is not weak or strong")
 
 
 def fit_power_law(m, loss) -> tuple[float, float, float]:
