@@ -4,8 +4,8 @@ loop (bench/scaling_torch.py), on this machine, in one run.
     python -m bench.scaling            ~5 minutes on a 2-core CPU
 
 Workload: the models of sweeps/scaling_superposition.toml at its default scale (n = 200,
-widths m = 3..20, four alphas, weight decay -1 and +1: 48 models, batch 256), the same
-models on both sides, `STEPS` optimizer steps each. geomtoy trains them as `geomtoy run`
+widths m = 3..20, six alphas, weight decay -1 and 0.11: 72 models, batch 128), the same
+models (and batch) on both sides, `STEPS` optimizer steps each. geomtoy trains them as `geomtoy run`
 does: one compiled program per width (6 groups), all of a group's instances at once,
 `parallel.setup("auto")` (on CPU one device per core); the first chunk of each group
 (tracing and compilation) is timed apart, then a second chunk of STEPS steps is the rate.
@@ -99,7 +99,8 @@ def _child_main(kind: str, spec_json: str) -> int:
 def measure(steps: int = STEPS, threads: int = 1, rounds: int = 1) -> dict:
     """torch, then geomtoy, then torch and geomtoy again if `rounds` is 2; the reference
     runs with `threads` torch threads (1 on a shared machine: 2 threads oversubscribe it)."""
-    base = {"steps": steps, "batch": 256}
+    shape = _models(2 * steps)[0].groups[0].shape  # the sweep's n and batch, both sides
+    base = {"steps": steps, "batch": shape.batch_size, "n": shape.n_features}
     runs = [("torch", dict(base, threads=threads)), ("geomtoy", base)] * rounds
     results = []
     for kind, spec in runs:
@@ -114,6 +115,8 @@ def measure(steps: int = STEPS, threads: int = 1, rounds: int = 1) -> dict:
         "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "load_average": os.getloadavg(),
         "steps": steps,
+        "batch": base["batch"],
+        "n": base["n"],
         "runs": results,
         "models": ours["models"],
         "groups": ours["groups"],
@@ -135,7 +138,7 @@ def table(res: dict) -> str:
             "speedup, wall (CPU-s) | geomtoy first chunks (compile) |",
             "|---|---|---|---|---|",
             f"| scaling_superposition default: {res['models']} models, {res['groups']} widths, "
-            f"n = 200, B = 256, {res['steps']} steps "
+            f"n = {res['n']}, B = {res['batch']}, {res['steps']} steps "
             f"| {res['torch_model_steps_per_s']:,.0f} model-steps/s "
             f"| {res['geomtoy_model_steps_per_s']:,.0f} model-steps/s "
             f"| **{res['speedup_wall']:.1f}x** ({res['speedup_cpu']:.1f}x) "

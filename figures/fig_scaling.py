@@ -44,6 +44,7 @@ def _table(res):
     probs = res.params["feature_probability"]
     weighted = np.array([scaling.weighted_overlap(w, p) for w, p in zip(W, probs)])
     return {
+        "seed": res.column("seed").astype(int),
         "alpha": scaling.power_law_alpha(res.column(P)),
         "wd": res.column(WD).astype(float),
         "m": m,
@@ -61,13 +62,15 @@ def _table(res):
 
 
 def _series(t):
-    """(alpha, wd) -> row indices sorted by m, and the regime most of its models are in."""
+    """(alpha, wd) -> the row indices of its first seed sorted by m (one model per width,
+    for the lines and the per-model geometry), and the regime most of its models (all
+    seeds) are in. The exponent fits use every seed."""
     out = {}
     for a, w in sorted({(a, w) for a, w in zip(t["alpha"], t["wd"])}):
-        rows = np.flatnonzero((t["alpha"] == a) & (t["wd"] == w))
-        rows = rows[np.argsort(t["m"][rows])]
-        labels, counts = np.unique(t["regime"][rows].astype(str), return_counts=True)
-        out[(a, w)] = (rows, labels[np.argmax(counts)])
+        every = np.flatnonzero((t["alpha"] == a) & (t["wd"] == w))
+        labels, counts = np.unique(t["regime"][every].astype(str), return_counts=True)
+        rows = every[t["seed"][every] == t["seed"][every].min()]
+        out[(a, w)] = (rows[np.argsort(t["m"][rows])], labels[np.argmax(counts)])
     return out
 
 
@@ -85,9 +88,12 @@ def figure_scaling(res, out):
         color = cmap(alphas.index(a) / max(len(alphas) - 1, 1))
         e = fits["exponent"][k]
         ls = "-" if w < 0 else "--"
+        every = (t["alpha"] == a) & (t["wd"] == w)  # all seeds: dots, and their geometric mean
+        axs[0, 0].plot(t["m"][every], t["loss"][every], ".", ms=2, color=color, alpha=0.4)
+        mean = [np.exp(np.mean(np.log(t["loss"][every & (t["m"] == x)]))) for x in t["m"][rows]]
         axs[0, 0].plot(
             t["m"][rows],
-            t["loss"][rows],
+            mean,
             ls,
             marker="o",
             ms=3,
@@ -107,8 +113,8 @@ def figure_scaling(res, out):
         yscale="log",
         xlabel="m",
         ylabel="loss",
-        title="(a) loss vs m (legend: exponent); solid wd<0, dashed wd>=0;\n"
-        "x: E[x^2]/n x mass of unrepresented features (weak)",
+        title="(a) loss vs m (dots: seeds, line: their geometric mean; legend: exponent);\n"
+        "solid wd<0, dashed wd>=0; x: E[x^2]/n x mass of unrepresented features (weak)",
     )
     ax.legend(fontsize=6, ncol=2)
 

@@ -2,6 +2,8 @@
 floor, init choices, power-law frequencies) against NumPy and closed forms, and the
 scaling-law analysis (geomtoy.geometry.scaling) on hand-built cases."""
 
+from pathlib import Path
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -20,6 +22,7 @@ from geomtoy.runs import runner
 from geomtoy.spec import Shape
 from geomtoy.sweep.grid import power_law
 
+ROOT = Path(__file__).resolve().parent.parent
 SWEEP = """
 name = "t"
 [model]
@@ -220,6 +223,16 @@ def test_strong_exponent_is_one_with_a_finite_n_correction():
     assert scaling.welch_bound(3, 2) == pytest.approx(0.25)  # the Mercedes frame
 
 
+def test_paper_predictions_are_their_figure_6e_lines():
+    alpha = np.array([-0.5, 0.0, 0.25, 0.5, 0.75, 1.0])  # data exponent 1 + alpha
+    np.testing.assert_allclose(scaling.paper_exponent(alpha, "strong"), [1, 1, 1, 1, 1.5, 2])
+    weak = scaling.paper_exponent(alpha, "weak")
+    assert np.isnan(weak[:2]).all()  # no power law in m for a data exponent <= 1
+    np.testing.assert_allclose(weak[2:], alpha[2:])
+    with pytest.raises(ValueError):
+        scaling.paper_exponent(alpha, "between")
+
+
 def test_overlap_share_and_regime_on_hand_built_models():
     mercedes = np.array([[np.cos(a), np.sin(a)] for a in 2 * np.pi * np.arange(3) / 3]).T
     assert scaling.mean_squared_overlap(mercedes) == pytest.approx(0.25)  # (n-m)/(m(n-1))
@@ -306,3 +319,34 @@ def test_recipe_leaves_are_written_to_params_npz(tmp_path):
     np.testing.assert_array_equal(p["decay_rule"], registry.DECAY_RULES.index("unit_norm"))
     np.testing.assert_allclose(p["min_lr_ratio"], 0.05)
     assert len(p["lr_b"]) == res.meta["n_instances"] == 16
+
+
+PAPER_SPREAD = 0.3
+"""How far Liu et al.'s own fitted exponents lie from their prediction lines (their figure
+6e, n = 1000, m = 10..100): strong superposition 0.8 to 0.9 at alpha = -0.5 (line 1),
+2.05 to 2.25 at alpha = 1 (line 2); weak 0.4 at alpha = 0.25, 0.7 at 0.5 (line alpha)."""
+
+
+@pytest.mark.slow  # 24 models of 20,000 steps: minutes on a 2-core CPU
+def test_trained_exponents_follow_the_paper(tmp_path):
+    """The bundled sweep's default recipe (n = 200, m = 4..20, 20,000 steps, batch 128), one
+    seed at alpha 0.25 and 1: the fitted loss-vs-m exponent is the paper's max(1, 2 alpha)
+    in strong superposition (weight decay -1) and alpha in weak (0.11), each within the
+    spread of the paper's own points about its lines; steep frequencies scale faster."""
+    sets = (
+        "train.seeds=1",
+        "grid.data.feature_probability=[{power_law={alpha=0.25}},{power_law={alpha=1.0}}]",
+    )
+    sweep = S.load(ROOT / "sweeps" / "scaling_superposition.toml", "default", sets=sets)
+    runner.run_sweep(sweep, tmp_path / "s")
+    res = store.open_results(tmp_path / "s")
+    alpha = scaling.power_law_alpha(res.column("data.feature_probability"))
+    wd = res.column("train.weight_decay").astype(float)
+    fits = scaling.exponent_table(
+        res.params["n_hidden"], res.column("loss").astype(float), alpha=alpha, wd=wd
+    )
+    for a, w, e in zip(fits["alpha"], fits["wd"], fits["exponent"]):
+        regime = "strong" if w < 0 else "weak"
+        assert abs(e - scaling.paper_exponent(a, regime)) < PAPER_SPREAD, (a, w, e)
+    strong = dict(zip(fits["alpha"][fits["wd"] < 0], fits["exponent"][fits["wd"] < 0]))
+    assert strong[1.0] > strong[0.25] + 0.2  # the 2 alpha law for steep frequencies
