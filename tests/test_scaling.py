@@ -323,30 +323,32 @@ def test_recipe_leaves_are_written_to_params_npz(tmp_path):
 
 PAPER_SPREAD = 0.3
 """How far Liu et al.'s own fitted exponents lie from their prediction lines (their figure
-6e, n = 1000, m = 10..100): strong superposition 0.8 to 0.9 at alpha = -0.5 (line 1),
-2.05 to 2.25 at alpha = 1 (line 2); weak 0.4 at alpha = 0.25, 0.7 at 0.5 (line alpha)."""
+6e, n = 1000, m = 10..100): strong superposition 0.8 to 0.9 where the line is 1 (alpha =
+-0.5), 1.25 to 1.5 where it is 1 (alpha = 0.5), 2.05 to 2.25 where it is 2 (alpha = 1);
+weak 0.4 where it is 0.25 and 0.7 where it is 0.5."""
 
 
-@pytest.mark.slow  # 24 models of 20,000 steps: minutes on a 2-core CPU
+@pytest.mark.slow  # 72 models of 20,000 steps: several minutes on a 2-core CPU
 def test_trained_exponents_follow_the_paper(tmp_path):
-    """The bundled sweep's default recipe (n = 200, m = 4..20, 20,000 steps, batch 128), one
-    seed at alpha 0.25 and 1: the fitted loss-vs-m exponent is the paper's max(1, 2 alpha)
-    in strong superposition (weight decay -1) and alpha in weak (0.11), each within the
-    spread of the paper's own points about its lines; steep frequencies scale faster."""
-    sets = (
-        "train.seeds=1",
-        "grid.data.feature_probability=[{power_law={alpha=0.25}},{power_law={alpha=1.0}}]",
-    )
+    """The bundled sweep's default recipe (n = 200, m = 4..20, 20,000 steps, batch 128,
+    three seeds) at alpha 0.25 and 1: the fitted loss-vs-m exponent is the paper's
+    max(1, 2 alpha) in strong superposition (weight decay -1), and in weak (0.11) the
+    paper's relation at this n (the exponent of the frequency mass beyond the m most
+    frequent features: alpha as n/m -> inf), each within the spread of the paper's own
+    points about its lines; steep frequencies scale faster in strong superposition."""
+    sets = ("grid.data.feature_probability=[{power_law={alpha=0.25}},{power_law={alpha=1.0}}]",)
     sweep = S.load(ROOT / "sweeps" / "scaling_superposition.toml", "default", sets=sets)
     runner.run_sweep(sweep, tmp_path / "s")
     res = store.open_results(tmp_path / "s")
     alpha = scaling.power_law_alpha(res.column("data.feature_probability"))
     wd = res.column("train.weight_decay").astype(float)
-    fits = scaling.exponent_table(
-        res.params["n_hidden"], res.column("loss").astype(float), alpha=alpha, wd=wd
-    )
+    m, n = res.params["n_hidden"], int(res.params["n_features"][0])
+    fits = scaling.exponent_table(m, res.column("loss").astype(float), alpha=alpha, wd=wd)
     for a, w, e in zip(fits["alpha"], fits["wd"], fits["exponent"]):
-        regime = "strong" if w < 0 else "weak"
-        assert abs(e - scaling.paper_exponent(a, regime)) < PAPER_SPREAD, (a, w, e)
+        if w < 0:
+            want = scaling.paper_exponent(a, "strong")
+        else:
+            want = scaling.weak_exponent(power_law(n, a), np.unique(m))
+        assert abs(e - want) < PAPER_SPREAD, (a, w, e, want)
     strong = dict(zip(fits["alpha"][fits["wd"] < 0], fits["exponent"][fits["wd"] < 0]))
-    assert strong[1.0] > strong[0.25] + 0.2  # the 2 alpha law for steep frequencies
+    assert strong[1.0] > strong[0.25] + 0.3  # the 2 alpha law for steep frequencies
