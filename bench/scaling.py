@@ -4,9 +4,9 @@ loop (bench/scaling_torch.py), on this machine, in one run.
     python -m bench.scaling            ~5 minutes on a 2-core CPU
 
 Workload: the models of sweeps/scaling_superposition.toml at its default scale (n = 200,
-widths m = 3..20, six alphas, weight decay -1 and 0.11: 72 models, batch 128), the same
-models (and batch) on both sides, `STEPS` optimizer steps each. geomtoy trains them as `geomtoy run`
-does: one compiled program per width (6 groups), all of a group's instances at once,
+widths m = 4..20, six alphas, weight decay -1 and 0.11, three seeds: 216 models, batch
+128), the same models (and batch) on both sides, `STEPS` optimizer steps each. geomtoy
+trains them as `geomtoy run` does: one compiled program per width (6 groups), all of a group's instances at once,
 `parallel.setup("auto")` (on CPU one device per core); the first chunk of each group
 (tracing and compilation) is timed apart, then a second chunk of STEPS steps is the rate.
 The reference trains the 48 models one after another, as their scripts do (one torch

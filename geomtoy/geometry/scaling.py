@@ -27,7 +27,8 @@ registry.check_math("geomtoy.geometry.scaling.MEAN_SQUARE", registry.MAGNITUDES,
 
 STRONG_EXPONENT = 1.0
 """The loss-vs-m exponent of strong superposition for not too steep frequencies (Liu et
-al.: loss ~ 1/m, measured for data exponents 1 + alpha from 0 to about 1.5)."""
+al.: loss ~ 1/m, their line up to data exponent 1 + alpha = 1.5; their fitted points rise
+above it from about 1.25)."""
 REPRESENTED_NORM = 0.5
 """A feature is represented when its vector's norm ||W_i|| exceeds this (Liu et al.'s
 fraction of represented features counts ||W_i|| > 1/2; norms are ~0 or ~1)."""
