@@ -115,7 +115,7 @@ def test_a_misspelt_bundled_sweep_gets_a_suggestion(capsys):
     assert len(err) == 1 and "did you mean pentagon?" in err[0], err
 
 
-@pytest.mark.parametrize("command", ["analyze", "export"])
+@pytest.mark.parametrize("command", ["analyze", "export", "merge"])
 def test_a_missing_directory_is_called_missing(command, tmp_path, capsys):
     assert run_cli([command, tmp_path / "nowhere"]) == 2
     err = capsys.readouterr().err.splitlines()

@@ -349,14 +349,20 @@ class Results:
         return getattr(self, table).column(name).to_numpy(zero_copy_only=False)
 
 
+def existing_directory(path: str | Path) -> Path:
+    """path, if it is a directory (else SweepError: missing, or not a directory)."""
+    path = Path(path)
+    if not path.exists():
+        raise SweepError(path, None, "no such directory")
+    if not path.is_dir():
+        raise SweepError(path, None, "not a directory; give a results directory")
+    return path
+
+
 def open_results(path: str | Path) -> Results:
     """Load a complete results directory, checking every file it reads (SweepError naming
     the file and the problem if it is not one, or is damaged)."""
-    rd = ResultsDir(Path(path))
-    if not rd.path.exists():
-        raise SweepError(rd.path, None, "no such directory")
-    if not rd.path.is_dir():
-        raise SweepError(rd.path, None, "not a directory; give a results directory")
+    rd = ResultsDir(existing_directory(path))
     meta = rd.read_meta()
     if meta is None:
         raise SweepError(rd.path, "meta.json", "not a geomtoy results directory")

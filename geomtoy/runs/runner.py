@@ -51,6 +51,7 @@ from geomtoy.results.store import (
     atomic_save_npz,
     atomic_write_json,
     atomic_write_parquet,
+    existing_directory,
     now,
     open_results,
 )
@@ -278,7 +279,8 @@ def finish(path: str | Path) -> Results:
             raise SweepError(Path(path) / "meta.json", "fingerprint", reason)
         return recorded_blocks(sweep, meta)  # the blocks its processes trained
 
-    merge(Path(path), rebuild, lambda sweep, rd: of_sweep(sweep).assemble(sweep, rd))
+    path = existing_directory(path)
+    merge(path, rebuild, lambda sweep, rd: of_sweep(sweep).assemble(sweep, rd))
     return open_results(path)
 
 
