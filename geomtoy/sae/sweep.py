@@ -226,6 +226,7 @@ def loads(text: str, file: str, scale: str = "default", sets=(), results_root=No
                 source=toys.static[t]["kind"], structure=toys.static[t]["structure"],
                 set_size=toys.static[t]["set_size"], magnitude=toys.static[t]["magnitude"],
                 output_activation=toys.static[t]["activation"],
+                shared_data=toys.static[t]["kind"] in sources.DICTIONARIES,
                 **{f: values[k] for f, k in STATIC.items()},
             )  # fmt: skip
             for s in range(r["train.seeds"]):
