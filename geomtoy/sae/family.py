@@ -122,6 +122,7 @@ def hparams(sweep: Plan, group: Group, rows: np.ndarray, mesh) -> sae_train.SAEH
         importance=toys.importance[t], l1_coefficient=values["l1"][ids], k=values["k"][ids],
         lr=values["lr"][ids], seed=sweep.seed[ids], instance_id=ids, mesh=mesh,
         target_l0=values["target_l0"][ids], source_id=toys.ids[t],
+        jumprelu_threshold=values["threshold"][ids],
         dist=None if toys.dist is None else jax.tree.map(lambda a: a[t], toys.dist),
     )  # fmt: skip
 

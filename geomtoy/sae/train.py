@@ -91,12 +91,14 @@ class SAEHParams:
     importance: jax.Array  # (I, n) of the toy model's loss (the downstream loss)
     target_l0: jax.Array  # (I,): L0 the sparsity coefficient is steered to (0: fixed)
     source_id: jax.Array  # (I,) int32: the source's stream (shape.shared_data)
+    jumprelu_threshold: jax.Array  # (I,): JumpReLU's initial threshold
     dist: Benchmark  # (I, n, ...) synthbench leaves (inert for other sources)
 
     @classmethod
     def create(
         cls, W, b=None, *, feature_probability, importance=1.0, l1_coefficient=0.0, k=1,
         lr=1e-3, seed=0, instance_id=None, mesh=None, target_l0=0.0, dist=None, source_id=0,
+        jumprelu_threshold=sae.JUMPRELU_INIT_THRESHOLD,
     ) -> SAEHParams:  # fmt: skip
         """Broadcast per-SAE values (scalars or (I,)) and toy data to the instance axis;
         W (I, m, n) gives I, b defaults to zeros. The leaves go on `mesh`
@@ -119,6 +121,7 @@ class SAEHParams:
             importance=_per_feature(importance, I, n),
             target_l0=each(target_l0, np.float32, (I,)),
             source_id=each(source_id, np.int32, (I,)),
+            jumprelu_threshold=each(jumprelu_threshold, np.float32, (I,)),
             dist=_benchmark_leaves(dist, I, n),
         )
         # Straight from the host onto the instance mesh (or the default device): a staging
@@ -148,6 +151,7 @@ class SAEState:
     fired: jax.Array  # (width,) int32: samples each latent fired on since the last check
     threshold: jax.Array  # BatchTopK's inference threshold (running mean)
     coefficient: jax.Array  # the sparsity coefficient (steered when target_l0 > 0)
+    integral: jax.Array  # L0 steering's integral of log(coefficient) (model.steer)
 
     def replace(self, **changes) -> SAEState:
         return dataclasses.replace(self, **changes)
@@ -177,14 +181,16 @@ def _resample_uniform(shape: SAEShape, stream) -> jax.Array:
 
 def init_one(shape: SAEShape, root_seed, hp: SAEHParams) -> SAEState:
     key = rng.instance_key(root_seed, hp.instance_id, hp.seed)
-    params = sae.init_params(rng.init_key(key), shape.n_hidden, shape.width)
+    params = sae.init_params(rng.init_key(key), shape.n_hidden, shape.width, hp.jumprelu_threshold)
+    coefficient = sae.initial_coefficient(hp.l1_coefficient, hp.target_l0)
     return SAEState(
         params=params,
         opt_state=_optimizer(shape, hp).init(params),
         step=jnp.zeros((), jnp.int32),
         fired=jnp.zeros((shape.width,), jnp.int32),
         threshold=jnp.zeros((), jnp.float32),
-        coefficient=sae.initial_coefficient(hp.l1_coefficient, hp.target_l0),
+        coefficient=coefficient,
+        integral=jnp.log(jnp.maximum(coefficient, 1e-30)),
     )
 
 
@@ -206,7 +212,9 @@ def update_one(shape: SAEShape, h, stream, hp: SAEHParams, state: SAEState):
     fired, threshold = state.fired, state.threshold
     if shape.resample_every:  # firing counts only feed the resampling check
         fired = fired + jnp.sum(f > 0, axis=1, dtype=jnp.int32)
-    coefficient = sae.steer(coefficient, jnp.sum(f > 0) / f.shape[1], hp.target_l0)
+    l0, progress = jnp.sum(f > 0) / f.shape[1], state.step / shape.steps
+    integral, steered = sae.steer(state.integral, l0, hp.target_l0, progress)
+    coefficient = jnp.where(steered > 0, steered, coefficient)
     if sae.ACTIVATIONS[shape.activation].running_threshold:  # inference threshold: a mean
         m, now = sae.THRESHOLD_MOMENTUM, sae.batch_threshold(f)
         threshold = jnp.where(state.step == 0, now, m * threshold + (1.0 - m) * now)
@@ -215,10 +223,10 @@ def update_one(shape: SAEShape, h, stream, hp: SAEHParams, state: SAEState):
         check = (step % shape.resample_every == 0) & (step < shape.resample_until * shape.steps)
         dead = check & (fired == 0)
         u = _resample_uniform(shape, stream)
-        params = sae.resample(params, dead, h, recon, u, shape.resample_scale)
+        params = sae.resample(params, dead, h, recon, u, shape.resample_scale, hp.jumprelu_threshold)
         opt_state = sae.reset_moments(opt_state, dead)
         fired = jnp.where(check, 0, fired)
-    state = SAEState(params, opt_state, step, fired, threshold, coefficient)
+    state = SAEState(params, opt_state, step, fired, threshold, coefficient, integral)
     return state, value
 
 
