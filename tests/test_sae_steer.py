@@ -16,23 +16,25 @@ TOLERANCE = 0.1
 
 
 def test_steer_steps_are_symmetric_bounded_and_windowed():
-    c0 = jnp.log(0.1)
-    mid = 0.5
-    up, c_up = sae.steer(c0, 8.0, 4.0, mid)  # twice too dense
-    down, c_down = sae.steer(c0, 2.0, 4.0, mid)  # twice too sparse
+    c0, e0, mid = jnp.log(0.1), jnp.float32(0.0), 0.5
+    up, e_up, c_up = sae.steer(c0, e0, 8.0, 4.0, mid)  # twice too dense
+    down, e_down, _ = sae.steer(c0, e0, 2.0, 4.0, mid)  # twice too sparse
     step = sae.TARGET_RATE * np.log(2)  # float32 sums near log(0.1): 1e-6 absolute
     assert float(up - c0) == pytest.approx(step, abs=1e-6)
     assert float(down - c0) == pytest.approx(-step, abs=1e-6)
-    assert float(jnp.log(c_up)) == pytest.approx(float(up) + sae.TARGET_GAIN * np.log(2), 1e-5)
-    far, _ = sae.steer(c0, 1e4, 4.0, mid)  # a batch far too dense moves it at most RATE
-    dead, _ = sae.steer(c0, 0.0, 4.0, mid)  # and a dead one no further than -RATE
+    smooth = (1 - sae.TARGET_SMOOTHING) * np.log(2)  # the moving average's first step
+    assert float(e_up) == pytest.approx(smooth, rel=1e-5)
+    assert float(e_down) == pytest.approx(-smooth, rel=1e-5)
+    assert float(jnp.log(c_up)) == pytest.approx(float(up) + sae.TARGET_GAIN * smooth, 1e-5)
+    far, _, _ = sae.steer(c0, e0, 1e4, 4.0, mid)  # far too dense: at most RATE
+    dead, _, _ = sae.steer(c0, e0, 0.0, 4.0, mid)  # and a dead batch no further than -RATE
     assert float(far - c0) == pytest.approx(sae.TARGET_RATE, abs=1e-6)
     assert float(dead - c0) == pytest.approx(-sae.TARGET_RATE, abs=1e-6)
     for progress in (0.0, sae.TARGET_WARMUP / 2, 1.0 - sae.TARGET_SETTLE / 2):
-        held, coefficient = sae.steer(c0, 8.0, 4.0, progress)
-        assert held == c0 and coefficient == 0.0  # 0: the caller keeps its coefficient
-    held, coefficient = sae.steer(c0, 8.0, 0.0, mid)  # no target: nothing steered
-    assert held == c0 and coefficient == 0.0
+        held, e, coefficient = sae.steer(c0, e0, 8.0, 4.0, progress)
+        assert held == c0 and e == e0 and coefficient == 0.0  # 0: the caller keeps its own
+    held, e, coefficient = sae.steer(c0, e0, 8.0, 0.0, mid)  # no target: nothing steered
+    assert held == c0 and e == e0 and coefficient == 0.0
     assert sae.initial_coefficient(0.0, 5.0) == pytest.approx(sae.TARGET_START)
 
 
@@ -42,16 +44,16 @@ def _closed_loop(steps, target, speed=0.003, gamma=1.8, c_star=0.3, dense=12.0):
     `dense` * target at the start and the target at c = c_star. Returns L0 per step."""
 
     def step(carry, t):
-        integral, c, s = carry
+        integral, e, c, s = carry
         l0 = dense * target * jnp.exp(-gamma * s)
         s_eq = (jnp.log(c) - jnp.log(c_star)) + jnp.log(dense) / gamma
         s = s + jnp.clip(s_eq - s, -speed, speed)
-        integral, steered = sae.steer(integral, l0, target, t / steps)
+        integral, e, steered = sae.steer(integral, e, l0, target, t / steps)
         c = jnp.where(steered > 0, steered, c)
-        return (integral, c, s), l0
+        return (integral, e, c, s), l0
 
     c0 = jnp.float32(sae.TARGET_START)
-    carry = (jnp.log(c0), c0, jnp.float32(0.0))
+    carry = (jnp.log(c0), jnp.float32(0.0), c0, jnp.float32(0.0))
     _, l0 = jax.lax.scan(step, carry, jnp.arange(steps, dtype=jnp.float32))
     return np.asarray(l0)
 

@@ -90,6 +90,9 @@ TARGET_RATE = 0.005
 """L0 targeting (`steer`): the most the integral of log(coefficient) moves in one step."""
 TARGET_GAIN = 2.0
 """L0 targeting: the proportional term, log(coefficient) per unit of log(L0 / target)."""
+TARGET_SMOOTHING = 0.98
+"""L0 targeting: the proportional term reads the error's moving average (this momentum,
+about 50 steps), not one batch's: the coefficient does not jitter with batch noise."""
 TARGET_WARMUP = 0.05
 """L0 targeting: the share of the steps, at the start, with the starting coefficient."""
 TARGET_SETTLE = 0.05
@@ -299,15 +302,17 @@ def initial_coefficient(l1_coefficient, target_l0):
     return jnp.where(steered, TARGET_START, l1_coefficient).astype(jnp.float32)
 
 
-def steer(integral, l0, target_l0, progress):
-    """(integral, coefficient) after a batch of mean L0 `l0` at `progress` (step / steps)
-    of training, for an SAE steered to target_l0 > 0 (the coefficient is exp(integral)
-    before the first call).
+def steer(integral, smoothed, l0, target_l0, progress):
+    """(integral, error, coefficient) after a batch of mean L0 `l0` at `progress` (step /
+    steps) of training, for an SAE steered to target_l0 > 0, from the previous integral and
+    smoothed error (at the start: log of the starting coefficient, and 0). The coefficient
+    is 0 where nothing is steered: the caller keeps its own.
 
     PI control on log(coefficient), with error e = clip(log(l0 / target), -1, 1) (a batch
     twice too dense and one twice too sparse pull equally hard; the clip bounds a step):
     the integral moves by TARGET_RATE * e per step and the coefficient is
-    exp(integral + TARGET_GAIN * e). The sparsity of an Adam-trained SAE answers a new
+    exp(integral + TARGET_GAIN * E), E the moving average of e (TARGET_SMOOTHING). The
+    sparsity of an Adam-trained SAE answers a new
     coefficient only after some hundred steps (Adam moves each weight, a JumpReLU
     threshold included, by about lr per step whatever the gradient's size), so an
     integral alone runs far past the right value while L0 is still falling and the
@@ -318,7 +323,9 @@ def steer(integral, l0, target_l0, progress):
     error = jnp.clip(jnp.log(jnp.maximum(l0, 1e-6) / jnp.maximum(target_l0, 1e-30)), -1.0, 1.0)
     on = (target_l0 > 0) & (progress >= TARGET_WARMUP) & (progress < 1.0 - TARGET_SETTLE)
     new = integral + TARGET_RATE * error
-    return jnp.where(on, new, integral), jnp.where(on, jnp.exp(new + TARGET_GAIN * error), 0.0)
+    smooth = TARGET_SMOOTHING * smoothed + (1.0 - TARGET_SMOOTHING) * error
+    coefficient = jnp.where(on, jnp.exp(new + TARGET_GAIN * smooth), 0.0)
+    return jnp.where(on, new, integral), jnp.where(on, smooth, smoothed), coefficient
 
 
 def batch_threshold(f: jax.Array) -> jax.Array:

@@ -152,6 +152,7 @@ class SAEState:
     threshold: jax.Array  # BatchTopK's inference threshold (running mean)
     coefficient: jax.Array  # the sparsity coefficient (steered when target_l0 > 0)
     integral: jax.Array  # L0 steering's integral of log(coefficient) (model.steer)
+    error: jax.Array  # L0 steering's smoothed error (model.steer)
 
     def replace(self, **changes) -> SAEState:
         return dataclasses.replace(self, **changes)
@@ -191,6 +192,7 @@ def init_one(shape: SAEShape, root_seed, hp: SAEHParams) -> SAEState:
         threshold=jnp.zeros((), jnp.float32),
         coefficient=coefficient,
         integral=jnp.log(jnp.maximum(coefficient, 1e-30)),
+        error=jnp.zeros((), jnp.float32),
     )
 
 
@@ -213,7 +215,7 @@ def update_one(shape: SAEShape, h, stream, hp: SAEHParams, state: SAEState):
     if shape.resample_every:  # firing counts only feed the resampling check
         fired = fired + jnp.sum(f > 0, axis=1, dtype=jnp.int32)
     l0, progress = jnp.sum(f > 0) / f.shape[1], state.step / shape.steps
-    integral, steered = sae.steer(state.integral, l0, hp.target_l0, progress)
+    integral, error, steered = sae.steer(state.integral, state.error, l0, hp.target_l0, progress)
     coefficient = jnp.where(steered > 0, steered, coefficient)
     if sae.ACTIVATIONS[shape.activation].running_threshold:  # inference threshold: a mean
         m, now = sae.THRESHOLD_MOMENTUM, sae.batch_threshold(f)
@@ -226,7 +228,7 @@ def update_one(shape: SAEShape, h, stream, hp: SAEHParams, state: SAEState):
         params = sae.resample(params, dead, h, recon, u, shape.resample_scale, hp.jumprelu_threshold)
         opt_state = sae.reset_moments(opt_state, dead)
         fired = jnp.where(check, 0, fired)
-    state = SAEState(params, opt_state, step, fired, threshold, coefficient, integral)
+    state = SAEState(params, opt_state, step, fired, threshold, coefficient, integral, error)
     return state, value
 
 
