@@ -148,7 +148,6 @@ def test_instance_does_not_depend_on_its_batch():
     np.testing.assert_allclose(both.stats["mse"][1:2], one.stats["mse"], rtol=1e-5)
 
 
-
 SHARED = dict(batch_size=64, source="synthetic", resample_every=10, eval_samples=1024,
               shared_data=True)  # fmt: skip
 
@@ -165,7 +164,8 @@ def test_shared_data_sae_does_not_depend_on_its_block():
                                          l1_coefficient=[0.0, 0.1, 0.2])  # fmt: skip
         block = sae_train.train_saes(shape, hp, chunk_steps=7)
         for i in range(3):
-            alone = sae_train.train_saes(shape, jax.tree.map(lambda a: a[i : i + 1], hp), 0, 20)
+            one = jax.tree.map(lambda a, i=i: a[i : i + 1], hp)
+            alone = sae_train.train_saes(shape, one, 0, 20)
             np.testing.assert_allclose(block.params.W_dec[i : i + 1], alone.params.W_dec,
                                        rtol=1e-5, atol=1e-6)  # fmt: skip
 

@@ -303,23 +303,23 @@ def initial_coefficient(l1_coefficient, target_l0):
 
 
 def steer(integral, smoothed, l0, target_l0, progress):
-    """(integral, error, coefficient) after a batch of mean L0 `l0` at `progress` (step /
-    steps) of training, for an SAE steered to target_l0 > 0, from the previous integral and
-    smoothed error (at the start: log of the starting coefficient, and 0). The coefficient
-    is 0 where nothing is steered: the caller keeps its own.
+    """(integral, smoothed error, coefficient) after a batch of mean L0 `l0` at `progress`
+    (step / steps) of training, for an SAE steered to target_l0 > 0, from the previous
+    integral and smoothed error (at the start: log of the starting coefficient, and 0).
+    The coefficient is 0 where nothing is steered: the caller keeps its own.
 
-    PI control on log(coefficient), with error e = clip(log(l0 / target), -1, 1) (a batch
-    twice too dense and one twice too sparse pull equally hard; the clip bounds a step):
-    the integral moves by TARGET_RATE * e per step and the coefficient is
-    exp(integral + TARGET_GAIN * E), E the moving average of e (TARGET_SMOOTHING). The
-    sparsity of an Adam-trained SAE answers a new
-    coefficient only after some hundred steps (Adam moves each weight, a JumpReLU
-    threshold included, by about lr per step whatever the gradient's size), so an
-    integral alone runs far past the right value while L0 is still falling and the
-    latents overshoot into a sparsity they do not come back from; the proportional term
-    lifts the coefficient while the batch is too dense and drops it as L0 arrives.
-    Steering starts after TARGET_WARMUP of the steps (at the starting coefficient, while
-    the dictionary first forms) and the coefficient is held for the last TARGET_SETTLE."""
+    PI control on log(coefficient), with the error e = clip(log(l0 / target), -1, 1): a
+    batch twice too dense and one twice too sparse pull equally hard, and the clip bounds
+    a step. The integral moves by TARGET_RATE * e per step and the coefficient is
+    exp(integral + TARGET_GAIN * E), E the moving average of e (TARGET_SMOOTHING).
+    An Adam-trained SAE answers a new coefficient only after some hundred steps (Adam
+    moves each weight, a JumpReLU threshold included, by about lr per step whatever the
+    gradient's size). An integral alone therefore runs far past the right value while L0
+    is still falling, and the latents overshoot into a sparsity they do not come back
+    from; the proportional term lifts the coefficient while the batches are too dense and
+    lets it fall as L0 arrives. Steering starts after TARGET_WARMUP of the steps (at the
+    starting coefficient, while the dictionary first forms), and the coefficient is held
+    for the last TARGET_SETTLE."""
     error = jnp.clip(jnp.log(jnp.maximum(l0, 1e-6) / jnp.maximum(target_l0, 1e-30)), -1.0, 1.0)
     on = (target_l0 > 0) & (progress >= TARGET_WARMUP) & (progress < 1.0 - TARGET_SETTLE)
     new = integral + TARGET_RATE * error
@@ -336,7 +336,12 @@ def batch_threshold(f: jax.Array) -> jax.Array:
 
 
 def resample(
-    p: SAEParams, dead: jax.Array, h: jax.Array, recon: jax.Array, u: jax.Array, scale: float,
+    p: SAEParams,
+    dead: jax.Array,
+    h: jax.Array,
+    recon: jax.Array,
+    u: jax.Array,
+    scale: float,
     threshold=JUMPRELU_INIT_THRESHOLD,
 ) -> SAEParams:
     """Anthropic's resampling of the dead latents (width,) bool from the batch h (m, B).

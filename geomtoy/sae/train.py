@@ -225,7 +225,9 @@ def update_one(shape: SAEShape, h, stream, hp: SAEHParams, state: SAEState):
         check = (step % shape.resample_every == 0) & (step < shape.resample_until * shape.steps)
         dead = check & (fired == 0)
         u = _resample_uniform(shape, stream)
-        params = sae.resample(params, dead, h, recon, u, shape.resample_scale, hp.jumprelu_threshold)
+        params = sae.resample(
+            params, dead, h, recon, u, shape.resample_scale, hp.jumprelu_threshold
+        )
         opt_state = sae.reset_moments(opt_state, dead)
         fired = jnp.where(check, 0, fired)
     state = SAEState(params, opt_state, step, fired, threshold, coefficient, integral, error)
