@@ -13,27 +13,29 @@ from geomtoy.sae import train as sae_train
 
 TOLERANCE = 0.1
 """Every steered SAE lands within 10% of its target L0 (the bound docs/sae.md states)."""
+RATE = sae.ACTIVATIONS["jumprelu"].steer_rate
+"""The rate-limited plant below stands for a JumpReLU, so its integral rate is used."""
 
 
 def test_steer_steps_are_symmetric_bounded_and_windowed():
     c0, e0, mid = jnp.log(0.1), jnp.float32(0.0), 0.5
-    up, e_up, c_up = sae.steer(c0, e0, 8.0, 4.0, mid)  # twice too dense
-    down, e_down, _ = sae.steer(c0, e0, 2.0, 4.0, mid)  # twice too sparse
-    step = sae.TARGET_RATE * np.log(2)  # float32 sums near log(0.1): 1e-6 absolute
+    up, e_up, c_up = sae.steer(c0, e0, 8.0, 4.0, mid, RATE)  # twice too dense
+    down, e_down, _ = sae.steer(c0, e0, 2.0, 4.0, mid, RATE)  # twice too sparse
+    step = RATE * np.log(2)  # float32 sums near log(0.1): 1e-6 absolute
     assert float(up - c0) == pytest.approx(step, abs=1e-6)
     assert float(down - c0) == pytest.approx(-step, abs=1e-6)
     smooth = (1 - sae.TARGET_SMOOTHING) * np.log(2)  # the moving average's first step
     assert float(e_up) == pytest.approx(smooth, rel=1e-5)
     assert float(e_down) == pytest.approx(-smooth, rel=1e-5)
     assert float(jnp.log(c_up)) == pytest.approx(float(up) + sae.TARGET_GAIN * smooth, 1e-5)
-    far, _, _ = sae.steer(c0, e0, 1e4, 4.0, mid)  # far too dense: at most RATE
-    dead, _, _ = sae.steer(c0, e0, 0.0, 4.0, mid)  # and a dead batch no further than -RATE
-    assert float(far - c0) == pytest.approx(sae.TARGET_RATE, abs=1e-6)
-    assert float(dead - c0) == pytest.approx(-sae.TARGET_RATE, abs=1e-6)
+    far, _, _ = sae.steer(c0, e0, 1e4, 4.0, mid, RATE)  # far too dense: at most RATE
+    dead, _, _ = sae.steer(c0, e0, 0.0, 4.0, mid, RATE)  # and a dead batch no further than -RATE
+    assert float(far - c0) == pytest.approx(RATE, abs=1e-6)
+    assert float(dead - c0) == pytest.approx(-RATE, abs=1e-6)
     for progress in (0.0, sae.TARGET_WARMUP / 2, 1.0 - sae.TARGET_SETTLE / 2):
-        held, e, coefficient = sae.steer(c0, e0, 8.0, 4.0, progress)
+        held, e, coefficient = sae.steer(c0, e0, 8.0, 4.0, progress, RATE)
         assert held == c0 and e == e0 and coefficient == 0.0  # 0: the caller keeps its own
-    held, e, coefficient = sae.steer(c0, e0, 8.0, 0.0, mid)  # no target: nothing steered
+    held, e, coefficient = sae.steer(c0, e0, 8.0, 0.0, mid, RATE)  # no target: nothing steered
     assert held == c0 and e == e0 and coefficient == 0.0
     assert sae.initial_coefficient(0.0, 5.0) == pytest.approx(sae.TARGET_START)
 
@@ -48,7 +50,7 @@ def _closed_loop(steps, target, speed=0.003, gamma=1.8, c_star=0.3, dense=12.0):
         l0 = dense * target * jnp.exp(-gamma * s)
         s_eq = (jnp.log(c) - jnp.log(c_star)) + jnp.log(dense) / gamma
         s = s + jnp.clip(s_eq - s, -speed, speed)
-        integral, e, steered = sae.steer(integral, e, l0, target, t / steps)
+        integral, e, steered = sae.steer(integral, e, l0, target, t / steps, RATE)
         c = jnp.where(steered > 0, steered, c)
         return (integral, e, c, s), l0
 

@@ -65,16 +65,17 @@ class Activation:
     uses_k: bool = False  # sparsity set by k (sae.k; sae.target_l0 sets k)
     running_threshold: bool = False  # evaluated at a running batch threshold
     nested: bool = False  # Matryoshka prefixes each reconstruct
+    steer_rate: float = 0.0  # L0 targeting's integral rate (`steer`), 0: k, not steered
 
 
 ACTIVATIONS: dict[str, Activation] = {
     a.name: a
     for a in (
-        Activation("relu", "ReLU with an L1 penalty"),
+        Activation("relu", "ReLU with an L1 penalty", steer_rate=0.0075),
         Activation("topk", "the k largest latents of each sample", uses_k=True),
         Activation("batchtopk", "the k * B largest of the batch", uses_k=True,
                    running_threshold=True),
-        Activation("jumprelu", "learned thresholds with an L0 penalty"),
+        Activation("jumprelu", "learned thresholds with an L0 penalty", steer_rate=0.005),
         Activation("matryoshka_batchtopk", "BatchTopK with nested reconstructing prefixes",
                    uses_k=True, running_threshold=True, nested=True),
     )
@@ -86,8 +87,6 @@ JUMPRELU_BANDWIDTH = 0.05
 """Width of the rectangle kernel of JumpReLU's straight-through pseudo-derivatives."""
 JUMPRELU_INIT_THRESHOLD = 0.01
 """JumpReLU's initial threshold theta of every latent (sae.jumprelu_threshold's default)."""
-TARGET_RATE = 0.005
-"""L0 targeting (`steer`): the most the integral of log(coefficient) moves in one step."""
 TARGET_GAIN = 2.0
 """L0 targeting: the proportional term, log(coefficient) per unit of log(L0 / target)."""
 TARGET_SMOOTHING = 0.98
@@ -302,7 +301,7 @@ def initial_coefficient(l1_coefficient, target_l0):
     return jnp.where(steered, TARGET_START, l1_coefficient).astype(jnp.float32)
 
 
-def steer(integral, smoothed, l0, target_l0, progress):
+def steer(integral, smoothed, l0, target_l0, progress, rate):
     """(integral, smoothed error, coefficient) after a batch of mean L0 `l0` at `progress`
     (step / steps) of training, for an SAE steered to target_l0 > 0, from the previous
     integral and smoothed error (at the start: log of the starting coefficient, and 0).
@@ -310,7 +309,9 @@ def steer(integral, smoothed, l0, target_l0, progress):
 
     PI control on log(coefficient), with the error e = clip(log(l0 / target), -1, 1): a
     batch twice too dense and one twice too sparse pull equally hard, and the clip bounds
-    a step. The integral moves by TARGET_RATE * e per step and the coefficient is
+    a step. The integral moves by `rate` * e per step (the activation's steer_rate: a
+    JumpReLU, whose sparsity moves only through its Adam-paced thresholds, is steered more
+    slowly than an L1 ReLU, whose L0 drifts down as it trains) and the coefficient is
     exp(integral + TARGET_GAIN * E), E the moving average of e (TARGET_SMOOTHING).
     An Adam-trained SAE answers a new coefficient only after some hundred steps (Adam
     moves each weight, a JumpReLU threshold included, by about lr per step whatever the
@@ -322,7 +323,7 @@ def steer(integral, smoothed, l0, target_l0, progress):
     for the last TARGET_SETTLE."""
     error = jnp.clip(jnp.log(jnp.maximum(l0, 1e-6) / jnp.maximum(target_l0, 1e-30)), -1.0, 1.0)
     on = (target_l0 > 0) & (progress >= TARGET_WARMUP) & (progress < 1.0 - TARGET_SETTLE)
-    new = integral + TARGET_RATE * error
+    new = integral + rate * error
     smooth = TARGET_SMOOTHING * smoothed + (1.0 - TARGET_SMOOTHING) * error
     coefficient = jnp.where(on, jnp.exp(new + TARGET_GAIN * smooth), 0.0)
     return jnp.where(on, new, integral), jnp.where(on, smooth, smoothed), coefficient

@@ -215,7 +215,10 @@ def update_one(shape: SAEShape, h, stream, hp: SAEHParams, state: SAEState):
     if shape.resample_every:  # firing counts only feed the resampling check
         fired = fired + jnp.sum(f > 0, axis=1, dtype=jnp.int32)
     l0, progress = jnp.sum(f > 0) / f.shape[1], state.step / shape.steps
-    integral, error, steered = sae.steer(state.integral, state.error, l0, hp.target_l0, progress)
+    rate = sae.ACTIVATIONS[shape.activation].steer_rate
+    integral, error, steered = sae.steer(
+        state.integral, state.error, l0, hp.target_l0, progress, rate
+    )
     coefficient = jnp.where(steered > 0, steered, coefficient)
     if sae.ACTIVATIONS[shape.activation].running_threshold:  # inference threshold: a mean
         m, now = sae.THRESHOLD_MOMENTUM, sae.batch_threshold(f)
