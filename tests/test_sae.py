@@ -6,6 +6,7 @@ import numpy as np
 import optax
 import pytest
 
+from geomtoy.engine import data, rng
 from geomtoy.geometry import recovery
 from geomtoy.sae import model as sae
 from geomtoy.sae import source
@@ -145,3 +146,44 @@ def test_instance_does_not_depend_on_its_batch():
     one = sae_train.train_saes(shape, jax.tree.map(lambda a: a[1:2], hp), chunk_steps=20)
     np.testing.assert_allclose(both.params.W_dec[1:2], one.params.W_dec, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(both.stats["mse"][1:2], one.stats["mse"], rtol=1e-5)
+
+
+SHARED = dict(batch_size=64, source="synthetic", resample_every=10, eval_samples=1024,
+              shared_data=True)  # fmt: skip
+
+
+@pytest.mark.slow
+def test_shared_data_sae_does_not_depend_on_its_block():
+    """SAEs of one source share its stream (shape.shared_data): SAE i trained alone equals
+    row i of a block of three trained in other chunks, where the block mixes two sources
+    (its per-SAE branch) or not."""
+    W = np.stack([source.synthetic_dictionary(s, 2, 5) for s in (0, 0, 1)])
+    shape = sae_train.SAEShape(5, 2, 6, steps=20, **SHARED)
+    for ids in ([0, 0, 1], [3, 3, 3]):
+        hp = sae_train.SAEHParams.create(W, feature_probability=0.2, source_id=ids,
+                                         l1_coefficient=[0.0, 0.1, 0.2])  # fmt: skip
+        block = sae_train.train_saes(shape, hp, chunk_steps=7)
+        for i in range(3):
+            one = jax.tree.map(lambda a, i=i: a[i : i + 1], hp)
+            alone = sae_train.train_saes(shape, one, 0, 20)
+            np.testing.assert_allclose(block.params.W_dec[i : i + 1], alone.params.W_dec,
+                                       rtol=1e-5, atol=1e-6)  # fmt: skip
+
+
+def test_shared_data_batches_come_from_the_source_stream():
+    """With shape.shared_data, every seed of a source trains on the batch of the source's
+    stream (rng.source_key), not its own: the first step's loss of each SAE equals its own
+    init's loss on that batch."""
+    n, m, width, root = 5, 2, 6, 3
+    W = np.repeat(source.synthetic_dictionary(0, m, n)[None], 2, 0)
+    shape = sae_train.SAEShape(n, m, width, steps=1, **SHARED)
+    hp = sae_train.SAEHParams.create(W, feature_probability=0.2, l1_coefficient=0.1,
+                                     seed=[0, 1], source_id=7)  # fmt: skip
+    res = sae_train.train_saes(shape, hp, root_seed=root, chunk_steps=1)
+    stream = data.stream(rng.step_key(rng.source_key(root, 7), 0))
+    x = data.sample_sparse_from_stream(stream, jnp.full(n, 0.2), 64)
+    for i in range(2):
+        key = rng.init_key(rng.instance_key(root, i, i))
+        p = sae.init_params(key, m, width)
+        want, _ = sae.loss("relu", p, jnp.asarray(W[i]) @ x, 0.1)
+        assert res.curves["loss"][0, i] == pytest.approx(float(want), rel=1e-6)

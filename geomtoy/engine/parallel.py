@@ -337,7 +337,9 @@ def on_each_device(fn: Callable, shared, per_instance, *, mesh: Mesh | None):
     )
 
 
-def map_instances(fn: Callable, shared, per_instance, *, mesh: Mesh | None, block: int | None):
+def map_instances(
+    fn: Callable, shared, per_instance, *, mesh: Mesh | None, block: int | None, batched=False
+):
     """fn(shared, one_instance) over the leading axis of `per_instance`, inside `jit`.
 
     Each device maps its own instances (`on_each_device`: no collectives). On a device,
@@ -345,20 +347,27 @@ def map_instances(fn: Callable, shared, per_instance, *, mesh: Mesh | None, bloc
     over vmapped blocks of about `block` instances (`lax.map`), so that one block's step
     temporaries stay in cache on CPU. Blocks are balanced and the last is padded with
     copies of the last instance (computed, then dropped), so all blocks have one shape
-    and the step compiles once.
+    and the step compiles once. `batched`: fn takes a whole block (a leading instance
+    axis) and vmaps itself, so that its instances can share work (one batch for SAEs
+    that read one source).
     """
 
     def local(shared, xs):
         n = jax.tree.leaves(xs)[0].shape[0]
-        one = lambda x: fn(shared, x)
+        one = (lambda x: fn(shared, x)) if batched else jax.vmap(lambda x: fn(shared, x))
         if block is None or block >= n:
-            return jax.vmap(one)(xs)
+            return one(xs)
         k = math.ceil(n / block)
         b = math.ceil(n / k)
         pad = k * b - n
         if pad:
             xs = jax.tree.map(lambda a: jnp.concatenate([a, jnp.repeat(a[-1:], pad, axis=0)]), xs)
-        out = jax.lax.map(one, xs, batch_size=b)
+        if batched:  # a scan over the blocks, each given whole to fn
+            split = jax.tree.map(lambda a: a.reshape(k, b, *a.shape[1:]), xs)
+            out = jax.lax.map(one, split)
+            out = jax.tree.map(lambda a: a.reshape(k * b, *a.shape[2:]), out)
+        else:
+            out = jax.lax.map(lambda x: fn(shared, x), xs, batch_size=b)
         return jax.tree.map(lambda a: a[:n], out) if pad else out
 
     return on_each_device(local, shared, per_instance, mesh=mesh)

@@ -5,6 +5,9 @@ An instance's key is derived from (root seed, instance id, seed) and a step's ke
 training batches whether it trains alone, in a batch of 100,000, split into other
 chunks, on another device or host, or after a resume (docs/design.md, invariants).
 
+Models that read one data source may share its stream instead (`source_key`: root seed,
+source id, step), so their batches are drawn once per step.
+
 Evaluation batches come from the root seed alone, so every instance of a run is scored
 on the same samples (common random numbers): comparing the seeds of one grid point is
 then not noise.
@@ -13,7 +16,7 @@ then not noise.
 import jax
 import numpy as np
 
-_TRAIN, _EVAL = 0, 1
+_TRAIN, _EVAL, _SOURCE = 0, 1, 2
 _INIT, _DATA, _DATASET = 0, 1, 2
 
 
@@ -33,6 +36,13 @@ def instance_key(root_seed, instance_id, seed) -> jax.Array:
     key = jax.random.fold_in(root_key(root_seed), _TRAIN)
     key = jax.random.fold_in(key, instance_id)
     return jax.random.fold_in(key, seed)
+
+
+def source_key(root_seed, source_id) -> jax.Array:
+    """Key of a data source's stream, shared by every model that reads that source (SAEs
+    of one dictionary train on one stream of batches, as SynthSAEBench's do); its step
+    keys come from step_key."""
+    return jax.random.fold_in(jax.random.fold_in(root_key(root_seed), _SOURCE), source_id)
 
 
 def init_key(key: jax.Array) -> jax.Array:

@@ -69,10 +69,11 @@ def instance_block(
 ) -> int | None:
     """Instances a device trains (or, with `evaluation` or `batch` = the evaluation batch,
     evaluates) at once: all of them (None) on GPU and TPU, which want the widest vmap; on
-    CPU a cache-sized block of at least the family's min_block (its cpu_block_bytes)."""
-    if platform != "cpu":
-        return None
+    CPU a cache-sized block of at least the family's min_block (its cpu_block_bytes), or
+    all of them where they share their batches (a block draws each batch once)."""
     family = family_of(shape)
+    if platform != "cpu" or (not evaluation and batch is None and family.shares_batches(shape)):
+        return None
     if evaluation and family.eval_cpu_block is not None:
         return family.eval_cpu_block
     batch = shape.eval_batch if evaluation else batch
@@ -104,6 +105,12 @@ def _init_instances(shape, root_seed, hp, mesh):
 
 @functools.partial(jax.jit, static_argnums=(2, 3, 5, 6), donate_argnums=(0,))
 def _train_chunk(state, hp, shape, n_steps: int, root_seed, mesh, block):
+    family = family_of(shape)
+    if family.shares_batches(shape):
+        return parallel.map_instances(
+            lambda seed, hs: family.chunk_block(shape, n_steps, seed, hs[0], hs[1]),
+            root_seed, (hp, state), mesh=mesh, block=block, batched=True,
+        )  # fmt: skip
     return parallel.map_instances(
         lambda seed, hs: _chunk_one(shape, n_steps, seed, hs[0], hs[1]),
         root_seed,

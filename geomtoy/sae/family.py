@@ -121,7 +121,8 @@ def hparams(sweep: Plan, group: Group, rows: np.ndarray, mesh) -> sae_train.SAEH
         toys.W[t], toys.b[t], feature_probability=toys.feature_probability[t],
         importance=toys.importance[t], l1_coefficient=values["l1"][ids], k=values["k"][ids],
         lr=values["lr"][ids], seed=sweep.seed[ids], instance_id=ids, mesh=mesh,
-        target_l0=values["target_l0"][ids],
+        target_l0=values["target_l0"][ids], source_id=toys.ids[t],
+        jumprelu_threshold=values["threshold"][ids],
         dist=None if toys.dist is None else jax.tree.map(lambda a: a[t], toys.dist),
     )  # fmt: skip
 
@@ -256,6 +257,8 @@ FAMILY = register(
         hparams_type=sae_train.SAEHParams,
         init_one=sae_train.init_one,
         step_one=sae_train.step_one,
+        chunk_block=sae_train.chunk_block,
+        shares_batches=lambda shape: shape.shared_data,
         evaluate_one=None,
         evaluate=_evaluate,
         step_bytes=sae_train.step_bytes,

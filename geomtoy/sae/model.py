@@ -65,16 +65,17 @@ class Activation:
     uses_k: bool = False  # sparsity set by k (sae.k; sae.target_l0 sets k)
     running_threshold: bool = False  # evaluated at a running batch threshold
     nested: bool = False  # Matryoshka prefixes each reconstruct
+    steer_rate: float = 0.0  # L0 targeting's integral rate (`steer`), 0: k, not steered
 
 
 ACTIVATIONS: dict[str, Activation] = {
     a.name: a
     for a in (
-        Activation("relu", "ReLU with an L1 penalty"),
+        Activation("relu", "ReLU with an L1 penalty", steer_rate=0.0075),
         Activation("topk", "the k largest latents of each sample", uses_k=True),
         Activation("batchtopk", "the k * B largest of the batch", uses_k=True,
                    running_threshold=True),
-        Activation("jumprelu", "learned thresholds with an L0 penalty"),
+        Activation("jumprelu", "learned thresholds with an L0 penalty", steer_rate=0.005),
         Activation("matryoshka_batchtopk", "BatchTopK with nested reconstructing prefixes",
                    uses_k=True, running_threshold=True, nested=True),
     )
@@ -85,9 +86,16 @@ THRESHOLD_MOMENTUM = 0.99
 JUMPRELU_BANDWIDTH = 0.05
 """Width of the rectangle kernel of JumpReLU's straight-through pseudo-derivatives."""
 JUMPRELU_INIT_THRESHOLD = 0.01
-"""JumpReLU's initial threshold theta of every latent."""
-TARGET_RATE = 0.01
-"""L0 targeting: per step, log(coefficient) += TARGET_RATE * (L0_batch - target) / target."""
+"""JumpReLU's initial threshold theta of every latent (sae.jumprelu_threshold's default)."""
+TARGET_GAIN = 2.0
+"""L0 targeting: the proportional term, log(coefficient) per unit of log(L0 / target)."""
+TARGET_SMOOTHING = 0.98
+"""L0 targeting: the proportional term reads the error's moving average (this momentum,
+about 50 steps), not one batch's: the coefficient does not jitter with batch noise."""
+TARGET_WARMUP = 0.05
+"""L0 targeting: the share of the steps, at the start, with the starting coefficient."""
+TARGET_SETTLE = 0.05
+"""L0 targeting: the share of the steps, at the end, with the coefficient held fixed."""
 TARGET_START = 1e-3
 """L0 targeting starts from sae.l1_coefficient, or from this when that is 0."""
 MATRYOSHKA_FRACTIONS = (1 / 32, 1 / 8, 1 / 2, 1.0)
@@ -110,15 +118,18 @@ class SAEParams:
         return dataclasses.replace(self, **changes)
 
 
-def init_params(key: jax.Array, n_hidden: int, width: int) -> SAEParams:
-    """Random unit decoder columns, encoder = decoder transpose, zero biases."""
+def init_params(
+    key: jax.Array, n_hidden: int, width: int, threshold=JUMPRELU_INIT_THRESHOLD
+) -> SAEParams:
+    """Random unit decoder columns, encoder = decoder transpose, zero biases, JumpReLU
+    thresholds at `threshold`."""
     W_dec = unit_columns(jax.random.normal(key, (n_hidden, width), jnp.float32))
     return SAEParams(
         W_enc=W_dec.T,
         b_enc=jnp.zeros((width,), jnp.float32),
         W_dec=W_dec,
         b_dec=jnp.zeros((n_hidden,), jnp.float32),
-        log_threshold=jnp.full((width,), jnp.log(JUMPRELU_INIT_THRESHOLD), jnp.float32),
+        log_threshold=jnp.full((width,), jnp.log(threshold), jnp.float32),
     )
 
 
@@ -290,11 +301,32 @@ def initial_coefficient(l1_coefficient, target_l0):
     return jnp.where(steered, TARGET_START, l1_coefficient).astype(jnp.float32)
 
 
-def steer(coefficient, l0, target_l0):
-    """One multiplicative step of the coefficient towards the target L0 (0: unchanged):
-    a batch denser than the target raises it, a sparser one lowers it."""
-    error = (l0 - target_l0) / jnp.maximum(target_l0, 1e-30)
-    return jnp.where(target_l0 > 0, coefficient * jnp.exp(TARGET_RATE * error), coefficient)
+def steer(integral, smoothed, l0, target_l0, progress, rate):
+    """(integral, smoothed error, coefficient) after a batch of mean L0 `l0` at `progress`
+    (step / steps) of training, for an SAE steered to target_l0 > 0, from the previous
+    integral and smoothed error (at the start: log of the starting coefficient, and 0).
+    The coefficient is 0 where nothing is steered: the caller keeps its own.
+
+    PI control on log(coefficient), with the error e = clip(log(l0 / target), -1, 1): a
+    batch twice too dense and one twice too sparse pull equally hard, and the clip bounds
+    a step. The integral moves by `rate` * e per step (the activation's steer_rate: a
+    JumpReLU, whose sparsity moves only through its Adam-paced thresholds, is steered more
+    slowly than an L1 ReLU, whose L0 drifts down as it trains) and the coefficient is
+    exp(integral + TARGET_GAIN * E), E the moving average of e (TARGET_SMOOTHING).
+    An Adam-trained SAE answers a new coefficient only after some hundred steps (Adam
+    moves each weight, a JumpReLU threshold included, by about lr per step whatever the
+    gradient's size). An integral alone therefore runs far past the right value while L0
+    is still falling, and the latents overshoot into a sparsity they do not come back
+    from; the proportional term lifts the coefficient while the batches are too dense and
+    lets it fall as L0 arrives. Steering starts after TARGET_WARMUP of the steps (at the
+    starting coefficient, while the dictionary first forms), and the coefficient is held
+    for the last TARGET_SETTLE."""
+    error = jnp.clip(jnp.log(jnp.maximum(l0, 1e-6) / jnp.maximum(target_l0, 1e-30)), -1.0, 1.0)
+    on = (target_l0 > 0) & (progress >= TARGET_WARMUP) & (progress < 1.0 - TARGET_SETTLE)
+    new = integral + rate * error
+    smooth = TARGET_SMOOTHING * smoothed + (1.0 - TARGET_SMOOTHING) * error
+    coefficient = jnp.where(on, jnp.exp(new + TARGET_GAIN * smooth), 0.0)
+    return jnp.where(on, new, integral), jnp.where(on, smooth, smoothed), coefficient
 
 
 def batch_threshold(f: jax.Array) -> jax.Array:
@@ -305,13 +337,20 @@ def batch_threshold(f: jax.Array) -> jax.Array:
 
 
 def resample(
-    p: SAEParams, dead: jax.Array, h: jax.Array, recon: jax.Array, u: jax.Array, scale: float
+    p: SAEParams,
+    dead: jax.Array,
+    h: jax.Array,
+    recon: jax.Array,
+    u: jax.Array,
+    scale: float,
+    threshold=JUMPRELU_INIT_THRESHOLD,
 ) -> SAEParams:
     """Anthropic's resampling of the dead latents (width,) bool from the batch h (m, B).
 
     recon (B,) is each sample's reconstruction error; sample b is drawn for dead latent j
     with probability recon_b^2 / sum recon^2, by inverting the cumulative sum at the
-    uniform u_j (u: (width,)). Live latents are returned unchanged.
+    uniform u_j (u: (width,)); a JumpReLU threshold restarts at `threshold`. Live latents
+    are returned unchanged.
     """
     weight = recon**2
     cdf = jnp.cumsum(weight)
@@ -329,7 +368,7 @@ def resample(
         b_enc=jnp.where(ok, 0.0, p.b_enc),
         log_threshold=None
         if p.log_threshold is None
-        else jnp.where(ok, jnp.log(JUMPRELU_INIT_THRESHOLD), p.log_threshold),
+        else jnp.where(ok, jnp.log(threshold), p.log_threshold),
     )
 
 

@@ -71,6 +71,9 @@ FIELDS: dict[str, S.Field] = {
     "sae.activation": F(C.choice(tuple(ACTIVATIONS)), "relu", True, " | ".join(ACTIVATIONS)),
     "sae.l1_coefficient": F(C.number(0.0), 0.0, True, "L1 (jumprelu: L0) penalty weight"),
     "sae.k": F(C.integer(1), 1, True, "active latents per sample (topk, batchtopk, matryoshka)"),
+    "sae.jumprelu_threshold": F(
+        C.number(0.0, strict=True), 0.01, True, "jumprelu: initial threshold"
+    ),
     "sae.target_l0": F(C.number(0.0), 0.0, True, "L0 to reach: k, or the coefficient steered"),
     "sae.resample_every": F(C.integer(0), 2500, True, "steps between dead-latent checks (0: off)"),
     "sae.resample_until": F(C.number(0.0), 0.5, True, "fraction of steps with resampling"),
@@ -216,7 +219,8 @@ def loads(text: str, file: str, scale: str = "default", sets=(), results_root=No
         toys = _synthetic(r) if synthetic else _from_results(r, file, results_root, scale)
     axes = parsed.axes
     combos = list(itertools.product(*(a.values for a in axes)))
-    toy_of, point, seed, per = [], [], [], {k: [] for k in ("l1", "k", "lr", "target_l0")}
+    toy_of, point, seed = [], [], []
+    per = {k: [] for k in ("l1", "k", "lr", "target_l0", "threshold")}
     shapes: dict[SAEShape, list[int]] = {}
     for t in range(len(toys.ids)):
         for p, combo in enumerate(combos):
@@ -226,6 +230,7 @@ def loads(text: str, file: str, scale: str = "default", sets=(), results_root=No
                 source=toys.static[t]["kind"], structure=toys.static[t]["structure"],
                 set_size=toys.static[t]["set_size"], magnitude=toys.static[t]["magnitude"],
                 output_activation=toys.static[t]["activation"],
+                shared_data=toys.static[t]["kind"] in sources.DICTIONARIES,
                 **{f: values[k] for f, k in STATIC.items()},
             )  # fmt: skip
             for s in range(r["train.seeds"]):
@@ -238,6 +243,7 @@ def loads(text: str, file: str, scale: str = "default", sets=(), results_root=No
                 per["k"].append(k)
                 per["lr"].append(values["train.lr"])
                 per["target_l0"].append(target)
+                per["threshold"].append(values["sae.jumprelu_threshold"])
     groups = tuple(
         Group(i, shape, np.asarray(rows), _block_size(r["train.block_size"], shape, len(rows)))
         for i, (shape, rows) in enumerate(shapes.items())

@@ -51,6 +51,7 @@ class SAEShape:
     resample_until: float = 0.5  # fraction of steps after which no latent is resampled
     resample_scale: float = 0.2
     eval_samples: int = 2**16
+    shared_data: bool = False  # SAEs of one source read one stream of batches (chunk_block)
 
     def __post_init__(self):
         choices = {
@@ -89,12 +90,15 @@ class SAEHParams:
     feature_probability: jax.Array  # (I, n) of the toy model's data
     importance: jax.Array  # (I, n) of the toy model's loss (the downstream loss)
     target_l0: jax.Array  # (I,): L0 the sparsity coefficient is steered to (0: fixed)
+    source_id: jax.Array  # (I,) int32: the source's stream (shape.shared_data)
+    jumprelu_threshold: jax.Array  # (I,): JumpReLU's initial threshold
     dist: Benchmark  # (I, n, ...) synthbench leaves (inert for other sources)
 
     @classmethod
     def create(
         cls, W, b=None, *, feature_probability, importance=1.0, l1_coefficient=0.0, k=1,
-        lr=1e-3, seed=0, instance_id=None, mesh=None, target_l0=0.0, dist=None,
+        lr=1e-3, seed=0, instance_id=None, mesh=None, target_l0=0.0, dist=None, source_id=0,
+        jumprelu_threshold=sae.JUMPRELU_INIT_THRESHOLD,
     ) -> SAEHParams:  # fmt: skip
         """Broadcast per-SAE values (scalars or (I,)) and toy data to the instance axis;
         W (I, m, n) gives I, b defaults to zeros. The leaves go on `mesh`
@@ -116,6 +120,8 @@ class SAEHParams:
             feature_probability=_per_feature(feature_probability, I, n),
             importance=_per_feature(importance, I, n),
             target_l0=each(target_l0, np.float32, (I,)),
+            source_id=each(source_id, np.int32, (I,)),
+            jumprelu_threshold=each(jumprelu_threshold, np.float32, (I,)),
             dist=_benchmark_leaves(dist, I, n),
         )
         # Straight from the host onto the instance mesh (or the default device): a staging
@@ -145,6 +151,8 @@ class SAEState:
     fired: jax.Array  # (width,) int32: samples each latent fired on since the last check
     threshold: jax.Array  # BatchTopK's inference threshold (running mean)
     coefficient: jax.Array  # the sparsity coefficient (steered when target_l0 > 0)
+    integral: jax.Array  # L0 steering's integral of log(coefficient) (model.steer)
+    error: jax.Array  # L0 steering's smoothed error (model.steer)
 
     def replace(self, **changes) -> SAEState:
         return dataclasses.replace(self, **changes)
@@ -174,20 +182,28 @@ def _resample_uniform(shape: SAEShape, stream) -> jax.Array:
 
 def init_one(shape: SAEShape, root_seed, hp: SAEHParams) -> SAEState:
     key = rng.instance_key(root_seed, hp.instance_id, hp.seed)
-    params = sae.init_params(rng.init_key(key), shape.n_hidden, shape.width)
+    params = sae.init_params(rng.init_key(key), shape.n_hidden, shape.width, hp.jumprelu_threshold)
+    coefficient = sae.initial_coefficient(hp.l1_coefficient, hp.target_l0)
     return SAEState(
         params=params,
         opt_state=_optimizer(shape, hp).init(params),
         step=jnp.zeros((), jnp.int32),
         fired=jnp.zeros((shape.width,), jnp.int32),
         threshold=jnp.zeros((), jnp.float32),
-        coefficient=sae.initial_coefficient(hp.l1_coefficient, hp.target_l0),
+        coefficient=coefficient,
+        integral=jnp.log(jnp.maximum(coefficient, 1e-30)),
+        error=jnp.zeros((), jnp.float32),
     )
 
 
 def step_one(shape: SAEShape, stream, hp: SAEHParams, state: SAEState):
     """One optimizer step of one SAE on a fresh batch, then the resampling check."""
-    h = hidden(hp.toy, _sample(shape, stream, hp))
+    return update_one(shape, hidden(hp.toy, _sample(shape, stream, hp)), stream, hp, state)
+
+
+def update_one(shape: SAEShape, h, stream, hp: SAEHParams, state: SAEState):
+    """One optimizer step of one SAE on the batch h (m, B), then the resampling check
+    (its uniforms from `stream`)."""
     grad_fn = jax.value_and_grad(sae.loss, argnums=1, has_aux=True)
     coefficient = state.coefficient
     (value, (f, recon)), grads = grad_fn(shape.activation, state.params, h, coefficient, hp.k)
@@ -198,7 +214,12 @@ def step_one(shape: SAEShape, stream, hp: SAEHParams, state: SAEState):
     fired, threshold = state.fired, state.threshold
     if shape.resample_every:  # firing counts only feed the resampling check
         fired = fired + jnp.sum(f > 0, axis=1, dtype=jnp.int32)
-    coefficient = sae.steer(coefficient, jnp.sum(f > 0) / f.shape[1], hp.target_l0)
+    l0, progress = jnp.sum(f > 0) / f.shape[1], state.step / shape.steps
+    rate = sae.ACTIVATIONS[shape.activation].steer_rate
+    integral, error, steered = sae.steer(
+        state.integral, state.error, l0, hp.target_l0, progress, rate
+    )
+    coefficient = jnp.where(steered > 0, steered, coefficient)
     if sae.ACTIVATIONS[shape.activation].running_threshold:  # inference threshold: a mean
         m, now = sae.THRESHOLD_MOMENTUM, sae.batch_threshold(f)
         threshold = jnp.where(state.step == 0, now, m * threshold + (1.0 - m) * now)
@@ -207,11 +228,53 @@ def step_one(shape: SAEShape, stream, hp: SAEHParams, state: SAEState):
         check = (step % shape.resample_every == 0) & (step < shape.resample_until * shape.steps)
         dead = check & (fired == 0)
         u = _resample_uniform(shape, stream)
-        params = sae.resample(params, dead, h, recon, u, shape.resample_scale)
+        params = sae.resample(
+            params, dead, h, recon, u, shape.resample_scale, hp.jumprelu_threshold
+        )
         opt_state = sae.reset_moments(opt_state, dead)
         fired = jnp.where(check, 0, fired)
-    state = SAEState(params, opt_state, step, fired, threshold, coefficient)
+    state = SAEState(params, opt_state, step, fired, threshold, coefficient, integral, error)
     return state, value
+
+
+def _one_source(hp: SAEHParams) -> jax.Array:
+    """Whether every SAE of a block reads one source: one stream, one distribution."""
+    leaves = (hp.source_id, hp.feature_probability, *jax.tree.leaves(hp.dist))
+    return jnp.all(jnp.stack([jnp.all(a == a[:1]) for a in leaves]))
+
+
+def chunk_block(shape: SAEShape, n_steps: int, root_seed, hp: SAEHParams, state: SAEState):
+    """n_steps of a block of SAEs (a leading instance axis) with shape.shared_data: every
+    SAE's batch at step t is the one of its source's stream (rng.source_key: root seed,
+    source id, t), read through its own toy W, so a block of one source draws it once
+    per step (the other branch draws each SAE's from its own source: the same values).
+    Resampling draws from each SAE's own stream (instance key, t)."""
+    steps = state.step[0] + jnp.arange(n_steps, dtype=jnp.int32)
+
+    def streams(key_of):  # (n_steps, ...) streams of the steps, derived before the scan
+        return jax.vmap(lambda t: data.stream(rng.step_key(key_of(), t), shape.sampler))(steps)
+
+    source = lambda i: rng.source_key(root_seed, i)
+    first = jax.tree.map(lambda a: a[0], hp)
+    shared = streams(lambda: source(first.source_id))
+    each = jax.vmap(lambda i: streams(lambda: source(i)), out_axes=1)(hp.source_id)
+    instance = lambda i, s: rng.instance_key(root_seed, i, s)
+    own = jax.vmap(lambda i, s: streams(lambda: instance(i, s)), out_axes=1)(
+        hp.instance_id, hp.seed
+    )
+    same = _one_source(hp)
+
+    def step(state, xs):
+        one, per_sae, mine = xs
+        h = jax.lax.cond(
+            same,
+            lambda: jax.vmap(hidden, (0, None))(hp.toy, _sample(shape, one, first)),
+            lambda: jax.vmap(lambda s, p: hidden(p.toy, _sample(shape, s, p)))(per_sae, hp),
+        )
+        return jax.vmap(lambda *a: update_one(shape, *a))(h, mine, hp, state)
+
+    state, losses = jax.lax.scan(step, state, (shared, each, own))
+    return state, jnp.mean(losses, axis=0)
 
 
 def step_bytes(shape: SAEShape, batch: int | None = None) -> int:

@@ -39,6 +39,11 @@ class Family:
         of `stream` (data.stream of the step's key)
     chunk_one(shape, n_steps, root_seed, hp, state) -> (state, mean loss): replaces the
         stream scan for a family whose steps read something fixed (a finite dataset)
+    chunk_block(shape, n_steps, root_seed, hp, state) -> (state, mean loss (I,)): the
+        same for a whole block of instances (a leading instance axis; it vmaps itself),
+        used where shares_batches(shape): instances that read one batch per step (SAEs
+        of one source) draw it once per block, and a device trains its instances as one
+        block
     evaluate_one(shape, root_seed, params, hp) -> loss or {name: value}
 
     Memory (one model per family, read by the dry run, the refusal bound, the accelerator
@@ -77,6 +82,8 @@ class Family:
     label: Callable
     block_keys: tuple[str, ...] = ("W", "b")
     chunk_one: Callable | None = None
+    chunk_block: Callable | None = None
+    shares_batches: Callable = lambda shape: False
     evaluate: Callable | None = None
     accepts: Callable = _always
     resolve: Callable = _same
