@@ -58,6 +58,36 @@ def test_topk_keeps_exactly_k_latents():
         assert int(np.sum(np.asarray(sae.encode("batchtopk", p, h, k)) > 0)) == k * B
 
 
+def _np_topk_latents(pre, k, axis):
+    """NumPy: ReLU of the entries >= the k-th largest (of each column, or of all)."""
+    if axis is None:
+        kth = np.sort(pre, axis=None)[::-1][k - 1]
+    else:
+        kth = np.sort(pre, axis=0)[::-1][k - 1][None, :]
+    return np.where(pre >= kth, np.maximum(pre, 0.0), 0.0)
+
+
+def test_topk_masks_select_as_a_sort_does():
+    """The radix selects (with their early stop) keep the latents a full sort keeps: with
+    ties, negative and zero pre-activations, tiny positive ones, and fewer than k >= 0."""
+    r = np.random.default_rng(7)
+    pre = r.normal(size=(16, 256)).astype(np.float32)
+    pre[:, :8] = np.round(pre[:, :8], 1)  # ties
+    pre[:, 8:16] = -np.abs(pre[:, 8:16])  # columns with no positive entry
+    pre[:3, 16:24] = [[1e-40], [0.0], [-0.0]]  # a subnormal and signed zeros
+    pre[:, 24:32] = -np.abs(pre[:, 24:32])
+    pre[0, 24:32] = 2.0  # one positive entry per column, fewer than k
+    for k in (1, 2, 3, 16):
+        for axis, fn, total in ((0, sae.topk_mask, k), (None, sae.batch_topk_mask, k * 256)):
+            mask = np.asarray(jax.jit(fn)(jnp.asarray(pre), jnp.int32(k)))
+            got = np.where(mask, np.maximum(pre, 0.0), 0.0)
+            np.testing.assert_array_equal(got, _np_topk_latents(pre, total, axis))
+    batched = jax.jit(jax.vmap(sae.batch_topk_mask))(jnp.stack([pre, -pre]), jnp.array([1, 5]))
+    for i, (x, k) in enumerate(((pre, 1), (-pre, 5))):
+        got = np.where(np.asarray(batched[i]), np.maximum(x, 0.0), 0.0)
+        np.testing.assert_array_equal(got, _np_topk_latents(x, k * 256, None))
+
+
 def test_resample_gives_dead_latents_badly_reconstructed_inputs():
     """`resample` draws inputs by squared reconstruction error: with one badly
     reconstructed sample, every dead latent gets its direction and then fires on it."""

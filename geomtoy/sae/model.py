@@ -136,37 +136,53 @@ def pre_activation(p: SAEParams, h: jax.Array) -> jax.Array:
     return p.W_enc @ h + (p.b_enc - p.W_enc @ p.b_dec)[:, None]
 
 
-def _order_key(x: jax.Array) -> jax.Array:
-    """uint32 keys ordered as the float32 values x (the IEEE sign-magnitude trick)."""
-    i = jax.lax.bitcast_convert_type(x, jnp.uint32)
-    return jnp.where(i >> 31 == 1, ~i, i | jnp.uint32(0x80000000))
+def _count_at_least(pre: jax.Array, t: jax.Array, axis: int | None) -> jax.Array:
+    """Entries of pre >= t (of each column for axis=0, of all for None), as float32 (exact
+    below 2**24). The whole-batch count sums rows of 128 first: a reduction over the major
+    axis, which vectorises on CPU."""
+    ones = jnp.where(pre >= (t if axis is None else t[None, :]), 1.0, 0.0)
+    if axis is None:
+        return jnp.sum(jnp.sum(ones.reshape(-1, 128) if ones.size % 128 == 0 else ones, axis=0))
+    return jnp.sum(ones, axis=axis)
 
 
-def _kth_largest_key(u: jax.Array, k, axis: int | None) -> jax.Array:
-    """Key of the k-th largest entry (of each column for axis=0, of all for None), found
-    bit by bit from the top (radix select): 32 passes of compare-and-count, no sort. On
-    CPU a sort of the (width, B) pre-activations cost 10x more than the SAE's matmuls."""
+def _kth_largest_positive(pre: jax.Array, k, axis: int | None) -> jax.Array:
+    """A threshold t >= 0 (per column for axis=0, one for None) with pre >= t true at
+    exactly the entries >= the k-th largest, among the entries >= 0: those a ReLU keeps.
 
-    def bit(b, prefix):
-        candidate = prefix | (jnp.uint32(1) << (31 - b).astype(jnp.uint32))
-        count = jnp.sum(u >= (candidate if axis is None else candidate[None, :]), axis=axis)
-        return jnp.where(count >= k, candidate, prefix)
+    Radix select on the bit pattern of t (a non-negative float32 orders as its bits), from
+    the top bit down: each pass keeps a bit when at least k entries are >= the candidate,
+    and the search stops once exactly k are (every later candidate selects the same
+    entries). No sort: on CPU a sort of the (width, B) pre-activations cost 10x more than
+    the SAE's matmuls. Fewer than k entries >= 0 give t = 0."""
+    k = jnp.asarray(k, jnp.float32)
+    start = jnp.zeros(pre.shape[1:] if axis == 0 else (), jnp.uint32)
 
-    start = jnp.zeros_like(u[0, 0] if axis is None else u[0])  # u's sharding type
-    return jax.lax.fori_loop(0, 32, bit, start, unroll=True)
+    def unfinished(carry):
+        b, _, done = carry
+        return (b < 31) & ~jnp.all(done)
+
+    def bit(carry):
+        b, prefix, done = carry
+        candidate = prefix | (jnp.uint32(1) << (30 - b).astype(jnp.uint32))
+        count = _count_at_least(pre, jax.lax.bitcast_convert_type(candidate, jnp.float32), axis)
+        keep = (count >= k) & ~done
+        return b + 1, jnp.where(keep, candidate, prefix), done | (count == k)
+
+    _, prefix, _ = jax.lax.while_loop(unfinished, bit, (0, start, start > 0))
+    return jax.lax.bitcast_convert_type(prefix, jnp.float32)
 
 
 def topk_mask(pre: jax.Array, k) -> jax.Array:
-    """True at the k largest entries of each column of pre (width, B); k may be traced.
-    Exactly k per column unless values tie."""
-    u = _order_key(pre)
-    return u >= _kth_largest_key(u, k, 0)[None, :]
+    """True at the k largest entries of each column of pre (width, B) that are >= 0 (all
+    a ReLU keeps; a negative entry's latent is 0 either way); k may be traced. Exactly k
+    per column unless values tie or fewer than k are >= 0."""
+    return pre >= _kth_largest_positive(pre, k, 0)[None, :]
 
 
 def batch_topk_mask(pre: jax.Array, k) -> jax.Array:
-    """True at the k * B largest entries of the whole batch pre (width, B)."""
-    u = _order_key(pre)
-    return u >= _kth_largest_key(u, k * pre.shape[1], None)
+    """True at the k * B largest entries >= 0 of the whole batch pre (width, B)."""
+    return pre >= _kth_largest_positive(pre, k * pre.shape[1], None)
 
 
 def _rectangle(u: jax.Array) -> jax.Array:
