@@ -79,7 +79,13 @@ class ToySAE(nn.Module):
         if activation not in ACTIVATIONS:
             raise ValueError(f"activation {activation!r} is not one of {ACTIVATIONS}")
         n, m = W.shape
-        self.W_toy, self.p, self.l1, self.activation, self.k = W, feature_probability, l1, activation, k
+        self.W_toy, self.p, self.l1, self.activation, self.k = (
+            W,
+            feature_probability,
+            l1,
+            activation,
+            k,
+        )
         W_dec = torch.randn((width, m))
         self.W_dec = nn.Parameter(W_dec / W_dec.norm(dim=-1, keepdim=True))
         self.W_enc = nn.Parameter(self.W_dec.detach().T.clone())
