@@ -88,6 +88,26 @@ def test_topk_masks_select_as_a_sort_does():
         np.testing.assert_array_equal(got, _np_topk_latents(x, k * 256, None))
 
 
+@pytest.mark.parametrize("activation", ["topk", "matryoshka_batchtopk"])
+def test_k_architectures_on_four_devices_give_the_one_device_results(activation):
+    """The radix selects' loops run inside each device's program (conftest: 4 CPU
+    devices): the same SAEs as on one device."""
+    from geomtoy.engine import parallel
+
+    shape = sae_train.SAEShape(6, 3, 8, activation=activation, source="synthetic",
+                               batch_size=32, resample_every=0, eval_samples=64)  # fmt: skip
+    W = np.stack([source.synthetic_dictionary(s, 3, 6) for s in range(8)])
+    hp = sae_train.SAEHParams.create(W, feature_probability=0.2, k=np.arange(8) % 3 + 1)
+    out = []
+    for devices in (1, 4):
+        with parallel.devices_used(devices):
+            state = sae_train.init_state(shape, hp)
+            state, loss = sae_train.train_chunk(state, hp, shape, 3)
+            out.append((np.asarray(state.params.W_enc), np.asarray(loss)))
+    np.testing.assert_allclose(out[1][0], out[0][0], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(out[1][1], out[0][1], rtol=1e-5)
+
+
 def test_resample_gives_dead_latents_badly_reconstructed_inputs():
     """`resample` draws inputs by squared reconstruction error: with one badly
     reconstructed sample, every dead latent gets its direction and then fires on it."""

@@ -156,7 +156,7 @@ def _kth_largest_positive(pre: jax.Array, k, axis: int | None) -> jax.Array:
     entries). No sort: on CPU a sort of the (width, B) pre-activations cost 10x more than
     the SAE's matmuls. Fewer than k entries >= 0 give t = 0."""
     k = jnp.asarray(k, jnp.float32)
-    start = jnp.zeros(pre.shape[1:] if axis == 0 else (), jnp.uint32)
+    start = jnp.zeros_like(pre[0] if axis == 0 else pre[0, 0], jnp.uint32)  # pre's sharding
 
     def unfinished(carry):
         b, _, done = carry
