@@ -6,6 +6,7 @@ import numpy as np
 import optax
 import pytest
 
+from geomtoy.engine import parallel
 from geomtoy.geometry import recovery
 from geomtoy.sae import model as sae
 from geomtoy.sae import source
@@ -92,8 +93,6 @@ def test_topk_masks_select_as_a_sort_does():
 def test_k_architectures_on_four_devices_give_the_one_device_results(activation):
     """The radix selects' loops run inside each device's program (conftest: 4 CPU
     devices): the same SAEs as on one device."""
-    from geomtoy.engine import parallel
-
     shape = sae_train.SAEShape(6, 3, 8, activation=activation, source="synthetic",
                                batch_size=32, resample_every=0, eval_samples=64)  # fmt: skip
     W = np.stack([source.synthetic_dictionary(s, 3, 6) for s in range(8)])
