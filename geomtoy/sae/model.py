@@ -146,7 +146,7 @@ def _count_at_least(pre: jax.Array, t: jax.Array, axis: int | None) -> jax.Array
     return jnp.sum(ones, axis=axis)
 
 
-def _kth_largest_positive(pre: jax.Array, k, axis: int | None) -> jax.Array:
+def _kth_largest_positive(pre: jax.Array, k, axis: int | None, found=None) -> jax.Array:
     """A threshold t >= 0 (per column for axis=0, one for None) with pre >= t true at
     exactly the entries >= the k-th largest, among the entries >= 0: those a ReLU keeps.
 
@@ -154,9 +154,11 @@ def _kth_largest_positive(pre: jax.Array, k, axis: int | None) -> jax.Array:
     the top bit down: each pass keeps a bit when at least k entries are >= the candidate,
     and the search stops once exactly k are (every later candidate selects the same
     entries). No sort: on CPU a sort of the (width, B) pre-activations cost 10x more than
-    the SAE's matmuls. Fewer than k entries >= 0 give t = 0."""
+    the SAE's matmuls. Fewer than k entries >= 0 give t = 0. Columns already `found`
+    (bool, per column) are not searched (their t is meaningless)."""
     k = jnp.asarray(k, jnp.float32)
     start = jnp.zeros_like(pre[0] if axis == 0 else pre[0, 0], jnp.uint32)  # pre's sharding
+    found = start > 0 if found is None else found
 
     def unfinished(carry):
         b, _, done = carry
@@ -169,15 +171,43 @@ def _kth_largest_positive(pre: jax.Array, k, axis: int | None) -> jax.Array:
         keep = (count >= k) & ~done
         return b + 1, jnp.where(keep, candidate, prefix), done | (count == k)
 
-    _, prefix, _ = jax.lax.while_loop(unfinished, bit, (0, start, start > 0))
+    _, prefix, _ = jax.lax.while_loop(unfinished, bit, (0, start, found))
     return jax.lax.bitcast_convert_type(prefix, jnp.float32)
+
+
+TOPK_DESCENT_STEPS = 8
+"""TopK: distinct values of a column walked down before the radix select takes over."""
+
+
+def _descend(pre: jax.Array, k) -> tuple[jax.Array, jax.Array]:
+    """(t, found) per column of pre (width, B): walk down its distinct values, largest
+    first, for at most TOPK_DESCENT_STEPS of them, two column reductions each; found
+    where the k-th largest (t, its value) or a value <= 0 (t = 0) was reached. For a
+    small k (the usual per-sample L0) this replaces the radix select's 31 passes."""
+    k = jnp.asarray(k, jnp.float32)
+    t = jnp.full_like(pre[0], jnp.inf)
+
+    def unfinished(carry):
+        i, _, found = carry
+        return (i < TOPK_DESCENT_STEPS) & ~jnp.all(found)
+
+    def down(carry):
+        i, t, found = carry
+        below = jnp.max(jnp.where(pre < t[None, :], pre, -jnp.inf), axis=0)
+        now = (_count_at_least(pre, below, 0) >= k) | (below <= 0)
+        return i + 1, jnp.where(found, t, below), found | now
+
+    _, t, found = jax.lax.while_loop(unfinished, down, (0, t, t < 0))
+    return jnp.maximum(t, 0.0), found
 
 
 def topk_mask(pre: jax.Array, k) -> jax.Array:
     """True at the k largest entries of each column of pre (width, B) that are >= 0 (all
     a ReLU keeps; a negative entry's latent is 0 either way); k may be traced. Exactly k
     per column unless values tie or fewer than k are >= 0."""
-    return pre >= _kth_largest_positive(pre, k, 0)[None, :]
+    t, found = _descend(pre, k)
+    t = jnp.where(found, t, _kth_largest_positive(pre, k, 0, found))
+    return pre >= t[None, :]
 
 
 def batch_topk_mask(pre: jax.Array, k) -> jax.Array:
