@@ -18,7 +18,7 @@ without resampling (which both sides run rarely). Activations:
   jumprelu              f = z H(z - theta), theta = exp(log_threshold) per latent, sparsity
                         the L0 sum H(z - theta), with the rectangle-kernel straight-through
                         pseudo-derivatives of Rajamanoharan et al. 2024 as autograd
-                        Functions (as SAELens writes them; geomtoy.sae.model.jump, step).
+                        Functions (as SAELens writes them; geomtoy.sae.model.jump_l0).
   matryoshka_batchtopk  BatchTopK, and the sum over the nested prefixes of the latents of
                         each prefix's reconstruction error (geomtoy.sae.model.nested_recon).
 

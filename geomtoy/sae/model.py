@@ -240,22 +240,26 @@ jump.defvjp(_jump_fwd, _jump_bwd)
 
 
 @jax.custom_vjp
-def step(z: jax.Array, theta: jax.Array) -> jax.Array:
-    """Heaviside H(z - theta) (width, B); its pseudo-derivative reaches theta only."""
-    return (z > theta[:, None]).astype(z.dtype)
+def jump_l0(z: jax.Array, theta: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """(jump(z, theta) (width, B), its L0 sum_j H(z_j - theta_j) (B,)): JumpReLU's training
+    forward. The L0's pseudo-derivative reaches theta only, -(1 / eps) K((z - theta) / eps);
+    the backward pass forms the rectangle kernel once for both terms' theta gradients."""
+    on = z > theta[:, None]
+    return jnp.where(on, z, 0.0), jnp.sum(on, axis=0, dtype=z.dtype)
 
 
-def _step_fwd(z, theta):
-    return step(z, theta), (z, theta)
+def _jump_l0_fwd(z, theta):
+    return jump_l0(z, theta), (z, theta)
 
 
-def _step_bwd(res, g):
-    z, theta = res
-    kernel = _rectangle((z - theta[:, None]) / JUMPRELU_BANDWIDTH) / JUMPRELU_BANDWIDTH
-    return jnp.zeros_like(z), -jnp.sum(g * kernel, axis=1)
+def _jump_l0_bwd(res, g):
+    (z, theta), (g_f, g_l0) = res, g
+    t = theta[:, None]
+    kernel = _rectangle((z - t) / JUMPRELU_BANDWIDTH) / JUMPRELU_BANDWIDTH
+    return jnp.where(z > t, g_f, 0.0), -jnp.sum(kernel * (g_f * t + g_l0[None, :]), axis=1)
 
 
-step.defvjp(_step_fwd, _step_bwd)
+jump_l0.defvjp(_jump_l0_fwd, _jump_l0_bwd)
 
 
 def encode(activation: str, p: SAEParams, h: jax.Array, k=1, threshold=0.0, train=True):
@@ -318,9 +322,8 @@ def loss(activation: str, p: SAEParams, h: jax.Array, l1_coefficient, k=1):
     l1_coefficient weighs the L1 of f, or for jumprelu the L0 of f."""
     if activation == "jumprelu":
         pre, theta = pre_activation(p, h), jnp.exp(p.log_threshold)
-        f = jump(pre, theta)
+        f, sparsity = jump_l0(pre, theta)
         recon, _, _ = losses(p, h, f)
-        sparsity = jnp.sum(step(pre, theta), axis=0)
         return jnp.mean(recon + l1_coefficient * sparsity), (f, recon)
     f = encode(activation, p, h, k)
     recon, sparsity, _ = losses(p, h, f)
