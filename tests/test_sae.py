@@ -6,7 +6,7 @@ import numpy as np
 import optax
 import pytest
 
-from geomtoy.engine import data, rng
+from geomtoy.engine import data, parallel, rng
 from geomtoy.geometry import recovery
 from geomtoy.sae import model as sae
 from geomtoy.sae import source
@@ -57,6 +57,54 @@ def test_topk_keeps_exactly_k_latents():
         f = sae.encode("topk", p, h, jnp.int32(k))
         assert (np.sum(np.asarray(f) > 0, axis=0) == k).all()
         assert int(np.sum(np.asarray(sae.encode("batchtopk", p, h, k)) > 0)) == k * B
+
+
+def _np_topk_latents(pre, k, axis):
+    """NumPy: ReLU of the entries >= the k-th largest (of each column, or of all)."""
+    if axis is None:
+        kth = np.sort(pre, axis=None)[::-1][k - 1]
+    else:
+        kth = np.sort(pre, axis=0)[::-1][k - 1][None, :]
+    return np.where(pre >= kth, np.maximum(pre, 0.0), 0.0)
+
+
+def test_topk_masks_select_as_a_sort_does():
+    """The radix selects (with their early stop) keep the latents a full sort keeps: with
+    ties, negative and zero pre-activations, tiny positive ones, and fewer than k >= 0."""
+    r = np.random.default_rng(7)
+    pre = r.normal(size=(16, 256)).astype(np.float32)
+    pre[:, :8] = np.round(pre[:, :8], 1)  # ties
+    pre[:, 8:16] = -np.abs(pre[:, 8:16])  # columns with no positive entry
+    pre[:3, 16:24] = [[1e-40], [0.0], [-0.0]]  # a subnormal and signed zeros
+    pre[:, 24:32] = -np.abs(pre[:, 24:32])
+    pre[0, 24:32] = 2.0  # one positive entry per column, fewer than k
+    for k in (1, 2, 3, 16):
+        for axis, fn, total in ((0, sae.topk_mask, k), (None, sae.batch_topk_mask, k * 256)):
+            mask = np.asarray(jax.jit(fn)(jnp.asarray(pre), jnp.int32(k)))
+            got = np.where(mask, np.maximum(pre, 0.0), 0.0)
+            np.testing.assert_array_equal(got, _np_topk_latents(pre, total, axis))
+    batched = jax.jit(jax.vmap(sae.batch_topk_mask))(jnp.stack([pre, -pre]), jnp.array([1, 5]))
+    for i, (x, k) in enumerate(((pre, 1), (-pre, 5))):
+        got = np.where(np.asarray(batched[i]), np.maximum(x, 0.0), 0.0)
+        np.testing.assert_array_equal(got, _np_topk_latents(x, k * 256, None))
+
+
+@pytest.mark.parametrize("activation", ["topk", "matryoshka_batchtopk"])
+def test_k_architectures_on_four_devices_give_the_one_device_results(activation):
+    """The radix selects' loops run inside each device's program (conftest: 4 CPU
+    devices): the same SAEs as on one device."""
+    shape = sae_train.SAEShape(6, 3, 8, activation=activation, source="synthetic",
+                               batch_size=32, resample_every=0, eval_samples=64)  # fmt: skip
+    W = np.stack([source.synthetic_dictionary(s, 3, 6) for s in range(8)])
+    hp = sae_train.SAEHParams.create(W, feature_probability=0.2, k=np.arange(8) % 3 + 1)
+    out = []
+    for devices in (1, 4):
+        with parallel.devices_used(devices):
+            state = sae_train.init_state(shape, hp)
+            state, loss = sae_train.train_chunk(state, hp, shape, 3)
+            out.append((np.asarray(state.params.W_enc), np.asarray(loss)))
+    np.testing.assert_allclose(out[1][0], out[0][0], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(out[1][1], out[0][1], rtol=1e-5)
 
 
 def test_resample_gives_dead_latents_badly_reconstructed_inputs():

@@ -147,37 +147,83 @@ def pre_activation(p: SAEParams, h: jax.Array) -> jax.Array:
     return p.W_enc @ h + (p.b_enc - p.W_enc @ p.b_dec)[:, None]
 
 
-def _order_key(x: jax.Array) -> jax.Array:
-    """uint32 keys ordered as the float32 values x (the IEEE sign-magnitude trick)."""
-    i = jax.lax.bitcast_convert_type(x, jnp.uint32)
-    return jnp.where(i >> 31 == 1, ~i, i | jnp.uint32(0x80000000))
+def _count_at_least(pre: jax.Array, t: jax.Array, axis: int | None) -> jax.Array:
+    """Entries of pre >= t (of each column for axis=0, of all for None), as float32 (exact
+    below 2**24). The whole-batch count sums rows of 128 first: a reduction over the major
+    axis, which vectorises on CPU."""
+    ones = jnp.where(pre >= (t if axis is None else t[None, :]), 1.0, 0.0)
+    if axis is None:
+        return jnp.sum(jnp.sum(ones.reshape(-1, 128) if ones.size % 128 == 0 else ones, axis=0))
+    return jnp.sum(ones, axis=axis)
 
 
-def _kth_largest_key(u: jax.Array, k, axis: int | None) -> jax.Array:
-    """Key of the k-th largest entry (of each column for axis=0, of all for None), found
-    bit by bit from the top (radix select): 32 passes of compare-and-count, no sort. On
-    CPU a sort of the (width, B) pre-activations cost 10x more than the SAE's matmuls."""
+def _kth_largest_positive(pre: jax.Array, k, axis: int | None, found=None) -> jax.Array:
+    """A threshold t >= 0 (per column for axis=0, one for None) with pre >= t true at
+    exactly the entries >= the k-th largest, among the entries >= 0: those a ReLU keeps.
 
-    def bit(b, prefix):
-        candidate = prefix | (jnp.uint32(1) << (31 - b).astype(jnp.uint32))
-        count = jnp.sum(u >= (candidate if axis is None else candidate[None, :]), axis=axis)
-        return jnp.where(count >= k, candidate, prefix)
+    Radix select on the bit pattern of t (a non-negative float32 orders as its bits), from
+    the top bit down: each pass keeps a bit when at least k entries are >= the candidate,
+    and the search stops once exactly k are (every later candidate selects the same
+    entries). No sort: on CPU a sort of the (width, B) pre-activations cost 10x more than
+    the SAE's matmuls. Fewer than k entries >= 0 give t = 0. Columns already `found`
+    (bool, per column) are not searched (their t is meaningless)."""
+    k = jnp.asarray(k, jnp.float32)
+    start = jnp.zeros_like(pre[0] if axis == 0 else pre[0, 0], jnp.uint32)  # pre's sharding
+    found = start > 0 if found is None else found
 
-    start = jnp.zeros_like(u[0, 0] if axis is None else u[0])  # u's sharding type
-    return jax.lax.fori_loop(0, 32, bit, start, unroll=True)
+    def unfinished(carry):
+        b, _, done = carry
+        return (b < 31) & ~jnp.all(done)
+
+    def bit(carry):
+        b, prefix, done = carry
+        candidate = prefix | (jnp.uint32(1) << (30 - b).astype(jnp.uint32))
+        count = _count_at_least(pre, jax.lax.bitcast_convert_type(candidate, jnp.float32), axis)
+        keep = (count >= k) & ~done
+        return b + 1, jnp.where(keep, candidate, prefix), done | (count == k)
+
+    _, prefix, _ = jax.lax.while_loop(unfinished, bit, (0, start, found))
+    return jax.lax.bitcast_convert_type(prefix, jnp.float32)
+
+
+TOPK_DESCENT_STEPS = 8
+"""TopK: distinct values of a column walked down before the radix select takes over."""
+
+
+def _descend(pre: jax.Array, k) -> tuple[jax.Array, jax.Array]:
+    """(t, found) per column of pre (width, B): walk down its distinct values, largest
+    first, for at most TOPK_DESCENT_STEPS of them, two column reductions each; found
+    where the k-th largest (t, its value) or a value <= 0 (t = 0) was reached. For a
+    small k (the usual per-sample L0) this replaces the radix select's 31 passes."""
+    k = jnp.asarray(k, jnp.float32)
+    t = jnp.full_like(pre[0], jnp.inf)
+
+    def unfinished(carry):
+        i, _, found = carry
+        return (i < TOPK_DESCENT_STEPS) & ~jnp.all(found)
+
+    def down(carry):
+        i, t, found = carry
+        below = jnp.max(jnp.where(pre < t[None, :], pre, -jnp.inf), axis=0)
+        now = (_count_at_least(pre, below, 0) >= k) | (below <= 0)
+        return i + 1, jnp.where(found, t, below), found | now
+
+    _, t, found = jax.lax.while_loop(unfinished, down, (0, t, t < 0))
+    return jnp.maximum(t, 0.0), found
 
 
 def topk_mask(pre: jax.Array, k) -> jax.Array:
-    """True at the k largest entries of each column of pre (width, B); k may be traced.
-    Exactly k per column unless values tie."""
-    u = _order_key(pre)
-    return u >= _kth_largest_key(u, k, 0)[None, :]
+    """True at the k largest entries of each column of pre (width, B) that are >= 0 (all
+    a ReLU keeps; a negative entry's latent is 0 either way); k may be traced. Exactly k
+    per column unless values tie or fewer than k are >= 0."""
+    t, found = _descend(pre, k)
+    t = jnp.where(found, t, _kth_largest_positive(pre, k, 0, found))
+    return pre >= t[None, :]
 
 
 def batch_topk_mask(pre: jax.Array, k) -> jax.Array:
-    """True at the k * B largest entries of the whole batch pre (width, B)."""
-    u = _order_key(pre)
-    return u >= _kth_largest_key(u, k * pre.shape[1], None)
+    """True at the k * B largest entries >= 0 of the whole batch pre (width, B)."""
+    return pre >= _kth_largest_positive(pre, k * pre.shape[1], None)
 
 
 def _rectangle(u: jax.Array) -> jax.Array:
@@ -205,22 +251,26 @@ jump.defvjp(_jump_fwd, _jump_bwd)
 
 
 @jax.custom_vjp
-def step(z: jax.Array, theta: jax.Array) -> jax.Array:
-    """Heaviside H(z - theta) (width, B); its pseudo-derivative reaches theta only."""
-    return (z > theta[:, None]).astype(z.dtype)
+def jump_l0(z: jax.Array, theta: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """(jump(z, theta) (width, B), its L0 sum_j H(z_j - theta_j) (B,)): JumpReLU's training
+    forward. The L0's pseudo-derivative reaches theta only, -(1 / eps) K((z - theta) / eps);
+    the backward pass forms the rectangle kernel once for both terms' theta gradients."""
+    on = z > theta[:, None]
+    return jnp.where(on, z, 0.0), jnp.sum(on, axis=0, dtype=z.dtype)
 
 
-def _step_fwd(z, theta):
-    return step(z, theta), (z, theta)
+def _jump_l0_fwd(z, theta):
+    return jump_l0(z, theta), (z, theta)
 
 
-def _step_bwd(res, g):
-    z, theta = res
-    kernel = _rectangle((z - theta[:, None]) / JUMPRELU_BANDWIDTH) / JUMPRELU_BANDWIDTH
-    return jnp.zeros_like(z), -jnp.sum(g * kernel, axis=1)
+def _jump_l0_bwd(res, g):
+    (z, theta), (g_f, g_l0) = res, g
+    t = theta[:, None]
+    kernel = _rectangle((z - t) / JUMPRELU_BANDWIDTH) / JUMPRELU_BANDWIDTH
+    return jnp.where(z > t, g_f, 0.0), -jnp.sum(kernel * (g_f * t + g_l0[None, :]), axis=1)
 
 
-step.defvjp(_step_fwd, _step_bwd)
+jump_l0.defvjp(_jump_l0_fwd, _jump_l0_bwd)
 
 
 def encode(activation: str, p: SAEParams, h: jax.Array, k=1, threshold=0.0, train=True):
@@ -283,9 +333,8 @@ def loss(activation: str, p: SAEParams, h: jax.Array, l1_coefficient, k=1):
     l1_coefficient weighs the L1 of f, or for jumprelu the L0 of f."""
     if activation == "jumprelu":
         pre, theta = pre_activation(p, h), jnp.exp(p.log_threshold)
-        f = jump(pre, theta)
+        f, sparsity = jump_l0(pre, theta)
         recon, _, _ = losses(p, h, f)
-        sparsity = jnp.sum(step(pre, theta), axis=0)
         return jnp.mean(recon + l1_coefficient * sparsity), (f, recon)
     f = encode(activation, p, h, k)
     recon, sparsity, _ = losses(p, h, f)
