@@ -36,7 +36,7 @@ help:
 	@echo "make test-all                              plus the slow science checks"
 	@echo "make test-min                              smoke tests on the lowest declared versions"
 	@echo "make bench [bench-full]                    speed vs the PyTorch reference -> bench/RESULTS.md"
-	@echo "make bench-sae                             SAEs vs ARENA's PyTorch loop -> bench/RESULTS.md"
+	@echo "make bench-sae                             SAEs vs a one-SAE-at-a-time PyTorch loop -> bench/RESULTS.md"
 	@echo "make bench-scaling                         Liu et al.'s grid vs their one-model loop -> bench/RESULTS.md"
 	@echo "make bench-whole                           whole geomtoy run processes and start-up vs the reference"
 	@echo "make bench-device                          on an NVIDIA GPU machine: install CUDA, GPU tables, paper sweep"

@@ -3,6 +3,7 @@
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 import reference
 
 from geomtoy.engine import data, models, rng
@@ -33,6 +34,7 @@ def test_abs_forward_loss_grad_match_numpy():
         np.testing.assert_allclose(got, want, rtol=RTOL, atol=RTOL * np.abs(want).max())
 
 
+@pytest.mark.slow  # a trained reproduction of the paper (make test-all)
 def test_abs_3x6_learns_a_positive_and_a_negative_neuron_per_feature():
     """§9, check C14: n=3, m=6, 1-S = 0.3 -> ReLU(x_i) + ReLU(-x_i) for every feature.
     Measured: 4 of 4 seeds at 1-S = 0.3 (losses ~3e-11); checked on the best of 4."""
@@ -57,6 +59,7 @@ def _best_cosines(structure):
     return norms, (W.T @ W) / np.outer(norms, norms)
 
 
+@pytest.mark.slow  # a trained reproduction of the paper (make test-all)
 def test_correlated_pairs_end_orthogonal_and_anticorrelated_pairs_antipodal():
     """§5.2, n=4, m=2, two sets of two, 1-S = 0.05, best of 4 seeds. Measured (best of 8):
     correlated |cos| within a set <= 0.01; anticorrelated cos = -1.000, loss ~0."""

@@ -77,6 +77,7 @@ def test_four_devices_give_the_one_device_results():
     np.testing.assert_allclose(four[2], one[2], rtol=RTOL)
 
 
+@pytest.mark.slow  # the sharded step's plumbing is test_four_devices_give_the_one_device_results'
 def test_abs_model_on_four_devices():
     shape = Shape(n_features=5, n_hidden=3, kind="abs", batch_size=64, eval_samples=2048)
     hp = _hparams(8, 5, seed=1)

@@ -89,7 +89,10 @@ def test_topk_masks_select_as_a_sort_does():
         np.testing.assert_array_equal(got, _np_topk_latents(x, k * 256, None))
 
 
-@pytest.mark.parametrize("activation", ["topk", "matryoshka_batchtopk"])
+@pytest.mark.parametrize(
+    "activation",  # matryoshka runs the batch radix select of batchtopk in the fast suite
+    [pytest.param("topk", marks=pytest.mark.slow), "matryoshka_batchtopk"],
+)
 def test_k_architectures_on_four_devices_give_the_one_device_results(activation):
     """The radix selects' loops run inside each device's program (conftest: 4 CPU
     devices): the same SAEs as on one device."""
