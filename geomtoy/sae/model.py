@@ -221,9 +221,56 @@ def topk_mask(pre: jax.Array, k) -> jax.Array:
     return pre >= t[None, :]
 
 
-def batch_topk_mask(pre: jax.Array, k) -> jax.Array:
-    """True at the k * B largest entries >= 0 of the whole batch pre (width, B)."""
-    return pre >= _kth_largest_positive(pre, k * pre.shape[1], None)
+BATCH_TOPK_GALLOP = 1 << 16
+"""BatchTopK's search from a guess: its first step away from the guess, in float32 ulps
+(about 1% of the value); each further step doubles."""
+
+
+def _batch_threshold(pre: jax.Array, k, guess) -> jax.Array:
+    """A threshold t >= 0 with pre >= t true at exactly the entries of the whole batch
+    >= its k-th largest, among the entries >= 0 (t = 0 when fewer than k are): the same
+    entries as _kth_largest_positive(pre, k, None) selects, found from a guess of t.
+
+    Bisection on the bit pattern u of t (a non-negative float32 orders as its bits) over
+    [lo, hi), with count(lo) >= k unless lo = 0 and count(hi) < k unless hi = 2**31; it
+    stops once exactly k entries are >= lo (later probes select the same entries) or
+    hi = lo + 1 (then lo is the largest t with count >= k, or 0). The first count is at
+    the guess; from there probes gallop away from it, BATCH_TOPK_GALLOP ulps doubling,
+    until the other bound is found. From BatchTopK's running threshold, a good guess of
+    the batch's k-th largest, this takes a third of the radix select's passes; a poor
+    guess (0 at the first step) costs a few passes more than it, never a wrong answer."""
+    k = jnp.asarray(k, jnp.float32)
+    top = jnp.uint32(1 << 31)
+    g = jnp.where(guess > 0, guess, 0.0).astype(jnp.float32)  # NaN, -0.0, negative: 0
+    g = jax.lax.bitcast_convert_type(g, jnp.uint32) | jnp.zeros_like(pre[0, 0], jnp.uint32)
+    c = _count_at_least(pre, jax.lax.bitcast_convert_type(g, jnp.float32), None)
+    up = c >= k  # the guess is a lower bound: gallop up from it (else down)
+    lo, hi = jnp.where(up, g, 0), jnp.where(up, top, g)
+
+    def unfinished(carry):
+        lo, hi, _, _, done = carry
+        return (hi - lo > 1) & ~done
+
+    def probe(carry):
+        lo, hi, step, gallop, done = carry
+        half = (hi - lo) // 2
+        u = jnp.where(up, lo + jnp.minimum(step, half), hi - jnp.minimum(step, half))
+        u = jnp.where(gallop, u, lo + half)
+        count = _count_at_least(pre, jax.lax.bitcast_convert_type(u, jnp.float32), None)
+        keep = count >= k
+        lo, hi = jnp.where(keep, u, lo), jnp.where(keep, hi, u)
+        return lo, hi, jnp.minimum(step, top // 2) * 2, gallop & (keep == up), keep & (count == k)
+
+    start = (lo, hi, jnp.uint32(BATCH_TOPK_GALLOP), g > 0, c == k)
+    lo, _, _, _, _ = jax.lax.while_loop(unfinished, probe, start)
+    return jax.lax.bitcast_convert_type(lo, jnp.float32)
+
+
+def batch_topk_mask(pre: jax.Array, k, guess=0.0) -> jax.Array:
+    """True at the k * B largest entries >= 0 of the whole batch pre (width, B). `guess`
+    (BatchTopK's running threshold) only speeds the search up: any guess, NaN and
+    negative included, gives the same mask."""
+    return pre >= _batch_threshold(pre, k * pre.shape[1], guess)
 
 
 def _rectangle(u: jax.Array) -> jax.Array:
@@ -277,7 +324,8 @@ def encode(activation: str, p: SAEParams, h: jax.Array, k=1, threshold=0.0, trai
     """Latent code f (width, B) of h (m, B).
 
     `k` is used by the k activations (ACTIVATIONS[a].uses_k); `threshold` by those with a
-    running threshold at evaluation (train=False).
+    running threshold: at evaluation (train=False) as the threshold, in training as the
+    batch search's starting guess (the selected latents do not depend on it).
     """
     if activation not in ACTIVATIONS:
         raise ValueError(f"activation {activation!r} is not one of {tuple(ACTIVATIONS)}")
@@ -288,7 +336,7 @@ def encode(activation: str, p: SAEParams, h: jax.Array, k=1, threshold=0.0, trai
     if activation == "topk":
         return jnp.where(topk_mask(pre, k), f, 0.0)
     if ACTIVATIONS[activation].running_threshold:
-        keep = batch_topk_mask(pre, k) if train else pre > threshold
+        keep = batch_topk_mask(pre, k, threshold) if train else pre > threshold
         return jnp.where(keep, f, 0.0)
     return f
 
@@ -328,15 +376,16 @@ def nested_recon(p: SAEParams, h: jax.Array, f: jax.Array) -> jax.Array:
     return total, recon
 
 
-def loss(activation: str, p: SAEParams, h: jax.Array, l1_coefficient, k=1):
+def loss(activation: str, p: SAEParams, h: jax.Array, l1_coefficient, k=1, threshold=0.0):
     """Training loss of one SAE on a batch h (m, B); returns (loss, (f, per-sample recon)).
-    l1_coefficient weighs the L1 of f, or for jumprelu the L0 of f."""
+    l1_coefficient weighs the L1 of f, or for jumprelu the L0 of f; `threshold` (the
+    running threshold) only starts BatchTopK's search."""
     if activation == "jumprelu":
         pre, theta = pre_activation(p, h), jnp.exp(p.log_threshold)
         f, sparsity = jump_l0(pre, theta)
         recon, _, _ = losses(p, h, f)
         return jnp.mean(recon + l1_coefficient * sparsity), (f, recon)
-    f = encode(activation, p, h, k)
+    f = encode(activation, p, h, k, threshold)
     recon, sparsity, _ = losses(p, h, f)
     objective = recon
     if ACTIVATIONS[activation].nested:
