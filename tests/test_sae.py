@@ -89,6 +89,41 @@ def test_topk_masks_select_as_a_sort_does():
         np.testing.assert_array_equal(got, _np_topk_latents(x, k * 256, None))
 
 
+def test_batch_topk_mask_is_the_same_from_any_guess():
+    """BatchTopK's search from a guess of the threshold (the last batch's) selects exactly
+    the entries the search from 0 and a full sort select, whether the guess is exact, a
+    little or far too low or high, subnormal, zero, negative, -0.0, NaN or inf: on a
+    batch with ties, signed zeros and subnormals, and one with fewer than k * B >= 0."""
+    r = np.random.default_rng(11)
+    smooth = r.normal(size=(64, 128)).astype(np.float32) - 0.5
+    ties = np.round(smooth, 1)
+    ties[:4, :4] = [[1e-40], [0.0], [-0.0], [1e-45]]
+    sparse = -np.abs(smooth)
+    sparse[0, :7] = [3.0, 2.0, 2.0, 1e-40, 0.0, -0.0, 0.0]  # 7 entries >= 0
+    fn = jax.jit(sae.batch_topk_mask)
+    for pre in (smooth, ties, sparse):
+        for k in (1, 2, 5):
+            want = _np_topk_latents(pre, k * 128, None)
+            kth = float(np.sort(pre, axis=None)[::-1][k * 128 - 1])
+            base = np.asarray(fn(jnp.asarray(pre), k, 0.0))
+            radix = pre >= np.asarray(sae._kth_largest_positive(jnp.asarray(pre), k * 128, None))
+            np.testing.assert_array_equal(base, radix)  # the radix select's mask, exactly
+            guesses = [kth, kth * 0.999, kth * 1.001, kth * 0.5, kth * 3.0, kth + 1e-6,
+                       np.nextafter(np.float32(kth), np.float32(0)), 1e-40, 0.0, -0.0,
+                       -1.0, np.nan, np.inf, 1e30]  # fmt: skip
+            for guess in guesses:
+                mask = np.asarray(fn(jnp.asarray(pre), k, jnp.float32(guess)))
+                np.testing.assert_array_equal(mask, base, err_msg=f"k={k} guess={guess}")
+                got = np.where(mask, np.maximum(pre, 0.0), 0.0)
+                np.testing.assert_array_equal(got, want, err_msg=f"k={k} guess={guess}")
+    many = jnp.asarray(np.stack([smooth, ties, sparse, smooth]))  # vmapped: a guess each
+    guesses = jnp.asarray([0.3, 0.0, 1.0, np.nan], jnp.float32)
+    batched = jax.jit(jax.vmap(sae.batch_topk_mask))(many, jnp.array([1, 2, 3, 5]), guesses)
+    for i, k in enumerate((1, 2, 3, 5)):
+        got = np.where(np.asarray(batched[i]), np.maximum(many[i], 0.0), 0.0)
+        np.testing.assert_array_equal(got, _np_topk_latents(np.asarray(many[i]), k * 128, None))
+
+
 @pytest.mark.parametrize(
     "activation",  # matryoshka runs the batch radix select of batchtopk in the fast suite
     [pytest.param("topk", marks=pytest.mark.slow), "matryoshka_batchtopk"],

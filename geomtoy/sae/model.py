@@ -55,6 +55,9 @@ import dataclasses
 import jax
 import jax.numpy as jnp
 
+from geomtoy.sae import select
+from geomtoy.sae.select import count_at_least as _count_at_least
+
 
 @dataclasses.dataclass(frozen=True)
 class Activation:
@@ -147,16 +150,6 @@ def pre_activation(p: SAEParams, h: jax.Array) -> jax.Array:
     return p.W_enc @ h + (p.b_enc - p.W_enc @ p.b_dec)[:, None]
 
 
-def _count_at_least(pre: jax.Array, t: jax.Array, axis: int | None) -> jax.Array:
-    """Entries of pre >= t (of each column for axis=0, of all for None), as float32 (exact
-    below 2**24). The whole-batch count sums rows of 128 first: a reduction over the major
-    axis, which vectorises on CPU."""
-    ones = jnp.where(pre >= (t if axis is None else t[None, :]), 1.0, 0.0)
-    if axis is None:
-        return jnp.sum(jnp.sum(ones.reshape(-1, 128) if ones.size % 128 == 0 else ones, axis=0))
-    return jnp.sum(ones, axis=axis)
-
-
 def _kth_largest_positive(pre: jax.Array, k, axis: int | None, found=None) -> jax.Array:
     """A threshold t >= 0 (per column for axis=0, one for None) with pre >= t true at
     exactly the entries >= the k-th largest, among the entries >= 0: those a ReLU keeps.
@@ -221,9 +214,11 @@ def topk_mask(pre: jax.Array, k) -> jax.Array:
     return pre >= t[None, :]
 
 
-def batch_topk_mask(pre: jax.Array, k) -> jax.Array:
-    """True at the k * B largest entries >= 0 of the whole batch pre (width, B)."""
-    return pre >= _kth_largest_positive(pre, k * pre.shape[1], None)
+def batch_topk_mask(pre: jax.Array, k, guess=0.0) -> jax.Array:
+    """True at the k * B largest entries >= 0 of the whole batch pre (width, B). `guess`
+    (BatchTopK's running threshold) only speeds the search up: any guess, NaN and
+    negative included, gives the same mask."""
+    return pre >= select.batch_kth_threshold(pre, k * pre.shape[1], guess)
 
 
 def _rectangle(u: jax.Array) -> jax.Array:
@@ -277,7 +272,8 @@ def encode(activation: str, p: SAEParams, h: jax.Array, k=1, threshold=0.0, trai
     """Latent code f (width, B) of h (m, B).
 
     `k` is used by the k activations (ACTIVATIONS[a].uses_k); `threshold` by those with a
-    running threshold at evaluation (train=False).
+    running threshold: at evaluation (train=False) as the threshold, in training as the
+    batch search's starting guess (the selected latents do not depend on it).
     """
     if activation not in ACTIVATIONS:
         raise ValueError(f"activation {activation!r} is not one of {tuple(ACTIVATIONS)}")
@@ -288,7 +284,7 @@ def encode(activation: str, p: SAEParams, h: jax.Array, k=1, threshold=0.0, trai
     if activation == "topk":
         return jnp.where(topk_mask(pre, k), f, 0.0)
     if ACTIVATIONS[activation].running_threshold:
-        keep = batch_topk_mask(pre, k) if train else pre > threshold
+        keep = batch_topk_mask(pre, k, threshold) if train else pre > threshold
         return jnp.where(keep, f, 0.0)
     return f
 
@@ -328,15 +324,16 @@ def nested_recon(p: SAEParams, h: jax.Array, f: jax.Array) -> jax.Array:
     return total, recon
 
 
-def loss(activation: str, p: SAEParams, h: jax.Array, l1_coefficient, k=1):
+def loss(activation: str, p: SAEParams, h: jax.Array, l1_coefficient, k=1, threshold=0.0):
     """Training loss of one SAE on a batch h (m, B); returns (loss, (f, per-sample recon)).
-    l1_coefficient weighs the L1 of f, or for jumprelu the L0 of f."""
+    l1_coefficient weighs the L1 of f, or for jumprelu the L0 of f; `threshold` (the
+    running threshold) only starts BatchTopK's search."""
     if activation == "jumprelu":
         pre, theta = pre_activation(p, h), jnp.exp(p.log_threshold)
         f, sparsity = jump_l0(pre, theta)
         recon, _, _ = losses(p, h, f)
         return jnp.mean(recon + l1_coefficient * sparsity), (f, recon)
-    f = encode(activation, p, h, k)
+    f = encode(activation, p, h, k, threshold)
     recon, sparsity, _ = losses(p, h, f)
     objective = recon
     if ACTIVATIONS[activation].nested:

@@ -153,6 +153,7 @@ class SAEState:
     coefficient: jax.Array  # the sparsity coefficient (steered when target_l0 > 0)
     integral: jax.Array  # L0 steering's integral of log(coefficient) (model.steer)
     error: jax.Array  # L0 steering's smoothed error (model.steer)
+    last: jax.Array  # BatchTopK: the last batch's threshold, where its next search starts
 
     def replace(self, **changes) -> SAEState:
         return dataclasses.replace(self, **changes)
@@ -193,6 +194,7 @@ def init_one(shape: SAEShape, root_seed, hp: SAEHParams) -> SAEState:
         coefficient=coefficient,
         integral=jnp.log(jnp.maximum(coefficient, 1e-30)),
         error=jnp.zeros((), jnp.float32),
+        last=jnp.zeros((), jnp.float32),
     )
 
 
@@ -206,12 +208,14 @@ def update_one(shape: SAEShape, h, stream, hp: SAEHParams, state: SAEState):
     (its uniforms from `stream`)."""
     grad_fn = jax.value_and_grad(sae.loss, argnums=1, has_aux=True)
     coefficient = state.coefficient
-    (value, (f, recon)), grads = grad_fn(shape.activation, state.params, h, coefficient, hp.k)
+    (value, (f, recon)), grads = grad_fn(
+        shape.activation, state.params, h, coefficient, hp.k, state.last
+    )
     optimizer = _optimizer(shape, hp)
     updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
     params = jax.tree.map(jnp.add, state.params, updates)
     params = params.replace(W_dec=sae.unit_columns(params.W_dec))
-    fired, threshold = state.fired, state.threshold
+    fired, threshold, last = state.fired, state.threshold, state.last
     if shape.resample_every:  # firing counts only feed the resampling check
         fired = fired + jnp.sum(f > 0, axis=1, dtype=jnp.int32)
     l0, progress = jnp.sum(f > 0) / f.shape[1], state.step / shape.steps
@@ -221,8 +225,8 @@ def update_one(shape: SAEShape, h, stream, hp: SAEHParams, state: SAEState):
     )
     coefficient = jnp.where(steered > 0, steered, coefficient)
     if sae.ACTIVATIONS[shape.activation].running_threshold:  # inference threshold: a mean
-        m, now = sae.THRESHOLD_MOMENTUM, sae.batch_threshold(f)
-        threshold = jnp.where(state.step == 0, now, m * threshold + (1.0 - m) * now)
+        m, last = sae.THRESHOLD_MOMENTUM, sae.batch_threshold(f)
+        threshold = jnp.where(state.step == 0, last, m * threshold + (1.0 - m) * last)
     step = state.step + 1
     if shape.resample_every:
         check = (step % shape.resample_every == 0) & (step < shape.resample_until * shape.steps)
@@ -233,7 +237,7 @@ def update_one(shape: SAEShape, h, stream, hp: SAEHParams, state: SAEState):
         )
         opt_state = sae.reset_moments(opt_state, dead)
         fired = jnp.where(check, 0, fired)
-    state = SAEState(params, opt_state, step, fired, threshold, coefficient, integral, error)
+    state = SAEState(params, opt_state, step, fired, threshold, coefficient, integral, error, last)
     return state, value
 
 
