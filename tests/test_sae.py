@@ -9,7 +9,7 @@ import pytest
 from geomtoy.engine import data, parallel, rng
 from geomtoy.geometry import recovery
 from geomtoy.sae import model as sae
-from geomtoy.sae import source
+from geomtoy.sae import select, source
 from geomtoy.sae import train as sae_train
 from tests import reference
 
@@ -106,7 +106,7 @@ def test_batch_topk_mask_is_the_same_from_any_guess():
             want = _np_topk_latents(pre, k * 128, None)
             kth = float(np.sort(pre, axis=None)[::-1][k * 128 - 1])
             base = np.asarray(fn(jnp.asarray(pre), k, 0.0))
-            radix = pre >= np.asarray(sae._kth_largest_positive(jnp.asarray(pre), k * 128, None))
+            radix = pre >= np.asarray(select.kth_largest_positive(jnp.asarray(pre), k * 128, None))
             np.testing.assert_array_equal(base, radix)  # the radix select's mask, exactly
             guesses = [kth, kth * 0.999, kth * 1.001, kth * 0.5, kth * 3.0, kth + 1e-6,
                        np.nextafter(np.float32(kth), np.float32(0)), 1e-40, 0.0, -0.0,

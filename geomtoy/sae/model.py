@@ -55,8 +55,7 @@ import dataclasses
 import jax
 import jax.numpy as jnp
 
-from geomtoy.sae import select
-from geomtoy.sae.select import count_at_least as _count_at_least
+from geomtoy.sae.select import batch_topk_mask, topk_mask
 
 
 @dataclasses.dataclass(frozen=True)
@@ -148,77 +147,6 @@ def pre_activation(p: SAEParams, h: jax.Array) -> jax.Array:
     encoder is one (width,) product, not a product with the whole (width, B) cotangent:
     one of the step's seven (m, width, B) matmuls fewer."""
     return p.W_enc @ h + (p.b_enc - p.W_enc @ p.b_dec)[:, None]
-
-
-def _kth_largest_positive(pre: jax.Array, k, axis: int | None, found=None) -> jax.Array:
-    """A threshold t >= 0 (per column for axis=0, one for None) with pre >= t true at
-    exactly the entries >= the k-th largest, among the entries >= 0: those a ReLU keeps.
-
-    Radix select on the bit pattern of t (a non-negative float32 orders as its bits), from
-    the top bit down: each pass keeps a bit when at least k entries are >= the candidate,
-    and the search stops once exactly k are (every later candidate selects the same
-    entries). No sort: on CPU a sort of the (width, B) pre-activations cost 10x more than
-    the SAE's matmuls. Fewer than k entries >= 0 give t = 0. Columns already `found`
-    (bool, per column) are not searched (their t is meaningless)."""
-    k = jnp.asarray(k, jnp.float32)
-    start = jnp.zeros_like(pre[0] if axis == 0 else pre[0, 0], jnp.uint32)  # pre's sharding
-    found = start > 0 if found is None else found
-
-    def unfinished(carry):
-        b, _, done = carry
-        return (b < 31) & ~jnp.all(done)
-
-    def bit(carry):
-        b, prefix, done = carry
-        candidate = prefix | (jnp.uint32(1) << (30 - b).astype(jnp.uint32))
-        count = _count_at_least(pre, jax.lax.bitcast_convert_type(candidate, jnp.float32), axis)
-        keep = (count >= k) & ~done
-        return b + 1, jnp.where(keep, candidate, prefix), done | (count == k)
-
-    _, prefix, _ = jax.lax.while_loop(unfinished, bit, (0, start, found))
-    return jax.lax.bitcast_convert_type(prefix, jnp.float32)
-
-
-TOPK_DESCENT_STEPS = 8
-"""TopK: distinct values of a column walked down before the radix select takes over."""
-
-
-def _descend(pre: jax.Array, k) -> tuple[jax.Array, jax.Array]:
-    """(t, found) per column of pre (width, B): walk down its distinct values, largest
-    first, for at most TOPK_DESCENT_STEPS of them, two column reductions each; found
-    where the k-th largest (t, its value) or a value <= 0 (t = 0) was reached. For a
-    small k (the usual per-sample L0) this replaces the radix select's 31 passes."""
-    k = jnp.asarray(k, jnp.float32)
-    t = jnp.full_like(pre[0], jnp.inf)
-
-    def unfinished(carry):
-        i, _, found = carry
-        return (i < TOPK_DESCENT_STEPS) & ~jnp.all(found)
-
-    def down(carry):
-        i, t, found = carry
-        below = jnp.max(jnp.where(pre < t[None, :], pre, -jnp.inf), axis=0)
-        now = (_count_at_least(pre, below, 0) >= k) | (below <= 0)
-        return i + 1, jnp.where(found, t, below), found | now
-
-    _, t, found = jax.lax.while_loop(unfinished, down, (0, t, t < 0))
-    return jnp.maximum(t, 0.0), found
-
-
-def topk_mask(pre: jax.Array, k) -> jax.Array:
-    """True at the k largest entries of each column of pre (width, B) that are >= 0 (all
-    a ReLU keeps; a negative entry's latent is 0 either way); k may be traced. Exactly k
-    per column unless values tie or fewer than k are >= 0."""
-    t, found = _descend(pre, k)
-    t = jnp.where(found, t, _kth_largest_positive(pre, k, 0, found))
-    return pre >= t[None, :]
-
-
-def batch_topk_mask(pre: jax.Array, k, guess=0.0) -> jax.Array:
-    """True at the k * B largest entries >= 0 of the whole batch pre (width, B). `guess`
-    (BatchTopK's running threshold) only speeds the search up: any guess, NaN and
-    negative included, gives the same mask."""
-    return pre >= select.batch_kth_threshold(pre, k * pre.shape[1], guess)
 
 
 def _rectangle(u: jax.Array) -> jax.Array:

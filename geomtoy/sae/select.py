@@ -1,6 +1,7 @@
-"""Counting selections of SAE pre-activations: the count of entries >= a threshold, and
-BatchTopK's search for the threshold of the k largest entries of a whole batch, started
-from a guess (the last batch's threshold) so that a few counting passes suffice."""
+"""Selecting SAE latents: TopK's and BatchTopK's masks, the count of entries >= a threshold
+they rest on, a radix select, and BatchTopK's search for the threshold of the k largest
+entries of a whole batch, started from a guess (the last batch's threshold) so that a few
+counting passes suffice."""
 
 from __future__ import annotations
 
@@ -44,7 +45,7 @@ def _probe(lo, hi, c_lo, c_hi, k, step, up, gallop, bisect):
 def batch_kth_threshold(pre: jax.Array, k, guess) -> jax.Array:
     """A threshold t >= 0 with pre >= t true at exactly the entries of the whole batch
     >= its k-th largest, among the entries >= 0 (t = 0 when fewer than k are): the same
-    entries as model._kth_largest_positive(pre, k, None) selects, found from a guess of t.
+    entries as kth_largest_positive(pre, k, None) selects, found from a guess of t.
 
     A bracketed search on the bit pattern u of t (a non-negative float32 orders as its
     bits) over [lo, hi), with count(lo) >= k unless lo = 0 and count(hi) < k unless
@@ -87,3 +88,74 @@ def batch_kth_threshold(pre: jax.Array, k, guess) -> jax.Array:
     return jax.lax.bitcast_convert_type(
         jax.lax.while_loop(unfinished, search, start)[0], jnp.float32
     )
+
+
+def kth_largest_positive(pre: jax.Array, k, axis: int | None, found=None) -> jax.Array:
+    """A threshold t >= 0 (per column for axis=0, one for None) with pre >= t true at
+    exactly the entries >= the k-th largest, among the entries >= 0: those a ReLU keeps.
+
+    Radix select on the bit pattern of t (a non-negative float32 orders as its bits), from
+    the top bit down: each pass keeps a bit when at least k entries are >= the candidate,
+    and the search stops once exactly k are (every later candidate selects the same
+    entries). No sort: on CPU a sort of the (width, B) pre-activations cost 10x more than
+    the SAE's matmuls. Fewer than k entries >= 0 give t = 0. Columns already `found`
+    (bool, per column) are not searched (their t is meaningless)."""
+    k = jnp.asarray(k, jnp.float32)
+    start = jnp.zeros_like(pre[0] if axis == 0 else pre[0, 0], jnp.uint32)  # pre's sharding
+    found = start > 0 if found is None else found
+
+    def unfinished(carry):
+        b, _, done = carry
+        return (b < 31) & ~jnp.all(done)
+
+    def bit(carry):
+        b, prefix, done = carry
+        candidate = prefix | (jnp.uint32(1) << (30 - b).astype(jnp.uint32))
+        count = count_at_least(pre, jax.lax.bitcast_convert_type(candidate, jnp.float32), axis)
+        keep = (count >= k) & ~done
+        return b + 1, jnp.where(keep, candidate, prefix), done | (count == k)
+
+    _, prefix, _ = jax.lax.while_loop(unfinished, bit, (0, start, found))
+    return jax.lax.bitcast_convert_type(prefix, jnp.float32)
+
+
+TOPK_DESCENT_STEPS = 8
+"""TopK: distinct values of a column walked down before the radix select takes over."""
+
+
+def _descend(pre: jax.Array, k) -> tuple[jax.Array, jax.Array]:
+    """(t, found) per column of pre (width, B): walk down its distinct values, largest
+    first, for at most TOPK_DESCENT_STEPS of them, two column reductions each; found
+    where the k-th largest (t, its value) or a value <= 0 (t = 0) was reached. For a
+    small k (the usual per-sample L0) this replaces the radix select's 31 passes."""
+    k = jnp.asarray(k, jnp.float32)
+    t = jnp.full_like(pre[0], jnp.inf)
+
+    def unfinished(carry):
+        i, _, found = carry
+        return (i < TOPK_DESCENT_STEPS) & ~jnp.all(found)
+
+    def down(carry):
+        i, t, found = carry
+        below = jnp.max(jnp.where(pre < t[None, :], pre, -jnp.inf), axis=0)
+        now = (count_at_least(pre, below, 0) >= k) | (below <= 0)
+        return i + 1, jnp.where(found, t, below), found | now
+
+    _, t, found = jax.lax.while_loop(unfinished, down, (0, t, t < 0))
+    return jnp.maximum(t, 0.0), found
+
+
+def topk_mask(pre: jax.Array, k) -> jax.Array:
+    """True at the k largest entries of each column of pre (width, B) that are >= 0 (all
+    a ReLU keeps; a negative entry's latent is 0 either way); k may be traced. Exactly k
+    per column unless values tie or fewer than k are >= 0."""
+    t, found = _descend(pre, k)
+    t = jnp.where(found, t, kth_largest_positive(pre, k, 0, found))
+    return pre >= t[None, :]
+
+
+def batch_topk_mask(pre: jax.Array, k, guess=0.0) -> jax.Array:
+    """True at the k * B largest entries >= 0 of the whole batch pre (width, B). `guess`
+    (BatchTopK's running threshold) only speeds the search up: any guess, NaN and
+    negative included, gives the same mask."""
+    return pre >= batch_kth_threshold(pre, k * pre.shape[1], guess)
