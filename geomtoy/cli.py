@@ -329,10 +329,9 @@ def _add_keys(sub) -> argparse.ArgumentParser:
 
 
 def _keys(args: argparse.Namespace) -> int:
-    from geomtoy.sae import sweep as sae_sweep
-    from geomtoy.sweep import keys
+    from geomtoy.sweep import keys  # the JAX-free field lists: no JAX start-up
 
-    sae = (sae_sweep.FIELDS, sae_sweep.STATIC.values())
+    sae = keys.SAE_KEYS
     print(keys.markdown(sae) if args.markdown else keys.text(sae), end="")
     return 0
 

@@ -3,7 +3,8 @@
 
 Each name here has its math elsewhere, keyed by the same name: model kinds and output
 activations in geomtoy.engine.models, samplers, set structures and magnitudes in geomtoy.engine.data,
-optimizers and schedules in geomtoy.engine.optim, representations in geomtoy.engine.finite. A module
+optimizers and schedules in geomtoy.engine.optim, representations in geomtoy.engine.finite, SAE
+activations in geomtoy.sae.model and the SAE sources' dictionaries in geomtoy.sae.source. A module
 whose table lacks a name refuses to import, and tests/test_registry.py checks both sides.
 Adding a model kind is one `ModelKind` entry here plus its math in geomtoy.engine.models.
 """
@@ -74,6 +75,15 @@ MODEL_FAMILIES = ("toy", "finite", "sae")
 fullbatch and geomtoy.sae): the toy models of MODEL_KINDS, on fresh samples or on finite
 training sets (data.n_samples > 0), and sparse autoencoders on their hidden activations (a sweep with
 an [sae] table)."""
+SAE_ACTIVATIONS = ("relu", "topk", "batchtopk", "jumprelu", "matryoshka_batchtopk")
+"""SAE architectures (sae.activation), in this order; their math and flags are
+geomtoy.sae.model.ACTIVATIONS."""
+SYNTHETIC = "synthetic"
+"""source.results = "synthetic": SAEs on random unit directions, not on trained toy models."""
+SYNTHBENCH = "synthbench"
+"""source.results = "synthbench": SAEs on a SynthSAEBench-like dictionary (geomtoy.sae.source)."""
+SAE_DICTIONARIES = (SYNTHETIC, SYNTHBENCH)
+"""SAE sources that are known dictionaries, not trained toy models (no readout, no toy loss)."""
 
 
 def check_math(what: str, names: tuple[str, ...], implemented) -> None:

@@ -84,6 +84,51 @@ def test_commands_that_train_nothing_start_no_jax(argv, code, numpy):
     assert last == f"MODULES {code} False {numpy}", done.stderr
 
 
+def _imported_modules(importtime_stderr: str) -> set[str]:
+    """The modules a `python -X importtime` run imported (one `import time:` line each)."""
+    rows = (ln.removeprefix("import time:").split("|") for ln in importtime_stderr.splitlines())
+    return {r[2].strip() for r in rows if len(r) == 3 and r[0].strip().isdigit()}
+
+
+def _jax_modules(names: set[str]) -> set[str]:
+    return {m for m in names if m.split(".")[0] in ("jax", "jaxlib")}
+
+
+def test_the_jax_import_check_can_fail():
+    log = "import time: self [us] | cumulative | imported package\n"
+    log += "import time:       120 |        120 |   numpy\n"
+    log += "import time:         9 |          9 |     jax._src.core\n"
+    assert _imported_modules(log) == {"numpy", "jax._src.core"}
+    assert _jax_modules(_imported_modules(log)) == {"jax._src.core"}
+
+
+@pytest.mark.parametrize(
+    "argv, shows",
+    [
+        (["keys"], "sae.activation  ("),
+        (["keys", "--markdown"], "| `sae.width` |"),
+        (["keys", "--help"], "--markdown"),
+        (["sweeps"], "pentagon"),
+        (["--help"], "keys"),
+        (["run", "--help"], "--scale"),
+    ],
+)
+def test_python_m_geomtoy_light_commands_import_no_jax(argv, shows):
+    """`python -m geomtoy keys` (the sweep-key reference, SAE keys included), `sweeps` and
+    the help pages read only JAX-free vocabulary: the whole process, as a user starts it,
+    imports no jax module (-X importtime lists every import)."""
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    done = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "geomtoy", *argv],
+        capture_output=True, text=True, env=env, cwd=ROOT,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert shows in done.stdout
+    imported = _imported_modules(done.stderr)
+    assert "geomtoy.cli" in imported  # the log was read
+    assert not _jax_modules(imported), sorted(_jax_modules(imported))[:5]
+
+
 def test_package_urls_point_at_nothing_else():
     """github.com/geomtoy/geomtoy is an unrelated TypeScript library of the same name."""
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]

@@ -2,14 +2,20 @@
 
 from pathlib import Path
 
-from geomtoy import cli, spec
+from geomtoy import cli, sae_spec, spec
 from geomtoy.sae import sweep as sae_sweep
 from geomtoy.sweep import keys
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-SAE = (sae_sweep.FIELDS, sae_sweep.STATIC.values())
+SAE = keys.SAE_KEYS
+
+
+def test_the_sae_sweep_parser_reads_the_vocabulary_field_list():
+    """One SAE field list: the parser's schema is the JAX-free one `geomtoy keys` prints."""
+    assert sae_sweep.SCHEMA.fields is sae_spec.FIELDS and sae_sweep.STATIC is sae_spec.STATIC
+    assert set(SAE[1]) == set(sae_spec.STATIC.values()) <= set(sae_spec.FIELDS)
 
 
 def test_docs_keys_md_is_generated_from_the_field_list():

@@ -15,6 +15,8 @@ import reference
 
 from geomtoy import registry, spec, sweep
 from geomtoy.engine import data, models, train
+from geomtoy.sae import model as sae_model
+from geomtoy.sae import source as sae_source
 
 F32 = np.float32
 
@@ -152,12 +154,15 @@ def test_the_registry_and_the_math_agree():
         assert {f.name: getattr(kind, f.name) for f in dataclasses.fields(entry)} == vars(entry)
     assert tuple(models.ACTIVATIONS) == registry.ACTIVATIONS
     assert tuple(data.MAGNITUDES) == registry.MAGNITUDES
+    assert tuple(sae_model.ACTIVATIONS) == registry.SAE_ACTIVATIONS  # names and order
+    assert sae_source.DICTIONARIES == registry.SAE_DICTIONARIES
     with pytest.raises(ImportError, match=r"without math \['b'\].*registry entry \['c'\]"):
         registry.check_math("table", ("a", "b"), {"a": 1, "c": 2})
 
 
 def test_the_schema_and_the_sweep_planner_do_not_start_jax():
-    code = "import sys, geomtoy.spec, geomtoy.sweep; print({'jax', 'optax'} & {*sys.modules})"
+    code = "import sys, geomtoy.spec, geomtoy.sae_spec, geomtoy.sweep.keys\n"
+    code += "print({'jax', 'optax'} & {*sys.modules})"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "set()"
 

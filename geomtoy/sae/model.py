@@ -55,6 +55,7 @@ import dataclasses
 import jax
 import jax.numpy as jnp
 
+from geomtoy import registry
 from geomtoy.sae.select import batch_topk_mask, topk_mask
 
 
@@ -82,7 +83,8 @@ ACTIVATIONS: dict[str, Activation] = {
                    uses_k=True, running_threshold=True, nested=True),
     )
 }  # fmt: skip
-"""The values of sae.activation, in this order."""
+"""The values of sae.activation (geomtoy.registry.SAE_ACTIVATIONS) and their flags."""
+registry.check_math("geomtoy.sae.model.ACTIVATIONS", registry.SAE_ACTIVATIONS, ACTIVATIONS)
 THRESHOLD_MOMENTUM = 0.99
 """BatchTopK's inference threshold: exponential moving average with this momentum."""
 JUMPRELU_BANDWIDTH = 0.05

@@ -39,12 +39,11 @@ import optax
 
 from geomtoy.engine import models
 from geomtoy.engine.models import Params
+from geomtoy.registry import SAE_DICTIONARIES as DICTIONARIES  # no readout, no toy loss
+from geomtoy.registry import SYNTHBENCH as SYNTHBENCH  # the source names, re-exported
+from geomtoy.registry import SYNTHETIC as SYNTHETIC
 from geomtoy.sae.model import unit_columns
 
-SYNTHETIC = "synthetic"
-SYNTHBENCH = "synthbench"
-DICTIONARIES = (SYNTHETIC, SYNTHBENCH)
-"""Sources that are known dictionaries, not trained toy models (no readout, no toy loss)."""
 HIERARCHY_PASSES = 3
 """Parent-to-child passes of the benchmark sampler: hierarchies of at most 4 levels."""
 

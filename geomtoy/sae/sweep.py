@@ -1,4 +1,5 @@
-"""SAE sweep files: the toy sweeps' grammar (geomtoy.sweep.grammar.parse) over the SAE field list.
+"""SAE sweep files: the toy sweeps' grammar (geomtoy.sweep.grammar.parse) over the SAE field
+list (geomtoy.sae_spec, JAX-free).
 
 A sweep with an `[sae]` table trains sparse autoencoders on the hidden activations of toy
 models that an earlier sweep trained (`source.results`, a results directory relative to
@@ -22,7 +23,6 @@ from typing import Any
 import jax
 import numpy as np
 
-from geomtoy import checks as C
 from geomtoy import spec as S
 from geomtoy import sweep as toy_sweep
 from geomtoy.results import store as results
@@ -30,85 +30,15 @@ from geomtoy.sae import source as sources
 from geomtoy.sae.model import ACTIVATIONS
 from geomtoy.sae.source import SYNTHETIC, is_source, synthetic_dictionary
 from geomtoy.sae.train import SAEShape, step_bytes
+from geomtoy.sae_spec import FIELDS, SECTIONS, STATIC, SYNTHBENCH_KNOBS
 from geomtoy.sweep import bundled, grammar
 
-F = S.Field
-FIELDS: dict[str, S.Field] = {
-    "name": S.FIELDS["name"],
-    "description": S.FIELDS["description"],
-    "root_seed": S.FIELDS["root_seed"],
-    "source.results": F(C.text, S.REQUIRED, False, "toy results directory, or synthetic"),
-    "source.instances": F(C.choice(("best", "all")), "best", False, "toy models read"),
-    "source.n_features": F(C.integer(1), 40, False, "synthetic: n directions"),
-    "source.n_hidden": F(C.integer(1), 10, False, "synthetic: m dimensions"),
-    "source.feature_probability": F(
-        C.per_feature(C.probability, "probability in (0, 1]"), 0.05, False, "synthetic: p"
-    ),
-    "source.structure": F(C.choice(S.STRUCTURES), "independent", False, "synthetic sets"),
-    "source.set_size": F(C.integer(1), 1, False, "synthetic: features per set"),
-    "source.magnitude": F(C.choice(S.MAGNITUDES), "uniform", False, "synthetic: values"),
-    "source.dictionaries": F(C.integer(1), 1, False, "synthetic: dictionaries (seeds 0, 1, ...)"),
-    **{
-        f"source.{k}": F(check, default, False, f"synthbench: {doc}")
-        for k, (check, default, doc) in {
-            "zipf_exponent": (C.number(0.0, strict=True), 0.5, "Zipf exponent of p_i"),
-            "p_max": (C.probability, 0.4, "largest firing probability"),
-            "p_min": (C.probability, 5e-4, "smallest firing probability"),
-            "roots": (C.integer(0), 128, "hierarchy trees"),
-            "branching": (C.integer(1), 4, "children per hierarchy node"),
-            "depth": (C.integer(1), 3, "hierarchy levels (at most 4)"),
-            "correlation_rank": (C.integer(0), 25, "rank of the correlation factor"),
-            "correlation_scale": (C.number(0.0), 0.1, "scale of the correlation factor"),
-            "magnitude_start": (C.number(0.0, strict=True), 5.0, "mean magnitude, most frequent"),
-            "magnitude_end": (C.number(0.0, strict=True), 4.0, "mean magnitude, rarest"),
-            "std_mean": (C.number(), 0.5, "magnitude std: folded normal mean"),
-            "std_std": (C.number(0.0), 0.5, "magnitude std: folded normal std"),
-            "orthogonalise_steps": (C.integer(0), 100, "Adam steps orthogonalising W"),
-            "orthogonalise_lr": (C.number(0.0), 3e-4, "their learning rate"),
-        }.items()
-    },  # fmt: skip
-    "sae.width": F(C.integer(1), S.REQUIRED, True, "latents"),
-    "sae.activation": F(C.choice(tuple(ACTIVATIONS)), "relu", True, " | ".join(ACTIVATIONS)),
-    "sae.l1_coefficient": F(C.number(0.0), 0.0, True, "L1 (jumprelu: L0) penalty weight"),
-    "sae.k": F(C.integer(1), 1, True, "active latents per sample (topk, batchtopk, matryoshka)"),
-    "sae.jumprelu_threshold": F(
-        C.number(0.0, strict=True), 0.01, True, "jumprelu: initial threshold"
-    ),
-    "sae.target_l0": F(C.number(0.0), 0.0, True, "L0 to reach: k, or the coefficient steered"),
-    "sae.resample_every": F(C.integer(0), 2500, True, "steps between dead-latent checks (0: off)"),
-    "sae.resample_until": F(C.number(0.0), 0.5, True, "fraction of steps with resampling"),
-    "sae.resample_scale": F(C.number(0.0), 0.2, True, "resampled encoder-row scale"),
-    "train.steps": S.FIELDS["train.steps"],
-    "train.batch_size": S.FIELDS["train.batch_size"],
-    "train.lr": S.FIELDS["train.lr"],
-    "train.optimizer": F(C.choice(S.OPTIMIZERS), "adam", True, "optimizer"),
-    "train.schedule": S.FIELDS["train.schedule"],
-    "train.seeds": S.FIELDS["train.seeds"],
-    "train.eval_samples": F(C.integer(1), 2**16, True, "samples of the final statistics"),
-    "train.sampler": S.FIELDS["train.sampler"],
-    "train.chunk_steps": S.FIELDS["train.chunk_steps"],
-    "train.checkpoint_every": S.FIELDS["train.checkpoint_every"],
-    "train.block_size": S.FIELDS["train.block_size"],
-}
 SCHEMA = grammar.Schema(
     FIELDS,
-    sections=("source", "sae", "train"),
+    sections=SECTIONS,
     top_level=S.TOP_LEVEL,
     smoke_limits=S.SMOKE_LIMITS,
 )
-STATIC = {  # SAE keys that fix the program: SAEShape field <- sweep key
-    "width": "sae.width",
-    "activation": "sae.activation",
-    "resample_every": "sae.resample_every",
-    "resample_until": "sae.resample_until",
-    "resample_scale": "sae.resample_scale",
-    "steps": "train.steps",
-    "batch_size": "train.batch_size",
-    "optimizer": "train.optimizer",
-    "schedule": "train.schedule",
-    "eval_samples": "train.eval_samples",
-    "sampler": "train.sampler",
-}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -319,12 +249,9 @@ def _benchmark(r: dict, file: str) -> Toys:
     )  # fmt: skip
 
 
-BENCHMARK_KNOBS = (
-    "zipf_exponent", "p_max", "p_min", "roots", "branching", "depth", "correlation_scale",
-    "magnitude_start", "magnitude_end", "std_mean", "std_std", "orthogonalise_steps",
-    "orthogonalise_lr",
-)  # fmt: skip
-"""The synthbench keys source.<knob> that geomtoy.sae.source.benchmark reads."""
+BENCHMARK_KNOBS = tuple(k for k in SYNTHBENCH_KNOBS if k != "correlation_rank")
+"""The synthbench keys source.<knob> that geomtoy.sae.source.benchmark reads by name (the
+correlation rank it reads as `rank`)."""
 
 
 def _from_results(r: dict, file: str, root, scale: str = "default") -> Toys:

@@ -1,9 +1,9 @@
 """The sweep-key reference, generated from the field lists (geomtoy.spec.FIELDS, and the
-SAE sweeps' geomtoy.sae.sweep.FIELDS given as `sae`).
+SAE sweeps' geomtoy.sae_spec.FIELDS given as `sae`, e.g. `SAE_KEYS`).
 
-`geomtoy keys` prints it and docs/keys.md is `markdown(sae)`; a test keeps the file up to
-date, so the reference cannot drift from the keys the parsers accept. This module sits
-below the SAE stage, so the caller passes the SAE field list and its static keys.
+`geomtoy keys` prints it and docs/keys.md is `markdown(SAE_KEYS)`; a test keeps the file up
+to date, so the reference cannot drift from the keys the parsers accept. Both field lists
+are JAX-free vocabulary: `geomtoy keys` starts no JAX.
 """
 
 from __future__ import annotations
@@ -11,10 +11,12 @@ from __future__ import annotations
 import json
 from collections.abc import Collection, Mapping
 
-from geomtoy import spec
+from geomtoy import sae_spec, spec
 
 SAE = tuple[Mapping[str, spec.Field], Collection[str]]
-"""An SAE sweep's field list and its static keys (geomtoy.sae.sweep.FIELDS, STATIC)."""
+"""An SAE sweep's field list and its static keys."""
+SAE_KEYS: SAE = (sae_spec.FIELDS, tuple(sae_spec.STATIC.values()))
+"""The SAE sweeps' field list and static keys (geomtoy.sae_spec.FIELDS, STATIC)."""
 
 
 def _role(key: str, field: spec.Field, static: Collection[str]) -> str:
@@ -79,7 +81,7 @@ def markdown(sae: SAE | None = None) -> str:
     head = [
         "# Sweep keys",
         "",
-        "Generated from the field lists in `geomtoy/spec.py` and `geomtoy/sae/sweep.py`",
+        "Generated from the field lists in `geomtoy/spec.py` and `geomtoy/sae_spec.py`",
         "(`geomtoy keys` prints the same); do not edit by hand. The file format, grid axes and",
         "scales are described in [sweep-file.md](sweep-file.md). *static* keys fix the compiled",
         "program: an axis over one splits the sweep into groups; *per-instance* keys are array",
