@@ -46,6 +46,26 @@ def test_api_reference_covers_every_module():
     assert "api/zoo.md" in pages and "api/viz.md" in pages
 
 
+def _nav_pages(nav) -> list[str]:
+    if isinstance(nav, str):
+        return [nav]
+    items = nav.values() if isinstance(nav, dict) else nav
+    return [page for item in items for page in _nav_pages(item)]
+
+
+def test_the_site_build_is_strict_and_every_page_is_in_the_nav():
+    """`make docs` fails on any warning (mkdocs.yml strict), a page left out of the nav
+    included: each page of docs/ is reachable from the nav."""
+    import yaml  # mkdocs's own dependency
+
+    config = yaml.safe_load((ROOT / "mkdocs.yml").read_text())
+    assert config["strict"] is True
+    assert config["validation"]["omitted_files"] == "warn"
+    pages = {p.relative_to(ROOT / "docs").as_posix() for p in (ROOT / "docs").rglob("*.md")}
+    assert pages - set(_nav_pages(config["nav"])) == set()
+    assert _nav_pages([{"A": "a.md"}, {"B": ["b.md", {"C": "c.md"}]}]) == ["a.md", "b.md", "c.md"]
+
+
 def test_external_resource_check_can_fail():
     assert EXTERNAL.search('<script src="https://cdn.example/x.js">')
     assert EXTERNAL.search("<link rel=stylesheet href=//fonts.example/css>")

@@ -150,7 +150,7 @@ class Geometry:
         return self.factor_counts[:, FACTOR_LABELS.index(label)]
 
 
-def analyze(W, *, block_size: int | None = None) -> Geometry:
+def analyze(W: np.ndarray | jax.Array, *, block_size: int | None = None) -> Geometry:
     """Norms, D_i, interference, tegum factors and polytope labels of I models.
 
     Args:
