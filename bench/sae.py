@@ -4,13 +4,15 @@ one at a time (bench/sae_torch.py, as SAELens trains one), side by side in one r
     python -m bench.sae          (make bench-sae)
 
 Workload (WORKLOAD): I = 2,048 SAEs of width 64 on the m = 16 dimensional hidden
-activations of toy models with n = 64 features (feature probability 0.05), batch 1024 of
-fresh samples per step, Adam lr 1e-3, sparsity coefficient 0.01, k = 2, no resampling;
-measured for every architecture of ARCHITECTURES. Rates are model-steps per second (SAEs x
-steps per second).
+activations of DICTIONARIES synthetic toy models (I / 8 SAEs each) with n = 64 features
+(feature probability 0.05), batch 1024 of fresh samples per step, Adam lr 1e-3, sparsity
+coefficient 0.01, k = 2, no resampling; measured for every architecture of ARCHITECTURES.
+Rates are model-steps per second (SAEs x steps per second).
 
-geomtoy runs as `geomtoy run` does (`parallel.setup("auto")`: on CPU one device per core):
-`init_state`, a first chunk (compile included), then timed chunks of `train_chunk`. The
+geomtoy runs as `geomtoy run` does for a sweep of SAEs on synthetic dictionaries
+(`parallel.setup("auto")`: on CPU one device per core; the SAEs of one dictionary read
+its one stream of batches, drawn once per block of SAEs): `init_state`, a first chunk
+(compile included), then timed chunks of `train_chunk`. The
 PyTorch loop trains TORCH_SUBSET of the I SAEs (each its own toy model, module and Adam)
 one after the other, each for REPS runs of STEPS steps; the mean over those SAEs of each
 one's best run, per step, times I, is the loop over all I SAEs (every SAE has the same
@@ -41,6 +43,7 @@ from bench.run import ROOT, _run_child
 HERE = Path(__file__).resolve().parent
 WORKLOAD = {"I": 2048, "n": 64, "m": 16, "width": 64, "B": 1024, "k": 2, "l1": 0.01}
 ARCHITECTURES = ("relu", "topk", "batchtopk", "jumprelu", "matryoshka_batchtopk")
+DICTIONARIES = 8  # synthetic dictionaries (toy models) the I SAEs read, I / 8 SAEs each
 TORCH_SUBSET = 4
 RUN_STEPS = 1000
 STEPS, REPS = 10, 3  # steps per timed run, timed runs (geomtoy: after the first chunk)
@@ -58,11 +61,12 @@ def _child_geomtoy(spec: dict) -> dict:
     I, n, m, width, B = (spec[k] for k in ("I", "n", "m", "width", "B"))
     shape = sae_train.SAEShape(
         n, m, width, batch_size=B, source="synthetic", resample_every=0, eval_samples=1024,
-        activation=spec["activation"],
+        activation=spec["activation"], shared_data=True,
     )  # fmt: skip
-    W = np.stack([source.synthetic_dictionary(s, m, n) for s in range(8)])[np.arange(I) % 8]
+    toy = np.arange(I) * DICTIONARIES // I  # SAEs in toy-model order, as a sweep lists them
+    W = np.stack([source.synthetic_dictionary(s, m, n) for s in range(DICTIONARIES)])[toy]
     hp = sae_train.SAEHParams.create(
-        W, feature_probability=0.05, l1_coefficient=spec["l1"], k=spec["k"]
+        W, feature_probability=0.05, l1_coefficient=spec["l1"], k=spec["k"], source_id=toy
     )
     steps = spec["steps"]
     t0 = time.perf_counter()

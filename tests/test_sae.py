@@ -1,12 +1,14 @@
 """SAEs: forward, loss and gradient against NumPy, TopK, resampling, recovery scores."""
 
+import dataclasses
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
 
-from geomtoy.engine import data, parallel, rng
+from geomtoy.engine import data, parallel, rng, train
 from geomtoy.geometry import recovery
 from geomtoy.sae import model as sae
 from geomtoy.sae import select, source
@@ -273,3 +275,59 @@ def test_shared_data_batches_come_from_the_source_stream():
         p = sae.init_params(key, m, width)
         want, _ = sae.loss("relu", p, jnp.asarray(W[i]) @ x, 0.1)
         assert res.curves["loss"][0, i] == pytest.approx(float(want), rel=1e-6)
+
+
+def test_shared_data_blocks_give_the_unblocked_results():
+    """On CPU, SAEs that share batches train in cache-sized blocks (engine.train.
+    instance_block): blocks of one source draw its batch once, a block mixing sources
+    draws each SAE's own (the same values), a padded last block adds copies. Every
+    blocking gives the results of one vmap over all the SAEs."""
+    W = np.stack([source.synthetic_dictionary(s, 2, 5) for s in (0, 0, 1, 1, 1)])
+    shape = sae_train.SAEShape(5, 2, 6, steps=12, **SHARED)
+    hp = sae_train.SAEHParams.create(W, feature_probability=0.2, source_id=[0, 0, 1, 1, 1],
+                                     l1_coefficient=[0.0, 0.1, 0.2, 0.3, 0.1])  # fmt: skip
+    results = []
+    for block in (None, 2, 3):
+        state = sae_train.init_state(shape, hp)
+        state, loss = sae_train.train_chunk(state, hp, shape, 12, block=block)
+        results.append((np.asarray(state.params.W_dec), np.asarray(loss)))
+    for W_dec, loss in results[1:]:
+        np.testing.assert_allclose(W_dec, results[0][0], rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(loss, results[0][1], rtol=1e-5)
+
+
+def test_blocks_without_a_target_l0_skip_steering_and_train_the_same():
+    """A block none of whose SAEs has a target L0 compiles without steering (its steps
+    count no L0): `resolve` says so, and its SAEs train exactly as in a steered program."""
+    W = np.stack([source.synthetic_dictionary(s, 2, 5) for s in range(2)])
+    shape = sae_train.SAEShape(5, 2, 6, steps=30, batch_size=64, source="synthetic",
+                               resample_every=0, eval_samples=1024)  # fmt: skip
+    free = sae_train.SAEHParams.create(W, feature_probability=0.2, l1_coefficient=0.1)
+    aimed = sae_train.SAEHParams.create(W, feature_probability=0.2, target_l0=[0.0, 2.0])
+    assert shape.steered and not sae_train.resolve(shape, free).steered
+    assert sae_train.resolve(shape, aimed).steered
+    assert sae_train.resolve(shape, None) is shape
+    got = {}
+    for steered in (True, False):
+        s = dataclasses.replace(shape, steered=steered)
+        state = sae_train.init_state(s, free)
+        # block None and an explicit shape: train_chunk resolves, so call the program
+        state, _ = train._train_chunk(state, free, s, 30, rng.seed_argument(0), None, None)
+        got[steered] = state
+    np.testing.assert_array_equal(got[True].params.W_dec, got[False].params.W_dec)
+    np.testing.assert_array_equal(got[True].coefficient, got[False].coefficient)
+
+
+def test_dictionary_product_gradients_are_the_plain_products():
+    """decode's product D f has the VJP of D @ f (its own only arranges the products)."""
+    r = np.random.default_rng(0)
+    D, f = (jnp.asarray(r.normal(size=s), jnp.float32) for s in ((3, 7), (7, 11)))
+    g = jnp.asarray(r.normal(size=(3, 11)), jnp.float32)
+    out, vjp = jax.vjp(sae.dictionary_product, D, f)
+    want_out, want_vjp = jax.vjp(jnp.matmul, D, f)
+    np.testing.assert_allclose(out, want_out, rtol=1e-6)
+    for got, want in zip(vjp(g), want_vjp(g)):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+    D64, f64, g64 = (np.asarray(a, np.float64) for a in (D, f, g))
+    np.testing.assert_allclose(vjp(g)[0], g64 @ f64.T, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(vjp(g)[1], D64.T @ g64, rtol=1e-5, atol=1e-5)

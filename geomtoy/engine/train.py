@@ -69,10 +69,12 @@ def instance_block(
 ) -> int | None:
     """Instances a device trains (or, with `evaluation` or `batch` = the evaluation batch,
     evaluates) at once: all of them (None) on GPU and TPU, which want the widest vmap; on
-    CPU a cache-sized block of at least the family's min_block (its cpu_block_bytes), or
-    all of them where they share their batches (a block draws each batch once)."""
+    CPU a cache-sized block of at least the family's min_block (its cpu_block_bytes).
+    Instances that share their batches share them within a block (a block draws each
+    batch once): a whole device's vmap would stream every instance's step temporaries
+    through memory, which costs more than the draws it saves."""
     family = family_of(shape)
-    if platform != "cpu" or (not evaluation and batch is None and family.shares_batches(shape)):
+    if platform != "cpu":
         return None
     if evaluation and family.eval_cpu_block is not None:
         return family.eval_cpu_block

@@ -259,6 +259,7 @@ FAMILY = register(
         step_one=sae_train.step_one,
         chunk_block=sae_train.chunk_block,
         shares_batches=lambda shape: shape.shared_data,
+        resolve=sae_train.resolve,
         evaluate_one=None,
         evaluate=_evaluate,
         step_bytes=sae_train.step_bytes,

@@ -52,6 +52,7 @@ class SAEShape:
     resample_scale: float = 0.2
     eval_samples: int = 2**16
     shared_data: bool = False  # SAEs of one source read one stream of batches (chunk_block)
+    steered: bool = True  # some SAE of the block is steered to a target L0 (see `resolve`)
 
     def __post_init__(self):
         choices = {
@@ -216,14 +217,14 @@ def update_one(shape: SAEShape, h, stream, hp: SAEHParams, state: SAEState):
     params = jax.tree.map(jnp.add, state.params, updates)
     params = params.replace(W_dec=sae.unit_columns(params.W_dec))
     fired, threshold, last = state.fired, state.threshold, state.last
+    integral, error = state.integral, state.error
     if shape.resample_every:  # firing counts only feed the resampling check
         fired = fired + jnp.sum(f > 0, axis=1, dtype=jnp.int32)
-    l0, progress = jnp.sum(f > 0) / f.shape[1], state.step / shape.steps
-    rate = sae.ACTIVATIONS[shape.activation].steer_rate
-    integral, error, steered = sae.steer(
-        state.integral, state.error, l0, hp.target_l0, progress, rate
-    )
-    coefficient = jnp.where(steered > 0, steered, coefficient)
+    if shape.steered:  # the batch's L0 only feeds the steering
+        l0, progress = jnp.sum(f > 0) / f.shape[1], state.step / shape.steps
+        rate = sae.ACTIVATIONS[shape.activation].steer_rate
+        integral, error, steered = sae.steer(integral, error, l0, hp.target_l0, progress, rate)
+        coefficient = jnp.where(steered > 0, steered, coefficient)
     if sae.ACTIVATIONS[shape.activation].running_threshold:  # inference threshold: a mean
         m, last = sae.THRESHOLD_MOMENTUM, sae.batch_threshold(f)
         threshold = jnp.where(state.step == 0, last, m * threshold + (1.0 - m) * last)
@@ -279,6 +280,16 @@ def chunk_block(shape: SAEShape, n_steps: int, root_seed, hp: SAEHParams, state:
 
     state, losses = jax.lax.scan(step, state, (shared, each, own))
     return state, jnp.mean(losses, axis=0)
+
+
+def resolve(shape: SAEShape, hp: SAEHParams | None) -> SAEShape:
+    """The program of a block: without L0 steering where none of its SAEs has a target L0
+    (hp.target_l0 > 0), so its steps skip counting each batch's L0; the results are the
+    same (steering leaves an SAE without a target untouched). Without hp (init): shape."""
+    if hp is None:
+        return shape
+    steered = bool(np.any(jax.device_get(hp.target_l0) > 0))
+    return shape if steered == shape.steered else dataclasses.replace(shape, steered=steered)
 
 
 def step_bytes(shape: SAEShape, batch: int | None = None) -> int:

@@ -42,8 +42,7 @@ class Family:
     chunk_block(shape, n_steps, root_seed, hp, state) -> (state, mean loss (I,)): the
         same for a whole block of instances (a leading instance axis; it vmaps itself),
         used where shares_batches(shape): instances that read one batch per step (SAEs
-        of one source) draw it once per block, and a device trains its instances as one
-        block
+        of one source) draw it once per block
     evaluate_one(shape, root_seed, params, hp) -> loss or {name: value}
 
     Memory (one model per family, read by the dry run, the refusal bound, the accelerator
