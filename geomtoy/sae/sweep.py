@@ -56,7 +56,7 @@ FIELDS: dict[str, S.Field] = {
             "p_min": (C.probability, 5e-4, "smallest firing probability"),
             "roots": (C.integer(0), 128, "hierarchy trees"),
             "branching": (C.integer(1), 4, "children per hierarchy node"),
-            "depth": (C.integer(1), 3, "hierarchy levels (at most 4)"),
+            "depth": (C.integer(1), 3, "hierarchy levels below the roots (at most 3)"),
             "correlation_rank": (C.integer(0), 25, "rank of the correlation factor"),
             "correlation_scale": (C.number(0.0), 0.1, "scale of the correlation factor"),
             "magnitude_start": (C.number(0.0, strict=True), 5.0, "mean magnitude, most frequent"),
@@ -293,10 +293,10 @@ def _benchmark(r: dict, file: str) -> Toys:
     knobs["rank"] = r["source.correlation_rank"]
     if not knobs["p_min"] < knobs["p_max"]:
         raise S.SweepError(file, "source.p_min", "must be below source.p_max")
-    if knobs["depth"] > sources.HIERARCHY_PASSES + 1:
-        raise S.SweepError(file, "source.depth", f"at most {sources.HIERARCHY_PASSES + 1}")
+    if knobs["depth"] > sources.HIERARCHY_PASSES:
+        raise S.SweepError(file, "source.depth", f"at most {sources.HIERARCHY_PASSES}")
     b = knobs["branching"]
-    size = knobs["roots"] * sum(b**level for level in range(knobs["depth"]))
+    size = knobs["roots"] * sum(b**level for level in range(knobs["depth"] + 1))
     if size > n:
         reason = f"the hierarchy holds {size} features, more than source.n_features = {n}"
         raise S.SweepError(file, "source.roots", reason)
