@@ -4,14 +4,6 @@ import os
 
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 os.environ.setdefault("JAX_NUM_CPU_DEVICES", "4")
-# XLA's LLVM backend at -O0: the suite is mostly compilation of small programs, which this
-# roughly halves; XLA's own HLO passes (fusion, layout) still run, and results differ from
-# the default level in the last bits only (a smoke run's W within 2e-7). Set before
-# pytest-xdist starts its workers, so they and the `geomtoy` subprocesses inherit it.
-if "xla_backend_optimization_level" not in os.environ.get("XLA_FLAGS", ""):
-    os.environ["XLA_FLAGS"] = (
-        os.environ.get("XLA_FLAGS", "") + " --xla_backend_optimization_level=0"
-    ).strip()
 if "GEOMTOY_COMPILE_CACHE" not in os.environ:
     # One persistent compilation cache per test session, in a temporary directory (tests
     # leave ~/.cache alone): set before pytest-xdist starts its workers, so they and the
