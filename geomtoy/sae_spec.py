@@ -21,7 +21,7 @@ SYNTHBENCH_KNOBS: dict[str, tuple] = {
     "p_min": (C.probability, 5e-4, "smallest firing probability"),
     "roots": (C.integer(0), 128, "hierarchy trees"),
     "branching": (C.integer(1), 4, "children per hierarchy node"),
-    "depth": (C.integer(1), 3, "hierarchy levels (at most 4)"),
+    "depth": (C.integer(1), 3, "hierarchy levels below the roots (at most 3)"),
     "correlation_rank": (C.integer(0), 25, "rank of the correlation factor"),
     "correlation_scale": (C.number(0.0), 0.1, "scale of the correlation factor"),
     "magnitude_start": (C.number(0.0, strict=True), 5.0, "mean magnitude, most frequent"),

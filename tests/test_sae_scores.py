@@ -185,7 +185,7 @@ def test_matryoshka_loss_sums_the_prefix_reconstructions():
                                rtol=1e-5)  # fmt: skip
 
 
-KNOBS = dict(zipf_exponent=0.5, p_max=0.4, p_min=5e-4, roots=4, branching=3, depth=3, rank=5,
+KNOBS = dict(zipf_exponent=0.5, p_max=0.4, p_min=5e-4, roots=4, branching=3, depth=2, rank=5,
              correlation_scale=0.1, magnitude_start=5.0, magnitude_end=4.0, std_mean=0.5,
              std_std=0.5, orthogonalise_steps=10, orthogonalise_lr=3e-4)  # fmt: skip
 
@@ -219,6 +219,7 @@ results = "synthbench"
 n_features = 64
 n_hidden = 16
 roots = 2
+depth = 2
 orthogonalise_steps = 2
 [sae]
 width = 16

@@ -76,7 +76,7 @@ def test_closed_loop_lands_on_the_target_without_collapse(target):
     assert integral_only.min() < 0.5 * target
 
 
-KNOBS = dict(zipf_exponent=0.5, p_max=0.4, p_min=5e-4, roots=2, branching=4, depth=3, rank=8,
+KNOBS = dict(zipf_exponent=0.5, p_max=0.4, p_min=5e-4, roots=2, branching=4, depth=2, rank=8,
              correlation_scale=0.1, magnitude_start=5.0, magnitude_end=4.0, std_mean=0.5,
              std_std=0.5, orthogonalise_steps=20, orthogonalise_lr=3e-4)  # fmt: skip
 

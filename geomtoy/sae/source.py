@@ -18,11 +18,14 @@ distribution with the benchmark's knobs (`Benchmark`, built by `benchmark`):
     F (n, rank) ~ N(0, correlation_scale^2): feature i fires when its latent Gaussian is
     above the normal quantile of 1 - p_i;
   - a hierarchy of `roots` trees (the most frequent features), `branching` children per
-    node, `depth` levels: a child fires only with its parent, the children of a parent
-    are mutually exclusive (the one with the highest random priority stays), a child's
-    probability is divided by its parent's (compensated: its marginal stays near the
-    Zipf value before mutual exclusion), and its magnitude is scaled by its parent's
-    value over the parent's mean;
+    node, `depth` levels below the roots (SAELens' max_depth: depth 1 is a root with
+    leaf children, so a tree holds sum_{l <= depth} branching^l features): a child fires
+    only with its parent, the children of a parent are mutually exclusive (a uniformly
+    random one of the active siblings stays), and its magnitude is scaled by its
+    parent's value over the parent's mean. Probabilities are compensated as SAELens'
+    compensate_probabilities does (`conditional_probabilities`): a child's is divided by
+    its parent's Zipf value and by its chance of winning the exclusion, so its marginal
+    is its Zipf value unless that asks for more than 1;
   - magnitudes ReLU(mean_i + std_i N(0, 1)) with mean_i linear in i from magnitude_start
     to magnitude_end and std_i folded normal |N(std_mean, std_std^2)| per feature.
 Its labels (features.parquet `polytope`): hierarchy_root, hierarchy_child, independent.
@@ -45,7 +48,10 @@ from geomtoy.registry import SYNTHETIC as SYNTHETIC
 from geomtoy.sae.model import unit_columns
 
 HIERARCHY_PASSES = 3
-"""Parent-to-child passes of the benchmark sampler: hierarchies of at most 4 levels."""
+"""Parent-to-child passes of the benchmark sampler: hierarchies of depth at most 3
+(4 levels, SynthSAEBench-16k's)."""
+EXCLUSION_ITERATIONS = 100
+"""Fixed-point iterations of the mutual-exclusion compensation (SAELens' limit)."""
 
 
 def is_source(kind: str) -> bool:
@@ -103,18 +109,60 @@ def zipf_probabilities(n: int, exponent: float, p_max: float, p_min: float) -> n
 
 
 def hierarchy(n: int, roots: int, branching: int, depth: int) -> np.ndarray:
-    """(n,) parent index: roots are features 0..roots-1, each level follows the one
-    above in order (child j of node a of the level above: next level's a * branching + j);
-    the remaining features are free (-1)."""
+    """(n,) parent index: roots are features 0..roots-1, each of the `depth` levels below
+    them follows the one above in order (child j of node a of the level above: next
+    level's a * branching + j; SAELens' breadth-first order); the remaining features are
+    free (-1)."""
     parent = np.full(n, -1, np.int64)
     level, start = np.arange(roots), roots
-    for _ in range(depth - 1):
+    for _ in range(depth):
         children = start + np.arange(len(level) * branching)
         if children[-1] >= n:
             raise ValueError(f"a hierarchy of depth {depth} needs more than {n} features")
         parent[children] = np.repeat(level, branching)
         level, start = children, start + len(children)
     return parent
+
+
+def exclusion_wins(c: np.ndarray) -> np.ndarray:
+    """(G, b) E[1/K | sibling i active] for G groups of b siblings, each active on its own
+    with probability c (G, b), K the number of active siblings: sibling i's chance of
+    being the one that stays. The other siblings' count is Poisson-binomial (a
+    convolution, one sibling at a time)."""
+    G, b = c.shape
+    out = np.empty((G, b))
+    for i in range(b):
+        count = np.zeros((G, b))
+        count[:, 0] = 1.0  # P(j of the other siblings active)
+        for j in range(b):
+            if j != i:
+                shifted = np.pad(count, ((0, 0), (1, 0)))[:, :b]
+                count = count * (1.0 - c[:, j : j + 1]) + shifted * c[:, j : j + 1]
+        out[:, i] = count @ (1.0 / np.arange(1, b + 1))
+    return out
+
+
+def conditional_probabilities(p: np.ndarray, parent: np.ndarray) -> np.ndarray:
+    """(n,) the probability each feature is drawn with before the hierarchy is applied:
+    p for free features and roots; p_i / p_parent for an only child; for mutually
+    exclusive siblings the fixed point c_i = min(1, p_i / (p_parent win_i(c))), win_i
+    from `exclusion_wins` (SAELens' compensate_probabilities, its iteration and limit)."""
+    cond = np.where(parent >= 0, p / p[np.maximum(parent, 0)], p)
+    kids = np.flatnonzero(parent >= 0)
+    kids = kids[np.argsort(parent[kids], kind="stable")]
+    _, counts = np.unique(parent[kids], return_counts=True)
+    groups = np.split(kids, np.cumsum(counts)[:-1]) if len(kids) else []
+    for b in set(counts[counts >= 2].tolist()):
+        g = np.stack([k for k in groups if len(k) == b])
+        base, up = p[g], p[parent[g[:, :1]]]
+        c = np.minimum(base / up, 1.0)
+        for _ in range(EXCLUSION_ITERATIONS):
+            new = np.minimum(base / (up * exclusion_wins(c)), 1.0)
+            done, c = np.max(np.abs(new - c)) < 1e-8, new
+            if done:
+                break
+        cond[g] = c
+    return cond
 
 
 def orthogonalise(D: np.ndarray, steps: int, lr: float) -> np.ndarray:
@@ -145,7 +193,7 @@ def benchmark(seed: int, n: int, m: int, knobs: dict) -> tuple[np.ndarray, np.nd
     rng = np.random.default_rng(seed)
     p = zipf_probabilities(n, knobs["zipf_exponent"], knobs["p_max"], knobs["p_min"])
     parent = hierarchy(n, knobs["roots"], knobs["branching"], knobs["depth"])
-    conditional = np.where(parent >= 0, p / p[np.maximum(parent, 0)], p)
+    conditional = conditional_probabilities(p, parent)
     from_normal = jax.scipy.special.ndtri(jnp.asarray(1.0 - np.minimum(conditional, 1.0)))
     F = rng.standard_normal((n, knobs["rank"])) * knobs["correlation_scale"]
     rowsum = np.sum(F**2, axis=1)

@@ -223,10 +223,10 @@ def _benchmark(r: dict, file: str) -> Toys:
     knobs["rank"] = r["source.correlation_rank"]
     if not knobs["p_min"] < knobs["p_max"]:
         raise S.SweepError(file, "source.p_min", "must be below source.p_max")
-    if knobs["depth"] > sources.HIERARCHY_PASSES + 1:
-        raise S.SweepError(file, "source.depth", f"at most {sources.HIERARCHY_PASSES + 1}")
+    if knobs["depth"] > sources.HIERARCHY_PASSES:
+        raise S.SweepError(file, "source.depth", f"at most {sources.HIERARCHY_PASSES}")
     b = knobs["branching"]
-    size = knobs["roots"] * sum(b**level for level in range(knobs["depth"]))
+    size = knobs["roots"] * sum(b**level for level in range(knobs["depth"] + 1))
     if size > n:
         reason = f"the hierarchy holds {size} features, more than source.n_features = {n}"
         raise S.SweepError(file, "source.roots", reason)
