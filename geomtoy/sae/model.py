@@ -57,6 +57,7 @@ import jax.numpy as jnp
 
 from geomtoy import registry
 from geomtoy.sae.select import batch_topk_mask, topk_mask
+from geomtoy.sae_spec import FIELDS
 
 
 @dataclasses.dataclass(frozen=True)
@@ -89,7 +90,7 @@ THRESHOLD_MOMENTUM = 0.99
 """BatchTopK's inference threshold: exponential moving average with this momentum."""
 JUMPRELU_BANDWIDTH = 0.05
 """Width of the rectangle kernel of JumpReLU's straight-through pseudo-derivatives."""
-JUMPRELU_INIT_THRESHOLD = 0.01
+JUMPRELU_INIT_THRESHOLD = FIELDS["sae.jumprelu_threshold"].default
 """JumpReLU's initial threshold theta of every latent (sae.jumprelu_threshold's default)."""
 TARGET_GAIN = 2.0
 """L0 targeting: the proportional term, log(coefficient) per unit of log(L0 / target)."""
