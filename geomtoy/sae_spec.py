@@ -15,13 +15,17 @@ from geomtoy.registry import SAE_ACTIVATIONS, SYNTHETIC
 
 F = S.Field
 
+MAX_DEPTH = 3
+"""The deepest synthbench hierarchy: levels below the roots (4 levels, SynthSAEBench-16k's);
+the sampler makes one parent-to-child pass per level (geomtoy.sae.source)."""
+
 SYNTHBENCH_KNOBS: dict[str, tuple] = {
     "zipf_exponent": (C.number(0.0, strict=True), 0.5, "Zipf exponent of p_i"),
     "p_max": (C.probability, 0.4, "largest firing probability"),
     "p_min": (C.probability, 5e-4, "smallest firing probability"),
     "roots": (C.integer(0), 128, "hierarchy trees"),
     "branching": (C.integer(1), 4, "children per hierarchy node"),
-    "depth": (C.integer(1), 3, "hierarchy levels below the roots (at most 3)"),
+    "depth": (C.integer(1), 3, f"hierarchy levels below the roots (at most {MAX_DEPTH})"),
     "correlation_rank": (C.integer(0), 25, "rank of the correlation factor"),
     "correlation_scale": (C.number(0.0), 0.1, "scale of the correlation factor"),
     "magnitude_start": (C.number(0.0, strict=True), 5.0, "mean magnitude, most frequent"),

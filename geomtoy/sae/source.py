@@ -46,10 +46,10 @@ from geomtoy.registry import SAE_DICTIONARIES as DICTIONARIES  # no readout, no 
 from geomtoy.registry import SYNTHBENCH as SYNTHBENCH  # the source names, re-exported
 from geomtoy.registry import SYNTHETIC as SYNTHETIC
 from geomtoy.sae.model import unit_columns
+from geomtoy.sae_spec import MAX_DEPTH
 
-HIERARCHY_PASSES = 3
-"""Parent-to-child passes of the benchmark sampler: hierarchies of depth at most 3
-(4 levels, SynthSAEBench-16k's)."""
+HIERARCHY_PASSES = MAX_DEPTH
+"""Parent-to-child passes of the benchmark sampler: one per level below the roots."""
 EXCLUSION_ITERATIONS = 100
 """Fixed-point iterations of the mutual-exclusion compensation (SAELens' limit)."""
 
